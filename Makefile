@@ -1,0 +1,111 @@
+# mcxvault — top-level, non-recursive Makefile.
+#
+# Each module owns a fragment (<dir>/module.mk) that adds its sources and
+# programs; this file holds the flags, the generic rules and the two commands
+# a newcomer runs:  `make demo`  and  `make check`.
+#
+#   make            build everything into build/
+#   make SAN=1      the same with AddressSanitizer + UBSan into build-asan/
+#   make check      install missing Debian packages, build both, run every test
+#   make demo       install missing packages, build, walk through the main job
+#   make bench      run the benchmarks (docs/performance.md)
+#   make install    install vaultd, vaultctl, libmcxvault, headers, provider
+#
+# SPDX-License-Identifier: Apache-2.0
+
+VERSION     := 0.1.0
+PKGS        := p11-kit-1 libconfig jansson libcrypto libxml-2.0 sqlite3
+CC          ?= cc
+SAN         ?=
+ifeq ($(SAN),1)
+B           ?= build-asan
+SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPTFLAGS    := -O1 -g
+else
+B           ?= build
+SANFLAGS    :=
+OPTFLAGS    := -O2 -g
+endif
+
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS    += -Iinclude -I. -D_GNU_SOURCE -DMCXVAULT_VERSION=\"$(VERSION)\" $(PKG_CFLAGS)
+WARNFLAGS   := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
+               -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS      += -std=c11 $(OPTFLAGS) $(WARNFLAGS) -fPIC -fstack-protector-strong \
+               -fno-strict-aliasing $(SANFLAGS)
+ifneq ($(SAN),1)
+CPPFLAGS    += -D_FORTIFY_SOURCE=2
+endif
+LDFLAGS     += $(SANFLAGS) -Wl,-z,relro -Wl,-z,now
+LDLIBS      += -lpthread
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+
+# objs(SOURCES): object files in the build tree for a list of .c files
+objs = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+# Filled in by the module fragments.
+PROGRAMS    :=
+LIBRARIES   :=
+TEST_PROGRAMS :=
+BENCH_PROGRAMS :=
+EXTRA_TARGETS :=
+
+all: build-all
+
+include vault/common/module.mk
+include pkcs11/module.mk
+-include crypto/module.mk
+include vault/module.mk
+-include vault/client/module.mk
+-include vault/vaultctl/module.mk
+-include provider/module.mk
+-include $(wildcard tests/*/module.mk)
+-include $(wildcard bench/*.mk)
+-include $(wildcard fuzz/*.mk)
+
+build-all: $(LIBRARIES) $(PROGRAMS) $(EXTRA_TARGETS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# --- Debian packages -------------------------------------------------------
+# Everything mcxvault needs to build, test and demo; installed when missing.
+DEB_PACKAGES := build-essential pkg-config libp11-kit-dev p11-kit softhsm2 libssl-dev openssl \
+                libconfig-dev libjansson-dev libxml2-dev libsqlite3-dev libwolfssl-dev \
+                opensc xmlsec1 util-linux procps
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing missing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "==> Debian packages: all present"; fi
+
+# --- the two commands ----------------------------------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory build-all
+	@B=$(B) sh tests/demo.sh
+
+check: deps
+	@$(MAKE) --no-print-directory build-all
+	@$(MAKE) --no-print-directory SAN=1 build-all
+	@sh tests/run-all.sh build build-asan
+
+bench: deps
+	@$(MAKE) --no-print-directory build-all
+	@B=$(B) sh bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all build-all deps demo check bench clean install
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
