@@ -1,0 +1,313 @@
+/*
+ * libmcxvault: one typed helper per method of docs/protocol.md, all built on
+ * mcxvault_call().
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "mcxvault.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcx/buf.h"
+#include "mcx/safety.h"
+#include "mcx/util.h"
+
+/* A local failure of a helper (method names the call, for the reader). */
+static void err_fill(struct mcxvault_error *e, int code, const char *method, const char *what)
+{
+	(void)method;
+	if (e == NULL)
+		return;
+	e->rpc_code = 0;
+	snprintf(e->name, sizeof(e->name), "%s", mcx_error_name(code));
+	snprintf(e->message, sizeof(e->message), "%s", what);
+}
+
+/* {"domain": domain} */
+static MCX_RESULT domain_params(const char *domain, json_t **out)
+{
+	int r = MCX_ERR_INTERNAL;
+
+	*out = NULL;
+	MCX_ENSURE_REF(domain);
+	MCX_ENSURE_ALLOC(*out = json_object());
+	MCX_ENSURE(json_object_set_new(*out, "domain", json_string(domain)) == 0,
+		   MCX_ERR_INVALID_ARGUMENT);   /* not UTF-8 */
+	r = MCX_OK;
+out:
+	if (r != MCX_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+/* A call with {"domain": domain} (or no params when domain is NULL and allowed). */
+static MCX_RESULT domain_call(struct mcxvault *v, const char *method, const char *domain,
+			      json_t **result_out, struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *params = NULL;
+
+	if (result_out != NULL)
+		*result_out = NULL;
+	if ((r = domain_params(domain, &params)) != MCX_OK) {
+		err_fill(err_out, r, method, "invalid domain name");
+		goto out;
+	}
+	r = mcxvault_call(v, method, params, result_out, err_out);
+out:
+	json_decref(params);
+	return r;
+}
+
+/* A string member of a result, copied; MCX_ERR_PROTOCOL when missing. */
+static MCX_RESULT result_string(json_t *result, const char *key, char **out)
+{
+	const char *s;
+
+	if (out == NULL)
+		return MCX_OK;
+	if ((s = json_string_value(json_object_get(result, key))) == NULL)
+		return MCX_ERR_PROTOCOL;
+	if ((*out = strdup(s)) == NULL)
+		return MCX_ERR_ALLOC;
+	return MCX_OK;
+}
+
+/* Adds "data" or "digest" (base64url) to params. */
+static MCX_RESULT put_payload(json_t *params, const void *data, size_t len, int is_digest)
+{
+	int r = MCX_ERR_INTERNAL;
+	char *text = NULL;
+
+	MCX_ENSURE(data != NULL || len == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(!is_digest || len == MCXVAULT_DIGEST_LEN, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE_ALLOC(text = mcx_base64url_string(data != NULL ? data : "", len));
+	/* base64url text is ASCII: no need for json_string()'s UTF-8 scan */
+	MCX_ENSURE(json_object_set_new(params, is_digest ? "digest" : "data", json_string_nocheck(text)) == 0,
+		   MCX_ERR_ALLOC);
+	r = MCX_OK;
+out:
+	free(text);
+	return r;
+}
+
+int mcxvault_status(struct mcxvault *v, json_t **result_out, struct mcxvault_error *err_out)
+{
+	return mcxvault_call(v, "vault.status", NULL, result_out, err_out);
+}
+
+int mcxvault_domain_init(struct mcxvault *v, const char *domain, json_t **result_out,
+			 struct mcxvault_error *err_out)
+{
+	return domain_call(v, "domain.init", domain, result_out, err_out);
+}
+
+int mcxvault_domain_list(struct mcxvault *v, json_t **result_out, struct mcxvault_error *err_out)
+{
+	return mcxvault_call(v, "domain.list", NULL, result_out, err_out);
+}
+
+int mcxvault_domain_show(struct mcxvault *v, const char *domain, json_t **result_out,
+			 struct mcxvault_error *err_out)
+{
+	return domain_call(v, "domain.show", domain, result_out, err_out);
+}
+
+int mcxvault_key_list(struct mcxvault *v, const char *domain, json_t **result_out,
+		      struct mcxvault_error *err_out)
+{
+	return domain_call(v, "key.list", domain, result_out, err_out);
+}
+
+int mcxvault_key_rotate(struct mcxvault *v, const char *domain, const char *purpose, int64_t *version_out,
+			json_t **result_out, struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *params = NULL, *result = NULL, *ver;
+
+	if (version_out != NULL)
+		*version_out = 0;
+	if (result_out != NULL)
+		*result_out = NULL;
+	if ((r = domain_params(domain, &params)) != MCX_OK ||
+	    json_object_set_new(params, "purpose", json_string(purpose != NULL ? purpose : "sign")) != 0) {
+		if (r == MCX_OK)
+			r = MCX_ERR_INVALID_ARGUMENT;
+		err_fill(err_out, r, "key.rotate", "invalid domain or purpose");
+		goto out;
+	}
+	MCX_GUARD(mcxvault_call(v, "key.rotate", params, &result, err_out));
+	if (version_out != NULL) {
+		if (!json_is_integer(ver = json_object_get(result, "version"))) {
+			err_fill(err_out, MCX_ERR_PROTOCOL, "key.rotate", "result has no version");
+			MCX_BAIL(MCX_ERR_PROTOCOL);
+		}
+		*version_out = json_integer_value(ver);
+	}
+	if (result_out != NULL) {
+		*result_out = result;
+		result = NULL;
+	}
+	r = MCX_OK;
+out:
+	json_decref(params);
+	json_decref(result);
+	return r;
+}
+
+int mcxvault_key_retire(struct mcxvault *v, const char *domain, const char *purpose, int64_t version,
+			json_t **result_out, struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *params = NULL;
+
+	if (result_out != NULL)
+		*result_out = NULL;
+	if ((r = domain_params(domain, &params)) != MCX_OK || version < 1 ||
+	    json_object_set_new(params, "purpose", json_string(purpose != NULL ? purpose : "sign")) != 0 ||
+	    json_object_set_new(params, "version", json_integer(version)) != 0) {
+		r = MCX_ERR_INVALID_ARGUMENT;
+		err_fill(err_out, r, "key.retire", "invalid domain, purpose or version");
+		goto out;
+	}
+	r = mcxvault_call(v, "key.retire", params, result_out, err_out);
+out:
+	json_decref(params);
+	return r;
+}
+
+int mcxvault_sign(struct mcxvault *v, const char *domain, const void *data, size_t len, int is_digest,
+		  char **kid_out, uint8_t sig[MCXVAULT_SIGNATURE_LEN], struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *params = NULL, *result = NULL;
+	struct mcx_buf *raw = NULL;
+	const char *text;
+
+	if (kid_out != NULL)
+		*kid_out = NULL;
+	if (sig == NULL || (r = domain_params(domain, &params)) != MCX_OK ||
+	    (r = put_payload(params, data, len, is_digest)) != MCX_OK) {
+		if (r == MCX_OK)
+			r = MCX_ERR_INVALID_ARGUMENT;
+		err_fill(err_out, r, "sign.sign", "invalid domain, data or digest (a digest is 32 octets)");
+		goto out;
+	}
+	MCX_GUARD(mcxvault_call(v, "sign.sign", params, &result, err_out));
+	MCX_ENSURE_ALLOC(raw = mcx_buf_new(MCXVAULT_SIGNATURE_LEN * 2));
+	if ((text = json_string_value(json_object_get(result, "signature"))) == NULL ||
+	    mcx_base64url_decode(raw, text, strlen(text)) != MCX_OK ||
+	    mcx_buf_len(raw) != MCXVAULT_SIGNATURE_LEN) {
+		err_fill(err_out, MCX_ERR_PROTOCOL, "sign.sign", "result has no 64-octet signature");
+		MCX_BAIL(MCX_ERR_PROTOCOL);
+	}
+	if ((r = result_string(result, "kid", kid_out)) != MCX_OK) {
+		err_fill(err_out, r, "sign.sign", "result has no kid");
+		goto out;
+	}
+	memcpy(sig, mcx_buf_ptr(raw), MCXVAULT_SIGNATURE_LEN);
+	r = MCX_OK;
+out:
+	if (r != MCX_OK && kid_out != NULL) {
+		free(*kid_out);
+		*kid_out = NULL;
+	}
+	mcx_buf_free(raw);
+	json_decref(params);
+	json_decref(result);
+	return r;
+}
+
+int mcxvault_verify(struct mcxvault *v, const char *domain, const char *kid, const void *data, size_t len,
+		    int is_digest, const uint8_t sig[MCXVAULT_SIGNATURE_LEN], int *valid_out, char **kid_out,
+		    struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *params = NULL, *result = NULL, *valid;
+	char *sigtext = NULL;
+
+	if (valid_out != NULL)
+		*valid_out = 0;
+	if (kid_out != NULL)
+		*kid_out = NULL;
+	if (sig == NULL || valid_out == NULL || (r = domain_params(domain, &params)) != MCX_OK ||
+	    (r = put_payload(params, data, len, is_digest)) != MCX_OK ||
+	    (sigtext = mcx_base64url_string(sig, MCXVAULT_SIGNATURE_LEN)) == NULL ||
+	    json_object_set_new(params, "signature", json_string_nocheck(sigtext)) != 0 ||
+	    (kid != NULL && json_object_set_new(params, "kid", json_string(kid)) != 0)) {
+		if (r == MCX_OK)
+			r = MCX_ERR_INVALID_ARGUMENT;
+		err_fill(err_out, r, "sign.verify", "invalid domain, kid, data or digest (a digest is 32 octets)");
+		goto out;
+	}
+	MCX_GUARD(mcxvault_call(v, "sign.verify", params, &result, err_out));
+	if (!json_is_boolean(valid = json_object_get(result, "valid"))) {
+		err_fill(err_out, MCX_ERR_PROTOCOL, "sign.verify", "result has no \"valid\"");
+		MCX_BAIL(MCX_ERR_PROTOCOL);
+	}
+	if (json_is_true(valid) && kid_out != NULL &&
+	    (r = result_string(result, "kid", kid_out)) != MCX_OK) {
+		err_fill(err_out, r, "sign.verify", "result has no kid");
+		goto out;
+	}
+	*valid_out = json_is_true(valid);
+	r = MCX_OK;
+out:
+	if (r != MCX_OK && kid_out != NULL) {
+		free(*kid_out);
+		*kid_out = NULL;
+	}
+	free(sigtext);
+	json_decref(params);
+	json_decref(result);
+	return r;
+}
+
+int mcxvault_public_key(struct mcxvault *v, const char *domain, int64_t version, char **pem_out,
+			char **kid_out, json_t **result_out, struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *params = NULL, *result = NULL;
+
+	if (pem_out != NULL)
+		*pem_out = NULL;
+	if (kid_out != NULL)
+		*kid_out = NULL;
+	if (result_out != NULL)
+		*result_out = NULL;
+	if ((r = domain_params(domain, &params)) != MCX_OK || version < 0 ||
+	    (version > 0 && json_object_set_new(params, "version", json_integer(version)) != 0)) {
+		r = MCX_ERR_INVALID_ARGUMENT;
+		err_fill(err_out, r, "sign.public_key", "invalid domain or version");
+		goto out;
+	}
+	MCX_GUARD(mcxvault_call(v, "sign.public_key", params, &result, err_out));
+	if ((r = result_string(result, "pem", pem_out)) != MCX_OK ||
+	    (r = result_string(result, "kid", kid_out)) != MCX_OK) {
+		err_fill(err_out, r, "sign.public_key", "result lacks pem or kid");
+		goto out;
+	}
+	if (result_out != NULL) {
+		*result_out = result;
+		result = NULL;
+	}
+	r = MCX_OK;
+out:
+	if (r != MCX_OK) {
+		if (pem_out != NULL) {
+			free(*pem_out);
+			*pem_out = NULL;
+		}
+		if (kid_out != NULL) {
+			free(*kid_out);
+			*kid_out = NULL;
+		}
+	}
+	json_decref(params);
+	json_decref(result);
+	return r;
+}
