@@ -1,0 +1,907 @@
+/*
+ * vaultctl — the command line of the mcxvault key vault, built on libmcxvault.
+ *
+ * One cmd_<name>() per command and one table (commands[]) that is also the
+ * help text, after wireguard-tools' wg.c.  A command is one or two words
+ * ("status", "key rotate"); adding one is a handler and a table row.
+ *
+ * Exit codes: 0 success, 1 an error from the vault or the connection (or a
+ * signature that does not verify), 2 bad usage.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mcxvault.h"
+#include "mcx/buf.h"
+#include "mcx/safety.h"
+#include "mcx/util.h"
+
+#define PROG "vaultctl"
+#define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
+#define EXIT_VAULT 1
+#define EXIT_USAGE 2
+#define INPUT_MAX (64u * 1024u * 1024u)
+#define MAX_POSITIONAL 4
+
+struct ctx {
+	const char *socket_path;    /* NULL: libmcxvault's default rules */
+	char *socket_owned;         /* from a config file */
+	int timeout_ms;
+	int json;                   /* --json: print the raw JSON result */
+	struct mcxvault *v;         /* connected on first use */
+	const struct command *cmd;
+};
+
+struct command {
+	const char *name;           /* one or two words */
+	const char *usage;          /* arguments and options after the name */
+	const char *description;
+	int (*handler)(struct ctx *ctx, int argc, char **argv);
+};
+
+static const struct command commands[];
+static const size_t n_commands;
+
+/* --- messages ----------------------------------------------------------- */
+
+#define HELP_COLUMN 28
+
+/* The usage lines of every command, or of those whose first word is group. */
+static void usage_commands(FILE *f, const char *group)
+{
+	size_t i, glen = group != NULL ? strlen(group) : 0;
+	char head[160];
+
+	fprintf(f, "commands:\n");
+	for (i = 0; i < n_commands; i++) {
+		if (group != NULL && (strncmp(commands[i].name, group, glen) != 0 ||
+				      (commands[i].name[glen] != ' ' && commands[i].name[glen] != '\0')))
+			continue;
+		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].usage);
+		if (strlen(head) > HELP_COLUMN)
+			fprintf(f, "  %s\n  %-*s  %s\n", head, HELP_COLUMN, "", commands[i].description);
+		else
+			fprintf(f, "  %-*s  %s\n", HELP_COLUMN, head, commands[i].description);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [-s SOCKET | -c CONFIG] [-t SECONDS] [--json] COMMAND [ARGS]\n"
+		"       %s -h | --help | --version\n\n"
+		"options:\n"
+		"  -s SOCKET    the vault's socket (default: $%s, else server.socket of\n"
+		"               %s when it exists, else %s)\n"
+		"  -c CONFIG    read server.socket from this vaultd configuration file\n"
+		"  -t SECONDS   give up on a call after this long (default %d)\n"
+		"  --json       print the vault's JSON result instead of text\n\n",
+		PROG, PROG, MCXVAULT_SOCKET_ENV, DEFAULT_CONFIG, MCXVAULT_DEFAULT_SOCKET,
+		MCXVAULT_DEFAULT_TIMEOUT_MS / 1000);
+	usage_commands(f, NULL);
+}
+
+/* Bad usage of the current command: message, the command's usage, exit 2. */
+static int usage_error(struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(struct ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", PROG);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (ctx != NULL && ctx->cmd != NULL)
+		fprintf(stderr, "usage: %s [options] %s %s\n", PROG, ctx->cmd->name, ctx->cmd->usage);
+	else
+		usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* "vaultctl: <method>: <message> (<MCX_ERR name>, code N)" */
+static int vault_error(const char *method, int r, const struct mcxvault_error *e)
+{
+	const char *name = e->name[0] != '\0' ? e->name : mcxvault_error_name(r);
+	const char *msg = e->message[0] != '\0' ? e->message : mcxvault_strerror(r);
+
+	fprintf(stderr, "%s: %s: %s (%s, code %d)\n", PROG, method, msg, name,
+		e->rpc_code != 0 ? e->rpc_code : r);
+	return EXIT_VAULT;
+}
+
+static int local_error(const char *what, const char *why)
+{
+	fprintf(stderr, "%s: %s: %s\n", PROG, what, why);
+	return EXIT_VAULT;
+}
+
+/* --- arguments ---------------------------------------------------------- */
+
+struct opt {
+	const char *name;           /* "--digest" */
+	const char **value;         /* set for an option with an argument */
+	int *flag;                  /* set to 1 for a flag */
+};
+
+/*
+ * Splits a command's arguments into its options (and the global --json,
+ * accepted anywhere) and at most max positional arguments.  "-" is a
+ * positional argument (stdin), "--" ends the options.
+ */
+static int parse_args(struct ctx *ctx, int argc, char **argv, const struct opt *opts,
+		      char **pos, int min, int max, int *npos)
+{
+	int i, j, only_pos = 0;
+
+	*npos = 0;
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!only_pos && strcmp(a, "--") == 0) {
+			only_pos = 1;
+			continue;
+		}
+		if (!only_pos && a[0] == '-' && a[1] != '\0') {
+			if (strcmp(a, "--json") == 0) {
+				ctx->json = 1;
+				continue;
+			}
+			for (j = 0; opts != NULL && opts[j].name != NULL; j++)
+				if (strcmp(a, opts[j].name) == 0)
+					break;
+			if (opts == NULL || opts[j].name == NULL)
+				return usage_error(ctx, "unknown option %s", a);
+			if (opts[j].value != NULL) {
+				if (i + 1 >= argc)
+					return usage_error(ctx, "%s needs a value", a);
+				*opts[j].value = argv[++i];
+			} else {
+				*opts[j].flag = 1;
+			}
+			continue;
+		}
+		if (*npos >= max)
+			return usage_error(ctx, "too many arguments");
+		pos[(*npos)++] = argv[i];
+	}
+	if (*npos < min)
+		return usage_error(ctx, "missing arguments");
+	return 0;
+}
+
+static int parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end = NULL;
+	long long n;
+
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* A 32-octet digest given as 64 hex digits. */
+static int parse_digest(const char *hex, struct mcx_buf **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_buf *b = NULL;
+
+	*out = NULL;
+	MCX_ENSURE_ALLOC(b = mcx_buf_new(MCXVAULT_DIGEST_LEN));
+	MCX_ENSURE(strlen(hex) == 2 * MCXVAULT_DIGEST_LEN, MCX_ERR_INVALID_ARGUMENT);
+	MCX_GUARD(mcx_hex_decode(b, hex, strlen(hex)));
+	MCX_ENSURE(mcx_buf_len(b) == MCXVAULT_DIGEST_LEN, MCX_ERR_INVALID_ARGUMENT);
+	*out = b;
+	b = NULL;
+	r = MCX_OK;
+out:
+	mcx_buf_free(b);
+	return r;
+}
+
+/* Reads a whole file ("-" or NULL: stdin) into a bounded buffer. */
+static int read_input(const char *path, struct mcx_buf **out)
+{
+	int r = MCX_ERR_INTERNAL, fd = -1;
+	struct mcx_buf *b = NULL;
+	uint8_t *p = NULL;
+	ssize_t n;
+
+	*out = NULL;
+	MCX_ENSURE_ALLOC(b = mcx_buf_new(INPUT_MAX));
+	if (path == NULL || strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		MCX_BAIL(MCX_ERR_SYSTEM);
+	for (;;) {
+		size_t chunk = mcx_buf_avail(b) < 65536 ? mcx_buf_avail(b) : 65536;
+		if (chunk == 0) {
+			errno = EFBIG;
+			MCX_BAIL(MCX_ERR_NO_BUFFER_SPACE);
+		}
+		MCX_GUARD(mcx_buf_reserve(b, chunk, &p));
+		n = read(fd, p, chunk);
+		MCX_GUARD(mcx_buf_consume_end(b, n > 0 ? chunk - (size_t)n : chunk));
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			MCX_BAIL(MCX_ERR_SYSTEM);
+	}
+	*out = b;
+	b = NULL;
+	r = MCX_OK;
+out:
+	if (fd > STDIN_FILENO) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	mcx_buf_free(b);
+	return r;
+}
+
+/* --- the connection ----------------------------------------------------- */
+
+/* Reads server.socket from a vaultd configuration file. */
+static int socket_from_config(const char *path, char **out)
+{
+	config_t cfg;
+	const char *s = NULL;
+	int ok = 0;
+
+	*out = NULL;
+	config_init(&cfg);
+	if (!config_read_file(&cfg, path)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			fprintf(stderr, "%s: %s: %s\n", PROG, path, strerror(errno));
+		else
+			fprintf(stderr, "%s: %s:%d: %s\n", PROG, path, config_error_line(&cfg),
+				config_error_text(&cfg));
+		goto out;
+	}
+	if (!config_lookup_string(&cfg, "server.socket", &s))
+		s = MCXVAULT_DEFAULT_SOCKET;
+	if ((*out = strdup(s)) == NULL)
+		goto out;
+	ok = 1;
+out:
+	config_destroy(&cfg);
+	return ok ? 0 : -1;
+}
+
+/* The connection, opened on first use; NULL after printing why not. */
+static struct mcxvault *vault(struct ctx *ctx)
+{
+	struct mcxvault_error e;
+	const char *path;
+	int r;
+
+	if (ctx->v != NULL)
+		return ctx->v;
+	path = mcxvault_socket_path(ctx->socket_path);
+	if ((r = mcxvault_connect(ctx->socket_path, &ctx->v)) != 0) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.message, sizeof(e.message), "%s: %s", path,
+			 r == MCX_ERR_CONNECTION ? strerror(errno) : mcxvault_strerror(r));
+		vault_error("connect", r, &e);
+		return NULL;
+	}
+	if ((r = mcxvault_set_timeout(ctx->v, ctx->timeout_ms)) != 0) {
+		mcxvault_close(ctx->v);
+		ctx->v = NULL;
+		fprintf(stderr, "%s: invalid timeout\n", PROG);
+		return NULL;
+	}
+	return ctx->v;
+}
+
+/* --- output ------------------------------------------------------------- */
+
+static void print_json(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+}
+
+/* A JSON scalar as text for a table cell. */
+static const char *cell(const json_t *j, char *tmp, size_t tmplen)
+{
+	if (json_is_string(j))
+		return json_string_value(j);
+	if (json_is_integer(j)) {
+		snprintf(tmp, tmplen, "%lld", (long long)json_integer_value(j));
+		return tmp;
+	}
+	if (json_is_boolean(j))
+		return json_is_true(j) ? "yes" : "no";
+	return "-";
+}
+
+/*
+ * Prints an aligned table: a header row and, for each object in rows, the
+ * members named by keys (same order as the header).
+ */
+static void print_table(const char *const *header, const char *const *keys, size_t ncols, const json_t *rows)
+{
+	size_t w[8] = { 0 }, i, c;
+	char tmp[32];
+	const json_t *row;
+
+	if (ncols > MCX_ARRAY_SIZE(w))
+		ncols = MCX_ARRAY_SIZE(w);
+	for (c = 0; c < ncols; c++)
+		w[c] = strlen(header[c]);
+	json_array_foreach(rows, i, row)
+		for (c = 0; c < ncols; c++) {
+			size_t len = strlen(cell(json_object_get(row, keys[c]), tmp, sizeof(tmp)));
+			if (len > w[c])
+				w[c] = len;
+		}
+	for (c = 0; c < ncols; c++) {
+		if (c + 1 < ncols)
+			printf("%-*s  ", (int)w[c], header[c]);
+		else
+			printf("%s\n", header[c]);
+	}
+	json_array_foreach(rows, i, row)
+		for (c = 0; c < ncols; c++) {
+			const char *s = cell(json_object_get(row, keys[c]), tmp, sizeof(tmp));
+			if (c + 1 < ncols)
+				printf("%-*s  ", (int)w[c], s);
+			else
+				printf("%s\n", s);
+		}
+}
+
+static void print_keys(const json_t *keys)
+{
+	static const char *const header[] = { "PURPOSE", "VERSION", "STATE", "CREATED", "KID" };
+	static const char *const names[] = { "purpose", "version", "state", "created", "kid" };
+
+	print_table(header, names, MCX_ARRAY_SIZE(header), keys);
+}
+
+static void print_domain(const json_t *d)
+{
+	char tmp[32];
+
+	printf("domain:       %s\n", cell(json_object_get(d, "domain"), tmp, sizeof(tmp)));
+	printf("kms_uri:      %s\n", cell(json_object_get(d, "kms_uri"), tmp, sizeof(tmp)));
+	printf("initialized:  %s\n", cell(json_object_get(d, "initialized"), tmp, sizeof(tmp)));
+	if (json_array_size(json_object_get(d, "keys")) > 0) {
+		printf("\n");
+		print_keys(json_object_get(d, "keys"));
+	}
+}
+
+/* Joins the strings of a JSON array with ", " ("-" when empty). */
+static void print_list(const json_t *a)
+{
+	size_t i;
+	const json_t *s;
+	char tmp[32];
+
+	if (json_array_size(a) == 0)
+		printf("-");
+	json_array_foreach(a, i, s)
+		printf("%s%s", i > 0 ? ", " : "", cell(s, tmp, sizeof(tmp)));
+	printf("\n");
+}
+
+/* r||s as a DER ECDSA-Sig-Value (RFC 3279) for openssl and friends. */
+static size_t der_integer(uint8_t *out, const uint8_t v[32])
+{
+	size_t i = 0, n, o = 0;
+
+	while (i < 31 && v[i] == 0)
+		i++;
+	n = 32 - i;
+	out[o++] = 0x02;
+	out[o++] = (uint8_t)(n + (v[i] & 0x80 ? 1 : 0));
+	if (v[i] & 0x80)
+		out[o++] = 0x00;
+	memcpy(out + o, v + i, n);
+	return o + n;
+}
+
+static size_t der_signature(uint8_t out[72], const uint8_t sig[MCXVAULT_SIGNATURE_LEN])
+{
+	size_t n = 2;
+
+	n += der_integer(out + n, sig);
+	n += der_integer(out + n, sig + 32);
+	out[0] = 0x30;
+	out[1] = (uint8_t)(n - 2);
+	return n;
+}
+
+/* --- commands ----------------------------------------------------------- */
+
+static int cmd_help(struct ctx *ctx, int argc, char **argv)
+{
+	usage(stdout);
+	return 0;
+}
+
+static int cmd_status(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL, *hsm, *caller, *req;
+	char *pos[1], tmp[32];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_status(ctx->v, &res, &e)) != 0)
+		return vault_error("vault.status", r, &e);
+	if (ctx->json) {
+		print_json(res);
+		goto out;
+	}
+	hsm = json_object_get(res, "hsm");
+	caller = json_object_get(res, "caller");
+	req = json_object_get(res, "requests");
+	printf("version:      %s\n", cell(json_object_get(res, "version"), tmp, sizeof(tmp)));
+	printf("uptime:       %s s\n", cell(json_object_get(res, "uptime_seconds"), tmp, sizeof(tmp)));
+	printf("hsm:          %s", cell(json_object_get(hsm, "module"), tmp, sizeof(tmp)));
+	printf(" (%s)", cell(json_object_get(hsm, "module_description"), tmp, sizeof(tmp)));
+	printf(", token %s", cell(json_object_get(hsm, "token_label"), tmp, sizeof(tmp)));
+	printf(" serial %s", cell(json_object_get(hsm, "token_serial"), tmp, sizeof(tmp)));
+	printf(", %s\n", json_is_true(json_object_get(hsm, "reachable")) ? "reachable" : "UNREACHABLE");
+	printf("domains:      ");
+	print_list(json_object_get(res, "domains"));
+	printf("requests:     %s total", cell(json_object_get(req, "total"), tmp, sizeof(tmp)));
+	printf(", %s errors\n", cell(json_object_get(req, "errors"), tmp, sizeof(tmp)));
+	printf("connections:  %s\n", cell(json_object_get(res, "connections"), tmp, sizeof(tmp)));
+	printf("caller:       uid %s", cell(json_object_get(caller, "uid"), tmp, sizeof(tmp)));
+	printf(" gid %s", cell(json_object_get(caller, "gid"), tmp, sizeof(tmp)));
+	printf(" pid %s\n", cell(json_object_get(caller, "pid"), tmp, sizeof(tmp)));
+	printf("roles:        ");
+	print_list(json_object_get(caller, "roles"));
+out:
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_domain_init(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[1];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_domain_init(ctx->v, pos[0], &res, &e)) != 0)
+		return vault_error("domain.init", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		print_domain(res);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_domain_list(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const header[] = { "DOMAIN", "KMS_URI", "INITIALIZED", "SIGN_VERSION" };
+	static const char *const names[] = { "domain", "kms_uri", "initialized", "active_sign_version" };
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[1];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_domain_list(ctx->v, &res, &e)) != 0)
+		return vault_error("domain.list", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		print_table(header, names, MCX_ARRAY_SIZE(header), json_object_get(res, "domains"));
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_domain_show(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[1];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_domain_show(ctx->v, pos[0], &res, &e)) != 0)
+		return vault_error("domain.show", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		print_domain(res);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_key_list(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[1];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_key_list(ctx->v, pos[0], &res, &e)) != 0)
+		return vault_error("key.list", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		print_keys(json_object_get(res, "keys"));
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_key_rotate(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL, *prev;
+	char *pos[2], tmp[32];
+	int n, r, ret;
+	int64_t version = 0;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 2, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_key_rotate(ctx->v, pos[0], n > 1 ? pos[1] : "sign", &version, &res, &e)) != 0)
+		return vault_error("key.rotate", r, &e);
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		printf("%s: %s version %lld is active (%s)", pos[0], n > 1 ? pos[1] : "sign",
+		       (long long)version, cell(json_object_get(res, "kid"), tmp, sizeof(tmp)));
+		if ((prev = json_object_get(res, "previous")) != NULL) {
+			printf("; version %s", cell(json_object_get(prev, "version"), tmp, sizeof(tmp)));
+			printf(" is %s", cell(json_object_get(prev, "state"), tmp, sizeof(tmp)));
+		}
+		printf("\n");
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_key_retire(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[3];
+	int n, r, ret;
+	long long version;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 3, 3, &n)) != 0)
+		return ret;
+	if (parse_int(pos[2], 1, INT64_MAX, &version) != 0)
+		return usage_error(ctx, "invalid version %s", pos[2]);
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_key_retire(ctx->v, pos[0], pos[1], version, &res, &e)) != 0)
+		return vault_error("key.retire", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		printf("%s: %s version %lld is retired\n", pos[0], pos[1], version);
+	json_decref(res);
+	return 0;
+}
+
+/* The data (FILE or stdin) or the --digest of sign and verify. */
+static int load_payload(struct ctx *ctx, const char *file, const char *digest, struct mcx_buf **out)
+{
+	if (digest != NULL) {
+		if (file != NULL)
+			return usage_error(ctx, "give either FILE or --digest, not both");
+		if (parse_digest(digest, out) != 0)
+			return usage_error(ctx, "--digest needs %d hex digits (a SHA-256 digest)",
+					   2 * MCXVAULT_DIGEST_LEN);
+		return 0;
+	}
+	if (read_input(file, out) != 0)
+		return local_error(file != NULL && strcmp(file, "-") != 0 ? file : "stdin", strerror(errno));
+	return 0;
+}
+
+static int cmd_sign(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	struct mcx_buf *in = NULL;
+	const char *digest = NULL;
+	char *pos[2], *kid = NULL, *text = NULL;
+	uint8_t sig[MCXVAULT_SIGNATURE_LEN], der[72];
+	int n, r, ret, want_der = 0;
+	json_t *res = NULL;
+	const struct opt opts[] = {
+		{ "--digest", &digest, NULL },
+		{ "--der", NULL, &want_der },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 1, 2, &n)) != 0)
+		return ret;
+	if (want_der && ctx->json)
+		return usage_error(ctx, "--der and --json exclude each other");
+	if ((ret = load_payload(ctx, n > 1 ? pos[1] : NULL, digest, &in)) != 0)
+		goto out;
+	if (vault(ctx) == NULL) {
+		ret = EXIT_VAULT;
+		goto out;
+	}
+	if ((r = mcxvault_sign(ctx->v, pos[0], mcx_buf_ptr(in), mcx_buf_len(in), digest != NULL, &kid, sig,
+			       &e)) != 0) {
+		ret = vault_error("sign.sign", r, &e);
+		goto out;
+	}
+	if (want_der) {
+		size_t len = der_signature(der, sig);
+		if (fwrite(der, 1, len, stdout) != len)
+			ret = local_error("stdout", strerror(errno));
+		goto out;
+	}
+	if ((text = mcx_base64url_string(sig, sizeof(sig))) == NULL) {
+		ret = local_error("sign", "out of memory");
+		goto out;
+	}
+	if (ctx->json) {
+		res = json_pack("{s:s, s:s, s:s}", "kid", kid, "alg", "ES256", "signature", text);
+		if (res != NULL)
+			print_json(res);
+	} else {
+		printf("%s %s\n", kid, text);
+	}
+out:
+	json_decref(res);
+	mcxvault_free(kid);
+	free(text);
+	mcx_buf_free(in);
+	return ret;
+}
+
+static int cmd_verify(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	struct mcx_buf *in = NULL, *sig = NULL;
+	const char *digest = NULL, *kid = NULL;
+	char *pos[3], *found = NULL;
+	int n, r, ret, valid = 0;
+	json_t *res = NULL;
+	const struct opt opts[] = {
+		{ "--kid", &kid, NULL },
+		{ "--digest", &digest, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 3, &n)) != 0)
+		return ret;
+	if ((sig = mcx_buf_new(2 * MCXVAULT_SIGNATURE_LEN)) == NULL) {
+		ret = local_error("verify", "out of memory");
+		goto out;
+	}
+	if (mcx_base64url_decode(sig, pos[1], strlen(pos[1])) != 0 ||
+	    mcx_buf_len(sig) != MCXVAULT_SIGNATURE_LEN) {
+		ret = usage_error(ctx, "SIGNATURE must be %d octets r||s in base64url", MCXVAULT_SIGNATURE_LEN);
+		goto out;
+	}
+	if ((ret = load_payload(ctx, n > 2 ? pos[2] : NULL, digest, &in)) != 0)
+		goto out;
+	if (vault(ctx) == NULL) {
+		ret = EXIT_VAULT;
+		goto out;
+	}
+	if ((r = mcxvault_verify(ctx->v, pos[0], kid, mcx_buf_ptr(in), mcx_buf_len(in), digest != NULL,
+				 mcx_buf_ptr(sig), &valid, &found, &e)) != 0) {
+		ret = vault_error("sign.verify", r, &e);
+		goto out;
+	}
+	if (ctx->json) {
+		res = valid ? json_pack("{s:b, s:s}", "valid", 1, "kid", found) : json_pack("{s:b}", "valid", 0);
+		if (res != NULL)
+			print_json(res);
+	} else if (valid) {
+		printf("valid %s\n", found);
+	} else {
+		printf("invalid\n");
+	}
+	ret = valid ? 0 : EXIT_VAULT;
+out:
+	json_decref(res);
+	mcxvault_free(found);
+	mcx_buf_free(sig);
+	mcx_buf_free(in);
+	return ret;
+}
+
+static int cmd_pubkey(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	const char *version_s = NULL;
+	char *pos[1], *pem = NULL;
+	int n, r, ret, want_jwk = 0;
+	long long version = 0;
+	json_t *res = NULL;
+	const struct opt opts[] = {
+		{ "--version", &version_s, NULL },
+		{ "--jwk", NULL, &want_jwk },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 1, 1, &n)) != 0)
+		return ret;
+	if (version_s != NULL && parse_int(version_s, 1, INT64_MAX, &version) != 0)
+		return usage_error(ctx, "invalid version %s", version_s);
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_public_key(ctx->v, pos[0], version, &pem, NULL, &res, &e)) != 0)
+		return vault_error("sign.public_key", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else if (want_jwk)
+		print_json(json_object_get(res, "jwk"));
+	else
+		fputs(pem, stdout);
+	mcxvault_free(pem);
+	json_decref(res);
+	return 0;
+}
+
+/* The command table: also the help text.  Keep related commands together. */
+static const struct command commands[] = {
+	{ "status", "", "show the vault's state, its HSM and who you are", cmd_status },
+	{ "domain init", "DOMAIN", "create a configured domain's signing key (admin)", cmd_domain_init },
+	{ "domain list", "", "list the domains you may see", cmd_domain_list },
+	{ "domain show", "DOMAIN", "show a domain and its keys", cmd_domain_show },
+	{ "key list", "DOMAIN", "list every key version of a domain", cmd_key_list },
+	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active key version (default purpose sign; admin)",
+	  cmd_key_rotate },
+	{ "key retire", "DOMAIN PURPOSE VERSION", "destroy a verify-only version's private key (admin)",
+	  cmd_key_retire },
+	{ "sign", "DOMAIN [FILE|-] [--digest HEX] [--der]",
+	  "sign FILE (or stdin) with the active key; print KID SIGNATURE", cmd_sign },
+	{ "verify", "DOMAIN SIGNATURE [FILE|-] [--digest HEX] [--kid KID]",
+	  "check an r||s base64url signature; print valid KID or invalid (exit 1)", cmd_verify },
+	{ "pubkey", "DOMAIN [--version N] [--jwk]", "print a signing key's public key (PEM or JWK)",
+	  cmd_pubkey },
+	{ "help", "", "show this help", cmd_help },
+};
+static const size_t n_commands = MCX_ARRAY_SIZE(commands);
+
+/* Number of words of name that argv starts with (0: no match). */
+static int command_match(const char *name, int argc, char **argv)
+{
+	int words = 0;
+	size_t len;
+
+	while (*name != '\0') {
+		len = strcspn(name, " ");
+		if (words >= argc || strlen(argv[words]) != len || strncmp(argv[words], name, len) != 0)
+			return 0;
+		words++;
+		name += len;
+		if (*name == ' ')
+			name++;
+	}
+	return words;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctx ctx;
+	const char *config = NULL;
+	const struct command *cmd = NULL;
+	long long secs;
+	int c, words = 0, best = 0, ret;
+	size_t i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.timeout_ms = MCXVAULT_DEFAULT_TIMEOUT_MS;
+	while ((c = getopt_long(argc, argv, "+hs:c:t:", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s (libmcxvault %s)\n", PROG, MCXVAULT_VERSION, mcxvault_version());
+			return 0;
+		case 'j':
+			ctx.json = 1;
+			break;
+		case 's':
+			ctx.socket_path = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 't':
+			if (parse_int(optarg, 1, INT_MAX / 1000, &secs) != 0)
+				return usage_error(NULL, "invalid timeout %s", optarg);
+			ctx.timeout_ms = (int)secs * 1000;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (ctx.socket_path != NULL && config != NULL)
+		return usage_error(NULL, "give either -s or -c, not both");
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		return usage_error(NULL, "no command given");
+	for (i = 0; i < n_commands; i++) {
+		if ((words = command_match(commands[i].name, argc, argv)) > best) {
+			best = words;
+			cmd = &commands[i];
+		}
+	}
+	if (cmd == NULL) {
+		for (i = 0; i < n_commands; i++)
+			if (strncmp(commands[i].name, argv[0], strlen(argv[0])) == 0 &&
+			    commands[i].name[strlen(argv[0])] == ' ')
+				break;
+		if (i == n_commands)
+			return usage_error(NULL, "unknown command '%s'", argv[0]);
+		fprintf(stderr, "%s: %s%s%s: unknown or missing subcommand\n", PROG, argv[0],
+			argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+		usage_commands(stderr, argv[0]);
+		return EXIT_USAGE;
+	}
+
+	/* the socket: -s, -c, $MCXVAULT_SOCKET, the default config, the default */
+	if (config == NULL && ctx.socket_path == NULL && getenv(MCXVAULT_SOCKET_ENV) == NULL &&
+	    access(DEFAULT_CONFIG, R_OK) == 0)
+		config = DEFAULT_CONFIG;
+	if (config != NULL) {
+		if (socket_from_config(config, &ctx.socket_owned) != 0)
+			return EXIT_VAULT;
+		ctx.socket_path = ctx.socket_owned;
+	}
+
+	ctx.cmd = cmd;
+	ret = cmd->handler(&ctx, argc - best, argv + best);
+	if (fflush(stdout) != 0 && ret == 0)
+		ret = local_error("stdout", strerror(errno));
+	mcxvault_close(ctx.v);
+	free(ctx.socket_owned);
+	return ret;
+}
