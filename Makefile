@@ -68,9 +68,16 @@ include vault/module.mk
 
 build-all: $(LIBRARIES) $(PROGRAMS) $(EXTRA_TARGETS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
 
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # --- Debian packages -------------------------------------------------------
 # Everything mcxvault needs to build, test and demo; installed when missing.

@@ -1,0 +1,76 @@
+/*
+ * Who may call: SO_PEERCRED identity matched against the config's access list.
+ *
+ * Default deny: a caller that matches no entry holds no role.  An entry
+ * limited to some domains grants its roles only for those domains.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "vault/daemon/vault.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/socket.h>
+
+MCX_RESULT vault_caller_from_socket(int fd, struct vault_caller *caller)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	int n;
+
+	memset(caller, 0, sizeof(*caller));
+	MCX_ENSURE(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred),
+	           MCX_ERR_SYSTEM);
+	caller->uid = cred.uid;
+	caller->gid = cred.gid;
+	caller->pid = cred.pid;
+	caller->groups[0] = cred.gid;
+	caller->group_count = 1;
+	/* SO_PEERCRED carries the primary gid only: a group entry must also
+	 * match a caller whose account lists the group as supplementary. */
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) == 0 && found != NULL) {
+		n = (int)MCX_ARRAY_SIZE(caller->groups);
+		if (getgrouplist(found->pw_name, cred.gid, caller->groups, &n) >= 0)
+			caller->group_count = n;
+		else
+			caller->group_count = (int)MCX_ARRAY_SIZE(caller->groups);
+	}
+	r = MCX_OK;
+out:
+	return r;
+}
+
+static int access_entry_matches(const struct vault_access_entry *e, const struct vault_caller *caller)
+{
+	if (e->kind == VAULT_PRINCIPAL_UID)
+		return caller->uid == (uid_t)e->id;
+	for (int i = 0; i < caller->group_count; i++)
+		if (caller->groups[i] == (gid_t)e->id)
+			return 1;
+	return 0;
+}
+
+unsigned vault_access_roles(const struct vault_config *config, const struct vault_caller *caller,
+                            const char *domain)
+{
+	unsigned roles = 0;
+
+	if (config == NULL || caller == NULL)
+		return 0;
+	for (size_t i = 0; i < config->access_count; i++) {
+		const struct vault_access_entry *e = &config->access[i];
+		int in_scope = e->domain_count == 0 || domain == NULL;
+
+		if (!access_entry_matches(e, caller))
+			continue;
+		for (size_t k = 0; !in_scope && k < e->domain_count; k++)
+			in_scope = strcmp(e->domains[k], domain) == 0;
+		if (in_scope)
+			roles |= e->roles;
+	}
+	return roles;
+}

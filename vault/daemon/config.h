@@ -1,0 +1,88 @@
+/*
+ * vaultd configuration (libconfig).  config/vault.conf documents every setting.
+ *
+ * A struct vault_config is immutable once loaded and reference counted, so a
+ * SIGHUP reload can swap it while requests still use the old one.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef VAULT_CONFIG_H
+#define VAULT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mcx/safety.h"
+
+enum vault_role {
+	VAULT_ROLE_ADMIN = 1 << 0,
+	VAULT_ROLE_KMS = 1 << 1,
+	VAULT_ROLE_GMS = 1 << 2,
+	VAULT_ROLE_SIGNER = 1 << 3,
+	VAULT_ROLE_AUDITOR = 1 << 4,
+};
+#define VAULT_ROLE_ANY (VAULT_ROLE_ADMIN | VAULT_ROLE_KMS | VAULT_ROLE_GMS | VAULT_ROLE_SIGNER | VAULT_ROLE_AUDITOR)
+#define VAULT_ROLE_NONE 0   /* a method anyone may call, even an unknown caller */
+
+/* "admin" -> VAULT_ROLE_ADMIN; 0 if unknown. */
+unsigned vault_role_parse(const char *name);
+const char *vault_role_name(unsigned role);   /* one bit */
+
+enum vault_principal_kind { VAULT_PRINCIPAL_UID, VAULT_PRINCIPAL_GID };
+
+/* One entry of the access list: a uid or gid (names resolved at load time),
+ * its roles, and the domains it is limited to (none listed: every domain). */
+struct vault_access_entry {
+	enum vault_principal_kind kind;
+	uint32_t id;
+	char *principal;        /* as written, for messages: "uid 0", "user mcxkms", ... */
+	unsigned roles;
+	char **domains;
+	size_t domain_count;
+};
+
+struct vault_domain_config {
+	char *name;
+	char *kms_uri;
+	int64_t user_key_period;  /* seconds, TS 33.180 UserKeyPeriod */
+	int64_t user_key_offset;  /* seconds, TS 33.180 UserKeyOffset */
+};
+
+struct vault_config {
+	char *path;
+	/* server */
+	char *socket_path;
+	unsigned socket_mode;
+	size_t max_request_bytes;
+	unsigned workers;
+	unsigned idle_timeout;        /* seconds */
+	unsigned max_connections;
+	/* log */
+	int log_level;
+	int log_syslog;
+	/* hsm */
+	char *hsm_module;
+	char *hsm_token_uri;
+	char *hsm_pin_file;
+	char *hsm_sync_path;
+	/* access and domains */
+	struct vault_access_entry *access;
+	size_t access_count;
+	struct vault_domain_config *domains;
+	size_t domain_count;
+
+	int refcount;                 /* owned by vault_config_acquire/release */
+};
+
+/* Loads and validates the whole file.  On error, *error receives a malloc'ed
+ * "FILE:LINE: reason" message. */
+MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char **error);
+void vault_config_free(struct vault_config *config);
+
+const struct vault_domain_config *vault_config_domain(const struct vault_config *config, const char *name);
+
+/* A valid domain name: 1-128 of [a-z0-9.-], not starting with '.' or '-'. */
+int vault_domain_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * vaultd: the mcxvault daemon.
+ *
+ *   vaultd [-f] [-c FILE]    run (in the foreground with -f, logging to stderr)
+ *   vaultd -t [-c FILE]      check the configuration and exit
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mcx/util.h"
+#include "pkcs11/hsm.h"
+#include "vault/daemon/log.h"
+#include "vault/daemon/server.h"
+#include "vault/daemon/vault.h"
+#include "vault/keys/keystore.h"
+
+#define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
+#define PIN_MAX 256
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: vaultd [-f] [-c FILE]\n"
+	             "       vaultd -t [-c FILE]\n"
+	             "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+	             "  -f       stay in the foreground and log to stderr\n"
+	             "  -t       check the configuration file and exit\n"
+	             "  -V       print the version\n");
+}
+
+/* Keeps key material out of core files and away from ptrace by other users. */
+static void harden_process(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		vault_warning("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0)
+		vault_warning("setrlimit(RLIMIT_CORE): %s", strerror(errno));
+	umask(077);
+}
+
+/* The PIN from hsm.pin_file, else from MCXVAULT_PIN; never from the config text. */
+static int read_pin(const struct vault_config *config, char pin[PIN_MAX])
+{
+	int r = MCX_ERR_INTERNAL, fd = -1;
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	const char *env;
+
+	memset(pin, 0, PIN_MAX);
+	if (config->hsm_pin_file != NULL) {
+		if ((fd = open(config->hsm_pin_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+			vault_error("cannot open hsm.pin_file '%s': %s", config->hsm_pin_file, strerror(errno));
+			MCX_BAIL(MCX_ERR_HSM_PIN);
+		}
+		if (fstat(fd, &st) == 0 && (st.st_mode & 0077) != 0)
+			vault_warning("hsm.pin_file '%s' is readable by others (mode %04o): chmod 600 it",
+			              config->hsm_pin_file, (unsigned)(st.st_mode & 07777));
+		while ((n = read(fd, pin + len, PIN_MAX - 1 - len)) > 0)
+			len += (size_t)n;
+		MCX_ENSURE(n == 0, MCX_ERR_HSM_PIN);
+	} else if ((env = getenv("MCXVAULT_PIN")) != NULL) {
+		len = strlen(env);
+		MCX_ENSURE(len < PIN_MAX, MCX_ERR_HSM_PIN);
+		memcpy(pin, env, len);
+	} else {
+		vault_error("no PIN: set hsm.pin_file or MCXVAULT_PIN");
+		MCX_BAIL(MCX_ERR_HSM_PIN);
+	}
+	while (len > 0 && (pin[len - 1] == '\n' || pin[len - 1] == '\r'))
+		pin[--len] = '\0';
+	MCX_ENSURE(len > 0, MCX_ERR_HSM_PIN);
+	r = MCX_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != MCX_OK)
+		mcx_wipe(pin, PIN_MAX);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = DEFAULT_CONFIG;
+	int foreground = 0, check_only = 0, opt, r = MCX_ERR_INTERNAL, status = 1;
+	struct vault vault;
+	struct vault_config *config = NULL;
+	struct vault_server *server = NULL;
+	struct hsm_options options;
+	char *error = NULL;
+	char pin[PIN_MAX];
+	sigset_t signals;
+
+	memset(&vault, 0, sizeof(vault));
+	memset(pin, 0, sizeof(pin));
+	mcx_lock_memory(pin, sizeof(pin));
+	while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'f': foreground = 1; break;
+		case 't': check_only = 1; break;
+		case 'V': printf("vaultd %s\n", MCXVAULT_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	vault_log_init(0, VAULT_LOG_INFO);
+	harden_process();
+	if (vault_config_load(config_path, &config, &error) != MCX_OK) {
+		fprintf(stderr, "vaultd: %s\n", error ? error : "cannot load the configuration");
+		free(error);
+		return 1;
+	}
+	if (check_only) {
+		printf("vaultd: %s: configuration OK (%zu domains, %zu access entries)\n", config_path,
+		       config->domain_count, config->access_count);
+		vault_config_free(config);
+		return 0;
+	}
+	if (!foreground) {
+		if (daemon(0, 0) != 0) {
+			fprintf(stderr, "vaultd: daemon: %s\n", strerror(errno));
+			goto out;
+		}
+		vault_log_init(1, (enum vault_log_level)config->log_level);
+	} else {
+		vault_log_init(config->log_syslog, (enum vault_log_level)config->log_level);
+	}
+
+	/* signals are taken synchronously by this thread only (sigwait below) */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGHUP);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pthread_mutex_init(&vault.config_lock, NULL);
+	vault.config = config;
+	vault.config_path = (char *)config_path;
+	vault.started = mcx_time_now();
+
+	if (read_pin(config, pin) != MCX_OK)
+		goto out;
+	memset(&options, 0, sizeof(options));
+	options.module = config->hsm_module;
+	options.token_uri = config->hsm_token_uri;
+	options.pin = pin;
+	options.sessions = config->workers + 1;   /* one per worker, one for housekeeping */
+	options.sync_path = config->hsm_sync_path;
+	r = hsm_open(&options, &vault.hsm);
+	mcx_wipe(pin, sizeof(pin));
+	if (r != MCX_OK) {
+		vault_error("cannot open the HSM (module %s, token %s): %s", config->hsm_module, config->hsm_token_uri,
+		            mcx_strerror(r));
+		goto out;
+	}
+	if ((r = keystore_open(vault.hsm, &vault.keystore)) != MCX_OK) {
+		vault_error("cannot load keys from the token: %s", mcx_strerror(r));
+		goto out;
+	}
+	if ((r = vault_server_open(&vault, config, &server)) != MCX_OK)
+		goto out;
+	if ((r = vault_server_start(server)) != MCX_OK) {
+		vault_error("cannot start worker threads");
+		goto out;
+	}
+	vault_info("vaultd %s ready on %s (%u workers, %zu domains)", MCXVAULT_VERSION, config->socket_path,
+	           config->workers, config->domain_count);
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&signals, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			if (vault_reload(&vault) == MCX_OK) {
+				struct vault_config *now = vault_config_acquire(&vault);
+				vault_server_reconfigure(server, now);
+				vault_config_release(&vault, now);
+			}
+			continue;
+		}
+		vault_info("signal %d: stopping", sig);
+		break;
+	}
+	status = 0;
+out:
+	mcx_wipe(pin, sizeof(pin));
+	vault_server_free(server);
+	keystore_free(vault.keystore);
+	hsm_close(vault.hsm);
+	if (vault.config != NULL)
+		vault_config_release(&vault, vault.config);
+	else
+		vault_config_free(config);
+	return status;
+}

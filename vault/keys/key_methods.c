@@ -1,0 +1,175 @@
+/*
+ * domain.* and key.* methods (docs/protocol.md).
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcx/util.h"
+#include "vault/daemon/log.h"
+#include "vault/keys/keystore.h"
+#include "vault/rpc/methods.h"
+
+/* The key purposes that key.rotate / key.retire accept in this version. */
+static int purpose_valid(const char *purpose)
+{
+	return strcmp(purpose, "sign") == 0;
+}
+
+static json_t *key_json(const struct keystore_key *key)
+{
+	char created[21];
+
+	mcx_time_format(key->created, created);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s}", "purpose", key->purpose, "version", (json_int_t)key->version,
+	                 "state", keystore_state_name(key->state), "created", created, "kid", key->kid);
+}
+
+static int keys_json(struct rpc_call *call, const char *domain, json_t **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key *keys = NULL;
+	size_t count = 0;
+	json_t *array = NULL, *item;
+
+	MCX_GUARD(keystore_list(call->vault->keystore, domain, NULL, &keys, &count));
+	MCX_ENSURE_ALLOC(array = json_array());
+	for (size_t i = 0; i < count; i++) {
+		MCX_ENSURE_ALLOC(item = key_json(&keys[i]));
+		MCX_ENSURE(json_array_append_new(array, item) == 0, MCX_ERR_ALLOC);
+	}
+	*out = array;
+	array = NULL;
+	r = MCX_OK;
+out:
+	json_decref(array);
+	free(keys);
+	return r;
+}
+
+static int domain_json(struct rpc_call *call, const struct vault_domain_config *domain, json_t **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *keys = NULL;
+
+	MCX_GUARD(keys_json(call, domain->name, &keys));
+	MCX_ENSURE_ALLOC(*out = json_pack("{s:s, s:s, s:b, s:o}", "domain", domain->name, "kms_uri",
+	                                  domain->kms_uri, "initialized", json_array_size(keys) > 0, "keys", keys));
+	keys = NULL;
+	r = MCX_OK;
+out:
+	json_decref(keys);
+	return r;
+}
+
+int method_domain_init(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key created;
+
+	r = keystore_domain_init(call->vault->keystore, call->domain, &created);
+	if (r == MCX_ERR_EXISTS)
+		return rpc_fail(call, r, "domain '%s' is already initialised", call->domain);
+	MCX_GUARD(r);
+	vault_info("domain.init %s by uid %u", call->domain, (unsigned)call->caller->uid);
+	MCX_GUARD(domain_json(call, call->domain_config, result));
+out:
+	return r;
+}
+
+int method_domain_list(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *array = NULL, *item;
+	struct keystore_key active;
+
+	MCX_ENSURE_ALLOC(array = json_array());
+	for (size_t i = 0; i < call->config->domain_count; i++) {
+		const struct vault_domain_config *d = &call->config->domains[i];
+		int initialized;
+		if (vault_access_roles(call->config, call->caller, d->name) == 0)
+			continue;   /* outside the caller's scope */
+		initialized = keystore_get(call->vault->keystore, d->name, "sign", 0, &active) == MCX_OK;
+		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:b, s:i}", "domain", d->name, "kms_uri", d->kms_uri,
+		                                  "initialized", initialized, "active_sign_version",
+		                                  initialized ? (json_int_t)active.version : 0));
+		MCX_ENSURE(json_array_append_new(array, item) == 0, MCX_ERR_ALLOC);
+	}
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:o}", "domains", array));
+	array = NULL;
+	r = MCX_OK;
+out:
+	json_decref(array);
+	return r;
+}
+
+int method_domain_show(struct rpc_call *call, json_t *params, json_t **result)
+{
+	return domain_json(call, call->domain_config, result);
+}
+
+int method_key_list(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *keys = NULL;
+
+	MCX_GUARD(keys_json(call, call->domain, &keys));
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:o}", "domain", call->domain, "keys", keys));
+	keys = NULL;
+	r = MCX_OK;
+out:
+	json_decref(keys);
+	return r;
+}
+
+int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	const char *purpose = NULL;
+	struct keystore_key created;
+	uint32_t previous = 0;
+	char when[21];
+
+	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
+	MCX_ENSURE(purpose_valid(purpose),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign)", purpose));
+	r = keystore_rotate(call->vault->keystore, call->domain, purpose, &created, &previous);
+	if (r == MCX_ERR_NOT_FOUND)
+		return rpc_fail(call, r, "domain '%s' has no %s key: run domain.init first", call->domain, purpose);
+	MCX_GUARD(r);
+	mcx_time_format(created.created, when);
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:{s:i, s:s}}", "domain", call->domain,
+	                                     "purpose", purpose, "version", (json_int_t)created.version, "state",
+	                                     "active", "kid", created.kid, "created", when, "previous", "version",
+	                                     (json_int_t)previous, "state", "verify-only"));
+	r = MCX_OK;
+out:
+	return r;
+}
+
+int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	const char *purpose = NULL;
+	uint64_t version = 0;
+	struct keystore_key key;
+
+	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
+	MCX_ENSURE(purpose_valid(purpose),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign)", purpose));
+	MCX_GUARD(rpc_param_uint(call, params, "version", 1, UINT32_MAX, &version, NULL));
+	MCX_ENSURE(version > 0 && keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version,
+	                                       &key) == MCX_OK,
+	           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%s' has no %s key version %llu", call->domain, purpose,
+	                    (unsigned long long)version));
+	r = keystore_retire(call->vault->keystore, call->domain, purpose, (uint32_t)version);
+	if (r == MCX_ERR_KEY_STATE)
+		return rpc_fail(call, r, "version %llu is %s: only a verify-only version can be retired",
+		                (unsigned long long)version, keystore_state_name(key.state));
+	MCX_GUARD(r);
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s}", "domain", call->domain, "purpose", purpose,
+	                                     "version", (json_int_t)version, "state", "retired"));
+	r = MCX_OK;
+out:
+	return r;
+}

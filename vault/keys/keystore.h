@@ -1,0 +1,78 @@
+/*
+ * The key store: the in-memory index of every key version in the token,
+ * (domain, purpose, version) -> object handles, state and public key.
+ *
+ * The token is the single source of truth: each version is a key pair
+ * labelled mcxvault/<domain>/<purpose>/<version> plus a CKO_DATA object
+ * .../<version>/meta holding {"state", "created"}.  The index is built by one
+ * walk at start-up (with crash recovery, see keystore.c), then requests never
+ * search the token; a stale handle is looked up again by label.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef VAULT_KEYSTORE_H
+#define VAULT_KEYSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcx/safety.h"
+
+struct hsm;
+struct keystore;
+
+enum keystore_state {
+	KEYSTORE_STATE_ACTIVE = 0,
+	KEYSTORE_STATE_VERIFY_ONLY,
+	KEYSTORE_STATE_RETIRED,
+};
+
+const char *keystore_state_name(enum keystore_state state);
+
+#define KEYSTORE_DOMAIN_MAX 128
+#define KEYSTORE_PURPOSE_MAX 15
+#define KEYSTORE_KID_MAX (KEYSTORE_DOMAIN_MAX + KEYSTORE_PURPOSE_MAX + 16)
+
+/* A copy of one index entry, safe to use after the lock is released. */
+struct keystore_key {
+	char domain[KEYSTORE_DOMAIN_MAX + 1];
+	char purpose[KEYSTORE_PURPOSE_MAX + 1];
+	uint32_t version;
+	enum keystore_state state;
+	int64_t created;
+	int has_private_key;
+	uint8_t public_point[65];       /* 0x04 || x || y */
+	char kid[KEYSTORE_KID_MAX + 1]; /* "<domain>/<purpose>/<version>" */
+};
+
+/* Walks the token, repairs what an interrupted rotation left, builds the index. */
+MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out);
+void keystore_free(struct keystore *keystore);
+
+/* Every version of domain (purpose NULL: every purpose), oldest first; free(*keys). */
+MCX_RESULT keystore_list(struct keystore *keystore, const char *domain, const char *purpose,
+                         struct keystore_key **keys, size_t *count);
+/* One version; version 0 means the active one.  MCX_ERR_NOT_FOUND if none. */
+MCX_RESULT keystore_get(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version,
+                        struct keystore_key *key);
+/* Parses "<domain>/<purpose>/<version>" of this domain. */
+MCX_RESULT keystore_parse_kid(const char *kid, const char *domain, char purpose[KEYSTORE_PURPOSE_MAX + 1],
+                              uint32_t *version);
+
+/* Creates version 1 of the domain's signing key; MCX_ERR_EXISTS if any version exists. */
+MCX_RESULT keystore_domain_init(struct keystore *keystore, const char *domain, struct keystore_key *created);
+/* Makes version n+1 active and the active version verify-only. */
+MCX_RESULT keystore_rotate(struct keystore *keystore, const char *domain, const char *purpose,
+                           struct keystore_key *created, uint32_t *previous_version);
+/* Destroys the private key of a verify-only version and marks it retired. */
+MCX_RESULT keystore_retire(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version);
+
+/* ECDSA P-256 in the HSM with the domain's active signing key. */
+MCX_RESULT keystore_sign(struct keystore *keystore, const char *domain, const uint8_t digest[32],
+                         uint8_t signature[64], struct keystore_key *used);
+
+/* Test seam: with MCXVAULT_TEST_CRASH_POINT=<name> in the environment,
+ * vaultd kills itself with SIGKILL at that point of a rotation (tests/). */
+void keystore_crash_point(const char *name);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * Handlers named in the RPC table (vault/rpc/rpc_table.c), grouped by service.
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef VAULT_METHODS_H
+#define VAULT_METHODS_H
+
+#include "vault/rpc/rpc.h"
+
+/* vault/daemon/status.c */
+int method_vault_status(struct rpc_call *call, json_t *params, json_t **result);
+/* vault/keys/key_methods.c */
+int method_domain_init(struct rpc_call *call, json_t *params, json_t **result);
+int method_domain_list(struct rpc_call *call, json_t *params, json_t **result);
+int method_domain_show(struct rpc_call *call, json_t *params, json_t **result);
+int method_key_list(struct rpc_call *call, json_t *params, json_t **result);
+int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result);
+int method_key_retire(struct rpc_call *call, json_t *params, json_t **result);
+/* vault/sign/sign_methods.c */
+int method_sign_sign(struct rpc_call *call, json_t *params, json_t **result);
+int method_sign_verify(struct rpc_call *call, json_t *params, json_t **result);
+int method_sign_public_key(struct rpc_call *call, json_t *params, json_t **result);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * JSON-RPC 2.0 request handling: one line in, one line out.
+ *
+ * The dispatcher does every check that is the same for all methods — the
+ * envelope, the method name, the caller's role, the domain and its scope, the
+ * set of accepted parameters — so that handlers only do their own work.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "vault/rpc/rpc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mcx/util.h"
+#include "vault/daemon/log.h"
+
+int rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(call->error_detail, sizeof(call->error_detail), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const struct rpc_method *rpc_method_find(const char *name)
+{
+	for (size_t i = 0; i < rpc_method_count; i++)
+		if (strcmp(rpc_methods[i].name, name) == 0)
+			return &rpc_methods[i];
+	return NULL;
+}
+
+/* Serialises a response object and appends it plus '\n'. */
+static int rpc_append_json(struct mcx_buf *out, json_t *response)
+{
+	int r = MCX_ERR_INTERNAL;
+	size_t need;
+	uint8_t *p = NULL;
+
+	need = json_dumpb(response, NULL, 0, JSON_COMPACT);
+	MCX_ENSURE(need > 0, MCX_ERR_ALLOC);
+	MCX_GUARD(mcx_buf_reserve(out, need + 1, &p));
+	MCX_ENSURE(json_dumpb(response, (char *)p, need, JSON_COMPACT) == need, MCX_ERR_INTERNAL);
+	p[need] = '\n';
+	r = MCX_OK;
+out:
+	return r;
+}
+
+MCX_RESULT rpc_append_error(struct mcx_buf *out, json_t *id, int err, const char *message)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *response = NULL;
+
+	response = json_pack("{s:s, s:O?, s:{s:i, s:s, s:{s:s}}}", "jsonrpc", "2.0", "id", id, "error", "code",
+	                     mcx_error_rpc_code(err), "message",
+	                     message != NULL && *message ? message : mcx_strerror(err), "data", "error",
+	                     mcx_error_name(err));
+	MCX_ENSURE_ALLOC(response);
+	MCX_GUARD(rpc_append_json(out, response));
+	r = MCX_OK;
+out:
+	json_decref(response);
+	return r;
+}
+
+static int rpc_param_check_names(struct rpc_call *call, json_t *params)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(params, key, value) {
+		int known = 0;
+		(void)value;
+		for (size_t i = 0; i < RPC_PARAMS_MAX && call->method->params[i] != NULL; i++)
+			if (strcmp(call->method->params[i], key) == 0)
+				known = 1;
+		if (!known)
+			return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown parameter '%.64s' for %s", key,
+			                call->method->name);
+	}
+	return MCX_OK;
+}
+
+/* Everything between a parsed request and its handler; returns the result or an error. */
+static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *method, *params, *domain;
+	const char *name;
+	unsigned roles;
+
+	method = json_object_get(request, "method");
+	MCX_ENSURE(json_is_string(method), rpc_fail(call, MCX_ERR_INVALID_REQUEST, "'method' must be a string"));
+	name = json_string_value(method);
+	call->method = rpc_method_find(name);
+	MCX_ENSURE(call->method != NULL,
+	           rpc_fail(call, MCX_ERR_METHOD_NOT_FOUND, "method '%.64s' not found", name));
+
+	params = json_object_get(request, "params");
+	if (params == NULL || json_is_null(params)) {
+		MCX_ENSURE_ALLOC(params = json_object());
+		json_object_set_new(request, "params", params);
+	}
+	MCX_ENSURE(json_is_object(params),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'params' must be an object (positional parameters are not supported)"));
+
+	/* Unknown callers learn nothing about parameters or domains. */
+	roles = vault_access_roles(call->config, call->caller, NULL);
+	if (call->method->roles != VAULT_ROLE_NONE && (roles & call->method->roles) == 0)
+		MCX_BAIL(rpc_fail(call, MCX_ERR_PERMISSION_DENIED, "uid %u may not call %s",
+		                  (unsigned)call->caller->uid, call->method->name));
+	MCX_GUARD(rpc_param_check_names(call, params));
+
+	call->roles = roles;
+	if (call->method->domain_rule == RPC_DOMAIN_REQUIRED) {
+		domain = json_object_get(params, "domain");
+		MCX_ENSURE(domain != NULL, rpc_fail(call, MCX_ERR_INVALID_PARAMS, "missing parameter 'domain'"));
+		MCX_ENSURE(json_is_string(domain),
+		           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter 'domain' must be a string"));
+		call->domain = json_string_value(domain);
+		call->domain_config = vault_config_domain(call->config, call->domain);
+		MCX_ENSURE(call->domain_config != NULL,
+		           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%.128s' is not configured", call->domain));
+		call->roles = vault_access_roles(call->config, call->caller, call->domain);
+		MCX_ENSURE((call->roles & call->method->roles) != 0,
+		           rpc_fail(call, MCX_ERR_PERMISSION_DENIED, "uid %u may not call %s for domain '%s'",
+		                    (unsigned)call->caller->uid, call->method->name, call->domain));
+	}
+	r = call->method->handler(call, params, result);
+	if (r == MCX_OK && *result == NULL)
+		r = MCX_ERR_INTERNAL;
+out:
+	return r;
+}
+
+MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line, size_t len,
+                           struct mcx_buf *out)
+{
+	int r = MCX_ERR_INTERNAL, err;
+	json_t *request = NULL, *result = NULL, *response = NULL, *id = NULL, *version;
+	json_error_t jerr;
+	struct vault_config *config = NULL;
+	struct rpc_call call;
+
+	memset(&call, 0, sizeof(call));
+	call.vault = vault;
+	call.caller = caller;
+	config = vault_config_acquire(vault);
+	call.config = config;
+	atomic_fetch_add(&vault->requests_total, 1);
+
+	/* jansson checks UTF-8; a NUL inside the line is rejected too */
+	request = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (request == NULL) {
+		err = rpc_fail(&call, MCX_ERR_PARSE, "parse error: %.160s", jerr.text);
+		goto respond_error;
+	}
+	if (json_is_array(request)) {
+		err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "batch requests are not supported");
+		goto respond_error;
+	}
+	if (!json_is_object(request)) {
+		err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "a request must be a JSON object");
+		goto respond_error;
+	}
+	id = json_object_get(request, "id");
+	if (id != NULL && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id)) {
+		id = NULL;
+		err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "'id' must be a string, an integer or null");
+		goto respond_error;
+	}
+	version = json_object_get(request, "jsonrpc");
+	if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0) {
+		err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "'jsonrpc' must be \"2.0\"");
+		goto respond_error;
+	}
+	if (id == NULL) {
+		err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "notifications (requests without 'id') are not supported");
+		goto respond_error;
+	}
+	{
+		const char *key;
+		json_t *value;
+		json_object_foreach(request, key, value) {
+			(void)value;
+			if (strcmp(key, "jsonrpc") != 0 && strcmp(key, "id") != 0 && strcmp(key, "method") != 0 &&
+			    strcmp(key, "params") != 0) {
+				err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "unknown request member '%.64s'", key);
+				goto respond_error;
+			}
+		}
+	}
+	err = rpc_dispatch(&call, request, &result);
+	if (err != MCX_OK)
+		goto respond_error;
+	response = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+	result = NULL;
+	MCX_ENSURE_ALLOC(response);
+	MCX_GUARD(rpc_append_json(out, response));
+	r = MCX_OK;
+	goto out;
+
+respond_error:
+	atomic_fetch_add(&vault->requests_failed, 1);
+	if (err == MCX_ERR_PERMISSION_DENIED)
+		vault_warning("denied: uid %u pid %d: %s", (unsigned)caller->uid, (int)caller->pid, call.error_detail);
+	else if (mcx_error_rpc_code(err) == MCX_RPC_INTERNAL_ERROR || err == MCX_ERR_HSM_UNAVAILABLE)
+		vault_error("%s failed for uid %u: %s (%s)", call.method ? call.method->name : "request",
+		            (unsigned)caller->uid, call.error_detail[0] ? call.error_detail : mcx_strerror(err),
+		            mcx_error_name(err));
+	r = rpc_append_error(out, id, err, call.error_detail);
+out:
+	json_decref(result);
+	json_decref(response);
+	json_decref(request);
+	vault_config_release(vault, config);
+	return r;
+}
+
+MCX_RESULT rpc_param_string(struct rpc_call *call, json_t *params, const char *name, int required, const char **out)
+{
+	json_t *v = json_object_get(params, name);
+
+	*out = NULL;
+	if (v == NULL) {
+		if (required)
+			return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "missing parameter '%s'", name);
+		return MCX_OK;
+	}
+	if (!json_is_string(v))
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must be a string", name);
+	if (json_string_length(v) == 0)
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must not be empty", name);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must not contain NUL", name);
+	*out = json_string_value(v);
+	return MCX_OK;
+}
+
+MCX_RESULT rpc_param_uint(struct rpc_call *call, json_t *params, const char *name, int required, uint64_t max,
+                          uint64_t *out, int *present)
+{
+	json_t *v = json_object_get(params, name);
+
+	if (present != NULL)
+		*present = v != NULL;
+	if (v == NULL) {
+		if (required)
+			return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "missing parameter '%s'", name);
+		return MCX_OK;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must be an integer from 0 to %llu",
+		                name, (unsigned long long)max);
+	*out = (uint64_t)json_integer_value(v);
+	return MCX_OK;
+}
+
+MCX_RESULT rpc_param_binary(struct rpc_call *call, json_t *params, const char *name, int required, size_t max,
+                            int secret, struct mcx_buf **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *v = json_object_get(params, name);
+	struct mcx_buf *buf = NULL;
+
+	*out = NULL;
+	if (v == NULL) {
+		if (required)
+			return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "missing parameter '%s'", name);
+		return MCX_OK;
+	}
+	MCX_ENSURE(json_is_string(v),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must be a base64url string", name));
+	MCX_ENSURE(json_string_length(v) / 4 * 3 <= max + 3,
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' is longer than %zu octets", name, max));
+	MCX_ENSURE_ALLOC(buf = secret ? mcx_buf_new_secret(max + 3) : mcx_buf_new(max + 3));
+	if (mcx_base64url_decode(buf, json_string_value(v), json_string_length(v)) != MCX_OK)
+		MCX_BAIL(rpc_fail(call, MCX_ERR_INVALID_PARAMS,
+		                  "parameter '%s' is not valid base64url (unpadded, RFC 4648 section 5)", name));
+	MCX_ENSURE(mcx_buf_len(buf) <= max,
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' is longer than %zu octets", name, max));
+	*out = buf;
+	buf = NULL;
+	r = MCX_OK;
+out:
+	mcx_buf_free(buf);
+	return r;
+}
+
+json_t *rpc_json_base64url(const void *data, size_t len)
+{
+	char *text = mcx_base64url_string(data, len);
+	json_t *s = text != NULL ? json_string(text) : NULL;
+
+	free(text);
+	return s;
+}

@@ -1,0 +1,73 @@
+/*
+ * The RPC layer: JSON-RPC 2.0 request parsing, the method table, parameter
+ * helpers, responses.  docs/protocol.md is the contract.
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef VAULT_RPC_H
+#define VAULT_RPC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "mcx/buf.h"
+#include "mcx/safety.h"
+#include "vault/daemon/vault.h"
+
+#define RPC_PARAMS_MAX 12
+
+/* Everything a handler may need about the call in progress. */
+struct rpc_call {
+	struct vault *vault;
+	const struct vault_config *config;          /* referenced for the whole call */
+	const struct vault_caller *caller;
+	const struct rpc_method *method;
+	const char *domain;                          /* the validated "domain" param, if the method takes one */
+	const struct vault_domain_config *domain_config;
+	unsigned roles;                              /* the caller's roles for this call's domain */
+	char error_detail[256];                      /* a sentence for error.message */
+};
+
+typedef int (*rpc_handler_fn)(struct rpc_call *call, json_t *params, json_t **result);
+
+/* How the dispatcher treats a method's "domain" parameter. */
+enum rpc_domain_rule {
+	RPC_DOMAIN_NONE = 0,   /* the method takes no domain */
+	RPC_DOMAIN_REQUIRED,   /* "domain" must name a configured domain in the caller's scope */
+};
+
+struct rpc_method {
+	const char *name;
+	unsigned roles;                     /* any one of these; VAULT_ROLE_NONE: everyone */
+	enum rpc_domain_rule domain_rule;
+	const char *params[RPC_PARAMS_MAX]; /* every accepted member of params, NULL-terminated */
+	rpc_handler_fn handler;
+	const char *summary;
+};
+
+/* The table (vault/rpc/rpc_table.c). */
+extern const struct rpc_method rpc_methods[];
+extern const size_t rpc_method_count;
+const struct rpc_method *rpc_method_find(const char *name);
+
+/* Handles one request line and appends exactly one response line to out. */
+MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line,
+                           size_t len, struct mcx_buf *out);
+/* Appends an error response with a null id (used for over-long lines). */
+MCX_RESULT rpc_append_error(struct mcx_buf *out, json_t *id, int err, const char *message);
+
+/* Sets call->error_detail and returns err, so handlers can `return rpc_fail(...)`
+ * or `MCX_BAIL(rpc_fail(...))`. */
+int rpc_fail(struct rpc_call *call, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Parameter helpers: each fails with MCX_ERR_INVALID_PARAMS and a sentence. */
+MCX_RESULT rpc_param_string(struct rpc_call *call, json_t *params, const char *name, int required,
+                            const char **out);
+MCX_RESULT rpc_param_uint(struct rpc_call *call, json_t *params, const char *name, int required,
+                          uint64_t max, uint64_t *out, int *present);
+/* base64url member decoded into a new buffer of at most max bytes (secret: mlock/wipe). */
+MCX_RESULT rpc_param_binary(struct rpc_call *call, json_t *params, const char *name, int required,
+                            size_t max, int secret, struct mcx_buf **out);
+/* A new JSON string holding base64url(data). */
+json_t *rpc_json_base64url(const void *data, size_t len);
+
+#endif

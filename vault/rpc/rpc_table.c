@@ -1,0 +1,37 @@
+/*
+ * THE RPC table: every method vaultd answers, the role it requires, how its
+ * domain is checked, the parameters it accepts, and its handler.
+ * docs/protocol.md documents each entry; keep the two in step.
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "vault/rpc/methods.h"
+
+#define ANY VAULT_ROLE_ANY
+#define ADMIN VAULT_ROLE_ADMIN
+#define SIGNER VAULT_ROLE_SIGNER
+
+const struct rpc_method rpc_methods[] = {
+	/* name              role     domain rule          accepted params                       handler */
+	{ "vault.status",    VAULT_ROLE_NONE, RPC_DOMAIN_NONE, { NULL }, method_vault_status,
+	  "version, HSM, domains, uptime, counters" },
+	{ "domain.init",     ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_domain_init,
+	  "create the domain's signing key version 1 in the token" },
+	{ "domain.list",     ANY,    RPC_DOMAIN_NONE, { NULL }, method_domain_list,
+	  "configured domains the caller may see" },
+	{ "domain.show",     ANY,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_domain_show,
+	  "one domain with its keys" },
+	{ "key.list",        ANY,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_key_list,
+	  "every version of every key purpose of a domain" },
+	{ "key.rotate",      ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "purpose", NULL }, method_key_rotate,
+	  "make version n+1 active, the active one verify-only" },
+	{ "key.retire",      ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "purpose", "version", NULL }, method_key_retire,
+	  "destroy the private key of a verify-only version" },
+	{ "sign.sign",       SIGNER, RPC_DOMAIN_REQUIRED, { "domain", "data", "digest", NULL }, method_sign_sign,
+	  "ES256 signature by the domain's active signing key" },
+	{ "sign.verify",     ANY,    RPC_DOMAIN_REQUIRED, { "domain", "kid", "data", "digest", "signature", NULL },
+	  method_sign_verify, "verify an ES256 signature of the domain" },
+	{ "sign.public_key", ANY,    RPC_DOMAIN_REQUIRED, { "domain", "version", NULL }, method_sign_public_key,
+	  "public signing key as JWK and PEM" },
+};
+
+const size_t rpc_method_count = sizeof(rpc_methods) / sizeof(rpc_methods[0]);
