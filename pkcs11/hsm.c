@@ -1080,6 +1080,7 @@ out:
 struct data_ctx {
 	const char *label;
 	ck_object_handle_t object;
+	ck_object_handle_t new_object; /* set_value replaced the object */
 	const void *value;
 	size_t len;
 	struct mcx_buf *out;
@@ -1124,12 +1125,46 @@ out:
 	return r;
 }
 
+/* SoftHSM 2.6.1 refuses to change CKA_VALUE of a data object
+ * (CKR_ATTRIBUTE_READ_ONLY, by design in P11DataObj): then the object is
+ * replaced by a new one with the same label, created first and the old one
+ * destroyed after, so a crash in between leaves two objects, never none.  The
+ * old handle becomes stale (MCX_ERR_HSM_STALE_HANDLE); callers find the new
+ * one by label. */
 static ck_rv_t op_data_set(struct hsm *h, ck_session_handle_t session, void *ctx, int *err)
 {
 	struct data_ctx *c = ctx;
 	struct ck_attribute a = ATTR(CKA_VALUE, c->value, c->len);
+	ck_object_class_t cls = 0;
+	char label[HSM_LABEL_MAX + 1];
+	struct ck_attribute read[2] = { ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_LABEL, label, HSM_LABEL_MAX) };
+	struct data_ctx nc;
+	ck_rv_t rv;
 
-	return P11(h, C_SetAttributeValue, session, c->object, &a, 1);
+	rv = P11(h, C_SetAttributeValue, session, c->object, &a, 1);
+	if (rv != CKR_ATTRIBUTE_READ_ONLY)
+		return rv;
+	rv = P11(h, C_GetAttributeValue, session, c->object, read, 2);
+	if (rv != CKR_OK)
+		return rv;
+	if (cls != CKO_DATA || read[1].value_len > HSM_LABEL_MAX) {
+		*err = MCX_ERR_PERMISSION_DENIED;
+		return HSM_RV_LOCAL;
+	}
+	label[read[1].value_len] = '\0';
+	nc = *c;
+	nc.label = label;
+	rv = op_data_create(h, session, &nc, err);
+	if (rv != CKR_OK)
+		return rv;
+	rv = P11(h, C_DestroyObject, session, c->object);
+	if (rv != CKR_OK) {
+		/* keep one object per label: undo, and let the caller see why */
+		(void)P11(h, C_DestroyObject, session, nc.object);
+		return rv;
+	}
+	c->new_object = nc.object;
+	return CKR_OK;
 }
 
 MCX_RESULT hsm_data_set_value(struct hsm *h, hsm_handle_t object, const void *value, size_t len)

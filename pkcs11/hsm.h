@@ -111,6 +111,10 @@ MCX_RESULT hsm_ecdsa_sign(struct hsm *hsm, hsm_handle_t private_key, const uint8
 /* CKO_DATA token object: CKA_PRIVATE, CKA_MODIFIABLE, CKA_APPLICATION "mcxvault". */
 MCX_RESULT hsm_data_create(struct hsm *hsm, const char *label, const void *value, size_t len,
                            hsm_handle_t *out);
+/* Where the token refuses to change CKA_VALUE of a data object (SoftHSM 2.6.1
+ * does, by design), the object is replaced by a new one with the same label
+ * (created first, then the old one destroyed): the old handle then gives
+ * MCX_ERR_HSM_STALE_HANDLE and the new one is found with hsm_find_by_label(). */
 MCX_RESULT hsm_data_set_value(struct hsm *hsm, hsm_handle_t object, const void *value, size_t len);
 MCX_RESULT hsm_data_get_value(struct hsm *hsm, hsm_handle_t object, struct mcx_buf *out);
 MCX_RESULT hsm_object_destroy(struct hsm *hsm, hsm_handle_t object);
