@@ -1,0 +1,23 @@
+/*
+ * mcxvault crypto — helpers shared by the crypto/ sources only.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef MCX_CRYPTO_INTERNAL_H
+#define MCX_CRYPTO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decodes exactly 2*len hex digits into out; 0 or -1.  For built-in constants. */
+int mcx_crypto_unhex(const char *hex, uint8_t *out, size_t len);
+/* Fills out from rnd (or RAND_priv_bytes when rnd is NULL); 0 or -1. */
+int mcx_crypto_random(int (*rnd)(void *, uint8_t *, size_t), void *ctx, uint8_t *out,
+		      size_t len);
+/* SHA-256 of a || b (either may be empty); 0 or -1. */
+int mcx_crypto_sha256(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+		      uint8_t out[32]);
+/* Wipes len bytes so that the compiler cannot drop it. */
+void mcx_crypto_wipe(void *p, size_t len);
+
+#endif /* MCX_CRYPTO_INTERNAL_H */

@@ -1,0 +1,911 @@
+/*
+ * mcxvault crypto — SAKKE, RFC 6508, with the RFC 6509 parameter set 1.
+ *
+ * Arithmetic: F_p in Montgomery form on 16 fixed 64-bit limbs (crypto/mont.h),
+ * F_p^2 = F_p[i]/(i^2 + 1) (p = 3 mod 4).  Curve points use homogeneous
+ * projective coordinates with the complete addition/doubling formulas of
+ * Renes-Costello-Batina 2016 (Algorithms 4 and 6, a = -3; here b = 0), so a
+ * scalar multiplication has no exceptional case and no branch: every scalar
+ * multiplication with a secret (z, (z+b)^-1, r) is a fixed 4-bit window walk
+ * with a masked (constant-time) table lookup.  The Miller loop uses Jacobian
+ * coordinates and only branches on the bits of q - 1, which are public.
+ *
+ * Clauses: s.2.1 HashToIntegerRange, s.3.2 the Tate-Lichtenbaum pairing and
+ * the F_p representation of PF_p, s.6.1.1 RSK issue, s.6.1.2 RSK validation,
+ * s.6.2.1 encapsulation, s.6.2.2 decapsulation (with the R re-computation).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/internal.h"
+#include "crypto/mont.h"
+#include "mcx/sakke.h"
+
+#define NL 16
+
+typedef struct {
+	uint64_t v[NL];
+} fe;
+
+struct fp2 {
+	fe a, b;   /* a + b i */
+};
+
+struct apt {
+	fe x, y;   /* affine, Montgomery form */
+};
+
+struct ppt {
+	fe x, y, z;   /* homogeneous projective; (0:1:0) is the point at infinity */
+};
+
+#define COMB_TEETH 4
+
+struct mcx_sakke_params {
+	struct mcx_mont fp;      /* arithmetic mod p */
+	struct mcx_mont fq;      /* arithmetic mod q */
+	struct apt P;            /* the generator */
+	fe g;                    /* g = <P,P> in the F_p representation, Montgomery form */
+	uint64_t q[NL], q2[NL], q4[NL], qm1[NL];
+	unsigned qbits;
+};
+
+/* RFC 6509 Appendix A, parameter set 1. */
+static const char SAKKE_P_HEX[] =
+	"997ABB1F0A563FDA65C61198DAD0657A416C0CE19CB48261BE9AE358B3E01A2E"
+	"F40AAB27E2FC0F1B228730D531A59CB0E791B39FF7C88A19356D27F4A666A6D0"
+	"E26C6487326B4CD4512AC5CD65681CE1B6AFF4A831852A82A7CF3C521C3C09AA"
+	"9F94D6AF56971F1FFCE3E82389857DB080C5DF10AC7ACE87666D807AFEA85FEB";
+static const char SAKKE_Q_HEX[] =
+	"265EAEC7C2958FF69971846636B4195E905B0338672D20986FA6B8D62CF8068B"
+	"BD02AAC9F8BF03C6C8A1CC354C69672C39E46CE7FDF222864D5B49FD2999A9B4"
+	"389B1921CC9AD335144AB173595A07386DABFD2A0C614AA0A9F3CF14870F026A"
+	"A7E535ABD5A5C7C7FF38FA08E2615F6C203177C42B1EB3A1D99B601EBFAA17FB";
+static const char SAKKE_PX_HEX[] =
+	"53FC09EE332C29AD0A7990053ED9B52A2B1A2FD60AEC69C698B2F204B6FF7CBF"
+	"B5EDB6C0F6CE2308AB10DB9030B09E1043D5F22CDB9DFA55718BD9E7406CE890"
+	"9760AF765DD5BCCB337C86548B72F2E1A702C3397A60DE74A7C1514DBA66910D"
+	"D5CFB4CC80728D87EE9163A5B63F73EC80EC46C4967E0979880DC8ABEAE63895";
+static const char SAKKE_PY_HEX[] =
+	"0A8249063F6009F1F9F1F0533634A135D3E82016029906963D778D821E141178"
+	"F5EA69F4654EC2B9E7F7F5E5F0DE55F66B598CCF9A140B2E416CFF0CA9E032B9"
+	"70DAE117AD547C6CCAD696B5B7652FE0AC6F1E80164AA989492D979FC5A4D5F2"
+	"13515AD7E9CB99A980BDAD5AD5BB4636ADB9B5706A67DCDE75573FD71BEF16D7";
+static const char SAKKE_G_HEX[] =
+	"66FC2A432B6EA392148F15867D623068C6A87BD1FB94C41E27FABE658E015A87"
+	"371E94744C96FEDA449AE9563F8BC446CBFDA85D5D00EF577072DA8F541721BE"
+	"EE0FAED1828EAB90B99DFB0138C7843355DF0460B4A9FD74B4F1A32BCAFA1FFA"
+	"D682C033A7942BCCE3720F20B9B7B0403C8CAE87B7A0042ACDE0FAB36461EA46";
+
+#define WIPE(x) mcx_crypto_wipe(&(x), sizeof(x))
+
+/* ---- F_p ---------------------------------------------------------------- */
+
+static inline void fmul(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
+{
+	mcx_mont_mul_core(r->v, a->v, b->v, s->fp.m, s->fp.n0, NL);
+}
+
+static inline void fsqr(const struct mcx_sakke_params *s, fe *r, const fe *a)
+{
+	mcx_mont_mul_core(r->v, a->v, a->v, s->fp.m, s->fp.n0, NL);
+}
+
+static inline void fadd(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
+{
+	uint64_t t[NL], u[NL];
+	uint64_t carry = mcx_limbs_add(t, a->v, b->v, NL);
+	uint64_t borrow = mcx_limbs_sub(u, t, s->fp.m, NL);
+	mcx_ct_select(r->v, t, u, 0 - (borrow & (carry ^ 1)), NL);
+}
+
+static inline void fsub(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
+{
+	uint64_t t[NL], madd[NL];
+	uint64_t mask = 0 - mcx_limbs_sub(t, a->v, b->v, NL);
+	for (size_t i = 0; i < NL; i++)
+		madd[i] = s->fp.m[i] & mask;
+	(void)mcx_limbs_add(r->v, t, madd, NL);
+}
+
+static void finv(const struct mcx_sakke_params *s, fe *r, const fe *a)
+{
+	mcx_mont_inv(&s->fp, r->v, a->v);
+}
+
+static void fone(const struct mcx_sakke_params *s, fe *r)
+{
+	memcpy(r->v, s->fp.one, sizeof(r->v));
+}
+
+/* Plain big-endian 128 octets (< p) <-> Montgomery form. */
+static int fe_from_bytes(const struct mcx_sakke_params *s, fe *r, const uint8_t in[128])
+{
+	uint64_t t[NL];
+	if (mcx_limbs_from_bytes(t, NL, in, 128) != 0 || !mcx_ct_limbs_lt(t, s->fp.m, NL))
+		return -1;
+	mcx_mont_mul_core(r->v, t, s->fp.rr, s->fp.m, s->fp.n0, NL);
+	return 0;
+}
+
+static void fe_to_bytes(const struct mcx_sakke_params *s, uint8_t out[128], const fe *a)
+{
+	uint64_t t[NL];
+	mcx_mont_from(&s->fp, t, a->v);
+	mcx_limbs_to_bytes(out, 128, t, NL);
+	WIPE(t);
+}
+
+/* ---- F_p^2 -------------------------------------------------------------- */
+
+static void fp2_mul(const struct mcx_sakke_params *s, struct fp2 *r, const struct fp2 *x,
+		    const struct fp2 *y)
+{
+	fe t0, t1, t2, t3;
+	fmul(s, &t0, &x->a, &y->a);
+	fmul(s, &t1, &x->b, &y->b);
+	fadd(s, &t2, &x->a, &x->b);
+	fadd(s, &t3, &y->a, &y->b);
+	fmul(s, &t2, &t2, &t3);
+	fsub(s, &r->a, &t0, &t1);
+	fsub(s, &t2, &t2, &t0);
+	fsub(s, &r->b, &t2, &t1);
+}
+
+static void fp2_sqr(const struct mcx_sakke_params *s, struct fp2 *r, const struct fp2 *x)
+{
+	fe t0, t1, t2;
+	fadd(s, &t0, &x->a, &x->b);
+	fsub(s, &t1, &x->a, &x->b);
+	fmul(s, &t2, &x->a, &x->b);
+	fmul(s, &r->a, &t0, &t1);
+	fadd(s, &r->b, &t2, &t2);
+}
+
+/* ---- E(F_p): complete projective formulas (RCB 2016, a = -3, b = 0) ------- */
+
+static void pt_set_inf(const struct mcx_sakke_params *s, struct ppt *r)
+{
+	memset(r, 0, sizeof(*r));
+	fone(s, &r->y);
+}
+
+static void pt_from_affine(const struct mcx_sakke_params *s, struct ppt *r, const struct apt *a)
+{
+	r->x = a->x;
+	r->y = a->y;
+	fone(s, &r->z);
+}
+
+/* Algorithm 4 with b = 0 (steps 19 and 25 are multiplications by b). */
+static void pt_add(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *p,
+		   const struct ppt *q)
+{
+	static const fe zero;
+	fe t0, t1, t2, t3, t4, x3, y3, z3;
+
+	fmul(s, &t0, &p->x, &q->x);
+	fmul(s, &t1, &p->y, &q->y);
+	fmul(s, &t2, &p->z, &q->z);
+	fadd(s, &t3, &p->x, &p->y);
+	fadd(s, &t4, &q->x, &q->y);
+	fmul(s, &t3, &t3, &t4);
+	fadd(s, &t4, &t0, &t1);
+	fsub(s, &t3, &t3, &t4);
+	fadd(s, &t4, &p->y, &p->z);
+	fadd(s, &x3, &q->y, &q->z);
+	fmul(s, &t4, &t4, &x3);
+	fadd(s, &x3, &t1, &t2);
+	fsub(s, &t4, &t4, &x3);
+	fadd(s, &x3, &p->x, &p->z);
+	fadd(s, &y3, &q->x, &q->z);
+	fmul(s, &x3, &x3, &y3);
+	fadd(s, &y3, &t0, &t2);
+	fsub(s, &y3, &x3, &y3);
+	x3 = y3;                      /* X3 = Y3 - b*t2 */
+	fadd(s, &z3, &x3, &x3);
+	fadd(s, &x3, &x3, &z3);
+	fsub(s, &z3, &t1, &x3);
+	fadd(s, &x3, &t1, &x3);
+	fadd(s, &t1, &t2, &t2);
+	fadd(s, &t2, &t1, &t2);
+	fsub(s, &y3, &zero, &t2);     /* Y3 = b*Y3 - t2 */
+	fsub(s, &y3, &y3, &t0);
+	fadd(s, &t1, &y3, &y3);
+	fadd(s, &y3, &t1, &y3);
+	fadd(s, &t1, &t0, &t0);
+	fadd(s, &t0, &t1, &t0);
+	fsub(s, &t0, &t0, &t2);
+	fmul(s, &t1, &t4, &y3);
+	fmul(s, &t2, &t0, &y3);
+	fmul(s, &y3, &x3, &z3);
+	fadd(s, &y3, &y3, &t2);
+	fmul(s, &x3, &t3, &x3);
+	fsub(s, &x3, &x3, &t1);
+	fmul(s, &z3, &t4, &z3);
+	fmul(s, &t1, &t3, &t0);
+	fadd(s, &z3, &z3, &t1);
+	r->x = x3;
+	r->y = y3;
+	r->z = z3;
+}
+
+/* Algorithm 6 with b = 0 (steps 8 and 18 are multiplications by b). */
+static void pt_dbl(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *p)
+{
+	static const fe zero;
+	fe t0, t1, t2, t3, x3, y3, z3;
+
+	fsqr(s, &t0, &p->x);
+	fsqr(s, &t1, &p->y);
+	fsqr(s, &t2, &p->z);
+	fmul(s, &t3, &p->x, &p->y);
+	fadd(s, &t3, &t3, &t3);
+	fmul(s, &z3, &p->x, &p->z);
+	fadd(s, &z3, &z3, &z3);
+	fsub(s, &y3, &zero, &z3);     /* Y3 = b*t2 - Z3 */
+	fadd(s, &x3, &y3, &y3);
+	fadd(s, &y3, &x3, &y3);
+	fsub(s, &x3, &t1, &y3);
+	fadd(s, &y3, &t1, &y3);
+	fmul(s, &y3, &x3, &y3);
+	fmul(s, &x3, &x3, &t3);
+	fadd(s, &t3, &t2, &t2);
+	fadd(s, &t2, &t2, &t3);
+	fsub(s, &z3, &zero, &t2);     /* Z3 = b*Z3 - t2 */
+	fsub(s, &z3, &z3, &t0);
+	fadd(s, &t3, &z3, &z3);
+	fadd(s, &z3, &z3, &t3);
+	fadd(s, &t3, &t0, &t0);
+	fadd(s, &t0, &t3, &t0);
+	fsub(s, &t0, &t0, &t2);
+	fmul(s, &t0, &t0, &z3);
+	fadd(s, &y3, &y3, &t0);
+	fmul(s, &t0, &p->y, &p->z);
+	fadd(s, &t0, &t0, &t0);
+	fmul(s, &z3, &t0, &z3);
+	fsub(s, &x3, &x3, &z3);
+	fmul(s, &z3, &t0, &t1);
+	fadd(s, &z3, &z3, &z3);
+	fadd(s, &z3, &z3, &z3);
+	r->x = x3;
+	r->y = y3;
+	r->z = z3;
+}
+
+/*
+ * r = [k]base for k < 2^1024 (16 limbs), constant time in k: 256 windows of
+ * 4 bits, each 4 doublings and one complete addition of a table entry chosen
+ * by a masked scan of all 16 entries.
+ */
+static void pt_mul_ct(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *base,
+		      const uint64_t k[NL])
+{
+	struct ppt tab[16], acc, sel;
+	unsigned windows = (s->qbits + 3) / 4;
+
+	pt_set_inf(s, &tab[0]);
+	tab[1] = *base;
+	for (int i = 2; i < 16; i++) {
+		if (i % 2 == 0)
+			pt_dbl(s, &tab[i], &tab[i / 2]);
+		else
+			pt_add(s, &tab[i], &tab[i - 1], base);
+	}
+	pt_set_inf(s, &acc);
+	for (unsigned w = windows; w-- > 0;) {
+		uint64_t digit = mcx_limbs_nibble(k, w);
+		if (w + 1 != windows)
+			for (int d = 0; d < 4; d++)
+				pt_dbl(s, &acc, &acc);
+		memset(&sel, 0, sizeof(sel));
+		for (uint64_t i = 0; i < 16; i++) {
+			uint64_t mask = mcx_ct_is_zero64(i ^ digit);
+			for (size_t j = 0; j < NL; j++) {
+				sel.x.v[j] |= tab[i].x.v[j] & mask;
+				sel.y.v[j] |= tab[i].y.v[j] & mask;
+				sel.z.v[j] |= tab[i].z.v[j] & mask;
+			}
+		}
+		pt_add(s, &acc, &acc, &sel);
+	}
+	*r = acc;
+	WIPE(tab);
+	WIPE(acc);
+	WIPE(sel);
+}
+
+/* To affine; -1 for the point at infinity. */
+static int pt_to_affine(const struct mcx_sakke_params *s, struct apt *r, const struct ppt *p)
+{
+	fe zi;
+	if (mcx_ct_limbs_zero(p->z.v, NL))
+		return -1;
+	finv(s, &zi, &p->z);
+	fmul(s, &r->x, &p->x, &zi);
+	fmul(s, &r->y, &p->y, &zi);
+	WIPE(zi);
+	return 0;
+}
+
+/* y^2 == x^3 - 3x, y != 0 (no 2-torsion point is of order q). */
+static int apt_on_curve(const struct mcx_sakke_params *s, const struct apt *a)
+{
+	fe lhs, rhs, three, t;
+	fsqr(s, &lhs, &a->y);
+	fone(s, &t);
+	fadd(s, &three, &t, &t);
+	fadd(s, &three, &three, &t);   /* 3 */
+	fsqr(s, &t, &a->x);
+	fsub(s, &t, &t, &three);
+	fmul(s, &rhs, &t, &a->x);
+	return mcx_ct_limbs_eq(lhs.v, rhs.v, NL) && !mcx_ct_limbs_zero(a->y.v, NL);
+}
+
+/* RFC 6508 s.2.1 point encoding 0x04 || x || y; -1 when malformed or off the curve. */
+static int pt_decode(const struct mcx_sakke_params *s, struct apt *r,
+		     const uint8_t in[MCX_SAKKE_POINT_LEN])
+{
+	if (in[0] != 0x04 || fe_from_bytes(s, &r->x, in + 1) != 0 ||
+	    fe_from_bytes(s, &r->y, in + 1 + 128) != 0 || !apt_on_curve(s, r))
+		return -1;
+	return 0;
+}
+
+static int pt_encode(const struct mcx_sakke_params *s, uint8_t out[MCX_SAKKE_POINT_LEN],
+		     const struct ppt *p)
+{
+	struct apt a;
+	if (pt_to_affine(s, &a, p) != 0)
+		return -1;
+	out[0] = 0x04;
+	fe_to_bytes(s, out + 1, &a.x);
+	fe_to_bytes(s, out + 1 + 128, &a.y);
+	WIPE(a);
+	return 0;
+}
+
+/* ---- the pairing, RFC 6508 s.3.2 ------------------------------------------ */
+
+/*
+ * <R,Q> = e(R, psi(Q))^((p^2-1)/q) in the F_p representation, psi(x,y) = (-x, iy).
+ * Miller's algorithm over the bits of q - 1 (the last addition would give a
+ * vertical line, killed by the final exponentiation), C in Jacobian
+ * coordinates; the lines are scaled by F_p factors that the final
+ * exponentiation also removes.  Line through C (slope lambda) at psi(Q):
+ *     l = lambda (x_Q + x_C) - y_C + i y_Q.
+ */
+static void pairing(const struct mcx_sakke_params *s, fe *out, const struct apt *R,
+		    const struct apt *Q)
+{
+	fe X, Y, Z, x3, y3, z3, delta, gamma, beta, alpha, t0, t1, sxq, z1z1, u2, s2, h, hh,
+		ii, jj, rr, vv;
+	struct fp2 v, l;
+
+	X = R->x;
+	Y = R->y;
+	fone(s, &Z);
+	memset(&v, 0, sizeof(v));
+	fone(s, &v.a);
+	fadd(s, &sxq, &Q->x, &R->x);
+	for (int i = (int)s->qbits - 2; i >= 0; i--) {
+		/* Doubling (dbl-2001-b, a = -3) and its tangent line. */
+		fsqr(s, &delta, &Z);
+		fsqr(s, &gamma, &Y);
+		fmul(s, &beta, &X, &gamma);
+		fsub(s, &t0, &X, &delta);
+		fadd(s, &t1, &X, &delta);
+		fmul(s, &alpha, &t0, &t1);
+		fadd(s, &t0, &alpha, &alpha);
+		fadd(s, &alpha, &alpha, &t0);           /* 3 (X^2 - Z^4) */
+		/* real: alpha (X + x_Q Z^2) - 2 Y^2 */
+		fmul(s, &t0, &Q->x, &delta);
+		fadd(s, &t0, &t0, &X);
+		fmul(s, &l.a, &alpha, &t0);
+		fadd(s, &t1, &gamma, &gamma);
+		fsub(s, &l.a, &l.a, &t1);
+		/* Z3 = 2 Y Z; imag: y_Q Z3 Z^2 */
+		fadd(s, &t0, &Y, &Z);
+		fsqr(s, &t0, &t0);
+		fsub(s, &t0, &t0, &gamma);
+		fsub(s, &z3, &t0, &delta);
+		fmul(s, &t1, &z3, &delta);
+		fmul(s, &l.b, &t1, &Q->y);
+		/* X3 = alpha^2 - 8 beta, Y3 = alpha (4 beta - X3) - 8 gamma^2 */
+		fadd(s, &beta, &beta, &beta);
+		fadd(s, &beta, &beta, &beta);           /* 4 beta */
+		fsqr(s, &x3, &alpha);
+		fsub(s, &x3, &x3, &beta);
+		fsub(s, &x3, &x3, &beta);
+		fsub(s, &t0, &beta, &x3);
+		fmul(s, &t0, &alpha, &t0);
+		fsqr(s, &t1, &gamma);
+		fadd(s, &t1, &t1, &t1);
+		fadd(s, &t1, &t1, &t1);
+		fadd(s, &t1, &t1, &t1);
+		fsub(s, &y3, &t0, &t1);
+		X = x3;
+		Y = y3;
+		Z = z3;
+		fp2_sqr(s, &v, &v);
+		fp2_mul(s, &v, &v, &l);
+		if (!mcx_limbs_bit(s->qm1, (unsigned)i))   /* public: bits of q - 1 */
+			continue;
+		/* Mixed addition C + R (madd-2007-bl) and the line through C and R. */
+		fsqr(s, &z1z1, &Z);
+		fmul(s, &u2, &R->x, &z1z1);
+		fmul(s, &s2, &R->y, &Z);
+		fmul(s, &s2, &s2, &z1z1);
+		fsub(s, &h, &u2, &X);
+		fsqr(s, &hh, &h);
+		fadd(s, &ii, &hh, &hh);
+		fadd(s, &ii, &ii, &ii);
+		fmul(s, &jj, &h, &ii);
+		fsub(s, &rr, &s2, &Y);
+		fadd(s, &rr, &rr, &rr);
+		fmul(s, &vv, &X, &ii);
+		fsqr(s, &x3, &rr);
+		fsub(s, &x3, &x3, &jj);
+		fsub(s, &x3, &x3, &vv);
+		fsub(s, &x3, &x3, &vv);
+		fsub(s, &t0, &vv, &x3);
+		fmul(s, &t0, &rr, &t0);
+		fmul(s, &t1, &Y, &jj);
+		fadd(s, &t1, &t1, &t1);
+		fsub(s, &y3, &t0, &t1);
+		fadd(s, &t0, &Z, &h);
+		fsqr(s, &t0, &t0);
+		fsub(s, &t0, &t0, &z1z1);
+		fsub(s, &z3, &t0, &hh);
+		/* real: rr (x_Q + x_R) - y_R Z3, imag: y_Q Z3 */
+		fmul(s, &l.a, &rr, &sxq);
+		fmul(s, &t0, &R->y, &z3);
+		fsub(s, &l.a, &l.a, &t0);
+		fmul(s, &l.b, &Q->y, &z3);
+		X = x3;
+		Y = y3;
+		Z = z3;
+		fp2_mul(s, &v, &v, &l);
+	}
+	/*
+	 * Final exponentiation.  PF_p is F_p^2* modulo F_p* (RFC 6508 s.2.1 and
+	 * s.3.2): there v^(p-1) is the identity map, so only c = (p+1)/q = 4 is
+	 * left; the class of a + bi is represented by b/a.
+	 */
+	l = v;
+	fp2_sqr(s, &l, &l);
+	fp2_sqr(s, &l, &l);
+	finv(s, &t0, &l.a);
+	fmul(s, out, &l.b, &t0);
+	WIPE(v);
+	WIPE(l);
+	WIPE(t0);
+	WIPE(t1);
+	WIPE(X);
+	WIPE(Y);
+	WIPE(Z);
+}
+
+/* (1 + g i)^r in the F_p representation, constant time in r (RFC 6508 s.6.2.1 step 3). */
+static void g_pow_ct(const struct mcx_sakke_params *s, fe *out, const uint64_t r[NL])
+{
+	struct fp2 tab[16], acc, sel;
+	unsigned windows = (s->qbits + 3) / 4;
+	fe inv;
+
+	memset(&tab[0], 0, sizeof(tab[0]));
+	fone(s, &tab[0].a);
+	fone(s, &tab[1].a);
+	tab[1].b = s->g;
+	for (int i = 2; i < 16; i++)
+		fp2_mul(s, &tab[i], &tab[i - 1], &tab[1]);
+	acc = tab[0];
+	for (unsigned w = windows; w-- > 0;) {
+		uint64_t digit = mcx_limbs_nibble(r, w);
+		for (int d = 0; d < 4; d++)
+			fp2_sqr(s, &acc, &acc);
+		memset(&sel, 0, sizeof(sel));
+		for (uint64_t i = 0; i < 16; i++) {
+			uint64_t mask = mcx_ct_is_zero64(i ^ digit);
+			for (size_t j = 0; j < NL; j++) {
+				sel.a.v[j] |= tab[i].a.v[j] & mask;
+				sel.b.v[j] |= tab[i].b.v[j] & mask;
+			}
+		}
+		fp2_mul(s, &acc, &acc, &sel);
+	}
+	finv(s, &inv, &acc.a);
+	fmul(s, out, &acc.b, &inv);
+	WIPE(tab);
+	WIPE(acc);
+	WIPE(sel);
+	WIPE(inv);
+}
+
+/* ---- hashing and scalars ---------------------------------------------------- */
+
+/*
+ * RFC 6508 s.2.1 HashToIntegerRange(s, n, SHA-256), producing the l blocks
+ * v_1 || ... || v_l (32 l octets) before the reduction mod n.
+ */
+static int hash_blocks(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+		       unsigned l, uint8_t *out)
+{
+	uint8_t A[32], h[64];
+	int ret = -1;
+
+	if (mcx_crypto_sha256(a, alen, b, blen, A) != 0)
+		goto out;
+	memset(h, 0, 32);
+	memcpy(h + 32, A, 32);
+	for (unsigned i = 0; i < l; i++) {
+		if (mcx_crypto_sha256(h, 32, NULL, 0, h) != 0 ||    /* h_i = hash(h_(i-1)) */
+		    mcx_crypto_sha256(h, 64, NULL, 0, out + 32 * i) != 0)  /* v_i = hash(h_i || A) */
+			goto out;
+	}
+	ret = 0;
+out:
+	WIPE(A);
+	WIPE(h);
+	return ret;
+}
+
+/* x mod q for x < 2^1024 < 8q, by three masked conditional subtractions. */
+static void reduce_q(const struct mcx_sakke_params *s, uint64_t x[NL])
+{
+	const uint64_t *m[3] = { s->q4, s->q2, s->q };
+	uint64_t t[NL];
+	for (int i = 0; i < 3; i++) {
+		uint64_t borrow = mcx_limbs_sub(t, x, m[i], NL);
+		mcx_ct_select(x, x, t, 0 - borrow, NL);
+	}
+	WIPE(t);
+}
+
+/* r = HashToIntegerRange(SSV || b, q) (RFC 6508 s.6.2.1 step 1). */
+static int hash_to_q(const struct mcx_sakke_params *s, uint64_t r[NL],
+		     const uint8_t ssv[MCX_SAKKE_SSV_LEN], const uint8_t *id, size_t id_len)
+{
+	uint8_t v[128];
+	unsigned l = (s->qbits + 255) / 256;   /* ceiling(lg(q) / 256) = 4 */
+	if (l * 32 != sizeof(v) || hash_blocks(ssv, MCX_SAKKE_SSV_LEN, id, id_len, l, v) != 0) {
+		WIPE(v);
+		return -1;
+	}
+	(void)mcx_limbs_from_bytes(r, NL, v, sizeof(v));
+	reduce_q(s, r);
+	WIPE(v);
+	return 0;
+}
+
+/* mask = HashToIntegerRange(w, 2^n), n = 128: the low 16 octets of v_1. */
+static int hash_to_mask(const uint8_t w[MCX_SAKKE_FP_LEN], uint8_t mask[MCX_SAKKE_SSV_LEN])
+{
+	uint8_t v[32];
+	int ret = hash_blocks(w, MCX_SAKKE_FP_LEN, NULL, 0, 1, v);
+	memcpy(mask, v + 32 - MCX_SAKKE_SSV_LEN, MCX_SAKKE_SSV_LEN);
+	WIPE(v);
+	return ret;
+}
+
+/* The identifier as an integer mod q (it is public). */
+static int id_to_b(const struct mcx_sakke_params *s, uint64_t b[NL], const uint8_t *id,
+		   size_t id_len)
+{
+	if (id == NULL || id_len == 0 || id_len > MCX_SAKKE_ID_MAX)
+		return -1;
+	if (mcx_limbs_from_bytes(b, NL, id, id_len) != 0)
+		return -1;
+	reduce_q(s, b);
+	return 0;
+}
+
+/* A secret scalar 0 < z < q from 128 octets; -1 otherwise. */
+static int scalar_from_bytes(const struct mcx_sakke_params *s, uint64_t z[NL],
+			     const uint8_t in[MCX_SAKKE_SCALAR_LEN])
+{
+	uint64_t ok;
+	(void)mcx_limbs_from_bytes(z, NL, in, MCX_SAKKE_SCALAR_LEN);
+	ok = mcx_ct_limbs_lt(z, s->q, NL) & ~mcx_ct_limbs_zero(z, NL);
+	return ok ? 0 : -1;
+}
+
+/* [b]P + Z. */
+static void bp_plus_z(const struct mcx_sakke_params *s, struct ppt *r, const uint64_t b[NL],
+		      const struct apt *Z)
+{
+	struct ppt P, Zp;
+	pt_from_affine(s, &P, &s->P);
+	pt_from_affine(s, &Zp, Z);
+	pt_mul_ct(s, r, &P, b);
+	pt_add(s, r, r, &Zp);
+}
+
+/* ---- parameters ------------------------------------------------------------- */
+
+MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_sakke_params *s = NULL;
+	uint8_t buf[128];
+	uint64_t one[NL] = { 1 };
+
+	MCX_ENSURE_REF(out);
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	MCX_ENSURE_ALLOC(s);
+	MCX_ENSURE(mcx_crypto_unhex(SAKKE_P_HEX, buf, 128) == 0 &&
+		   mcx_mont_init(&s->fp, buf, 128) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(mcx_crypto_unhex(SAKKE_Q_HEX, buf, 128) == 0 &&
+		   mcx_mont_init(&s->fq, buf, 128) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(s->fp.n == NL && s->fq.n == NL, MCX_ERR_INTERNAL);
+	memcpy(s->q, s->fq.m, sizeof(s->q));
+	s->qbits = s->fq.bits;
+	(void)mcx_limbs_add(s->q2, s->q, s->q, NL);
+	(void)mcx_limbs_add(s->q4, s->q2, s->q2, NL);
+	(void)mcx_limbs_sub(s->qm1, s->q, one, NL);
+	MCX_ENSURE(mcx_crypto_unhex(SAKKE_PX_HEX, buf, 128) == 0 &&
+		   fe_from_bytes(s, &s->P.x, buf) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(mcx_crypto_unhex(SAKKE_PY_HEX, buf, 128) == 0 &&
+		   fe_from_bytes(s, &s->P.y, buf) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(apt_on_curve(s, &s->P), MCX_ERR_INTERNAL);
+	MCX_ENSURE(mcx_crypto_unhex(SAKKE_G_HEX, buf, 128) == 0 &&
+		   fe_from_bytes(s, &s->g, buf) == 0, MCX_ERR_INTERNAL);
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	free(s);
+	return r;
+}
+
+void mcx_sakke_params_free(struct mcx_sakke_params *params)
+{
+	free(params);
+}
+
+/* ---- KMS side ------------------------------------------------------------- */
+
+MCX_RESULT mcx_sakke_public_from_master(const struct mcx_sakke_params *params,
+					const uint8_t z[MCX_SAKKE_SCALAR_LEN],
+					uint8_t Z[MCX_SAKKE_POINT_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t k[NL];
+	struct ppt P, R;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(z);
+	MCX_ENSURE_REF(Z);
+	MCX_ENSURE(scalar_from_bytes(params, k, z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	pt_from_affine(params, &P, &params->P);
+	pt_mul_ct(params, &R, &P, k);
+	MCX_ENSURE(pt_encode(params, Z, &R) == 0, MCX_ERR_CRYPTO);
+	r = 0;
+out:
+	WIPE(k);
+	WIPE(R);
+	return r;
+}
+
+MCX_RESULT mcx_sakke_master_generate(const struct mcx_sakke_params *params,
+				     mcx_random_fn rnd, void *rnd_ctx,
+				     uint8_t z[MCX_SAKKE_SCALAR_LEN],
+				     uint8_t Z[MCX_SAKKE_POINT_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint8_t cand[MCX_SAKKE_SCALAR_LEN];
+	uint64_t k[NL];
+	unsigned topbits;
+	int found = 0;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(z);
+	MCX_ENSURE_REF(Z);
+	topbits = params->qbits % 8;
+	/* Rejection sampling on qbits-bit candidates: unbiased; P(reject) < 0.41. */
+	for (int tries = 0; tries < 128 && !found; tries++) {
+		MCX_ENSURE(mcx_crypto_random(rnd, rnd_ctx, cand, sizeof(cand)) == 0, MCX_ERR_CRYPTO);
+		if (topbits != 0)
+			cand[0] &= (uint8_t)((1u << topbits) - 1);
+		found = scalar_from_bytes(params, k, cand) == 0;
+	}
+	MCX_ENSURE(found, MCX_ERR_CRYPTO);
+	MCX_GUARD(mcx_sakke_public_from_master(params, cand, Z));
+	memcpy(z, cand, sizeof(cand));
+	r = 0;
+out:
+	WIPE(cand);
+	WIPE(k);
+	return r;
+}
+
+/* RFC 6508 s.6.1.1: K_(b,S) = [(z_S + b)^-1]P. */
+MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
+			       const uint8_t z[MCX_SAKKE_SCALAR_LEN],
+			       const uint8_t *id, size_t id_len,
+			       uint8_t rsk[MCX_SAKKE_POINT_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t k[NL], b[NL], m[NL];
+	struct ppt P, R;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(z);
+	MCX_ENSURE_REF(rsk);
+	MCX_ENSURE(scalar_from_bytes(params, k, z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
+	mcx_mont_add(&params->fq, k, k, b);     /* z + b mod q */
+	/* z + b = 0 mod q has no inverse: this identity cannot get a key (public fact). */
+	MCX_ENSURE(!mcx_ct_limbs_zero(k, NL), MCX_ERR_INVALID_ARGUMENT);
+	mcx_mont_to(&params->fq, m, k);
+	mcx_mont_inv(&params->fq, m, m);        /* Fermat: (z+b)^(q-2), no branch on z */
+	mcx_mont_from(&params->fq, k, m);
+	pt_from_affine(params, &P, &params->P);
+	pt_mul_ct(params, &R, &P, k);
+	MCX_ENSURE(pt_encode(params, rsk, &R) == 0, MCX_ERR_CRYPTO);
+	r = 0;
+out:
+	WIPE(k);
+	WIPE(m);
+	WIPE(R);
+	return r;
+}
+
+/* ---- client side ------------------------------------------------------------ */
+
+/* RFC 6508 s.6.1.2: <[b]P + Z_S, K_(b,S)> == g. */
+MCX_RESULT mcx_sakke_rsk_validate(const struct mcx_sakke_params *params,
+				  const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				  const uint8_t *id, size_t id_len,
+				  const uint8_t rsk[MCX_SAKKE_POINT_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t b[NL];
+	struct apt Za, K, A;
+	struct ppt T;
+	fe w;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(Z);
+	MCX_ENSURE_REF(rsk);
+	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
+	bp_plus_z(params, &T, b, &Za);
+	MCX_ENSURE(pt_to_affine(params, &A, &T) == 0, MCX_ERR_SIGNATURE_INVALID);
+	pairing(params, &w, &A, &K);
+	MCX_ENSURE(mcx_ct_limbs_eq(w.v, params->g.v, NL), MCX_ERR_SIGNATURE_INVALID);
+	r = 0;
+out:
+	WIPE(K);
+	WIPE(w);
+	return r;
+}
+
+/* RFC 6508 s.6.2.1. */
+MCX_RESULT mcx_sakke_encapsulate(const struct mcx_sakke_params *params,
+				 const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				 const uint8_t *id, size_t id_len,
+				 const uint8_t ssv[MCX_SAKKE_SSV_LEN],
+				 uint8_t out[MCX_SAKKE_ENCAP_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t b[NL], rr[NL];
+	uint8_t gr[MCX_SAKKE_FP_LEN], mask[MCX_SAKKE_SSV_LEN];
+	struct apt Za;
+	struct ppt T, R;
+	fe w;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(Z);
+	MCX_ENSURE_REF(ssv);
+	MCX_ENSURE_REF(out);
+	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	/* 1. r = HashToIntegerRange(SSV || b, q) */
+	MCX_ENSURE(hash_to_q(params, rr, ssv, id, id_len) == 0, MCX_ERR_CRYPTO);
+	/* 2. R_(b,S) = [r]([b]P + Z_S) */
+	bp_plus_z(params, &T, b, &Za);
+	pt_mul_ct(params, &R, &T, rr);
+	MCX_ENSURE(pt_encode(params, out, &R) == 0, MCX_ERR_CRYPTO);
+	/* 3. H = SSV XOR HashToIntegerRange(g^r, 2^n) */
+	g_pow_ct(params, &w, rr);
+	fe_to_bytes(params, gr, &w);
+	MCX_ENSURE(hash_to_mask(gr, mask) == 0, MCX_ERR_CRYPTO);
+	for (size_t i = 0; i < MCX_SAKKE_SSV_LEN; i++)
+		out[MCX_SAKKE_POINT_LEN + i] = ssv[i] ^ mask[i];
+	r = 0;
+out:
+	if (r != 0 && out != NULL)
+		mcx_crypto_wipe(out, MCX_SAKKE_ENCAP_LEN);
+	WIPE(rr);
+	WIPE(gr);
+	WIPE(mask);
+	WIPE(w);
+	WIPE(R);
+	return r;
+}
+
+/* RFC 6508 s.6.2.2. */
+MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
+				 const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				 const uint8_t *id, size_t id_len,
+				 const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+				 const uint8_t *encap, size_t encap_len,
+				 uint8_t ssv[MCX_SAKKE_SSV_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t b[NL], rr[NL];
+	uint8_t wb[MCX_SAKKE_FP_LEN], mask[MCX_SAKKE_SSV_LEN], sv[MCX_SAKKE_SSV_LEN];
+	uint8_t test[MCX_SAKKE_POINT_LEN];
+	uint8_t diff = 0;
+	struct apt Za, K, R;
+	struct ppt T, U;
+	fe w;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(Z);
+	MCX_ENSURE_REF(rsk);
+	MCX_ENSURE_REF(encap);
+	MCX_ENSURE_REF(ssv);
+	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
+	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
+	/* 1. parse R_(b,S) and H; w = <R_(b,S), K_(b,S)> */
+	MCX_ENSURE(pt_decode(params, &R, encap) == 0, MCX_ERR_SIGNATURE_INVALID);
+	pairing(params, &w, &R, &K);
+	fe_to_bytes(params, wb, &w);
+	/* 2. SSV = H XOR HashToIntegerRange(w, 2^n) */
+	MCX_ENSURE(hash_to_mask(wb, mask) == 0, MCX_ERR_CRYPTO);
+	for (size_t i = 0; i < MCX_SAKKE_SSV_LEN; i++)
+		sv[i] = encap[MCX_SAKKE_POINT_LEN + i] ^ mask[i];
+	/* 3. r = HashToIntegerRange(SSV || b, q) */
+	MCX_ENSURE(hash_to_q(params, rr, sv, id, id_len) == 0, MCX_ERR_CRYPTO);
+	/* 4. TEST = [r]([b]P + Z_S); reject unless TEST == R_(b,S) */
+	bp_plus_z(params, &T, b, &Za);
+	pt_mul_ct(params, &U, &T, rr);
+	MCX_ENSURE(pt_encode(params, test, &U) == 0, MCX_ERR_SIGNATURE_INVALID);
+	for (size_t i = 0; i < MCX_SAKKE_POINT_LEN; i++)
+		diff |= (uint8_t)(test[i] ^ encap[i]);
+	MCX_ENSURE(diff == 0, MCX_ERR_SIGNATURE_INVALID);
+	memcpy(ssv, sv, MCX_SAKKE_SSV_LEN);
+	r = 0;
+out:
+	WIPE(K);
+	WIPE(rr);
+	WIPE(wb);
+	WIPE(mask);
+	WIPE(sv);
+	WIPE(w);
+	WIPE(U);
+	return r;
+}
+
+MCX_RESULT mcx_sakke_pairing(const struct mcx_sakke_params *params,
+			     const uint8_t R[MCX_SAKKE_POINT_LEN],
+			     const uint8_t Q[MCX_SAKKE_POINT_LEN],
+			     uint8_t out[MCX_SAKKE_FP_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	struct apt Ra, Qa;
+	fe w;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(R);
+	MCX_ENSURE_REF(Q);
+	MCX_ENSURE_REF(out);
+	MCX_ENSURE(pt_decode(params, &Ra, R) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &Qa, Q) == 0, MCX_ERR_INVALID_ARGUMENT);
+	pairing(params, &w, &Ra, &Qa);
+	fe_to_bytes(params, out, &w);
+	r = 0;
+out:
+	WIPE(Qa);
+	WIPE(w);
+	return r;
+}
