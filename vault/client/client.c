@@ -533,7 +533,7 @@ static MCX_RESULT receive_locked(struct mcxvault *v, uint64_t deadline, json_t *
 
 	if (v->outstanding <= 0 || v->fd < 0 || v->pid != getpid()) {
 		err_set(err, 0, "MCX_ERR_INVALID_ARGUMENT", "no request is waiting for its response");
-		MCX_BAIL(MCX_ERR_INVALID_ARGUMENT);
+		return MCX_ERR_INVALID_ARGUMENT;   /* the stream is fine: keep it */
 	}
 	expect_id = v->next_id - v->outstanding;
 	if (id_out != NULL)

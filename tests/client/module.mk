@@ -1,0 +1,9 @@
+# Client library tests: the framing unit test (no vaultd needed).
+# tests/client/test_vaultctl.sh runs vaultctl against a real vaultd.
+#
+# SPDX-License-Identifier: Apache-2.0
+TEST_CLIENT := $(B)/tests/test_client
+TEST_PROGRAMS += $(TEST_CLIENT)
+$(TEST_CLIENT): $(call objs,tests/client/test_client.c) $(LIBMCXVAULT_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson) $(LDLIBS)
