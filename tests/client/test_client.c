@@ -373,7 +373,9 @@ TEST(request_line_and_result)
 			      "\"params\":{\"domain\":\"a.example\"}}");
 	/* a method name that would need escaping, params that are not an object */
 	CHECK_EQ_INT(mcxvault_call(v, "a\"b", NULL, NULL, &e), MCX_ERR_INVALID_ARGUMENT);
-	CHECK_EQ_INT(mcxvault_call(v, "x", json_array(), NULL, &e), MCX_ERR_INVALID_ARGUMENT);
+	json_decref(params);
+	params = json_array();
+	CHECK_EQ_INT(mcxvault_call(v, "x", params, NULL, &e), MCX_ERR_INVALID_ARGUMENT);
 	CHECK_EQ_INT(f->accepted, 1);
 	json_decref(params);
 	json_decref(res);
