@@ -1,0 +1,207 @@
+/*
+ * Unit tests: bounded buffer, base64url, hex, UTF-8, time, error table.
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "mcx/buf.h"
+#include "mcx/error.h"
+#include "mcx/util.h"
+#include "tests/test.h"
+
+TEST(buf_cap_is_hard)
+{
+	struct mcx_buf *b = mcx_buf_new(8);
+	uint8_t *p = NULL;
+
+	REQUIRE(b != NULL);
+	CHECK_OK(mcx_buf_put(b, "12345678", 8));
+	CHECK_EQ_INT(mcx_buf_put_u8(b, 1), MCX_ERR_NO_BUFFER_SPACE);
+	CHECK_EQ_INT(mcx_buf_reserve(b, 1, &p), MCX_ERR_NO_BUFFER_SPACE);
+	CHECK(p == NULL);
+	CHECK_EQ_INT(mcx_buf_len(b), 8);
+	/* consuming makes room again, up to the cap */
+	CHECK_OK(mcx_buf_consume(b, 3));
+	CHECK_OK(mcx_buf_put(b, "abc", 3));
+	CHECK_EQ_INT(mcx_buf_len(b), 8);
+	CHECK_MEM(mcx_buf_ptr(b), "45678abc", 8);
+	CHECK(mcx_buf_new(0) == NULL);
+	CHECK(mcx_buf_new(MCX_BUF_SIZE_MAX + 1) == NULL);
+	mcx_buf_free(b);
+}
+
+TEST(buf_getters_are_checked)
+{
+	static const uint8_t wire[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07 };
+	struct mcx_buf *b = mcx_buf_from(wire, sizeof(wire));
+	uint8_t u8 = 0;
+	uint16_t u16 = 0;
+	uint32_t u32 = 0;
+	uint64_t u64 = 0;
+
+	REQUIRE(b != NULL);
+	CHECK_OK(mcx_buf_get_u8(b, &u8));
+	CHECK_EQ_INT(u8, 1);
+	CHECK_OK(mcx_buf_get_u16(b, &u16));
+	CHECK_EQ_INT(u16, 0x0203);
+	CHECK_OK(mcx_buf_get_u32(b, &u32));
+	CHECK_EQ_INT(u32, 0x04050607);
+	/* nothing left: every getter fails without consuming */
+	CHECK_EQ_INT(mcx_buf_get_u8(b, &u8), MCX_ERR_MESSAGE_INCOMPLETE);
+	CHECK_EQ_INT(mcx_buf_get_u64(b, &u64), MCX_ERR_MESSAGE_INCOMPLETE);
+	/* a read-only view cannot be written */
+	CHECK(mcx_buf_put_u8(b, 1) != MCX_OK);
+	CHECK(mcx_buf_mutable_ptr(b) == NULL);
+	mcx_buf_free(b);
+}
+
+TEST(buf_put_get_roundtrip)
+{
+	struct mcx_buf *b = mcx_buf_new_secret(64);
+	uint64_t v = 0;
+	size_t off = 0;
+
+	REQUIRE(b != NULL);
+	CHECK_OK(mcx_buf_put_u64(b, 0x0102030405060708ULL));
+	CHECK_OK(mcx_buf_putf(b, "x=%d\n", 42));
+	CHECK_OK(mcx_buf_find_byte(b, '\n', &off));
+	CHECK_EQ_INT(off, 12);
+	CHECK_OK(mcx_buf_get_u64(b, &v));
+	CHECK(v == 0x0102030405060708ULL);
+	CHECK_EQ_INT(mcx_buf_len(b), 5);
+	CHECK_MEM(mcx_buf_ptr(b), "x=42\n", 5);
+	CHECK_EQ_INT(mcx_buf_find_byte(b, 'Q', &off), MCX_ERR_NOT_FOUND);
+	mcx_buf_reset(b);
+	CHECK_EQ_INT(mcx_buf_len(b), 0);
+	mcx_buf_free(b);
+}
+
+TEST(buf_growth_across_many_puts)
+{
+	struct mcx_buf *b = mcx_buf_new(1 << 20);
+	uint8_t chunk[1000];
+
+	REQUIRE(b != NULL);
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)i;
+	for (int i = 0; i < 1000; i++) {
+		CHECK_OK(mcx_buf_put(b, chunk, sizeof(chunk)));
+		if (i % 3 == 0)
+			CHECK_OK(mcx_buf_consume(b, 500));
+	}
+	CHECK_EQ_INT(mcx_buf_len(b), 1000 * 1000 - 334 * 500);
+	mcx_buf_free(b);
+}
+
+/* RFC 4648 section 10 vectors, in the URL-safe alphabet without padding. */
+TEST(base64url_vectors)
+{
+	static const struct { const char *plain, *encoded; } v[] = {
+		{ "", "" }, { "f", "Zg" }, { "fo", "Zm8" }, { "foo", "Zm9v" }, { "foob", "Zm9vYg" },
+		{ "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" }, { "\xfb\xff", "-_8" },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct mcx_buf *e = mcx_buf_new(64), *d = mcx_buf_new(64);
+		REQUIRE(e != NULL && d != NULL);
+		CHECK_OK(mcx_base64url_encode(e, v[i].plain, strlen(v[i].plain)));
+		CHECK_EQ_INT(mcx_buf_len(e), strlen(v[i].encoded));
+		CHECK_MEM(mcx_buf_ptr(e), v[i].encoded, strlen(v[i].encoded));
+		CHECK_OK(mcx_base64url_decode(d, v[i].encoded, strlen(v[i].encoded)));
+		CHECK_EQ_INT(mcx_buf_len(d), strlen(v[i].plain));
+		CHECK_MEM(mcx_buf_ptr(d), v[i].plain, strlen(v[i].plain));
+		mcx_buf_free(e);
+		mcx_buf_free(d);
+	}
+}
+
+TEST(base64url_rejects_other_forms)
+{
+	static const char *const bad[] = { "Zg==", "Zm9v+A", "Zm9v/A", "Z", "Zm 9v", "Zh", "Zm9vYh" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct mcx_buf *d = mcx_buf_new(64);
+		REQUIRE(d != NULL);
+		CHECK_EQ_INT(mcx_base64url_decode(d, bad[i], strlen(bad[i])), MCX_ERR_PARSE);
+		mcx_buf_free(d);
+	}
+}
+
+TEST(hex_roundtrip)
+{
+	struct mcx_buf *h = mcx_buf_new(64), *d = mcx_buf_new(64);
+
+	REQUIRE(h != NULL && d != NULL);
+	CHECK_OK(mcx_hex_encode(h, "\x00\xab\xff", 3));
+	CHECK_MEM(mcx_buf_ptr(h), "00abff", 6);
+	CHECK_OK(mcx_hex_decode(d, "00ABff", 6));
+	CHECK_MEM(mcx_buf_ptr(d), "\x00\xab\xff", 3);
+	CHECK_EQ_INT(mcx_hex_decode(d, "0g", 2), MCX_ERR_PARSE);
+	CHECK_EQ_INT(mcx_hex_decode(d, "abc", 3), MCX_ERR_PARSE);
+	mcx_buf_free(h);
+	mcx_buf_free(d);
+}
+
+TEST(utf8_validation)
+{
+	CHECK(mcx_utf8_valid("sip:alice@a.example", 19));
+	CHECK(mcx_utf8_valid("\xc3\xa9t\xc3\xa9", 5));
+	CHECK(mcx_utf8_valid("\xf0\x9f\x98\x80", 4));
+	CHECK(!mcx_utf8_valid("\xc3", 1));            /* truncated */
+	CHECK(!mcx_utf8_valid("\xc0\xaf", 2));        /* overlong */
+	CHECK(!mcx_utf8_valid("\xed\xa0\x80", 3));    /* surrogate */
+	CHECK(!mcx_utf8_valid("\xff", 1));
+	CHECK(!mcx_utf8_valid("a\0b", 3));
+}
+
+TEST(time_format_and_parse)
+{
+	char text[21];
+	int64_t t = 0;
+
+	mcx_time_format(1763919840, text);
+	CHECK_EQ_STR(text, "2025-11-23T17:44:00Z");
+	CHECK_OK(mcx_time_parse("2025-11-23T17:44:00Z", &t));
+	CHECK_EQ_INT(t, 1763919840);
+	CHECK_OK(mcx_time_parse("2025-11-23T17:44:00.250Z", &t));
+	CHECK_EQ_INT(mcx_time_parse("2025-11-23T17:44:00+01:00", &t), MCX_ERR_PARSE);
+	CHECK_EQ_INT(mcx_time_parse("yesterday", &t), MCX_ERR_PARSE);
+}
+
+TEST(error_table_is_complete)
+{
+	for (int e = MCX_ERR_MAX; e <= 0; e++) {
+		CHECK(strcmp(mcx_strerror(e), "unknown error") != 0);
+		CHECK(strcmp(mcx_error_name(e), "MCX_ERR_UNKNOWN") != 0);
+	}
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_PERMISSION_DENIED), -32001);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_NOT_FOUND), -32002);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_EXISTS), -32003);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_HSM_UNAVAILABLE), -32004);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_POLICY_DENIED), -32005);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_KEY_STATE), -32006);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_PARSE), -32700);
+	CHECK_EQ_INT(mcx_error_rpc_code(MCX_ERR_METHOD_NOT_FOUND), -32601);
+	CHECK_EQ_INT(mcx_error_rpc_code(-999), -32603);
+}
+
+TEST(consttime_compare)
+{
+	CHECK_EQ_INT(mcx_memcmp_consttime("abcd", "abcd", 4), 0);
+	CHECK(mcx_memcmp_consttime("abcd", "abce", 4) != 0);
+}
+
+int main(void)
+{
+	RUN(buf_cap_is_hard);
+	RUN(buf_getters_are_checked);
+	RUN(buf_put_get_roundtrip);
+	RUN(buf_growth_across_many_puts);
+	RUN(base64url_vectors);
+	RUN(base64url_rejects_other_forms);
+	RUN(hex_roundtrip);
+	RUN(utf8_validation);
+	RUN(time_format_and_parse);
+	RUN(error_table_is_complete);
+	RUN(consttime_compare);
+	return test_summary("unit-common");
+}
