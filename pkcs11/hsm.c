@@ -66,6 +66,7 @@ struct hsm_session {
 	ck_session_handle_t handle;
 	int open;         /* 0: must be reopened before use */
 	int need_login;   /* the session is fine but the login was lost */
+	int stuck;        /* ours but stuck in an operation: close it, then reopen */
 };
 
 struct hsm {
@@ -258,6 +259,11 @@ static int session_recover(struct hsm *h, struct hsm_session *s)
 		}
 		s->open = 0; /* then try a fresh session */
 	}
+	if (s->stuck) {
+		/* still our handle (the module said so), so closing it is safe */
+		(void)P11(h, C_CloseSession, s->handle);
+		s->stuck = 0;
+	}
 	MCX_GUARD(find_slot(h, &slot, NULL, 0));
 	h->slot = slot;
 	rv = P11(h, C_OpenSession, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &handle);
@@ -302,7 +308,7 @@ typedef ck_rv_t (*hsm_op)(struct hsm *h, ck_session_handle_t session, void *ctx,
 static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx)
 {
 	struct hsm_session *s;
-	unsigned attempt;
+	int attempt, unstuck = 0;
 	ck_rv_t rv;
 	int r = MCX_ERR_INTERNAL, err;
 
@@ -334,6 +340,16 @@ static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx)
 				continue;
 			r = MCX_ERR_HSM_UNAVAILABLE;
 			break;
+		}
+		if (rv == CKR_OPERATION_ACTIVE && !unstuck) {
+			/* an earlier operation was left active (a module that did
+			 * not end it on error): replace the session; once, and
+			 * without using up the retry */
+			unstuck = 1;
+			s->open = 0;
+			s->stuck = 1;
+			attempt--;
+			continue;
 		}
 		if (rv == CKR_GENERAL_ERROR && (flags & OP_CHANGES_OBJECTS) && attempt == 0) {
 			count(&h->retries);

@@ -101,7 +101,7 @@ struct raw_p11 {
 	ck_session_handle_t session;
 };
 
-static int raw_open(struct raw_p11 *raw, const char *module_path)
+__attribute__((unused)) static int raw_open(struct raw_p11 *raw, const char *module_path)
 {
 	ck_slot_id_t slots[16];
 	unsigned long n = 16, i;
@@ -124,7 +124,7 @@ static int raw_open(struct raw_p11 *raw, const char *module_path)
 	return -1;
 }
 
-static void raw_close(struct raw_p11 *raw)
+__attribute__((unused)) static void raw_close(struct raw_p11 *raw)
 {
 	if (raw->fl != NULL) {
 		if (raw->session != 0)
@@ -135,7 +135,7 @@ static void raw_close(struct raw_p11 *raw)
 }
 
 /* A CK_BBOOL attribute: 1, 0, or -1 when it cannot be read. */
-static int raw_bool(struct raw_p11 *raw, unsigned long object, unsigned long type)
+__attribute__((unused)) static int raw_bool(struct raw_p11 *raw, unsigned long object, unsigned long type)
 {
 	unsigned char b = 0xff;
 	struct ck_attribute a = { type, &b, 1 };
