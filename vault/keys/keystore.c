@@ -344,7 +344,8 @@ static int keystore_repair(struct keystore *ks, int *changed)
 		}
 		i++;
 	}
-	qsort(ks->entries, ks->count, sizeof(ks->entries[0]), entry_compare);
+	if (ks->count > 1)
+		qsort(ks->entries, ks->count, sizeof(ks->entries[0]), entry_compare);
 	/* entries are sorted: the last active of each (domain, purpose) wins */
 	for (size_t i = 0; i < ks->count; i++) {
 		struct keystore_entry *e = &ks->entries[i];
