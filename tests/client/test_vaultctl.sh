@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/harness.sh"
 
 passed=0 failed=0 skipped=0
-V="$B/vaultctl"
+V="${VAULTCTL:-$B/vaultctl}"   # VAULTCTL: e.g. the ASan build against a normal vaultd
 D=a.example
 
 summary() {
