@@ -4,12 +4,20 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <limits.h>
+#include <pthread.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "crypto/internal.h"
+
+static EVP_MD *fetched_sha256;
+
+static void fetch_sha256(void)
+{
+	fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
 
 static int unhex_digit(char c)
 {
@@ -46,8 +54,17 @@ int mcx_crypto_random(int (*rnd)(void *, uint8_t *, size_t), void *ctx, uint8_t 
 	return RAND_priv_bytes(out, (int)len) == 1 ? 0 : -1;
 }
 
-int mcx_crypto_sha256(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-		      uint8_t out[32])
+/* SHA-256 is fetched once (kept for the life of the process); EVP_MD objects are
+ * safe to share between threads. */
+static const EVP_MD *sha256_md(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	(void)pthread_once(&once, fetch_sha256);
+	return fetched_sha256 != NULL ? fetched_sha256 : EVP_sha256();
+}
+
+int mcx_crypto_sha256_parts(uint8_t out[32], size_t n, const uint8_t *const *parts,
+			    const size_t *lens)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned int outlen = 0;
@@ -55,12 +72,20 @@ int mcx_crypto_sha256(const uint8_t *a, size_t alen, const uint8_t *b, size_t bl
 
 	if (md == NULL)
 		return -1;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	     (alen == 0 || EVP_DigestUpdate(md, a, alen) == 1) &&
-	     (blen == 0 || EVP_DigestUpdate(md, b, blen) == 1) &&
-	     EVP_DigestFinal_ex(md, out, &outlen) == 1 && outlen == 32;
+	ok = EVP_DigestInit_ex(md, sha256_md(), NULL) == 1;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = lens[i] == 0 || EVP_DigestUpdate(md, parts[i], lens[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(md, out, &outlen) == 1 && outlen == 32;
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : -1;
+}
+
+int mcx_crypto_sha256(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+		      uint8_t out[32])
+{
+	const uint8_t *parts[2] = { a, b };
+	size_t lens[2] = { alen, blen };
+	return mcx_crypto_sha256_parts(out, 2, parts, lens);
 }
 
 void mcx_crypto_wipe(void *p, size_t len)

@@ -17,6 +17,9 @@ int mcx_crypto_random(int (*rnd)(void *, uint8_t *, size_t), void *ctx, uint8_t 
 /* SHA-256 of a || b (either may be empty); 0 or -1. */
 int mcx_crypto_sha256(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
 		      uint8_t out[32]);
+/* SHA-256 of the concatenation of n parts; 0 or -1. */
+int mcx_crypto_sha256_parts(uint8_t out[32], size_t n, const uint8_t *const *parts,
+			    const size_t *lens);
 /* Wipes len bytes so that the compiler cannot drop it. */
 void mcx_crypto_wipe(void *p, size_t len);
 
