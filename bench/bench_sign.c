@@ -1,0 +1,410 @@
+/*
+ * bench_sign — sign.sign through vaultd against direct C_Sign, in one run.
+ *
+ * One fresh SoftHSM token (temporary directory, SOFTHSM2_CONF) and one vaultd
+ * child with workers = 2 (tests/stress/fixture.c).  domain.init makes the
+ * key; this process then opens the same token through the HSM layer and signs
+ * with the very same private key:
+ *
+ *   raw C_Sign        C_SignInit + C_Sign on our own sessions (p11-kit)
+ *   hsm_ecdsa_sign    the HSM layer: session pool, guarded call, CK_RV map
+ *   vault.status      one RPC round trip, no signature (~ the RPC overhead)
+ *   sign.sign         32-octet digest, strict request/response, one
+ *                     connection per client thread
+ *
+ * each with 1 and 2 threads for MCX_BENCH_SECONDS (default 3) seconds.  It
+ * prints throughput, p50/p99 latency and the ratios against the goals of
+ * docs/performance.md.  Exit status: 0 when everything ran without an error
+ * (a missed goal is reported, not fatal), 1 otherwise.
+ *
+ * This program and pkcs11/ are the only places that include PKCS#11 headers:
+ * the raw line shows what the HSM layer itself costs.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#define CRYPTOKI_GNU 1
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/pkcs11.h>
+
+#include "mcxvault.h"
+#include "mcx/util.h"
+#include "pkcs11/hsm.h"
+#include "tests/stress/fixture.h"
+
+#define BENCH_DOMAIN "a.example"
+#define BENCH_KEY_LABEL "mcxvault/" BENCH_DOMAIN "/sign/1"
+#define BENCH_THREADS_MAX 2
+
+/* One measurement: threads run op() until the deadline. */
+struct bench_thread {
+	struct bench *bench;
+	void *ctx;                   /* per thread: a connection or a session */
+	uint32_t *lat;               /* latencies in ns */
+	size_t n, alloc;
+	uint64_t finished_ns;
+	unsigned long errors;
+	char first_error[384];
+	pthread_t tid;
+};
+
+typedef int (*bench_op)(struct bench_thread *t, uint64_t i);
+
+struct bench {
+	bench_op op;
+	unsigned threads;
+	double seconds;
+	pthread_barrier_t barrier;
+	uint64_t start_ns, deadline_ns;
+	struct bench_thread t[BENCH_THREADS_MAX];
+};
+
+struct bench_result {
+	const char *name;
+	unsigned threads;
+	double ops_per_s;
+	double p50_us, p99_us;
+	unsigned long errors;
+};
+
+/* What the ops work on. */
+static struct hsm *bench_hsm;
+static hsm_handle_t bench_key;
+static struct ck_function_list *raw_fl;
+static ck_session_handle_t raw_sessions[BENCH_THREADS_MAX];
+
+static void bench_digest(uint8_t digest[32], uint64_t i, unsigned thread)
+{
+	memset(digest, 0x5a, 32);
+	memcpy(digest, &i, sizeof(i));
+	digest[31] = (uint8_t)thread;
+}
+
+static unsigned bench_index(const struct bench_thread *t)
+{
+	return (unsigned)(t - t->bench->t);
+}
+
+static int op_raw_sign(struct bench_thread *t, uint64_t i)
+{
+	struct ck_mechanism mech = { CKM_ECDSA, NULL, 0 };
+	ck_session_handle_t s = raw_sessions[bench_index(t)];
+	unsigned char digest[32], sig[72];
+	unsigned long sig_len = sizeof(sig);
+	ck_rv_t rv;
+
+	bench_digest(digest, i, bench_index(t));
+	if ((rv = raw_fl->C_SignInit(s, &mech, bench_key)) == CKR_OK)
+		rv = raw_fl->C_Sign(s, digest, 32, sig, &sig_len);
+	if (rv != CKR_OK || sig_len != 64) {
+		snprintf(t->first_error, sizeof(t->first_error), "C_Sign: CK_RV 0x%lx, %lu octets", rv, sig_len);
+		return -1;
+	}
+	return 0;
+}
+
+static int op_hsm_sign(struct bench_thread *t, uint64_t i)
+{
+	uint8_t digest[32], sig[64];
+	int r;
+
+	bench_digest(digest, i, bench_index(t));
+	if ((r = hsm_ecdsa_sign(bench_hsm, bench_key, digest, sig)) != MCX_OK) {
+		snprintf(t->first_error, sizeof(t->first_error), "hsm_ecdsa_sign: %s", mcx_error_name(r));
+		return -1;
+	}
+	return 0;
+}
+
+static int op_vault_status(struct bench_thread *t, uint64_t i)
+{
+	struct mcxvault_error e;
+	json_t *result = NULL;
+	int r;
+
+	(void)i;
+	if ((r = mcxvault_status(t->ctx, &result, &e)) != 0) {
+		snprintf(t->first_error, sizeof(t->first_error), "vault.status: %s (%s)", e.message, e.name);
+		return -1;
+	}
+	json_decref(result);
+	return 0;
+}
+
+static int op_vault_sign(struct bench_thread *t, uint64_t i)
+{
+	struct mcxvault_error e;
+	uint8_t digest[32], sig[MCXVAULT_SIGNATURE_LEN];
+	int r;
+
+	bench_digest(digest, i, bench_index(t));
+	if ((r = mcxvault_sign(t->ctx, BENCH_DOMAIN, digest, sizeof(digest), 1, NULL, sig, &e)) != 0) {
+		snprintf(t->first_error, sizeof(t->first_error), "sign.sign: %s (%s)", e.message, e.name);
+		return -1;
+	}
+	return 0;
+}
+
+static int bench_record(struct bench_thread *t, uint64_t ns)
+{
+	if (t->n == t->alloc) {
+		size_t alloc = t->alloc == 0 ? 65536 : t->alloc * 2;
+		uint32_t *grown = realloc(t->lat, alloc * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		t->lat = grown;
+		t->alloc = alloc;
+	}
+	t->lat[t->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+	return 0;
+}
+
+static void *bench_thread_main(void *arg)
+{
+	struct bench_thread *t = arg;
+	struct bench *b = t->bench;
+	uint64_t i = 0, before, after;
+
+	pthread_barrier_wait(&b->barrier);
+	if (bench_index(t) == 0) {
+		b->start_ns = mcx_monotonic_ns();
+		b->deadline_ns = b->start_ns + (uint64_t)(b->seconds * 1e9);
+	}
+	pthread_barrier_wait(&b->barrier);
+	for (after = mcx_monotonic_ns(); after < b->deadline_ns; i++) {
+		before = after;
+		if (b->op(t, i) != 0) {
+			t->errors++;
+			after = mcx_monotonic_ns();
+			continue;
+		}
+		after = mcx_monotonic_ns();
+		if (bench_record(t, after - before) != 0)
+			t->errors++;
+	}
+	t->finished_ns = after;
+	return NULL;
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Runs op on `threads` threads (ctx[i] for thread i) and summarises. */
+static int bench_run(const char *name, bench_op op, unsigned threads, void *const *ctx, double seconds,
+                     struct bench_result *res)
+{
+	struct bench *b;
+	uint32_t *all = NULL;
+	size_t total = 0, k = 0;
+	uint64_t end = 0;
+	unsigned started = 0;
+	int r = -1;
+
+	memset(res, 0, sizeof(*res));
+	res->name = name;
+	res->threads = threads;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return -1;
+	b->op = op;
+	b->threads = threads;
+	b->seconds = seconds;
+	pthread_barrier_init(&b->barrier, NULL, threads);
+	for (unsigned i = 0; i < threads; i++) {
+		b->t[i].bench = b;
+		b->t[i].ctx = ctx != NULL ? ctx[i] : NULL;
+		if (pthread_create(&b->t[i].tid, NULL, bench_thread_main, &b->t[i]) != 0)
+			break;
+		started++;
+	}
+	if (started != threads) {
+		/* the barrier never opens: nothing sensible left to do */
+		fprintf(stderr, "bench_sign: pthread_create failed\n");
+		exit(1);
+	}
+	for (unsigned i = 0; i < threads; i++) {
+		pthread_join(b->t[i].tid, NULL);
+		total += b->t[i].n;
+		res->errors += b->t[i].errors;
+		if (b->t[i].finished_ns > end)
+			end = b->t[i].finished_ns;
+		if (b->t[i].errors > 0)
+			fprintf(stderr, "bench_sign: %s, thread %u: %lu errors, first: %s\n", name, i,
+			        b->t[i].errors, b->t[i].first_error);
+	}
+	if (total == 0 || (all = malloc(total * sizeof(*all))) == NULL)
+		goto out;
+	for (unsigned i = 0; i < threads; i++) {
+		memcpy(all + k, b->t[i].lat, b->t[i].n * sizeof(*all));
+		k += b->t[i].n;
+	}
+	qsort(all, total, sizeof(*all), compare_u32);
+	res->ops_per_s = (double)total / ((double)(end - b->start_ns) / 1e9);
+	res->p50_us = all[total / 2] / 1e3;
+	res->p99_us = all[(size_t)((double)total * 0.99)] / 1e3;
+	r = res->errors == 0 ? 0 : -1;
+out:
+	for (unsigned i = 0; i < threads; i++)
+		free(b->t[i].lat);
+	pthread_barrier_destroy(&b->barrier);
+	free(b);
+	free(all);
+	printf("%-36s %7u %10.0f %9.1f %9.1f%s\n", name, threads, res->ops_per_s, res->p50_us, res->p99_us,
+	       res->errors ? "  ERRORS" : "");
+	fflush(stdout);
+	return r;
+}
+
+static int ratio_line(const char *what, double num, double den, double goal, const char *note)
+{
+	double ratio = den > 0 ? num / den : 0;
+	int pass = ratio >= goal;
+
+	printf("  %-44s %6.2f   goal >= %.2f  %s%s\n", what, ratio, goal, pass ? "PASS" : "MISS",
+	       note != NULL ? note : "");
+	return pass;
+}
+
+/* Raw sessions on the token the HSM layer opened (same module instance: the
+ * module is initialised and the user is logged in already). */
+static int raw_open(void)
+{
+	struct hsm_token_info info;
+	ck_slot_id_t slots[16];
+	unsigned long n = MCX_ARRAY_SIZE(slots);
+	struct ck_token_info ti;
+
+	if (hsm_token_info(bench_hsm, &info) != MCX_OK)
+		return -1;
+	if ((raw_fl = p11_kit_module_load(info.module_path, P11_KIT_MODULE_UNMANAGED)) == NULL)
+		return -1;
+	if (raw_fl->C_GetSlotList(1, slots, &n) != CKR_OK)
+		return -1;
+	for (unsigned long i = 0; i < n; i++) {
+		if (raw_fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+		    p11_kit_space_strlen(ti.label, sizeof(ti.label)) != strlen(FIXTURE_TOKEN_LABEL) ||
+		    memcmp(ti.label, FIXTURE_TOKEN_LABEL, strlen(FIXTURE_TOKEN_LABEL)) != 0)
+			continue;
+		for (unsigned k = 0; k < BENCH_THREADS_MAX; k++)
+			if (raw_fl->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+			                          &raw_sessions[k]) != CKR_OK)
+				return -1;
+		return 0;
+	}
+	return -1;
+}
+
+static void raw_close(void)
+{
+	if (raw_fl == NULL)
+		return;
+	for (unsigned k = 0; k < BENCH_THREADS_MAX; k++)
+		if (raw_sessions[k] != 0)
+			(void)raw_fl->C_CloseSession(raw_sessions[k]);
+	p11_kit_module_release(raw_fl);
+	raw_fl = NULL;
+}
+
+static double bench_seconds(void)
+{
+	const char *s = getenv("MCX_BENCH_SECONDS");
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0')
+		return 3.0;
+	v = strtod(s, &end);
+	if (*end != '\0' || !(v >= 0.1 && v <= 600)) {
+		fprintf(stderr, "bench_sign: MCX_BENCH_SECONDS must be a number of seconds from 0.1 to 600\n");
+		exit(2);
+	}
+	return v;
+}
+
+int main(void)
+{
+	struct fixture fx;
+	struct hsm_options opt;
+	struct mcxvault *v[BENCH_THREADS_MAX] = { NULL };
+	struct mcxvault_error e;
+	struct bench_result raw1, raw2, hsm1, hsm2, st1, st2, vs1, vs2;
+	double seconds = bench_seconds();
+	char when[32], note[64];
+	time_t now = time(NULL);
+	int failed = 0, r;
+
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&now));
+	if (fixture_setup(&fx, 2) != 0 || fixture_start(&fx) != 0)
+		return 1;
+	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
+		if ((r = mcxvault_connect(fx.socket, &v[i])) != 0) {
+			fprintf(stderr, "bench_sign: connect: %s\n", mcxvault_strerror(r));
+			return 1;
+		}
+	if (mcxvault_domain_init(v[0], BENCH_DOMAIN, NULL, &e) != 0) {
+		fprintf(stderr, "bench_sign: domain.init: %s\n", e.message);
+		fixture_dump_log(&fx);
+		return 1;
+	}
+
+	/* The same token, now with the key vaultd made, from this process. */
+	memset(&opt, 0, sizeof(opt));
+	opt.module = "softhsm2";
+	opt.token_uri = "pkcs11:token=" FIXTURE_TOKEN_LABEL;
+	opt.pin = FIXTURE_PIN;
+	opt.sessions = BENCH_THREADS_MAX;
+	if (hsm_open(&opt, &bench_hsm) != MCX_OK ||
+	    hsm_find_by_label(bench_hsm, HSM_CLASS_PRIVATE_KEY, BENCH_KEY_LABEL, &bench_key) != MCX_OK ||
+	    raw_open() != 0) {
+		fprintf(stderr, "bench_sign: cannot open the token and its key %s\n", BENCH_KEY_LABEL);
+		return 1;
+	}
+
+	printf("sign.sign benchmark, %s, %ld CPUs, %.1f s per line, vaultd workers = 2\n", when,
+	       sysconf(_SC_NPROCESSORS_ONLN), seconds);
+	printf("ECDSA P-256 (CKM_ECDSA) over a 32-octet digest, SoftHSM token key\n\n");
+	printf("%-36s %7s %10s %9s %9s\n", "measurement", "threads", "ops/s", "p50 us", "p99 us");
+	/* direct and through vaultd alternate, so slow drift hits both alike */
+	failed |= bench_run("C_Sign, raw p11-kit", op_raw_sign, 1, NULL, seconds, &raw1);
+	failed |= bench_run("hsm_ecdsa_sign (direct)", op_hsm_sign, 1, NULL, seconds, &hsm1);
+	failed |= bench_run("vaultd sign.sign", op_vault_sign, 1, (void *const *)v, seconds, &vs1);
+	failed |= bench_run("C_Sign, raw p11-kit", op_raw_sign, 2, NULL, seconds, &raw2);
+	failed |= bench_run("hsm_ecdsa_sign (direct)", op_hsm_sign, 2, NULL, seconds, &hsm2);
+	failed |= bench_run("vaultd sign.sign", op_vault_sign, 2, (void *const *)v, seconds, &vs2);
+	failed |= bench_run("vaultd vault.status (RPC only)", op_vault_status, 1, (void *const *)v, seconds, &st1);
+	failed |= bench_run("vaultd vault.status (RPC only)", op_vault_status, 2, (void *const *)v, seconds, &st2);
+
+	printf("\nratios (goals: docs/performance.md):\n");
+	ratio_line("vaultd 1 client / direct 1 thread", vs1.ops_per_s, hsm1.ops_per_s, 0.80, NULL);
+	snprintf(note, sizeof(note), "  (direct 2/1 threads: %.2fx)",
+	         hsm1.ops_per_s > 0 ? hsm2.ops_per_s / hsm1.ops_per_s : 0);
+	ratio_line("vaultd 2 clients / vaultd 1 client", vs2.ops_per_s, vs1.ops_per_s, 1.60, note);
+	ratio_line("vaultd 2 clients / direct 2 threads", vs2.ops_per_s, hsm2.ops_per_s, 0.85, NULL);
+	printf("\nbreakdown, 1 thread (us per operation at the median):\n");
+	printf("  HSM layer over raw C_Sign       %7.1f\n", hsm1.p50_us - raw1.p50_us);
+	printf("  RPC round trip (vault.status)   %7.1f\n", st1.p50_us);
+	printf("  sign.sign over hsm_ecdsa_sign   %7.1f\n", vs1.p50_us - hsm1.p50_us);
+
+	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
+		mcxvault_close(v[i]);
+	raw_close();
+	hsm_close(bench_hsm);
+	if (fixture_stop(&fx) != 0) {
+		fprintf(stderr, "bench_sign: vaultd did not exit cleanly\n");
+		fixture_dump_log(&fx);
+		failed = 1;
+	}
+	fixture_cleanup(&fx);
+	return failed ? 1 : 0;
+}
