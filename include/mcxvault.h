@@ -51,9 +51,11 @@
  *
  * fork().  Do not fork while another thread is inside a call on the handle.
  * After fork() the child must not share the parent's stream: the library
- * notices the new process id and the child's next call opens a connection of
- * its own (the inherited descriptor is closed in the child only; the parent's
- * connection is unaffected).  Sockets are opened close-on-exec.
+ * notices the fork (a pthread_atfork() child handler, registered on the first
+ * mcxvault_connect()) and the child's next call opens a connection of its own
+ * (the inherited descriptor is closed in the child only; the parent's
+ * connection is unaffected).  Pipelined requests the parent had outstanding
+ * are not the child's to receive.  Sockets are opened close-on-exec.
  *
  * Signals.  The library never changes signal dispositions; it writes with
  * MSG_NOSIGNAL, so a vault that goes away gives MCX_ERR_CONNECTION, not

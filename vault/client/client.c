@@ -34,7 +34,7 @@
 struct mcxvault {
 	pthread_mutex_t lock;
 	int fd;                   /* -1 while disconnected */
-	pid_t pid;                /* the process that opened fd */
+	unsigned fork_gen;        /* fork_generation when fd was opened */
 	int timeout_ms;
 	int64_t next_id;          /* id of the next request */
 	int64_t outstanding;      /* requests sent whose response is not read yet */
@@ -43,6 +43,29 @@ struct mcxvault {
 	struct mcx_buf *wbuf;     /* the request being sent */
 	struct mcx_buf *rbuf;     /* bytes received, not yet consumed */
 };
+
+/*
+ * Counts fork()s in this process (a pthread_atfork child handler), so a
+ * handle notices it is in a child without a getpid() system call per call.
+ */
+static unsigned fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void fork_register(void)
+{
+	(void)pthread_atfork(NULL, NULL, fork_child);
+}
+
+/* Whether the handle's socket was opened by this process (not inherited). */
+static int conn_ours(const struct mcxvault *v)
+{
+	return v->fork_gen == __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+}
 
 /* --- errors ------------------------------------------------------------- */
 
@@ -213,7 +236,7 @@ static MCX_RESULT conn_open(struct mcxvault *v, struct mcxvault_error *err)
 		MCX_BAIL(MCX_ERR_CONNECTION);
 	v->fd = fd;
 	fd = -1;
-	v->pid = getpid();
+	v->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
 	r = MCX_OK;
 out:
 	if (r != MCX_OK) {
@@ -236,7 +259,7 @@ static MCX_RESULT conn_ready(struct mcxvault *v, struct mcxvault_error *err)
 {
 	struct pollfd pfd;
 
-	if (v->fd >= 0 && v->pid != getpid()) {
+	if (v->fd >= 0 && !conn_ours(v)) {
 		/* the child's copy of the parent's socket: never read from it */
 		conn_drop(v);
 	}
@@ -271,6 +294,7 @@ int mcxvault_connect(const char *socket_path, struct mcxvault **out)
 
 	MCX_ENSURE_REF(out);
 	*out = NULL;
+	MCX_ENSURE(pthread_once(&fork_once, fork_register) == 0, MCX_ERR_SYSTEM);
 	path = mcxvault_socket_path(socket_path);
 	MCX_ENSURE(path[0] != '\0', MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE_ALLOC(v = calloc(1, sizeof(*v)));
@@ -376,7 +400,7 @@ static MCX_RESULT send_locked(struct mcxvault *v, const char *method, json_t *pa
 		err_set(err, 0, "MCX_ERR_INVALID_ARGUMENT", "params must be a JSON object");
 		MCX_BAIL(MCX_ERR_INVALID_ARGUMENT);
 	}
-	if (v->fd >= 0 && v->pid != getpid())
+	if (v->fd >= 0 && !conn_ours(v))
 		conn_drop(v);   /* a forked child: forget the parent's stream */
 	if (v->outstanding == 0)
 		MCX_GUARD(conn_ready(v, err));
@@ -531,7 +555,7 @@ static MCX_RESULT receive_locked(struct mcxvault *v, uint64_t deadline, json_t *
 	int64_t expect_id;
 	size_t len = 0;
 
-	if (v->outstanding <= 0 || v->fd < 0 || v->pid != getpid()) {
+	if (v->outstanding <= 0 || v->fd < 0 || !conn_ours(v)) {
 		err_set(err, 0, "MCX_ERR_INVALID_ARGUMENT", "no request is waiting for its response");
 		return MCX_ERR_INVALID_ARGUMENT;   /* the stream is fine: keep it */
 	}
@@ -611,7 +635,7 @@ int mcxvault_call(struct mcxvault *v, const char *method, json_t *params, json_t
 		return MCX_ERR_INVALID_ARGUMENT;
 	}
 	pthread_mutex_lock(&v->lock);
-	if (v->outstanding != 0 && v->pid == getpid()) {
+	if (v->outstanding != 0 && conn_ours(v)) {
 		err_set(err_out, 0, "MCX_ERR_INVALID_ARGUMENT",
 			"%s: pipelined requests are still waiting for mcxvault_receive()", method);
 		MCX_BAIL(MCX_ERR_INVALID_ARGUMENT);
