@@ -110,6 +110,19 @@ bench: deps
 	@$(MAKE) --no-print-directory build-all
 	@B=$(B) sh bench/run.sh
 
+install: build-all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mcx \
+	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)/etc/mcxvault
+	install -m 755 $(B)/vaultd $(DESTDIR)$(PREFIX)/sbin/vaultd
+	install -m 755 $(B)/vaultctl $(DESTDIR)$(PREFIX)/bin/vaultctl
+	install -m 644 include/mcxvault.h $(DESTDIR)$(PREFIX)/include/mcxvault.h
+	install -m 644 include/mcx/error.h $(DESTDIR)$(PREFIX)/include/mcx/error.h
+	install -m 644 $(B)/libmcxvault.a $(DESTDIR)$(PREFIX)/lib/libmcxvault.a
+	install -m 755 $(B)/libmcxvault.so.0 $(DESTDIR)$(PREFIX)/lib/libmcxvault.so.0
+	ln -sf libmcxvault.so.0 $(DESTDIR)$(PREFIX)/lib/libmcxvault.so
+	sed 's|@PREFIX@|$(PREFIX)|g' $(B)/mcxvault.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mcxvault.pc
+	[ -e $(DESTDIR)/etc/mcxvault/vault.conf ] || install -m 640 config/vault.conf $(DESTDIR)/etc/mcxvault/vault.conf
+
 clean:
 	rm -rf build build-asan
 

@@ -40,7 +40,9 @@ struct hsm;
 struct hsm_options {
 	const char *module;     /* p11-kit registered name ("softhsm2") or absolute path */
 	const char *token_uri;  /* RFC 7512, e.g. "pkcs11:token=mcx-vault" */
-	const char *pin;        /* user PIN; hsm_open copies nothing of it after login */
+	const char *pin;        /* user PIN; the layer keeps one copy in locked, non-dumpable
+	                         * memory to log in again after a lost session, and wipes
+	                         * it in hsm_close(); the caller wipes its own copy */
 	unsigned sessions;      /* size of the session pool, >= 1 */
 	const char *sync_path;  /* token directory to syncfs(); NULL: from SOFTHSM2_CONF, else sync() */
 };
