@@ -5,7 +5,8 @@ TEST_CRYPTO_LIBS := $(LIBMCXCRYPTO) $(LIBMCXCOMMON)
 CRYPTO_LDLIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 WOLFSSL_LIBS := $(shell pkg-config --libs wolfssl 2>/dev/null || echo -lwolfssl)
 
-TEST_PROGRAMS += $(B)/tests/test_crypto_vectors $(B)/tests/test_crypto_wolf
+TEST_PROGRAMS += $(B)/tests/test_crypto_vectors $(B)/tests/test_crypto_negative \
+                 $(B)/tests/test_crypto_wolf
 
 $(B)/tests/test_crypto_vectors: $(call objs,tests/crypto/test_crypto_vectors.c) $(TEST_CRYPTO_LIBS)
 	@mkdir -p $(dir $@)
