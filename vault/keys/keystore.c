@@ -5,11 +5,13 @@
  * point leaves a token that start-up repairs to exactly one active version
  * per (domain, purpose) without losing an acknowledged key:
  *
- *   create version n:  1. key pair  mcxvault/D/P/n          (no meta yet)
+ *   create version n:  1. key pair  mcxvault/D/P/n          (if the purpose has one)
+ *                         blobs     mcxvault/D/P/n/<name>   (if any)
  *                      2. meta      mcxvault/D/P/n/meta     state "active"
  *   rotate:            3. old active version -> "verify-only"
  *                      4. syncfs(token dir), then acknowledge
- *   retire:            1. version -> "retired"   2. destroy the private key
+ *   retire:            1. version -> "retired"
+ *                      2. destroy the private key and the sealed blobs
  *
  * A state change never edits an object in place (SoftHSM refuses to change a
  * data object's CKA_VALUE, and an in-place write is not atomic anyway): it
@@ -19,12 +21,12 @@
  * one and the other is removed at start-up.
  *
  * Start-up repair (keystore_repair):
- *   - a key pair without meta was never acknowledged (crash between 1 and 2):
- *     it is destroyed;
+ *   - objects of a version without meta were never acknowledged (crash
+ *     between 1 and 2): they are destroyed;
  *   - several "active" versions (crash between 2 and 3): the highest stays
  *     active, the others become "verify-only";
- *   - a "retired" version that still has its private key (crash between
- *     retire 1 and 2): the private key is destroyed;
+ *   - a "retired" version that still has its private key or sealed blobs
+ *     (crash between retire 1 and 2): they are destroyed;
  *   - superseded meta objects (crash inside a state change) are destroyed.
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -48,7 +50,14 @@
 #include "vault/keys/ec_public.h"
 
 #define LABEL_PREFIX "mcxvault/"
-#define META_SUFFIX "/meta"
+#define META_NAME "meta"
+
+struct keystore_blob {
+	char name[KEYSTORE_BLOB_NAME_MAX + 1];
+	hsm_handle_t handle;
+	uint8_t *value;          /* a copy of CKA_VALUE (public data or ciphertext) */
+	size_t len;
+};
 
 struct keystore_entry {
 	char domain[KEYSTORE_DOMAIN_MAX + 1];
@@ -60,18 +69,22 @@ struct keystore_entry {
 	hsm_handle_t public_key;
 	hsm_handle_t meta;
 	uint8_t point[65];
+	struct keystore_blob blobs[KEYSTORE_BLOBS_MAX];
+	size_t blob_count;
 };
 
 struct keystore {
 	struct hsm *hsm;
 	pthread_rwlock_t lock;          /* guards entries/count */
-	pthread_mutex_t change_lock;    /* serialises init, rotate, retire */
+	pthread_mutex_t change_lock;    /* serialises every version change */
 	struct keystore_entry *entries; /* sorted by domain, purpose, version */
 	size_t count;
 	size_t alloc;
 	hsm_handle_t *superseded;       /* start-up only: meta objects to remove */
 	size_t superseded_count;
 };
+
+enum label_kind { LABEL_KEY_PAIR, LABEL_META, LABEL_BLOB };
 
 static const char *const state_names[] = { "active", "verify-only", "retired" };
 
@@ -100,10 +113,29 @@ void keystore_crash_point(const char *name)
 	}
 }
 
-static void key_label(char *label, size_t size, const char *domain, const char *purpose, uint32_t version,
-                      int meta)
+static int blob_is_sealed(const char *name)
 {
-	snprintf(label, size, LABEL_PREFIX "%s/%s/%" PRIu32 "%s", domain, purpose, version, meta ? META_SUFFIX : "");
+	return strncmp(name, "sealed", 6) == 0;
+}
+
+static int blob_name_valid(const char *name)
+{
+	size_t len = name != NULL ? strlen(name) : 0;
+
+	if (len == 0 || len > KEYSTORE_BLOB_NAME_MAX || strcmp(name, META_NAME) == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (name[i] < 'a' || name[i] > 'z')
+			return 0;
+	return 1;
+}
+
+/* "mcxvault/<domain>/<purpose>/<version>[/<name>]"; name NULL: the key pair. */
+static void key_label(char *label, size_t size, const char *domain, const char *purpose, uint32_t version,
+                      const char *name)
+{
+	snprintf(label, size, LABEL_PREFIX "%s/%s/%" PRIu32 "%s%s", domain, purpose, version, name ? "/" : "",
+	         name ? name : "");
 }
 
 static void entry_to_key(const struct keystore_entry *e, struct keystore_key *key)
@@ -119,8 +151,9 @@ static void entry_to_key(const struct keystore_entry *e, struct keystore_key *ke
 	snprintf(key->kid, sizeof(key->kid), "%s/%s/%" PRIu32, e->domain, e->purpose, e->version);
 }
 
-/* Parses "mcxvault/<domain>/<purpose>/<version>[/meta]". */
-static int label_parse(const char *label, char *domain, char *purpose, uint32_t *version, int *meta)
+/* Parses "mcxvault/<domain>/<purpose>/<version>[/<name>]". */
+static int label_parse(const char *label, char *domain, char *purpose, uint32_t *version, enum label_kind *kind,
+                       char name[KEYSTORE_BLOB_NAME_MAX + 1])
 {
 	const char *p = label, *slash;
 	char *end;
@@ -147,10 +180,18 @@ static int label_parse(const char *label, char *domain, char *purpose, uint32_t 
 	if (errno != 0 || v > UINT32_MAX)
 		return MCX_ERR_PARSE;
 	*version = (uint32_t)v;
-	if (*end == '\0')
-		*meta = 0;
-	else if (strcmp(end, META_SUFFIX) == 0)
-		*meta = 1;
+	name[0] = '\0';
+	if (*end == '\0') {
+		*kind = LABEL_KEY_PAIR;
+		return MCX_OK;
+	}
+	if (*end != '/' || strlen(end + 1) > KEYSTORE_BLOB_NAME_MAX)
+		return MCX_ERR_PARSE;
+	snprintf(name, KEYSTORE_BLOB_NAME_MAX + 1, "%s", end + 1);
+	if (strcmp(name, META_NAME) == 0)
+		*kind = LABEL_META;
+	else if (blob_name_valid(name))
+		*kind = LABEL_BLOB;
 	else
 		return MCX_ERR_PARSE;
 	return MCX_OK;
@@ -167,7 +208,7 @@ static int meta_decode(const uint8_t *value, size_t len, enum keystore_state *st
 	int r = MCX_ERR_PARSE;
 	json_t *root = NULL, *s, *c;
 
-	if ((root = json_loadb((const char *)value, len, 0, NULL)) == NULL)
+	if (value == NULL || (root = json_loadb((const char *)value, len, 0, NULL)) == NULL)
 		goto out;
 	s = json_object_get(root, "state");
 	c = json_object_get(root, "created");
@@ -191,6 +232,16 @@ static int entry_compare(const void *a, const void *b)
 	if ((c = strcmp(x->purpose, y->purpose)) != 0)
 		return c;
 	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+static void entry_release_blobs(struct keystore_entry *e)
+{
+	for (size_t i = 0; i < e->blob_count; i++) {
+		mcx_wipe(e->blobs[i].value, e->blobs[i].len);
+		free(e->blobs[i].value);
+		e->blobs[i].value = NULL;
+	}
+	e->blob_count = 0;
 }
 
 /* Finds or adds the entry for (domain, purpose, version); entries are sorted later. */
@@ -219,7 +270,7 @@ static struct keystore_entry *entry_slot(struct keystore *ks, const char *domain
 	return grown;
 }
 
-/* Looks the entry up; the caller holds ks->lock. */
+/* Looks the entry up (version 0: the active one); the caller holds ks->lock. */
 static struct keystore_entry *entry_find(struct keystore *ks, const char *domain, const char *purpose,
                                          uint32_t version)
 {
@@ -233,24 +284,57 @@ static struct keystore_entry *entry_find(struct keystore *ks, const char *domain
 	return NULL;
 }
 
+static int entry_add_blob(struct keystore_entry *e, const char *name, hsm_handle_t handle, const uint8_t *value,
+                          size_t len)
+{
+	struct keystore_blob *b;
+
+	for (size_t i = 0; i < e->blob_count; i++)
+		if (strcmp(e->blobs[i].name, name) == 0)
+			return MCX_ERR_EXISTS;
+	if (e->blob_count == KEYSTORE_BLOBS_MAX)
+		return MCX_ERR_NO_BUFFER_SPACE;
+	b = &e->blobs[e->blob_count];
+	memset(b, 0, sizeof(*b));
+	if ((b->value = malloc(len > 0 ? len : 1)) == NULL)
+		return MCX_ERR_ALLOC;
+	if (len > 0)
+		memcpy(b->value, value, len);
+	b->len = len;
+	b->handle = handle;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	e->blob_count++;
+	return MCX_OK;
+}
+
+static int keystore_note_superseded(struct keystore *ks, hsm_handle_t handle)
+{
+	hsm_handle_t *grown = realloc(ks->superseded, (ks->superseded_count + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return MCX_ERR_ALLOC;
+	ks->superseded = grown;
+	ks->superseded[ks->superseded_count++] = handle;
+	return MCX_OK;
+}
+
 static int keystore_walk_object(void *context, const struct hsm_object *object)
 {
 	struct keystore *ks = context;
-	char domain[KEYSTORE_DOMAIN_MAX + 1], purpose[KEYSTORE_PURPOSE_MAX + 1];
+	char domain[KEYSTORE_DOMAIN_MAX + 1], purpose[KEYSTORE_PURPOSE_MAX + 1], name[KEYSTORE_BLOB_NAME_MAX + 1];
 	uint32_t version;
-	int meta;
+	enum label_kind kind;
 	struct keystore_entry *e;
 
-	if (label_parse(object->label, domain, purpose, &version, &meta) != MCX_OK) {
-		vault_debug("token object '%s' is not a key version: ignored", object->label);
+	if (label_parse(object->label, domain, purpose, &version, &kind, name) != MCX_OK) {
+		vault_debug("token object '%s' is not part of a key version: ignored", object->label);
 		return MCX_OK;
 	}
 	if ((e = entry_slot(ks, domain, purpose, version)) == NULL)
 		return MCX_ERR_ALLOC;
-	if (meta && object->object_class == HSM_CLASS_DATA) {
+	if (kind == LABEL_META && object->object_class == HSM_CLASS_DATA) {
 		enum keystore_state state;
 		int64_t created;
-		hsm_handle_t *grown;
 
 		if (meta_decode(object->value, object->value_len, &state, &created) != MCX_OK) {
 			vault_error("key metadata '%s' is unreadable: treating the version as retired", object->label);
@@ -259,22 +343,24 @@ static int keystore_walk_object(void *context, const struct hsm_object *object)
 		}
 		if (e->meta != HSM_HANDLE_INVALID) {
 			/* an interrupted state change: the later state wins */
-			grown = realloc(ks->superseded, (ks->superseded_count + 1) * sizeof(*grown));
-			if (grown == NULL)
+			if (state < e->state)
+				return keystore_note_superseded(ks, object->handle);
+			if (keystore_note_superseded(ks, e->meta) != MCX_OK)
 				return MCX_ERR_ALLOC;
-			ks->superseded = grown;
-			if (state < e->state) {
-				ks->superseded[ks->superseded_count++] = object->handle;
-				return MCX_OK;
-			}
-			ks->superseded[ks->superseded_count++] = e->meta;
 		}
 		e->meta = object->handle;
 		e->state = state;
 		e->created = created;
-	} else if (!meta && object->object_class == HSM_CLASS_PRIVATE_KEY) {
+	} else if (kind == LABEL_BLOB && object->object_class == HSM_CLASS_DATA) {
+		int r = entry_add_blob(e, name, object->handle, object->value, object->value_len);
+		if (r == MCX_ERR_EXISTS) {
+			vault_warning("duplicate blob '%s': the second copy is removed", object->label);
+			return keystore_note_superseded(ks, object->handle);
+		}
+		return r;
+	} else if (kind == LABEL_KEY_PAIR && object->object_class == HSM_CLASS_PRIVATE_KEY) {
 		e->private_key = object->handle;
-	} else if (!meta && object->object_class == HSM_CLASS_PUBLIC_KEY) {
+	} else if (kind == LABEL_KEY_PAIR && object->object_class == HSM_CLASS_PUBLIC_KEY) {
 		e->public_key = object->handle;
 	}
 	return MCX_OK;
@@ -282,8 +368,65 @@ static int keystore_walk_object(void *context, const struct hsm_object *object)
 
 static void entry_remove(struct keystore *ks, size_t index)
 {
+	entry_release_blobs(&ks->entries[index]);
 	memmove(&ks->entries[index], &ks->entries[index + 1], (ks->count - index - 1) * sizeof(ks->entries[0]));
 	ks->count--;
+}
+
+/* Destroys every token object of a version that was never acknowledged. */
+static int entry_destroy_objects(struct keystore *ks, struct keystore_entry *e)
+{
+	int r = MCX_ERR_INTERNAL;
+
+	if (e->private_key != HSM_HANDLE_INVALID)
+		MCX_GUARD(hsm_object_destroy(ks->hsm, e->private_key));
+	if (e->public_key != HSM_HANDLE_INVALID)
+		MCX_GUARD(hsm_object_destroy(ks->hsm, e->public_key));
+	for (size_t i = 0; i < e->blob_count; i++)
+		MCX_GUARD(hsm_object_destroy(ks->hsm, e->blobs[i].handle));
+	r = MCX_OK;
+out:
+	return r;
+}
+
+/* Destroys the private key and the sealed blobs of a retired version. */
+static int entry_destroy_secrets(struct keystore *ks, struct keystore_entry *e)
+{
+	int r = MCX_ERR_INTERNAL;
+
+	if (e->private_key != HSM_HANDLE_INVALID) {
+		r = hsm_object_destroy(ks->hsm, e->private_key);
+		/* already gone is fine: the goal is that it does not exist */
+		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
+			goto out;
+		e->private_key = HSM_HANDLE_INVALID;
+	}
+	for (size_t i = 0; i < e->blob_count;) {
+		if (!blob_is_sealed(e->blobs[i].name)) {
+			i++;
+			continue;
+		}
+		r = hsm_object_destroy(ks->hsm, e->blobs[i].handle);
+		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
+			goto out;
+		mcx_wipe(e->blobs[i].value, e->blobs[i].len);
+		free(e->blobs[i].value);
+		e->blobs[i] = e->blobs[e->blob_count - 1];
+		e->blob_count--;
+	}
+	r = MCX_OK;
+out:
+	return r;
+}
+
+static int entry_has_secrets(const struct keystore_entry *e)
+{
+	if (e->private_key != HSM_HANDLE_INVALID)
+		return 1;
+	for (size_t i = 0; i < e->blob_count; i++)
+		if (blob_is_sealed(e->blobs[i].name))
+			return 1;
+	return 0;
 }
 
 /* Moves a version to a later state: new meta object first, then the old one
@@ -295,7 +438,7 @@ static int keystore_change_state(struct keystore *ks, struct keystore_entry *e, 
 	hsm_handle_t fresh = HSM_HANDLE_INVALID;
 
 	MCX_ENSURE(state > e->state, MCX_ERR_KEY_STATE);
-	key_label(label, sizeof(label), e->domain, e->purpose, e->version, 1);
+	key_label(label, sizeof(label), e->domain, e->purpose, e->version, META_NAME);
 	MCX_GUARD(meta_encode(state, e->created, meta, sizeof(meta)));
 	MCX_GUARD(hsm_data_create(ks->hsm, label, meta, strlen(meta), &fresh));
 	keystore_crash_point("state-after-new-meta");
@@ -320,26 +463,21 @@ static int keystore_repair(struct keystore *ks, int *changed)
 		*changed = 1;
 	}
 	ks->superseded_count = 0;
-
 	for (size_t i = 0; i < ks->count;) {
 		struct keystore_entry *e = &ks->entries[i];
 		if (e->meta == HSM_HANDLE_INVALID) {
 			vault_warning("discarding unfinished key version %s/%s/%" PRIu32
-			              " (created by an interrupted rotation, never acknowledged)",
+			              " (created by an interrupted change, never acknowledged)",
 			              e->domain, e->purpose, e->version);
-			if (e->private_key != HSM_HANDLE_INVALID)
-				MCX_GUARD(hsm_object_destroy(ks->hsm, e->private_key));
-			if (e->public_key != HSM_HANDLE_INVALID)
-				MCX_GUARD(hsm_object_destroy(ks->hsm, e->public_key));
+			MCX_GUARD(entry_destroy_objects(ks, e));
 			entry_remove(ks, i);
 			*changed = 1;
 			continue;
 		}
-		if (e->state == KEYSTORE_STATE_RETIRED && e->private_key != HSM_HANDLE_INVALID) {
+		if (e->state == KEYSTORE_STATE_RETIRED && entry_has_secrets(e)) {
 			vault_warning("finishing interrupted retirement of %s/%s/%" PRIu32, e->domain, e->purpose,
 			              e->version);
-			MCX_GUARD(hsm_object_destroy(ks->hsm, e->private_key));
-			e->private_key = HSM_HANDLE_INVALID;
+			MCX_GUARD(entry_destroy_secrets(ks, e));
 			*changed = 1;
 		}
 		i++;
@@ -383,11 +521,8 @@ MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out)
 	MCX_GUARD(keystore_repair(ks, &changed));
 	for (size_t i = 0; i < ks->count; i++) {
 		struct keystore_entry *e = &ks->entries[i];
-		if (e->public_key == HSM_HANDLE_INVALID) {
-			vault_error("key version %s/%s/%" PRIu32 " has no public key in the token", e->domain,
-			            e->purpose, e->version);
-			continue;
-		}
+		if (e->public_key == HSM_HANDLE_INVALID)
+			continue;   /* a purpose without a key pair (e.g. kms) */
 		MCX_GUARD(hsm_ec_public_point(hsm, e->public_key, e->point));
 	}
 	if (changed)
@@ -405,6 +540,8 @@ void keystore_free(struct keystore *ks)
 {
 	if (ks == NULL)
 		return;
+	for (size_t i = 0; i < ks->count; i++)
+		entry_release_blobs(&ks->entries[i]);
 	pthread_rwlock_destroy(&ks->lock);
 	pthread_mutex_destroy(&ks->change_lock);
 	free(ks->entries);
@@ -454,29 +591,50 @@ MCX_RESULT keystore_get(struct keystore *ks, const char *domain, const char *pur
 	return r;
 }
 
+MCX_RESULT keystore_blob_get(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                             const char *name, struct mcx_buf *out, struct keystore_key *key)
+{
+	int r = MCX_ERR_NOT_FOUND;
+	const struct keystore_entry *e;
+
+	pthread_rwlock_rdlock(&ks->lock);
+	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
+		if (key != NULL)
+			entry_to_key(e, key);
+		for (size_t i = 0; i < e->blob_count; i++)
+			if (strcmp(e->blobs[i].name, name) == 0)
+				r = mcx_buf_put(out, e->blobs[i].value, e->blobs[i].len);
+	}
+	pthread_rwlock_unlock(&ks->lock);
+	return r;
+}
+
 MCX_RESULT keystore_parse_kid(const char *kid, const char *domain, char purpose[KEYSTORE_PURPOSE_MAX + 1],
                               uint32_t *version)
 {
-	char label[KEYSTORE_KID_MAX + 32], kid_domain[KEYSTORE_DOMAIN_MAX + 1];
-	int meta = 0;
+	char label[KEYSTORE_KID_MAX + 32], kid_domain[KEYSTORE_DOMAIN_MAX + 1], name[KEYSTORE_BLOB_NAME_MAX + 1];
+	enum label_kind kind;
 
 	if (kid == NULL || strlen(kid) > KEYSTORE_KID_MAX)
 		return MCX_ERR_PARSE;
 	snprintf(label, sizeof(label), LABEL_PREFIX "%s", kid);
-	if (label_parse(label, kid_domain, purpose, version, &meta) != MCX_OK || meta)
+	if (label_parse(label, kid_domain, purpose, version, &kind, name) != MCX_OK || kind != LABEL_KEY_PAIR)
 		return MCX_ERR_PARSE;
 	if (strcmp(kid_domain, domain) != 0)
 		return MCX_ERR_NOT_FOUND;
 	return MCX_OK;
 }
 
-/* Steps 1 and 2 of "create version n" (see the top of the file). */
+/* Steps 1 and 2 of "create version n" (see the top of the file).  On failure
+ * nothing of the version is left behind (or start-up removes it). */
 static int keystore_create_version(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                                   int with_key_pair, const struct keystore_blob_spec *blobs, size_t blob_count,
                                    struct keystore_entry *e)
 {
 	int r = MCX_ERR_INTERNAL;
 	char label[HSM_LABEL_MAX + 1], meta[128];
 	uint8_t id[SHA256_DIGEST_LENGTH];
+	hsm_handle_t handle;
 
 	memset(e, 0, sizeof(*e));
 	snprintf(e->domain, sizeof(e->domain), "%s", domain);
@@ -484,28 +642,41 @@ static int keystore_create_version(struct keystore *ks, const char *domain, cons
 	e->version = version;
 	e->state = KEYSTORE_STATE_ACTIVE;
 	e->created = mcx_time_now();
-	key_label(label, sizeof(label), domain, purpose, version, 0);
-	SHA256((const uint8_t *)label, strlen(label), id);
-	MCX_GUARD(hsm_ec_p256_generate(ks->hsm, label, id, 16, &e->private_key, &e->public_key, e->point));
-	keystore_crash_point("after-keypair");
-	key_label(label, sizeof(label), domain, purpose, version, 1);
-	MCX_GUARD(meta_encode(KEYSTORE_STATE_ACTIVE, e->created, meta, sizeof(meta)));
-	r = hsm_data_create(ks->hsm, label, meta, strlen(meta), &e->meta);
-	if (r != MCX_OK) {
-		/* leave nothing half-created behind; start-up would also clean it */
-		if (hsm_object_destroy(ks->hsm, e->private_key) != MCX_OK ||
-		    hsm_object_destroy(ks->hsm, e->public_key) != MCX_OK)
-			vault_warning("could not remove unfinished key %s/%s/%" PRIu32 "; start-up will",
-			              domain, purpose, version);
-		goto out;
+	if (with_key_pair) {
+		key_label(label, sizeof(label), domain, purpose, version, NULL);
+		SHA256((const uint8_t *)label, strlen(label), id);
+		MCX_GUARD(hsm_ec_p256_generate(ks->hsm, label, id, 16, &e->private_key, &e->public_key, e->point));
+		keystore_crash_point("after-keypair");
 	}
+	for (size_t i = 0; i < blob_count; i++) {
+		MCX_ENSURE(blob_name_valid(blobs[i].name), MCX_ERR_INVALID_ARGUMENT);
+		key_label(label, sizeof(label), domain, purpose, version, blobs[i].name);
+		MCX_GUARD(hsm_data_create(ks->hsm, label, blobs[i].value, blobs[i].len, &handle));
+		r = entry_add_blob(e, blobs[i].name, handle, blobs[i].value, blobs[i].len);
+		if (r != MCX_OK) {
+			if (hsm_object_destroy(ks->hsm, handle) != MCX_OK)
+				vault_warning("could not remove unfinished blob %s; start-up will", label);
+			goto out;
+		}
+		keystore_crash_point("after-blob");
+	}
+	key_label(label, sizeof(label), domain, purpose, version, META_NAME);
+	MCX_GUARD(meta_encode(KEYSTORE_STATE_ACTIVE, e->created, meta, sizeof(meta)));
+	MCX_GUARD(hsm_data_create(ks->hsm, label, meta, strlen(meta), &e->meta));
 	keystore_crash_point("after-meta");
 	r = MCX_OK;
 out:
+	if (r != MCX_OK) {
+		/* leave nothing half-created behind; start-up would also clean it */
+		if (entry_destroy_objects(ks, e) != MCX_OK)
+			vault_warning("could not remove unfinished key %s/%s/%" PRIu32 "; start-up will", domain, purpose,
+			              version);
+		entry_release_blobs(e);
+	}
 	return r;
 }
 
-/* Inserts e keeping the order; caller holds the write lock. */
+/* Inserts e keeping the order (takes over its blobs); caller holds the write lock. */
 static int keystore_insert(struct keystore *ks, const struct keystore_entry *e)
 {
 	struct keystore_entry *slot;
@@ -513,7 +684,8 @@ static int keystore_insert(struct keystore *ks, const struct keystore_entry *e)
 	if ((slot = entry_slot(ks, e->domain, e->purpose, e->version)) == NULL)
 		return MCX_ERR_ALLOC;
 	*slot = *e;
-	qsort(ks->entries, ks->count, sizeof(ks->entries[0]), entry_compare);
+	if (ks->count > 1)
+		qsort(ks->entries, ks->count, sizeof(ks->entries[0]), entry_compare);
 	return MCX_OK;
 }
 
@@ -528,39 +700,20 @@ static uint32_t keystore_latest_version(struct keystore *ks, const char *domain,
 	return latest;
 }
 
-MCX_RESULT keystore_domain_init(struct keystore *ks, const char *domain, struct keystore_key *created)
+MCX_RESULT keystore_add_version(struct keystore *ks, const char *domain, const char *purpose,
+                                enum keystore_add_mode mode, int with_key_pair, keystore_build_fn build,
+                                void *build_context, struct keystore_key *created, uint32_t *previous_version)
 {
-	int r = MCX_ERR_INTERNAL, locked = 0;
-	struct keystore_entry e;
-	uint32_t latest;
-
-	pthread_mutex_lock(&ks->change_lock);
-	pthread_rwlock_rdlock(&ks->lock);
-	latest = keystore_latest_version(ks, domain, "sign");
-	pthread_rwlock_unlock(&ks->lock);
-	MCX_ENSURE(latest == 0, MCX_ERR_EXISTS);
-	MCX_GUARD(keystore_create_version(ks, domain, "sign", 1, &e));
-	MCX_GUARD(hsm_sync(ks->hsm));
-	pthread_rwlock_wrlock(&ks->lock);
-	locked = 1;
-	MCX_GUARD(keystore_insert(ks, &e));
-	entry_to_key(&e, created);
-	vault_info("domain %s initialised: signing key version 1", domain);
-	r = MCX_OK;
-out:
-	if (locked)
-		pthread_rwlock_unlock(&ks->lock);
-	pthread_mutex_unlock(&ks->change_lock);
-	return r;
-}
-
-MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *purpose,
-                           struct keystore_key *created, uint32_t *previous_version)
-{
-	int r = MCX_ERR_INTERNAL, locked = 0, have_old = 0;
+	int r = MCX_ERR_INTERNAL, locked = 0, have_old = 0, made = 0;
 	struct keystore_entry e, old_copy, *old;
+	struct keystore_blob_spec blobs[KEYSTORE_BLOBS_MAX];
+	size_t blob_count = 0;
 	uint32_t latest;
 
+	memset(&e, 0, sizeof(e));
+	memset(blobs, 0, sizeof(blobs));
+	if (previous_version != NULL)
+		*previous_version = 0;
 	pthread_mutex_lock(&ks->change_lock);
 	pthread_rwlock_rdlock(&ks->lock);
 	latest = keystore_latest_version(ks, domain, purpose);
@@ -569,16 +722,23 @@ MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *
 		have_old = 1;
 	}
 	pthread_rwlock_unlock(&ks->lock);
-	MCX_ENSURE(latest > 0 && latest < UINT32_MAX, MCX_ERR_NOT_FOUND);
+	if (mode == KEYSTORE_ADD_FIRST)
+		MCX_ENSURE(latest == 0, MCX_ERR_EXISTS);
+	else
+		MCX_ENSURE(latest > 0, MCX_ERR_NOT_FOUND);
+	MCX_ENSURE(latest < UINT32_MAX, MCX_ERR_NO_BUFFER_SPACE);
+	if (build != NULL) {
+		MCX_GUARD(build(build_context, latest + 1, blobs, &blob_count));
+		MCX_ENSURE(blob_count <= KEYSTORE_BLOBS_MAX, MCX_ERR_INTERNAL);
+	}
 
-	MCX_GUARD(keystore_create_version(ks, domain, purpose, latest + 1, &e));
+	MCX_GUARD(keystore_create_version(ks, domain, purpose, latest + 1, with_key_pair, blobs, blob_count, &e));
+	made = 1;
 	if (have_old) {
 		r = keystore_change_state(ks, &old_copy, KEYSTORE_STATE_VERIFY_ONLY);
 		if (r != MCX_OK) {
-			/* roll back to the old state: the new version was never acknowledged */
-			if (hsm_object_destroy(ks->hsm, e.meta) != MCX_OK ||
-			    hsm_object_destroy(ks->hsm, e.private_key) != MCX_OK ||
-			    hsm_object_destroy(ks->hsm, e.public_key) != MCX_OK)
+			/* roll back: the new version was never acknowledged */
+			if (hsm_object_destroy(ks->hsm, e.meta) != MCX_OK || entry_destroy_objects(ks, &e) != MCX_OK)
 				vault_warning("rotation of %s/%s failed half way; start-up will repair it", domain,
 				              purpose);
 			goto out;
@@ -594,16 +754,35 @@ MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *
 		old->meta = old_copy.meta;
 	}
 	MCX_GUARD(keystore_insert(ks, &e));
+	made = 0;   /* the index owns e's blobs now */
 	entry_to_key(&e, created);
-	*previous_version = have_old ? old_copy.version : 0;
-	vault_info("rotated %s/%s: version %" PRIu32 " active, version %" PRIu32 " verify-only", domain, purpose,
-	           e.version, *previous_version);
+	if (previous_version != NULL)
+		*previous_version = have_old ? old_copy.version : 0;
+	if (have_old)
+		vault_info("rotated %s/%s: version %" PRIu32 " active, version %" PRIu32 " verify-only", domain,
+		           purpose, e.version, old_copy.version);
+	else
+		vault_info("created %s/%s version %" PRIu32, domain, purpose, e.version);
 	r = MCX_OK;
 out:
 	if (locked)
 		pthread_rwlock_unlock(&ks->lock);
 	pthread_mutex_unlock(&ks->change_lock);
+	if (made)
+		entry_release_blobs(&e);
 	return r;
+}
+
+MCX_RESULT keystore_domain_init(struct keystore *ks, const char *domain, struct keystore_key *created)
+{
+	return keystore_add_version(ks, domain, "sign", KEYSTORE_ADD_FIRST, 1, NULL, NULL, created, NULL);
+}
+
+MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *purpose,
+                           struct keystore_key *created, uint32_t *previous_version)
+{
+	return keystore_add_version(ks, domain, purpose, KEYSTORE_ADD_ROTATE, 1, NULL, NULL, created,
+	                            previous_version);
 }
 
 MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *purpose, uint32_t version)
@@ -627,18 +806,16 @@ MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *
 	}
 	pthread_rwlock_unlock(&ks->lock);
 	keystore_crash_point("retire-after-meta");
-	if (copy.private_key != HSM_HANDLE_INVALID) {
-		r = hsm_object_destroy(ks->hsm, copy.private_key);
-		/* already gone is fine: the goal is that it does not exist */
-		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
-			goto out;
-	}
-	MCX_GUARD(hsm_sync(ks->hsm));
+	/* under the write lock: the entry's blob array changes */
 	pthread_rwlock_wrlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
-		e->private_key = HSM_HANDLE_INVALID;
+		r = entry_destroy_secrets(ks, e);
+	else
+		r = MCX_ERR_NOT_FOUND;
 	pthread_rwlock_unlock(&ks->lock);
-	vault_info("retired %s/%s/%" PRIu32 ": private key destroyed", domain, purpose, version);
+	MCX_GUARD(r);
+	MCX_GUARD(hsm_sync(ks->hsm));
+	vault_info("retired %s/%s/%" PRIu32 ": private key material destroyed", domain, purpose, version);
 	r = MCX_OK;
 out:
 	pthread_mutex_unlock(&ks->change_lock);
@@ -653,7 +830,7 @@ static int keystore_refresh_private(struct keystore *ks, const char *domain, con
 	hsm_handle_t handle = HSM_HANDLE_INVALID;
 	struct keystore_entry *e;
 
-	key_label(label, sizeof(label), domain, purpose, version, 0);
+	key_label(label, sizeof(label), domain, purpose, version, NULL);
 	r = hsm_find_by_label(ks->hsm, HSM_CLASS_PRIVATE_KEY, label, &handle);
 	pthread_rwlock_wrlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL)

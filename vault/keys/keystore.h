@@ -2,11 +2,16 @@
  * The key store: the in-memory index of every key version in the token,
  * (domain, purpose, version) -> object handles, state and public key.
  *
- * The token is the single source of truth: each version is a key pair
- * labelled mcxvault/<domain>/<purpose>/<version> plus a CKO_DATA object
- * .../<version>/meta holding {"state", "created"}.  The index is built by one
- * walk at start-up (with crash recovery, see keystore.c), then requests never
- * search the token; a stale handle is looked up again by label.
+ * The token is the single source of truth: each version is
+ *   - optionally a key pair labelled mcxvault/<domain>/<purpose>/<version>
+ *     (purpose "sign": the domain signing key),
+ *   - optionally named data blobs .../<version>/<name> (purpose "kms": the
+ *     sealed master secrets, the public parameters, the signed certificate),
+ *   - and a CKO_DATA object .../<version>/meta holding {"state", "created"},
+ *     created last: its existence is what makes a version real.
+ * The index is built by one walk at start-up (with crash recovery, see
+ * keystore.c), then requests never search the token; a stale handle is
+ * looked up again by label.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -16,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mcx/buf.h"
 #include "mcx/safety.h"
 
 struct hsm;
@@ -59,13 +65,44 @@ MCX_RESULT keystore_get(struct keystore *keystore, const char *domain, const cha
 MCX_RESULT keystore_parse_kid(const char *kid, const char *domain, char purpose[KEYSTORE_PURPOSE_MAX + 1],
                               uint32_t *version);
 
+#define KEYSTORE_BLOBS_MAX 4
+#define KEYSTORE_BLOB_NAME_MAX 15
+
+/* A named data blob of a version, stored as a CKO_DATA token object.  A blob
+ * whose name starts with "sealed" holds key material encrypted under the
+ * vault KEK and is destroyed when the version is retired. */
+struct keystore_blob_spec {
+	const char *name;      /* [a-z]{1,15}, not "meta" */
+	const void *value;
+	size_t len;            /* <= 64 KiB */
+};
+
+/* Fills the blobs of the version about to be created (its number is known
+ * only under the key store's change lock).  The values must stay valid until
+ * keystore_add_version returns; *count <= KEYSTORE_BLOBS_MAX. */
+typedef int (*keystore_build_fn)(void *context, uint32_t version, struct keystore_blob_spec *blobs,
+                                 size_t *count);
+
+enum keystore_add_mode {
+	KEYSTORE_ADD_FIRST,    /* version 1: MCX_ERR_EXISTS if any version exists */
+	KEYSTORE_ADD_ROTATE,   /* version n+1: MCX_ERR_NOT_FOUND if none exists */
+};
+
+/* Creates a new active version (key pair if with_key_pair, blobs from build)
+ * and makes the previous active version verify-only. */
+MCX_RESULT keystore_add_version(struct keystore *keystore, const char *domain, const char *purpose,
+                                enum keystore_add_mode mode, int with_key_pair, keystore_build_fn build,
+                                void *build_context, struct keystore_key *created, uint32_t *previous_version);
 /* Creates version 1 of the domain's signing key; MCX_ERR_EXISTS if any version exists. */
 MCX_RESULT keystore_domain_init(struct keystore *keystore, const char *domain, struct keystore_key *created);
-/* Makes version n+1 active and the active version verify-only. */
+/* Makes version n+1 of a key-pair purpose active and the active version verify-only. */
 MCX_RESULT keystore_rotate(struct keystore *keystore, const char *domain, const char *purpose,
                            struct keystore_key *created, uint32_t *previous_version);
-/* Destroys the private key of a verify-only version and marks it retired. */
+/* Destroys the private key and secret blobs of a verify-only version and marks it retired. */
 MCX_RESULT keystore_retire(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version);
+/* Copies a blob of a version (0: the active one) into out; key receives the version's description. */
+MCX_RESULT keystore_blob_get(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version,
+                             const char *name, struct mcx_buf *out, struct keystore_key *key);
 
 /* ECDSA P-256 in the HSM with the domain's active signing key. */
 MCX_RESULT keystore_sign(struct keystore *keystore, const char *domain, const uint8_t digest[32],
