@@ -1,0 +1,209 @@
+/*
+ * mcxvault — crypto benchmark: ops/s of libmcxcrypto against Debian's
+ * wolfCrypt in the same run, for RSK issue, SSK/PVT issue, SAKKE encapsulate
+ * and decapsulate, ECCSI sign and verify (plus RSK validation).
+ *
+ * Each measurement runs for MCX_BENCH_SECONDS (default 1) per library, single
+ * thread, after a short warm-up; keys and identities are set up outside the
+ * timed loop for both libraries (wolfCrypt keys are initialised and imported
+ * once, ours are byte strings decoded inside each call, which we count).
+ * The goal (docs/crypto.md): no operation slower than wolfCrypt, i.e. ratio
+ * ours/wolf >= 1.00; a miss is printed as MISS, not an error.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "tests/crypto/wolf_glue.h"
+
+#include "mcx/eccsi.h"
+#include "mcx/sakke.h"
+
+static double bench_seconds = 1.0;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Shared state of the runs. */
+static struct mcx_sakke_params *sk;
+static struct mcx_eccsi_params *ec;
+static WC_RNG wrng;
+static uint8_t z[128], Z[257], id[32], rsk[257], ssv[16], enc[273];
+static uint8_t ksak[32], kpak[65], ssk[32], pvt[65], msg[100], sig[129];
+static SakkeKey wkms, wcl, wrecv;
+static EccsiKey wekms, wecl, wesign;
+static int failed;
+
+typedef int (*op_fn)(void);
+
+static int ours_rsk(void)
+{
+	uint8_t out[257];
+	return mcx_sakke_rsk_issue(sk, z, id, sizeof(id), out);
+}
+static int wolf_rsk(void)
+{
+	uint8_t out[257];
+	return wolf_sakke_rsk(&wkms, id, sizeof(id), out);
+}
+static int ours_validate(void)
+{
+	return mcx_sakke_rsk_validate(sk, Z, id, sizeof(id), rsk);
+}
+static int wolf_validate(void)
+{
+	int v = 0, r = wolf_sakke_validate(&wcl, id, sizeof(id), rsk, &v);
+	return r == 0 && v == 1 ? 0 : -1;
+}
+static int ours_encap(void)
+{
+	uint8_t out[273];
+	return mcx_sakke_encapsulate(sk, Z, id, sizeof(id), ssv, out);
+}
+static int wolf_encap(void)
+{
+	uint8_t out[273];
+	return wolf_sakke_encap(&wcl, id, sizeof(id), ssv, out);
+}
+static int ours_decap(void)
+{
+	uint8_t out[16];
+	return mcx_sakke_decapsulate(sk, Z, id, sizeof(id), rsk, enc, sizeof(enc), out);
+}
+static int wolf_decap(void)
+{
+	uint8_t out[16];
+	return wolf_sakke_decap(&wrecv, enc, out);
+}
+static int ours_issue(void)
+{
+	uint8_t s[32], p[65];
+	return mcx_eccsi_issue(ec, ksak, kpak, id, sizeof(id), NULL, NULL, s, p);
+}
+static int wolf_issue(void)
+{
+	uint8_t s[32], p[65];
+	return wolf_eccsi_issue(&wekms, &wrng, id, sizeof(id), s, p);
+}
+static int ours_sign(void)
+{
+	uint8_t s[129];
+	return mcx_eccsi_sign(ec, kpak, id, sizeof(id), ssk, pvt, msg, sizeof(msg), NULL, NULL, s);
+}
+static int wolf_sign(void)
+{
+	uint8_t s[129];
+	return wolf_eccsi_sign(&wesign, &wrng, msg, sizeof(msg), s);
+}
+static int ours_verify(void)
+{
+	return mcx_eccsi_verify(ec, kpak, id, sizeof(id), msg, sizeof(msg), sig, sizeof(sig));
+}
+static int wolf_verify(void)
+{
+	int v = 0, r = wolf_eccsi_verify(&wecl, id, sizeof(id), msg, sizeof(msg), sig, &v);
+	return r == 0 && v == 1 ? 0 : -1;
+}
+
+/* Operations per second of fn over about bench_seconds. */
+static double measure(op_fn fn)
+{
+	double start, end;
+	long n = 0;
+	for (int i = 0; i < 3; i++)
+		if (fn() != 0)
+			return -1;
+	start = now();
+	do {
+		for (int i = 0; i < 4; i++, n++)
+			if (fn() != 0)
+				return -1;
+		end = now();
+	} while (end - start < bench_seconds);
+	return (double)n / (end - start);
+}
+
+static void row(const char *name, op_fn ours, op_fn wolf)
+{
+	double a = measure(ours), b = measure(wolf);
+	if (a < 0 || b < 0) {
+		printf("  %-22s %12s %12s   FAILED (%s)\n", name, "", "", a < 0 ? "ours" : "wolfCrypt");
+		failed = 1;
+		return;
+	}
+	printf("  %-22s %12.1f %12.1f %8.2f   %s\n", name, a, b, a / b, a >= b ? "ok" : "MISS");
+	fflush(stdout);
+}
+
+static int setup(void)
+{
+	if (mcx_sakke_params_new(&sk) != 0 || mcx_eccsi_params_new(&ec) != 0 ||
+	    wolfCrypt_Init() != 0 || wc_InitRng(&wrng) != 0)
+		return -1;
+	if (RAND_bytes(id, sizeof(id)) != 1 || RAND_bytes(ssv, sizeof(ssv)) != 1 ||
+	    RAND_bytes(msg, sizeof(msg)) != 1)
+		return -1;
+	if (mcx_sakke_master_generate(sk, NULL, NULL, z, Z) != 0 ||
+	    mcx_sakke_rsk_issue(sk, z, id, sizeof(id), rsk) != 0 ||
+	    mcx_sakke_encapsulate(sk, Z, id, sizeof(id), ssv, enc) != 0)
+		return -1;
+	if (wolf_sakke_kms_init(&wkms, z) != 0 || wolf_sakke_client_init(&wcl, Z) != 0 ||
+	    wolf_sakke_client_init(&wrecv, Z) != 0 ||
+	    wolf_sakke_set_receiver(&wrecv, id, sizeof(id), rsk) != 0)
+		return -1;
+	if (mcx_eccsi_kms_generate(ec, NULL, NULL, ksak, kpak) != 0 ||
+	    mcx_eccsi_issue(ec, ksak, kpak, id, sizeof(id), NULL, NULL, ssk, pvt) != 0 ||
+	    mcx_eccsi_sign(ec, kpak, id, sizeof(id), ssk, pvt, msg, sizeof(msg), NULL, NULL, sig) != 0)
+		return -1;
+	if (wolf_eccsi_kms_init(&wekms, ksak, kpak) != 0 || wolf_eccsi_client_init(&wecl, kpak) != 0 ||
+	    wolf_eccsi_client_init(&wesign, kpak) != 0 ||
+	    wolf_eccsi_set_signer(&wesign, id, sizeof(id), ssk, pvt) != 0)
+		return -1;
+	return 0;
+}
+
+int main(void)
+{
+	const char *env = getenv("MCX_BENCH_SECONDS");
+	if (env != NULL && *env != '\0') {
+		double v = strtod(env, NULL);
+		if (v > 0 && v <= 600)
+			bench_seconds = v;
+	}
+	if (setup() != 0) {
+		printf("bench_crypto: set-up failed\n");
+		return 1;
+	}
+	printf("crypto: ops/s, 1 thread, %.1f s per measurement (MCX_BENCH_SECONDS)\n", bench_seconds);
+	printf("  %-22s %12s %12s %8s   goal ours/wolf >= 1.00\n", "operation", "mcxvault", "wolfCrypt",
+	       "ratio");
+	row("SAKKE RSK issue", ours_rsk, wolf_rsk);
+	row("SAKKE RSK validate", ours_validate, wolf_validate);
+	row("SAKKE encapsulate", ours_encap, wolf_encap);
+	row("SAKKE decapsulate", ours_decap, wolf_decap);
+	row("ECCSI SSK/PVT issue", ours_issue, wolf_issue);
+	row("ECCSI sign", ours_sign, wolf_sign);
+	row("ECCSI verify", ours_verify, wolf_verify);
+	wc_FreeSakkeKey(&wkms);
+	wc_FreeSakkeKey(&wcl);
+	wc_FreeSakkeKey(&wrecv);
+	wc_FreeEccsiKey(&wekms);
+	wc_FreeEccsiKey(&wecl);
+	wc_FreeEccsiKey(&wesign);
+	wc_FreeRng(&wrng);
+	wolfCrypt_Cleanup();
+	OPENSSL_cleanse(z, sizeof(z));
+	OPENSSL_cleanse(ksak, sizeof(ksak));
+	mcx_sakke_params_free(sk);
+	mcx_eccsi_params_free(ec);
+	return failed;
+}
