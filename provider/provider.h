@@ -1,0 +1,142 @@
+/*
+ * mcxvault OpenSSL 3 provider — internal interface shared by its parts.
+ *
+ *   provider.c   OSSL_provider_init, the algorithm tables, configuration,
+ *                the vault connection, error reporting
+ *   key.c        the key object (a reference to a vault key plus its public
+ *                half), key URIs, KEYMGMT "EC"
+ *   store.c      STORE for the "mcxvault:" scheme
+ *   signature.c  SIGNATURE "ECDSA": every private operation is one sign.sign
+ *
+ * The private half of a key never leaves the vault: a key loaded from the
+ * store is a reference (domain, purpose, version) with the public key the
+ * vault returned for it; signing sends the 32-octet SHA-256 digest to vaultd,
+ * so the vault's roles, domain scoping and audit apply to every signature.
+ *
+ * Room for the rest of issue 6: SAKKE and ECCSI keys will be further
+ * purposes of the same URI ("purpose=sakke", "purpose=eccsi"), further
+ * KEYMGMT entries keyed on struct mcxp_key's purpose, and their own operation
+ * tables (ASYM_CIPHER / KEM for SAKKE, SIGNATURE for ECCSI) next to ECDSA.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef MCX_PROVIDER_H
+#define MCX_PROVIDER_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
+#include "mcxvault.h"
+#include "mcx/safety.h"
+
+#define MCXP_NAME          "mcxvault"
+#define MCXP_URI_SCHEME    "mcxvault"
+#define MCXP_PROPS         "provider=mcxvault"
+/* The names the EC KEYMGMT answers to (those of the default provider). */
+#define MCXP_EC_NAMES      "EC:id-ecPublicKey:1.2.840.10045.2.1"
+#define MCXP_EC_GROUP      "prime256v1"
+#define MCXP_EC_POINT_LEN  65          /* 04 || X || Y */
+#define MCXP_ECDSA_DER_MAX 72          /* SEQUENCE { INTEGER r, INTEGER s } for P-256 */
+#define MCXP_DEFAULT_TIMEOUT_MS 10000
+
+/* Reason codes (provider.c has their strings). */
+enum mcxp_reason {
+	MCXP_R_VAULT_UNREACHABLE = 1, /* cannot connect, connection lost, timeout */
+	MCXP_R_PERMISSION_DENIED,     /* the vault refused: role or domain scope */
+	MCXP_R_NOT_FOUND,             /* unknown domain or key version */
+	MCXP_R_KEY_STATE,             /* retired / verify-only / rotated since loaded */
+	MCXP_R_VAULT_ERROR,           /* any other error the vault answered */
+	MCXP_R_BAD_URI,               /* malformed mcxvault: URI */
+	MCXP_R_UNSUPPORTED,           /* digest, curve, operation we do not do */
+	MCXP_R_NO_PRIVATE_KEY,        /* a public-only key asked to sign */
+	MCXP_R_BAD_INPUT,             /* wrong length, bad parameter */
+	MCXP_R_INTERNAL,              /* allocation, libcrypto failure */
+};
+
+/* The provider context: one per loaded provider instance. */
+struct mcxp_ctx {
+	const OSSL_CORE_HANDLE *handle;
+	OSSL_LIB_CTX *libctx;           /* child library context: SHA-256, verification */
+	OSSL_FUNC_core_new_error_fn *core_new_error;
+	OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
+	OSSL_FUNC_core_vset_error_fn *core_vset_error;
+	char *socket;                   /* config "socket"; NULL: $MCXVAULT_SOCKET or default */
+	int timeout_ms;                 /* config "timeout" (seconds) */
+	pthread_mutex_t lock;           /* guards conn (creation and teardown) */
+	struct mcxvault *conn;          /* opened on first use; reconnects itself after fork() */
+};
+
+/* A vault key: a reference to (domain, purpose, version) and its public key. */
+struct mcxp_key {
+	int refs;                       /* atomic */
+	struct mcxp_ctx *ctx;
+	char *domain;                   /* NULL for a key imported from elsewhere (public only) */
+	int64_t version;                /* asked for; 0 means "the active one at load time" */
+	char *kid;                      /* "a.example/sign/1", as the vault named it */
+	char *state;                    /* "active", "verify-only", "retired" */
+	int has_private;                /* the vault holds the private half for this reference */
+	int has_public;
+	uint8_t pub[MCXP_EC_POINT_LEN];
+};
+
+/* A parsed key URI: mcxvault:domain=D;purpose=sign[;version=N] */
+struct mcxp_uri {
+	char *domain;
+	char *purpose;
+	int64_t version;                /* 0 when absent */
+};
+
+/* --- provider.c ------------------------------------------------------------- */
+
+/* Raises an OpenSSL error with this provider's reason and a detail text. */
+void mcxp_raise_at(struct mcxp_ctx *ctx, const char *file, int line, const char *func,
+		   int reason, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define MCXP_RAISE(ctx, reason, ...) \
+	mcxp_raise_at((ctx), __FILE__, __LINE__, __func__, (reason), __VA_ARGS__)
+
+/*
+ * Raises the error for a failed vault call: the reason from the MCX_ERR_*
+ * code, the detail from the vault's message (what names the operation).
+ */
+void mcxp_raise_vault_at(struct mcxp_ctx *ctx, const char *file, int line, const char *func,
+			 int err, const struct mcxvault_error *e, const char *what);
+#define MCXP_RAISE_VAULT(ctx, err, e, what) \
+	mcxp_raise_vault_at((ctx), __FILE__, __LINE__, __func__, (err), (e), (what))
+
+/*
+ * The provider's vault connection, opened on first use.  Raises the
+ * OpenSSL error itself on failure.  The handle stays owned by ctx; calls on
+ * it are serialised by libmcxvault.
+ */
+MCX_RESULT mcxp_conn(struct mcxp_ctx *ctx, struct mcxvault **out);
+
+/* --- key.c ------------------------------------------------------------------- */
+
+extern const OSSL_DISPATCH mcxp_ec_keymgmt_functions[];
+
+MCX_RESULT mcxp_uri_parse(const char *uri, struct mcxp_uri *out);
+void mcxp_uri_clear(struct mcxp_uri *u);
+
+struct mcxp_key *mcxp_key_new(struct mcxp_ctx *ctx);
+void mcxp_key_ref(struct mcxp_key *key);
+void mcxp_key_unref(struct mcxp_key *key);
+/* Asks the vault for the public key the URI names; raises the OpenSSL error. */
+MCX_RESULT mcxp_key_fetch(struct mcxp_ctx *ctx, const struct mcxp_uri *uri, struct mcxp_key **out);
+/* Signs a 32-octet digest in the vault; sig receives r||s.  Raises on failure. */
+MCX_RESULT mcxp_key_sign_digest(struct mcxp_key *key, const uint8_t *digest, size_t len,
+				uint8_t sig[MCXVAULT_SIGNATURE_LEN]);
+
+/* --- store.c ----------------------------------------------------------------- */
+
+extern const OSSL_DISPATCH mcxp_store_functions[];
+
+/* --- signature.c ------------------------------------------------------------- */
+
+extern const OSSL_DISPATCH mcxp_ecdsa_signature_functions[];
+
+#endif /* MCX_PROVIDER_H */
