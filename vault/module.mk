@@ -1,10 +1,10 @@
 # vaultd: the daemon, its RPC table and its services.
-VAULTD_SRCS := $(wildcard vault/daemon/*.c vault/rpc/*.c vault/keys/*.c vault/sign/*.c)
+VAULTD_SRCS := $(wildcard vault/daemon/*.c vault/rpc/*.c vault/keys/*.c vault/sign/*.c vault/kms/*.c)
 VAULTD := $(B)/vaultd
 PROGRAMS += $(VAULTD)
 LIBMCXVAULTD := $(B)/libmcxvaultd.a
 $(LIBMCXVAULTD): $(call objs,$(filter-out vault/daemon/main.c,$(VAULTD_SRCS)))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
-$(VAULTD): $(call objs,vault/daemon/main.c) $(LIBMCXVAULTD) $(LIBMCXHSM) $(LIBMCXCOMMON)
+$(VAULTD): $(call objs,vault/daemon/main.c) $(LIBMCXVAULTD) $(LIBMCXHSM) $(LIBMCXCRYPTO) $(LIBMCXCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)

@@ -311,7 +311,8 @@ out:
 
 static int config_load_domains(struct vault_config *c, const config_setting_t *s, char **error)
 {
-	static const char *const allowed[] = { "name", "kms_uri", "user_key_period", "user_key_offset", NULL };
+	static const char *const allowed[] = { "name", "kms_uri", "user_key_period", "user_key_offset",
+		                               "certificate_lifetime", NULL };
 	int r = MCX_ERR_INTERNAL, n;
 
 	if (s == NULL)
@@ -330,6 +331,7 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		c->domain_count++;
 		d->user_key_period = 2592000;   /* 30 days */
 		d->user_key_offset = 0;
+		d->certificate_lifetime = 2LL * 365 * 86400;
 		MCX_ENSURE(config_setting_is_group(e), config_fail(error, c->path, e, "domains must be groups { ... }"));
 		MCX_GUARD(config_check_members(e, allowed, c->path, error));
 		MCX_GUARD(config_string(e, "name", 1, &d->name, c->path, error));
@@ -346,6 +348,9 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		v = d->user_key_offset;
 		MCX_GUARD(config_int(e, "user_key_offset", 0, 10LL * 365 * 86400, &v, c->path, error));
 		d->user_key_offset = v;
+		v = d->certificate_lifetime;
+		MCX_GUARD(config_int(e, "certificate_lifetime", 3600, 20LL * 365 * 86400, &v, c->path, error));
+		d->certificate_lifetime = v;
 	}
 	r = MCX_OK;
 out:

@@ -47,6 +47,7 @@ struct vault_domain_config {
 	char *kms_uri;
 	int64_t user_key_period;  /* seconds, TS 33.180 UserKeyPeriod */
 	int64_t user_key_offset;  /* seconds, TS 33.180 UserKeyOffset */
+	int64_t certificate_lifetime; /* seconds a new KMS certificate is valid */
 };
 
 struct vault_config {

@@ -24,6 +24,7 @@
 #include "vault/daemon/server.h"
 #include "vault/daemon/vault.h"
 #include "vault/keys/keystore.h"
+#include "vault/kms/kms.h"
 
 #define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
 #define PIN_MAX 256
@@ -175,6 +176,10 @@ int main(int argc, char **argv)
 		vault_error("cannot load keys from the token: %s", mcx_strerror(r));
 		goto out;
 	}
+	if ((r = kms_service_open(vault.hsm, vault.keystore, &vault.kms)) != MCX_OK) {
+		vault_error("cannot start the KMS service: %s", mcx_strerror(r));
+		goto out;
+	}
 	if ((r = vault_server_open(&vault, config, &server)) != MCX_OK)
 		goto out;
 	if ((r = vault_server_start(server)) != MCX_OK) {
@@ -203,6 +208,7 @@ int main(int argc, char **argv)
 out:
 	mcx_wipe(pin, sizeof(pin));
 	vault_server_free(server);
+	kms_service_free(vault.kms);
 	keystore_free(vault.keystore);
 	hsm_close(vault.hsm);
 	if (vault.config != NULL)

@@ -16,6 +16,7 @@
 
 struct hsm;
 struct keystore;
+struct kms_service;
 
 /* Who is on the other end of a connection, from SO_PEERCRED at accept. */
 struct vault_caller {
@@ -32,6 +33,7 @@ struct vault {
 	char *config_path;
 	struct hsm *hsm;
 	struct keystore *keystore;
+	struct kms_service *kms;
 	int64_t started;
 	atomic_ullong requests_total;
 	atomic_ullong requests_failed;

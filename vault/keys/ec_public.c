@@ -11,6 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <string.h>
+
+#include "mcx/util.h"
 
 static int ec_public_key(const uint8_t point[65], EVP_PKEY **out)
 {
@@ -94,5 +97,54 @@ MCX_RESULT vault_ec_public_pem(const uint8_t point[65], struct mcx_buf *out)
 out:
 	BIO_free(bio);
 	EVP_PKEY_free(pkey);
+	return r;
+}
+
+MCX_RESULT vault_ec_point_from_pem(const char *pem, size_t len, uint8_t point[65])
+{
+	int r = MCX_ERR_INTERNAL;
+	BIO *bio = NULL;
+	EVP_PKEY *pkey = NULL;
+	char group[32];
+	size_t glen = 0, plen = 0;
+
+	MCX_ENSURE(pem != NULL && len > 0 && len <= 8192, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE_ALLOC(bio = BIO_new_mem_buf(pem, (int)len));
+	MCX_ENSURE((pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) != NULL, MCX_ERR_PARSE);
+	MCX_ENSURE(EVP_PKEY_is_a(pkey, "EC") &&
+	           EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) == 1 &&
+	           strcmp(group, "prime256v1") == 0,
+	           MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "uncompressed") == 1,
+	           MCX_ERR_CRYPTO);
+	MCX_ENSURE(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, 65, &plen) == 1 &&
+	           plen == 65,
+	           MCX_ERR_INVALID_ARGUMENT);
+	r = MCX_OK;
+out:
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	return r;
+}
+
+MCX_RESULT vault_ec_point_from_jwk_xy(const char *x, const char *y, uint8_t point[65])
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_buf *bx = NULL, *by = NULL;
+
+	MCX_ENSURE(x != NULL && y != NULL, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE_ALLOC(bx = mcx_buf_new(64));
+	MCX_ENSURE_ALLOC(by = mcx_buf_new(64));
+	MCX_GUARD(mcx_base64url_decode(bx, x, strlen(x)));
+	MCX_GUARD(mcx_base64url_decode(by, y, strlen(y)));
+	MCX_ENSURE(mcx_buf_len(bx) == 32 && mcx_buf_len(by) == 32, MCX_ERR_INVALID_ARGUMENT);
+	point[0] = 0x04;
+	memcpy(point + 1, mcx_buf_ptr(bx), 32);
+	memcpy(point + 33, mcx_buf_ptr(by), 32);
+	MCX_GUARD(vault_ec_point_check(point));
+	r = MCX_OK;
+out:
+	mcx_buf_free(bx);
+	mcx_buf_free(by);
 	return r;
 }

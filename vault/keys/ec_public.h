@@ -20,4 +20,9 @@ MCX_RESULT vault_ec_public_pem(const uint8_t point[65], struct mcx_buf *out);
 /* A valid uncompressed P-256 point. */
 MCX_RESULT vault_ec_point_check(const uint8_t point[65]);
 
+/* The uncompressed P-256 point of a PEM SubjectPublicKeyInfo. */
+MCX_RESULT vault_ec_point_from_pem(const char *pem, size_t len, uint8_t point[65]);
+/* The point of a JWK {"kty":"EC","crv":"P-256","x","y"} given as its x and y (base64url). */
+MCX_RESULT vault_ec_point_from_jwk_xy(const char *x, const char *y, uint8_t point[65]);
+
 #endif

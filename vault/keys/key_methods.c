@@ -8,12 +8,13 @@
 #include "mcx/util.h"
 #include "vault/daemon/log.h"
 #include "vault/keys/keystore.h"
+#include "vault/kms/kms.h"
 #include "vault/rpc/methods.h"
 
 /* The key purposes that key.rotate / key.retire accept in this version. */
 static int purpose_valid(const char *purpose)
 {
-	return strcmp(purpose, "sign") == 0;
+	return strcmp(purpose, "sign") == 0 || strcmp(purpose, "kms") == 0;
 }
 
 static json_t *key_json(const struct keystore_key *key)
@@ -64,14 +65,25 @@ out:
 
 int method_domain_init(struct rpc_call *call, json_t *params, json_t **result)
 {
-	int r = MCX_ERR_INTERNAL;
+	int r = MCX_ERR_INTERNAL, made = 0;
 	struct keystore_key created;
 
+	/* the signing key first: it signs the KMS certificate.  A domain.init that
+	 * was interrupted between the two is completed by the next one. */
 	r = keystore_domain_init(call->vault->keystore, call->domain, &created);
-	if (r == MCX_ERR_EXISTS)
-		return rpc_fail(call, r, "domain '%s' is already initialised", call->domain);
-	MCX_GUARD(r);
-	vault_info("domain.init %s by uid %u", call->domain, (unsigned)call->caller->uid);
+	if (r == MCX_OK)
+		made++;
+	else if (r != MCX_ERR_EXISTS)
+		goto out;
+	r = kms_generation_create(call->vault->kms, call->domain_config, KEYSTORE_ADD_FIRST, &created, NULL);
+	if (r == MCX_OK)
+		made++;
+	else if (r != MCX_ERR_EXISTS)
+		goto out;
+	if (made == 0)
+		MCX_BAIL(rpc_fail(call, MCX_ERR_EXISTS, "domain '%s' is already initialised", call->domain));
+	vault_info("domain.init %s by uid %u: signing key and KMS master secrets in the token", call->domain,
+	           (unsigned)call->caller->uid);
 	MCX_GUARD(domain_json(call, call->domain_config, result));
 out:
 	return r;
@@ -132,8 +144,12 @@ int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result)
 
 	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
 	MCX_ENSURE(purpose_valid(purpose),
-	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign)", purpose));
-	r = keystore_rotate(call->vault->keystore, call->domain, purpose, &created, &previous);
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, kms)", purpose));
+	if (strcmp(purpose, "kms") == 0)
+		r = kms_generation_create(call->vault->kms, call->domain_config, KEYSTORE_ADD_ROTATE, &created,
+		                          &previous);
+	else
+		r = keystore_rotate(call->vault->keystore, call->domain, purpose, &created, &previous);
 	if (r == MCX_ERR_NOT_FOUND)
 		return rpc_fail(call, r, "domain '%s' has no %s key: run domain.init first", call->domain, purpose);
 	MCX_GUARD(r);
@@ -156,7 +172,7 @@ int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
 
 	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
 	MCX_ENSURE(purpose_valid(purpose),
-	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign)", purpose));
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, kms)", purpose));
 	MCX_GUARD(rpc_param_uint(call, params, "version", 1, UINT32_MAX, &version, NULL));
 	MCX_ENSURE(version > 0 && keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version,
 	                                       &key) == MCX_OK,

@@ -875,3 +875,18 @@ MCX_RESULT keystore_sign(struct keystore *ks, const char *domain, const uint8_t 
 out:
 	return r;
 }
+
+MCX_RESULT keystore_sign_with(struct keystore *ks, const char *domain, uint32_t version, const uint8_t digest[32],
+                              uint8_t signature[64])
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key used;
+
+	r = keystore_sign(ks, domain, digest, signature, &used);
+	if (r == MCX_OK && used.version != version) {
+		/* rotated meanwhile: the caller's header names the old version */
+		mcx_wipe(signature, 64);
+		r = MCX_ERR_KEY_STATE;
+	}
+	return r;
+}

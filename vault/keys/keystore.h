@@ -108,6 +108,11 @@ MCX_RESULT keystore_blob_get(struct keystore *keystore, const char *domain, cons
 MCX_RESULT keystore_sign(struct keystore *keystore, const char *domain, const uint8_t digest[32],
                          uint8_t signature[64], struct keystore_key *used);
 
+/* ECDSA P-256 with one given version, only while it is the active one
+ * (MCX_ERR_KEY_STATE otherwise): for signatures whose header names the kid. */
+MCX_RESULT keystore_sign_with(struct keystore *keystore, const char *domain, uint32_t version,
+                              const uint8_t digest[32], uint8_t signature[64]);
+
 /* Test seam: with MCXVAULT_TEST_CRASH_POINT=<name> in the environment,
  * vaultd kills itself with SIGKILL at that point of a rotation (tests/). */
 void keystore_crash_point(const char *name);

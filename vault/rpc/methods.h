@@ -21,4 +21,12 @@ int method_sign_sign(struct rpc_call *call, json_t *params, json_t **result);
 int method_sign_verify(struct rpc_call *call, json_t *params, json_t **result);
 int method_sign_public_key(struct rpc_call *call, json_t *params, json_t **result);
 
+/* vault/kms/kms_methods.c */
+int method_kms_certificate(struct rpc_call *call, json_t *params, json_t **result);
+int method_kms_user_keys(struct rpc_call *call, json_t *params, json_t **result);
+int method_kms_cert_cache(struct rpc_call *call, json_t *params, json_t **result);
+int method_external_import(struct rpc_call *call, json_t *params, json_t **result);
+int method_external_list(struct rpc_call *call, json_t *params, json_t **result);
+int method_external_remove(struct rpc_call *call, json_t *params, json_t **result);
+
 #endif

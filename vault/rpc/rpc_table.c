@@ -9,6 +9,7 @@
 #define ANY VAULT_ROLE_ANY
 #define ADMIN VAULT_ROLE_ADMIN
 #define SIGNER VAULT_ROLE_SIGNER
+#define KMS VAULT_ROLE_KMS
 
 const struct rpc_method rpc_methods[] = {
 	/* name              role     domain rule          accepted params                       handler */
@@ -32,6 +33,18 @@ const struct rpc_method rpc_methods[] = {
 	  method_sign_verify, "verify an ES256 signature of the domain" },
 	{ "sign.public_key", ANY,    RPC_DOMAIN_REQUIRED, { "domain", "version", NULL }, method_sign_public_key,
 	  "public signing key as JWK and PEM" },
+	{ "kms.certificate", KMS | ADMIN, RPC_DOMAIN_REQUIRED, { "domain", "version", NULL }, method_kms_certificate,
+	  "the domain's TS 33.180 KMS certificate, XML and JSON" },
+	{ "kms.user_keys",   KMS,    RPC_DOMAIN_REQUIRED, { "domain", "user_uri", "time", "transport_key", NULL },
+	  method_kms_user_keys, "a user's RSK, SSK and PVT for a key period" },
+	{ "kms.cert_cache",  KMS,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_kms_cert_cache,
+	  "home and trusted external KMS certificates, one signed bundle" },
+	{ "external.import", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "certificate", "signing_key", NULL },
+	  method_external_import, "trust an external domain's KMS certificate" },
+	{ "external.list",   ANY,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_external_list,
+	  "external KMS certificates the domain trusts" },
+	{ "external.remove", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "kms_uri", NULL }, method_external_remove,
+	  "stop trusting an external KMS" },
 };
 
 const size_t rpc_method_count = sizeof(rpc_methods) / sizeof(rpc_methods[0]);

@@ -1,0 +1,322 @@
+/*
+ * The trusted external KMS store (see external.h).
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "vault/kms/external.h"
+
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcx/util.h"
+#include "pkcs11/hsm.h"
+#include "vault/daemon/log.h"
+#include "vault/kms/kms_cert.h"
+
+#define EXTERNAL_PREFIX "mcxvault-external/"
+
+struct external_record {
+	struct kms_external_entry entry;
+	hsm_handle_t handle;
+};
+
+struct kms_external {
+	struct hsm *hsm;
+	pthread_rwlock_t lock;
+	pthread_mutex_t change_lock;
+	struct external_record *records;
+	size_t count;
+};
+
+static void external_label(char *label, size_t size, const char *domain, const char *kms_uri)
+{
+	uint8_t digest[SHA256_DIGEST_LENGTH];
+	char hex[17];
+
+	SHA256((const uint8_t *)kms_uri, strlen(kms_uri), digest);
+	for (size_t i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	snprintf(label, size, EXTERNAL_PREFIX "%s/%s", domain, hex);
+}
+
+/* Fills entry from a verified certificate. */
+static void external_entry_fill(struct kms_external_entry *e, const char *domain, const struct kms_cert *cert,
+                                const uint8_t signing_key[65], int64_t imported)
+{
+	snprintf(e->domain, sizeof(e->domain), "%s", domain);
+	snprintf(e->kms_uri, sizeof(e->kms_uri), "%s", cert->kms_uri);
+	snprintf(e->cert_uri, sizeof(e->cert_uri), "%s", cert->cert_uri ? cert->cert_uri : "");
+	e->valid_from = cert->valid_from;
+	e->valid_to = cert->valid_to;
+	e->user_key_period = cert->user_key_period;
+	e->user_key_offset = cert->user_key_offset;
+	e->imported = imported;
+	memcpy(e->signing_key, signing_key, 65);
+	memcpy(e->z_public, cert->pub_enc_key, sizeof(e->z_public));
+	memcpy(e->kpak, cert->pub_auth_key, sizeof(e->kpak));
+}
+
+static int external_append(struct kms_external *ext, const struct kms_external_entry *entry, hsm_handle_t handle)
+{
+	struct external_record *grown = realloc(ext->records, (ext->count + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return MCX_ERR_ALLOC;
+	ext->records = grown;
+	ext->records[ext->count].entry = *entry;
+	ext->records[ext->count].handle = handle;
+	ext->count++;
+	return MCX_OK;
+}
+
+static int external_walk(void *context, const struct hsm_object *object)
+{
+	struct kms_external *ext = context;
+	char domain[129];
+	const char *p = object->label + strlen(EXTERNAL_PREFIX), *slash;
+	json_t *root = NULL;
+	const char *xml = NULL, *key_hex = NULL;
+	json_int_t imported = 0;
+	struct mcx_buf *key = NULL;
+	struct kms_cert cert;
+	struct kms_external_entry entry;
+	int r = MCX_OK;
+
+	memset(&cert, 0, sizeof(cert));
+	memset(&entry, 0, sizeof(entry));
+	if (object->object_class != HSM_CLASS_DATA || (slash = strchr(p, '/')) == NULL ||
+	    (size_t)(slash - p) >= sizeof(domain))
+		return MCX_OK;
+	memcpy(domain, p, (size_t)(slash - p));
+	domain[slash - p] = '\0';
+	if ((root = json_loadb((const char *)object->value, object->value_len, 0, NULL)) == NULL ||
+	    json_unpack(root, "{s:s, s:s, s:I}", "xml", &xml, "signing_key", &key_hex, "imported", &imported) != 0 ||
+	    (key = mcx_buf_new(128)) == NULL || mcx_hex_decode(key, key_hex, strlen(key_hex)) != MCX_OK ||
+	    mcx_buf_len(key) != 65) {
+		vault_error("trusted external certificate '%s' is unreadable: ignored", object->label);
+		goto out;
+	}
+	/* the token is ours, but a certificate is only ever trusted with its signature */
+	if (kms_cert_from_xml(xml, strlen(xml), mcx_buf_ptr(key), &cert) != MCX_OK) {
+		vault_error("trusted external certificate '%s' no longer verifies: ignored", object->label);
+		goto out;
+	}
+	external_entry_fill(&entry, domain, &cert, mcx_buf_ptr(key), imported);
+	if ((entry.xml = strdup(xml)) == NULL || (r = external_append(ext, &entry, object->handle)) != MCX_OK) {
+		free(entry.xml);
+		r = MCX_ERR_ALLOC;
+	}
+out:
+	kms_cert_clear(&cert);
+	mcx_buf_free(key);
+	json_decref(root);
+	return r;
+}
+
+MCX_RESULT kms_external_open(struct hsm *hsm, struct kms_external **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct kms_external *ext = NULL;
+
+	*out = NULL;
+	MCX_ENSURE_ALLOC(ext = calloc(1, sizeof(*ext)));
+	ext->hsm = hsm;
+	pthread_rwlock_init(&ext->lock, NULL);
+	pthread_mutex_init(&ext->change_lock, NULL);
+	MCX_GUARD(hsm_objects_walk(hsm, EXTERNAL_PREFIX, external_walk, ext));
+	vault_info("trusted external KMS certificates: %zu", ext->count);
+	*out = ext;
+	ext = NULL;
+	r = MCX_OK;
+out:
+	kms_external_free(ext);
+	return r;
+}
+
+void kms_external_free(struct kms_external *ext)
+{
+	if (ext == NULL)
+		return;
+	for (size_t i = 0; i < ext->count; i++)
+		free(ext->records[i].entry.xml);
+	free(ext->records);
+	pthread_rwlock_destroy(&ext->lock);
+	pthread_mutex_destroy(&ext->change_lock);
+	free(ext);
+}
+
+static struct external_record *external_lookup(struct kms_external *ext, const char *domain, const char *kms_uri)
+{
+	for (size_t i = 0; i < ext->count; i++)
+		if (strcmp(ext->records[i].entry.domain, domain) == 0 &&
+		    strcmp(ext->records[i].entry.kms_uri, kms_uri) == 0)
+			return &ext->records[i];
+	return NULL;
+}
+
+MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, const char *xml, size_t len,
+                               const uint8_t signing_key[65], int64_t now, struct kms_external_entry *stored,
+                               char *reason, size_t reason_size)
+{
+	int r = MCX_ERR_INTERNAL, exists;
+	struct kms_cert cert;
+	struct kms_external_entry entry;
+	struct mcx_buf *hex = NULL;
+	json_t *root = NULL;
+	char *value = NULL, label[HSM_LABEL_MAX + 1];
+	hsm_handle_t handle = HSM_HANDLE_INVALID;
+
+	memset(&cert, 0, sizeof(cert));
+	memset(&entry, 0, sizeof(entry));
+	pthread_mutex_lock(&ext->change_lock);
+	MCX_ENSURE(len <= KMS_EXTERNAL_XML_MAX,
+	           (snprintf(reason, reason_size, "certificate larger than %u octets", KMS_EXTERNAL_XML_MAX),
+	            MCX_ERR_INVALID_PARAMS));
+	r = kms_cert_from_xml(xml, len, signing_key, &cert);
+	if (r == MCX_ERR_SIGNATURE_INVALID)
+		snprintf(reason, reason_size, "the certificate's signature does not verify with the given signing key");
+	else if (r != MCX_OK)
+		snprintf(reason, reason_size, "not a valid TS 33.180 KMS certificate: %s", mcx_strerror(r));
+	MCX_GUARD(r);
+	/* an external domain's own certificate is its Root; we store it as External */
+	MCX_ENSURE(cert.role != NULL && strcmp(cert.role, "Root") == 0,
+	           (snprintf(reason, reason_size, "certificate Role is '%s', expected 'Root'",
+	                     cert.role ? cert.role : ""),
+	            MCX_ERR_INVALID_PARAMS));
+	r = kms_cert_check_validity(&cert, now);
+	if (r == MCX_ERR_REVOKED)
+		snprintf(reason, reason_size, "the certificate is revoked");
+	else if (r != MCX_OK)
+		snprintf(reason, reason_size, "the certificate is outside its validity period");
+	MCX_GUARD(r);
+	pthread_rwlock_rdlock(&ext->lock);
+	exists = external_lookup(ext, domain, cert.kms_uri) != NULL;
+	pthread_rwlock_unlock(&ext->lock);
+	MCX_ENSURE(!exists, (snprintf(reason, reason_size, "domain '%s' already trusts KMS '%s'", domain, cert.kms_uri),
+	                     MCX_ERR_EXISTS));
+
+	MCX_ENSURE_ALLOC(hex = mcx_buf_new(256));
+	MCX_GUARD(mcx_hex_encode(hex, signing_key, 65));
+	MCX_ENSURE_ALLOC(root = json_pack("{s:s, s:I, s:s%, s:s%}", "kms_uri", cert.kms_uri, "imported", (json_int_t)now,
+	                                  "signing_key", (const char *)mcx_buf_ptr(hex), mcx_buf_len(hex), "xml", xml,
+	                                  len));
+	MCX_ENSURE_ALLOC(value = json_dumps(root, JSON_COMPACT));
+	MCX_ENSURE(strlen(value) <= HSM_DATA_VALUE_MAX, MCX_ERR_NO_BUFFER_SPACE);
+	external_label(label, sizeof(label), domain, cert.kms_uri);
+	MCX_GUARD(hsm_data_create(ext->hsm, label, value, strlen(value), &handle));
+	r = hsm_sync(ext->hsm);
+	if (r != MCX_OK) {
+		if (hsm_object_destroy(ext->hsm, handle) != MCX_OK)
+			vault_warning("could not undo the import of %s", label);
+		goto out;
+	}
+	external_entry_fill(&entry, domain, &cert, signing_key, now);
+	MCX_ENSURE_ALLOC(entry.xml = strndup(xml, len));
+	pthread_rwlock_wrlock(&ext->lock);
+	r = external_append(ext, &entry, handle);
+	pthread_rwlock_unlock(&ext->lock);
+	if (r != MCX_OK) {
+		free(entry.xml);
+		goto out;
+	}
+	*stored = entry;
+	stored->xml = NULL;
+	r = MCX_OK;
+out:
+	pthread_mutex_unlock(&ext->change_lock);
+	free(value);
+	json_decref(root);
+	mcx_buf_free(hex);
+	kms_cert_clear(&cert);
+	return r;
+}
+
+MCX_RESULT kms_external_remove(struct kms_external *ext, const char *domain, const char *kms_uri)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct external_record *rec, copy;
+
+	pthread_mutex_lock(&ext->change_lock);
+	pthread_rwlock_rdlock(&ext->lock);
+	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL)
+		copy = *rec;
+	pthread_rwlock_unlock(&ext->lock);
+	MCX_ENSURE(rec != NULL, MCX_ERR_NOT_FOUND);
+	r = hsm_object_destroy(ext->hsm, copy.handle);
+	if (r == MCX_ERR_HSM_STALE_HANDLE) {
+		char label[HSM_LABEL_MAX + 1];
+		hsm_handle_t handle;
+		external_label(label, sizeof(label), domain, kms_uri);
+		if ((r = hsm_find_by_label(ext->hsm, HSM_CLASS_DATA, label, &handle)) == MCX_OK)
+			r = hsm_object_destroy(ext->hsm, handle);
+	}
+	MCX_GUARD(r);
+	MCX_GUARD(hsm_sync(ext->hsm));
+	pthread_rwlock_wrlock(&ext->lock);
+	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL) {
+		free(rec->entry.xml);
+		*rec = ext->records[ext->count - 1];
+		ext->count--;
+	}
+	pthread_rwlock_unlock(&ext->lock);
+	r = MCX_OK;
+out:
+	pthread_mutex_unlock(&ext->change_lock);
+	return r;
+}
+
+void kms_external_entries_free(struct kms_external_entry *entries, size_t count)
+{
+	if (entries == NULL)
+		return;
+	for (size_t i = 0; i < count; i++)
+		free(entries[i].xml);
+	free(entries);
+}
+
+MCX_RESULT kms_external_list(struct kms_external *ext, const char *domain, struct kms_external_entry **out,
+                             size_t *count)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct kms_external_entry *list = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	*count = 0;
+	pthread_rwlock_rdlock(&ext->lock);
+	MCX_ENSURE_ALLOC(list = calloc(ext->count + 1, sizeof(*list)));
+	for (size_t i = 0; i < ext->count; i++) {
+		if (strcmp(ext->records[i].entry.domain, domain) != 0)
+			continue;
+		list[n] = ext->records[i].entry;
+		MCX_ENSURE_ALLOC(list[n].xml = strdup(ext->records[i].entry.xml));
+		n++;
+	}
+	*out = list;
+	*count = n;
+	list = NULL;
+	r = MCX_OK;
+out:
+	pthread_rwlock_unlock(&ext->lock);
+	kms_external_entries_free(list, n);
+	return r;
+}
+
+MCX_RESULT kms_external_find(struct kms_external *ext, const char *domain, const char *kms_uri,
+                             struct kms_external_entry *out)
+{
+	int r = MCX_ERR_NOT_FOUND;
+	struct external_record *rec;
+
+	pthread_rwlock_rdlock(&ext->lock);
+	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL) {
+		*out = rec->entry;
+		out->xml = strdup(rec->entry.xml);
+		r = out->xml != NULL ? MCX_OK : MCX_ERR_ALLOC;
+	}
+	pthread_rwlock_unlock(&ext->lock);
+	return r;
+}

@@ -1,0 +1,62 @@
+/*
+ * The KMS service: a security domain's master secrets (SAKKE z, ECCSI KSAK)
+ * sealed in the token under the vault KEK, its KMS certificates (TS 33.180
+ * Annex D), user key issue, and the certificates of trusted external KMSs
+ * (TR 33.880 "KMS discovery and redirection").
+ *
+ * A KMS generation is key store purpose "kms": version n holds the blobs
+ *   sealed  AES-256-GCM(KEK, aad "mcxvault/<domain>/kms/<n>", z || KSAK)
+ *   params  JSON: public values and validity (Z, KPAK, CertUri, ...)
+ *   cert    the signed SignedKmsCertificate XML
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef VAULT_KMS_H
+#define VAULT_KMS_H
+
+#include <stdint.h>
+
+#include "mcx/buf.h"
+#include "mcx/eccsi.h"
+#include "mcx/safety.h"
+#include "mcx/sakke.h"
+#include "vault/daemon/config.h"
+#include "vault/keys/keystore.h"
+
+struct hsm;
+struct kms_service;
+
+#define KMS_SECRETS_LEN (MCX_SAKKE_SCALAR_LEN + MCX_ECCSI_SCALAR_LEN)
+#define KMS_KEK_LABEL "mcxvault-kek/1"
+
+/* Public values of one KMS generation (the "params" blob). */
+struct kms_generation {
+	uint32_t version;
+	enum keystore_state state;
+	char kms_uri[256];
+	char cert_uri[512];
+	int64_t valid_from, valid_to;
+	int64_t user_key_period, user_key_offset;
+	uint8_t z_public[MCX_SAKKE_POINT_LEN];   /* SAKKE Z, PubEncKey */
+	uint8_t kpak[MCX_ECCSI_POINT_LEN];       /* ECCSI KPAK, PubAuthKey */
+	char signed_by[KEYSTORE_KID_MAX + 1];    /* kid of the domain key that signed the certificate */
+};
+
+/* Finds (or creates) the vault KEK and the crypto parameters; loads external trust. */
+MCX_RESULT kms_service_open(struct hsm *hsm, struct keystore *keystore, struct kms_service **out);
+void kms_service_free(struct kms_service *kms);
+
+const struct mcx_sakke_params *kms_sakke(const struct kms_service *kms);
+const struct mcx_eccsi_params *kms_eccsi(const struct kms_service *kms);
+
+/* Creates a KMS generation for the domain: fresh master secrets from the
+ * token RNG, sealed; a certificate signed by the domain's active signing key. */
+MCX_RESULT kms_generation_create(struct kms_service *kms, const struct vault_domain_config *domain,
+                                 enum keystore_add_mode mode, struct keystore_key *created, uint32_t *previous);
+/* The public values of version (0: the active one). */
+MCX_RESULT kms_generation_get(struct kms_service *kms, const char *domain, uint32_t version,
+                              struct kms_generation *out);
+/* Unseals z || KSAK of a generation into secret (an mlocked, wiped buffer). */
+MCX_RESULT kms_secrets_open(struct kms_service *kms, const char *domain, uint32_t version, struct mcx_buf *secret);
+
+#endif
