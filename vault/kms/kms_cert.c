@@ -169,7 +169,8 @@ static int digits(const char *s, size_t n, int *v)
  */
 static MCX_RESULT datetime_parse(const char *s, int64_t *t)
 {
-	int r = MCX_ERR_INTERNAL, y, mo, d, h, mi, sec, zh = 0, zm = 0, sign = 0;
+	int r = MCX_ERR_INTERNAL, y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+	int zh = 0, zm = 0, sign = 0;
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	const char *p;
 	int leap;
@@ -570,8 +571,10 @@ static MCX_RESULT leaf_text(xmlNodePtr e, int trim, char *buf, size_t size)
 	s = (const char *)e->children->content;
 	n = strlen(s);
 	if (trim) {
-		while (n > 0 && is_xml_space(*s))
-			s++, n--;
+		while (n > 0 && is_xml_space(*s)) {
+			s++;
+			n--;
+		}
 		while (n > 0 && is_xml_space(s[n - 1]))
 			n--;
 	}

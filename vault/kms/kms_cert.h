@@ -16,6 +16,13 @@
  * rejected.  UserIdFormat must be "2" (the TS 33.180 UID format), Version
  * "1.1.0", ParameterSet 1.
  *
+ * Threads: both XML functions call xmlInitParser(); with libxml2 2.9 the
+ * process should call it once before starting threads (vaultd's main).
+ *
+ * Verify a written certificate with the stock tool:
+ *   xmlsec1 --verify --pubkey-pem signer.pem \
+ *     --id-attr:Id urn:3gpp:ns:mcsecKMSInterface:1.0:KmsCertificate cert.xml
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef MCX_KMS_CERT_H
