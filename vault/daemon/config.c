@@ -348,6 +348,10 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		v = d->user_key_offset;
 		MCX_GUARD(config_int(e, "user_key_offset", 0, 10LL * 365 * 86400, &v, c->path, error));
 		d->user_key_offset = v;
+		/* TS 33.180: the offset shifts the start of each period within one period */
+		MCX_ENSURE(d->user_key_offset < d->user_key_period,
+		           config_fail(error, c->path, e, "domain '%s': user_key_offset must be smaller than user_key_period",
+		                       d->name));
 		v = d->certificate_lifetime;
 		MCX_GUARD(config_int(e, "certificate_lifetime", 3600, 20LL * 365 * 86400, &v, c->path, error));
 		d->certificate_lifetime = v;

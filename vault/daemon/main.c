@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,8 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* libxml2 2.9 must be initialised once before threads use it */
+	xmlInitParser();
 	pthread_mutex_init(&vault.config_lock, NULL);
 	vault.config = config;
 	vault.config_path = (char *)config_path;
@@ -215,5 +218,6 @@ out:
 		vault_config_release(&vault, vault.config);
 	else
 		vault_config_free(config);
+	xmlCleanupParser();
 	return status;
 }
