@@ -208,6 +208,43 @@ out:
 	return r;
 }
 
+static int config_load_audit(struct vault_config *c, const config_setting_t *s, char **error)
+{
+	static const char *const allowed[] = { "file", "batch", "checkpoint_interval", NULL };
+	int r = MCX_ERR_INTERNAL;
+	long long v;
+
+	if (s == NULL)
+		return MCX_OK;
+	MCX_ENSURE(config_setting_is_group(s), config_fail(error, c->path, s, "'audit' must be a group"));
+	MCX_GUARD(config_check_members(s, allowed, c->path, error));
+	MCX_GUARD(config_string(s, "file", 0, &c->audit_file, c->path, error));
+	v = c->audit_batch;
+	MCX_GUARD(config_int(s, "batch", 1, 4096, &v, c->path, error));
+	c->audit_batch = (unsigned)v;
+	v = c->audit_checkpoint_interval;
+	MCX_GUARD(config_int(s, "checkpoint_interval", 1, 3600, &v, c->path, error));
+	c->audit_checkpoint_interval = (unsigned)v;
+	r = MCX_OK;
+out:
+	return r;
+}
+
+static int config_load_gms(struct vault_config *c, const config_setting_t *s, char **error)
+{
+	static const char *const allowed[] = { "store", NULL };
+	int r = MCX_ERR_INTERNAL;
+
+	if (s == NULL)
+		return MCX_OK;
+	MCX_ENSURE(config_setting_is_group(s), config_fail(error, c->path, s, "'gms' must be a group"));
+	MCX_GUARD(config_check_members(s, allowed, c->path, error));
+	MCX_GUARD(config_string(s, "store", 0, &c->gms_store, c->path, error));
+	r = MCX_OK;
+out:
+	return r;
+}
+
 static int config_load_hsm(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "module", "token", "pin_file", "sync_path", NULL };
@@ -312,7 +349,11 @@ out:
 static int config_load_domains(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "name", "kms_uri", "user_key_period", "user_key_offset",
-		                               "certificate_lifetime", NULL };
+		                               "certificate_lifetime", "redirect", "token_max_lifetime",
+		                               "gmk_overlap", NULL };
+	static const char *const redirect_allowed[] = { "allow_redirects", "report_redirects", "require_signed",
+		                                        "request_unknown_certs", "hold_until_accepted", "max_age",
+		                                        NULL };
 	int r = MCX_ERR_INTERNAL, n;
 
 	if (s == NULL)
@@ -332,6 +373,15 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		d->user_key_period = 2592000;   /* 30 days */
 		d->user_key_offset = 0;
 		d->certificate_lifetime = 2LL * 365 * 86400;
+		/* safe defaults: redirects considered, reported, signed ones only */
+		d->redirect.allow = 1;
+		d->redirect.report = 1;
+		d->redirect.require_signed = 1;
+		d->redirect.request_unknown_certs = 0;
+		d->redirect.hold_until_accepted = 0;
+		d->redirect.max_age = 300;
+		d->token_max_lifetime = 3600;
+		d->gmk_overlap = 86400;
 		MCX_ENSURE(config_setting_is_group(e), config_fail(error, c->path, e, "domains must be groups { ... }"));
 		MCX_GUARD(config_check_members(e, allowed, c->path, error));
 		MCX_GUARD(config_string(e, "name", 1, &d->name, c->path, error));
@@ -355,6 +405,30 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		v = d->certificate_lifetime;
 		MCX_GUARD(config_int(e, "certificate_lifetime", 3600, 20LL * 365 * 86400, &v, c->path, error));
 		d->certificate_lifetime = v;
+		v = d->token_max_lifetime;
+		MCX_GUARD(config_int(e, "token_max_lifetime", 60, 7LL * 86400, &v, c->path, error));
+		d->token_max_lifetime = v;
+		v = d->gmk_overlap;
+		MCX_GUARD(config_int(e, "gmk_overlap", 0, 365LL * 86400, &v, c->path, error));
+		d->gmk_overlap = v;
+		{
+			const config_setting_t *rd = config_setting_get_member(e, "redirect");
+			if (rd != NULL) {
+				MCX_ENSURE(config_setting_is_group(rd),
+				           config_fail(error, c->path, rd, "'redirect' must be a group { ... }"));
+				MCX_GUARD(config_check_members(rd, redirect_allowed, c->path, error));
+				MCX_GUARD(config_bool(rd, "allow_redirects", &d->redirect.allow, c->path, error));
+				MCX_GUARD(config_bool(rd, "report_redirects", &d->redirect.report, c->path, error));
+				MCX_GUARD(config_bool(rd, "require_signed", &d->redirect.require_signed, c->path, error));
+				MCX_GUARD(config_bool(rd, "request_unknown_certs", &d->redirect.request_unknown_certs,
+				                      c->path, error));
+				MCX_GUARD(config_bool(rd, "hold_until_accepted", &d->redirect.hold_until_accepted,
+				                      c->path, error));
+				v = d->redirect.max_age;
+				MCX_GUARD(config_int(rd, "max_age", 1, 86400, &v, c->path, error));
+				d->redirect.max_age = v;
+			}
+		}
 	}
 	r = MCX_OK;
 out:
@@ -363,7 +437,7 @@ out:
 
 MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char **error)
 {
-	static const char *const allowed[] = { "server", "log", "hsm", "access", "domains", NULL };
+	static const char *const allowed[] = { "server", "log", "audit", "gms", "hsm", "access", "domains", NULL };
 	int r = MCX_ERR_INTERNAL, n;
 	config_t cfg;
 	struct vault_config *c = NULL;
@@ -380,6 +454,8 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	c->idle_timeout = 300;
 	c->max_connections = 1024;
 	c->log_level = VAULT_LOG_INFO;
+	c->audit_batch = 64;
+	c->audit_checkpoint_interval = 1;
 	c->refcount = 1;
 
 	if (!config_read_file(&cfg, path)) {
@@ -396,6 +472,8 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	MCX_GUARD(config_check_members(root, allowed, path, error));
 	MCX_GUARD(config_load_server(c, config_lookup(&cfg, "server"), error));
 	MCX_GUARD(config_load_log(c, config_lookup(&cfg, "log"), error));
+	MCX_GUARD(config_load_audit(c, config_lookup(&cfg, "audit"), error));
+	MCX_GUARD(config_load_gms(c, config_lookup(&cfg, "gms"), error));
 	MCX_GUARD(config_load_hsm(c, config_lookup(&cfg, "hsm"), error));
 	/* domains before access: access entries name domains */
 	MCX_GUARD(config_load_domains(c, config_lookup(&cfg, "domains"), error));
@@ -430,6 +508,8 @@ void vault_config_free(struct vault_config *c)
 		return;
 	free(c->path);
 	free(c->socket_path);
+	free(c->audit_file);
+	free(c->gms_store);
 	free(c->hsm_module);
 	free(c->hsm_token_uri);
 	free(c->hsm_pin_file);

@@ -48,6 +48,17 @@ struct vault_domain_config {
 	int64_t user_key_period;  /* seconds, TS 33.180 UserKeyPeriod */
 	int64_t user_key_offset;  /* seconds, TS 33.180 UserKeyOffset */
 	int64_t certificate_lifetime; /* seconds a new KMS certificate is valid */
+	/* TR 33.880 redirect policy of this home domain (the five policies) */
+	struct {
+		int allow;                 /* allow_redirects: no -> every redirect ignored */
+		int report;                /* report_redirects */
+		int require_signed;        /* unsigned or unknown signer -> reject */
+		int request_unknown_certs; /* unknown KMS URIs listed for the client to request */
+		int hold_until_accepted;   /* decision "hold" until the Home KMS accepts */
+		int64_t max_age;           /* seconds a response's date and time may be old (or ahead) */
+	} redirect;
+	int64_t token_max_lifetime;   /* seconds: upper bound of an ID token's exp - iat */
+	int64_t gmk_overlap;          /* seconds a superseded GMK stays distributable to late joiners */
 };
 
 struct vault_config {
@@ -62,6 +73,12 @@ struct vault_config {
 	/* log */
 	int log_level;
 	int log_syslog;
+	/* audit */
+	char *audit_file;             /* JSON-lines audit log; NULL: audit off */
+	unsigned audit_batch;         /* records per HMAC checkpoint */
+	unsigned audit_checkpoint_interval; /* seconds: a checkpoint at least this often */
+	/* gms */
+	char *gms_store;              /* SQLite file of wrapped per-group key material */
 	/* hsm */
 	char *hsm_module;
 	char *hsm_token_uri;

@@ -183,6 +183,7 @@ int main(int argc, char **argv)
 		vault_error("cannot start the KMS service: %s", mcx_strerror(r));
 		goto out;
 	}
+	/* services: gms (vault/gms/), redirect (vault/redirect/) */
 	if ((r = vault_server_open(&vault, config, &server)) != MCX_OK)
 		goto out;
 	if ((r = vault_server_start(server)) != MCX_OK) {
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
 out:
 	mcx_wipe(pin, sizeof(pin));
 	vault_server_free(server);
+	/* services: free in reverse order */
 	kms_service_free(vault.kms);
 	keystore_free(vault.keystore);
 	hsm_close(vault.hsm);

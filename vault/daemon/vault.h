@@ -17,6 +17,9 @@
 struct hsm;
 struct keystore;
 struct kms_service;
+struct gms_service;
+struct redirect_service;
+struct audit_log;
 
 /* Who is on the other end of a connection, from SO_PEERCRED at accept. */
 struct vault_caller {
@@ -33,7 +36,10 @@ struct vault {
 	char *config_path;
 	struct hsm *hsm;
 	struct keystore *keystore;
-	struct kms_service *kms;
+	struct kms_service *kms;            /* vault/kms/ */
+	struct gms_service *gms;            /* vault/gms/ */
+	struct redirect_service *redirect;  /* vault/redirect/ */
+	struct audit_log *audit;            /* vault/audit/ */
 	int64_t started;
 	atomic_ullong requests_total;
 	atomic_ullong requests_failed;

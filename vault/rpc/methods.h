@@ -29,4 +29,8 @@ int method_external_import(struct rpc_call *call, json_t *params, json_t **resul
 int method_external_list(struct rpc_call *call, json_t *params, json_t **result);
 int method_external_remove(struct rpc_call *call, json_t *params, json_t **result);
 
+/* vault/gms/ */
+/* vault/redirect/ */
+/* vault/audit/ */
+
 #endif

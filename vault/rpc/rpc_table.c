@@ -45,6 +45,9 @@ const struct rpc_method rpc_methods[] = {
 	  "external KMS certificates the domain trusts" },
 	{ "external.remove", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "kms_uri", NULL }, method_external_remove,
 	  "stop trusting an external KMS" },
+	/* gms: group master keys and server signalling keys (vault/gms/) */
+	/* redirect: security domain redirect responses and ID tokens (vault/redirect/) */
+	/* audit: the audit log (vault/audit/) */
 };
 
 const size_t rpc_method_count = sizeof(rpc_methods) / sizeof(rpc_methods[0]);
