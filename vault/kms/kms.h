@@ -59,4 +59,14 @@ MCX_RESULT kms_generation_get(struct kms_service *kms, const char *domain, uint3
 /* Unseals z || KSAK of a generation into secret (an mlocked, wiped buffer). */
 MCX_RESULT kms_secrets_open(struct kms_service *kms, const char *domain, uint32_t version, struct mcx_buf *secret);
 
+/* Seals plaintext under the vault KEK (AES-256-GCM in the HSM, aad bound
+ * in); out receives iv || ciphertext || tag.  For any key material that must
+ * live outside the token (e.g. per-group keys in the GMS store). */
+MCX_RESULT kms_kek_seal(struct kms_service *kms, const char *aad, const void *plaintext, size_t len,
+                        struct mcx_buf *out);
+/* Opens what kms_kek_seal produced with the same aad into out (use a secret
+ * buffer); MCX_ERR_SIGNATURE_INVALID if anything was changed. */
+MCX_RESULT kms_kek_open(struct kms_service *kms, const char *aad, const void *sealed, size_t len,
+                        struct mcx_buf *out);
+
 #endif

@@ -112,18 +112,16 @@ static int kms_kek_handle(struct kms_service *kms, int refresh, hsm_handle_t *ou
 	return r;
 }
 
-static int kms_seal(struct kms_service *kms, const char *domain, uint32_t version, const uint8_t *secrets,
-                    size_t len, struct mcx_buf *out)
+MCX_RESULT kms_kek_seal(struct kms_service *kms, const char *aad, const void *plaintext, size_t len,
+                        struct mcx_buf *out)
 {
 	int r = MCX_ERR_INTERNAL;
-	char aad[KEYSTORE_KID_MAX + 16];
 	hsm_handle_t kek;
 
-	kms_aad(aad, sizeof(aad), domain, version);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		MCX_GUARD(kms_kek_handle(kms, attempt > 0, &kek));
 		mcx_buf_reset(out);
-		r = hsm_aes_gcm_encrypt(kms->hsm, kek, aad, strlen(aad), secrets, len, out);
+		r = hsm_aes_gcm_encrypt(kms->hsm, kek, aad, strlen(aad), plaintext, len, out);
 		if (r != MCX_ERR_HSM_STALE_HANDLE)
 			break;
 	}
@@ -131,23 +129,42 @@ out:
 	return r;
 }
 
+MCX_RESULT kms_kek_open(struct kms_service *kms, const char *aad, const void *sealed, size_t len,
+                        struct mcx_buf *out)
+{
+	int r = MCX_ERR_INTERNAL;
+	hsm_handle_t kek;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		MCX_GUARD(kms_kek_handle(kms, attempt > 0, &kek));
+		mcx_buf_reset(out);
+		r = hsm_aes_gcm_decrypt(kms->hsm, kek, aad, strlen(aad), sealed, len, out);
+		if (r != MCX_ERR_HSM_STALE_HANDLE)
+			break;
+	}
+out:
+	return r;
+}
+
+static int kms_seal(struct kms_service *kms, const char *domain, uint32_t version, const uint8_t *secrets,
+                    size_t len, struct mcx_buf *out)
+{
+	char aad[KEYSTORE_KID_MAX + 16];
+
+	kms_aad(aad, sizeof(aad), domain, version);
+	return kms_kek_seal(kms, aad, secrets, len, out);
+}
+
 MCX_RESULT kms_secrets_open(struct kms_service *kms, const char *domain, uint32_t version, struct mcx_buf *secret)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct mcx_buf *sealed = NULL;
 	char aad[KEYSTORE_KID_MAX + 16];
-	hsm_handle_t kek;
 
 	MCX_ENSURE_ALLOC(sealed = mcx_buf_new(4096));
 	MCX_GUARD(keystore_blob_get(kms->keystore, domain, "kms", version, "sealed", sealed, NULL));
 	kms_aad(aad, sizeof(aad), domain, version);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		MCX_GUARD(kms_kek_handle(kms, attempt > 0, &kek));
-		mcx_buf_reset(secret);
-		r = hsm_aes_gcm_decrypt(kms->hsm, kek, aad, strlen(aad), mcx_buf_ptr(sealed), mcx_buf_len(sealed), secret);
-		if (r != MCX_ERR_HSM_STALE_HANDLE)
-			break;
-	}
+	r = kms_kek_open(kms, aad, mcx_buf_ptr(sealed), mcx_buf_len(sealed), secret);
 	if (r == MCX_ERR_SIGNATURE_INVALID) {
 		vault_error("sealed KMS secrets of %s version %" PRIu32 " do not open: wrong KEK or tampered token",
 		            domain, version);
