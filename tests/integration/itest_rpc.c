@@ -75,6 +75,21 @@ static json_t *list_entry(json_t *list, const char *domain)
 	return NULL;
 }
 
+/* The "sign" entries of a keys array, oldest first (a new reference); other
+ * purposes (e.g. "kms") are not this suite's business. */
+static json_t *sign_keys(json_t *keys)
+{
+	json_t *out = json_array(), *k;
+	size_t i;
+
+	json_array_foreach(keys, i, k) {
+		const char *p = itest_str(k, "purpose");
+		if (p != NULL && strcmp(p, "sign") == 0)
+			json_array_append(out, k);
+	}
+	return out;
+}
+
 static int valid_time(const char *s)
 {
 	int64_t t;
@@ -241,7 +256,7 @@ TEST(domain_init)
 	CHECK_EQ_STR(itest_str(res, "domain"), "a.example");
 	CHECK_EQ_STR(itest_str(res, "kms_uri"), "kms.a.example");
 	CHECK(json_is_true(json_object_get(res, "initialized")));
-	keys = json_object_get(res, "keys");
+	keys = sign_keys(json_object_get(res, "keys"));
 	CHECK_EQ_INT(json_array_size(keys), 1);
 	k = json_array_get(keys, 0);
 	CHECK_EQ_STR(itest_str(k, "purpose"), "sign");
@@ -249,6 +264,7 @@ TEST(domain_init)
 	CHECK_EQ_STR(itest_str(k, "state"), "active");
 	CHECK_EQ_STR(itest_str(k, "kid"), "a.example/sign/1");
 	CHECK(valid_time(itest_str(k, "created")));
+	json_decref(keys);
 	json_decref(res);
 
 	CHECK_EQ_INT(itest_call(C, "domain.init", dom("a.example"), NULL), -32003);
@@ -261,7 +277,7 @@ TEST(domain_init)
 
 TEST(domain_list_show)
 {
-	json_t *res = NULL, *a, *b;
+	json_t *res = NULL, *a, *b, *keys;
 
 	REQUIRE(fresh());
 	CHECK_EQ_INT(itest_call(C, "domain.list", NULL, &res), 0);
@@ -277,8 +293,10 @@ TEST(domain_list_show)
 	CHECK_EQ_INT(itest_call(C, "domain.show", dom("a.example"), &res), 0);
 	CHECK_EQ_STR(itest_str(res, "domain"), "a.example");
 	CHECK(json_is_true(json_object_get(res, "initialized")));
-	CHECK_EQ_INT(json_array_size(json_object_get(res, "keys")), 1);
-	CHECK_EQ_STR(itest_str(json_array_get(json_object_get(res, "keys"), 0), "kid"), "a.example/sign/1");
+	keys = sign_keys(json_object_get(res, "keys"));
+	CHECK_EQ_INT(json_array_size(keys), 1);
+	CHECK_EQ_STR(itest_str(json_array_get(keys, 0), "kid"), "a.example/sign/1");
+	json_decref(keys);
 	json_decref(res);
 	CHECK_EQ_INT(itest_call(C, "domain.show", dom("c.example"), NULL), -32002);
 	CHECK_EQ_INT(itest_call(C, "domain.show", NULL, NULL), -32602);
@@ -286,8 +304,10 @@ TEST(domain_list_show)
 	res = NULL;
 	CHECK_EQ_INT(itest_call(C, "key.list", dom("a.example"), &res), 0);
 	CHECK_EQ_STR(itest_str(res, "domain"), "a.example");
-	CHECK_EQ_INT(json_array_size(json_object_get(res, "keys")), 1);
-	CHECK_EQ_STR(itest_str(json_array_get(json_object_get(res, "keys"), 0), "state"), "active");
+	keys = sign_keys(json_object_get(res, "keys"));
+	CHECK_EQ_INT(json_array_size(keys), 1);
+	CHECK_EQ_STR(itest_str(json_array_get(keys, 0), "state"), "active");
+	json_decref(keys);
 	json_decref(res);
 	res = NULL;
 	CHECK_EQ_INT(itest_call(C, "key.list", dom("b.example"), &res), 0);
@@ -480,11 +500,12 @@ TEST(retire)
 
 	res = NULL;
 	CHECK_EQ_INT(itest_call(C, "key.list", dom("a.example"), &res), 0);
-	keys = json_object_get(res, "keys");
+	keys = sign_keys(json_object_get(res, "keys"));
 	CHECK_EQ_INT(json_array_size(keys), 2);
 	CHECK_EQ_INT(itest_int(json_array_get(keys, 0), "version"), 1);   /* oldest first */
 	CHECK_EQ_STR(itest_str(json_array_get(keys, 0), "state"), "retired");
 	CHECK_EQ_STR(itest_str(json_array_get(keys, 1), "state"), "active");
+	json_decref(keys);
 	json_decref(res);
 
 	/* the retired version's old signature still verifies, with and without kid */

@@ -157,7 +157,12 @@ conf_error() {
 	it_f="$HARNESS_DIR/$1.conf"
 	"$B/vaultd" -t -c "$it_f" > "$HARNESS_DIR/t.out" 2>&1
 	it_rc=$?
-	if [ $it_rc -ne 0 ] && grep -F "$it_f:$2: " "$HARNESS_DIR/t.out" | grep -q -F -- "$3"; then
+	if grep -q 'Sanitizer\|runtime error:' "$HARNESS_DIR/t.out"; then
+		echo "  # sanitizer report from vaultd -t:"
+		sed 's/^/  # /' "$HARNESS_DIR/t.out" | head -40
+		return 1
+	fi
+	if [ $it_rc -eq 1 ] && grep -F "$it_f:$2: " "$HARNESS_DIR/t.out" | grep -q -F -- "$3"; then
 		return 0
 	fi
 	echo "  # vaultd -t exit $it_rc: $(cat "$HARNESS_DIR/t.out")"
@@ -194,6 +199,7 @@ second_rc=$?
 IT_EXTRA_PIDS=
 check "... with a non-zero status" [ $second_rc -ne 0 ]
 check "... saying another vaultd listens there" grep -q 'another vaultd is listening' "$HARNESS_DIR/second.log"
+check_not "... without sanitizer reports" grep -q 'Sanitizer\|runtime error:' "$HARNESS_DIR/second.log"
 check "... and the first keeps serving on its socket" vctl status >/dev/null
 check "... new connections still reach the first" "$B/vaultctl" domain list >/dev/null
 
