@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,12 +46,17 @@
 #define BENCH_KEY_LABEL "mcxvault/" BENCH_DOMAIN "/sign/1"
 #define BENCH_THREADS_MAX 2
 
-/* One measurement: threads run op() until the deadline. */
+/* Latencies in ns. */
+struct bench_lat {
+	uint32_t *v;
+	size_t n, alloc;
+};
+
+/* One slice of a measurement: threads run op() until the deadline. */
 struct bench_thread {
 	struct bench *bench;
 	void *ctx;                   /* per thread: a connection or a session */
-	uint32_t *lat;               /* latencies in ns */
-	size_t n, alloc;
+	struct bench_lat lat;
 	uint64_t finished_ns;
 	unsigned long errors;
 	char first_error[384];
@@ -68,13 +74,21 @@ struct bench {
 	struct bench_thread t[BENCH_THREADS_MAX];
 };
 
+/* One line of the table, summed over its slices. */
 struct bench_result {
 	const char *name;
+	bench_op op;
 	unsigned threads;
-	double ops_per_s;
-	double p50_us, p99_us;
+	void *const *ctx;
+	struct bench_lat lat;
+	uint64_t elapsed_ns;
+	double cpu_self_us, cpu_vaultd_us;   /* sums, then per operation */
 	unsigned long errors;
+	double ops_per_s, p50_us, p99_us;
 };
+
+/* vaultd's pid, for its CPU time; 0: not measured. */
+static pid_t bench_vaultd;
 
 /* What the ops work on. */
 static struct hsm *bench_hsm;
@@ -154,17 +168,17 @@ static int op_vault_sign(struct bench_thread *t, uint64_t i)
 	return 0;
 }
 
-static int bench_record(struct bench_thread *t, uint64_t ns)
+static int bench_record(struct bench_lat *l, uint64_t ns)
 {
-	if (t->n == t->alloc) {
-		size_t alloc = t->alloc == 0 ? 65536 : t->alloc * 2;
-		uint32_t *grown = realloc(t->lat, alloc * sizeof(*grown));
+	if (l->n == l->alloc) {
+		size_t alloc = l->alloc == 0 ? 65536 : l->alloc * 2;
+		uint32_t *grown = realloc(l->v, alloc * sizeof(*grown));
 		if (grown == NULL)
 			return -1;
-		t->lat = grown;
-		t->alloc = alloc;
+		l->v = grown;
+		l->alloc = alloc;
 	}
-	t->lat[t->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+	l->v[l->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
 	return 0;
 }
 
@@ -188,11 +202,44 @@ static void *bench_thread_main(void *arg)
 			continue;
 		}
 		after = mcx_monotonic_ns();
-		if (bench_record(t, after - before) != 0)
+		if (bench_record(&t->lat, after - before) != 0)
 			t->errors++;
 	}
 	t->finished_ns = after;
 	return NULL;
+}
+
+/* CPU time (user + system) of this process, in microseconds. */
+static double cpu_self_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* CPU time of vaultd (all threads) from /proc/<pid>/stat, in microseconds. */
+static double cpu_vaultd_us(void)
+{
+	char path[64], line[1024], *p;
+	unsigned long long utime = 0, stime = 0;
+	FILE *f;
+	int ok;
+
+	if (bench_vaultd <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)bench_vaultd);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	p = fgets(line, sizeof(line), f);
+	fclose(f);
+	/* after "(comm)": state, then fields 4..13, then utime and stime */
+	if (p == NULL || (p = strrchr(line, ')')) == NULL)
+		return 0;
+	ok = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2;
+	return ok ? (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK) : 0;
 }
 
 static int compare_u32(const void *a, const void *b)
@@ -202,68 +249,92 @@ static int compare_u32(const void *a, const void *b)
 }
 
 /* Runs op on `threads` threads (ctx[i] for thread i) and summarises. */
-static int bench_run(const char *name, bench_op op, unsigned threads, void *const *ctx, double seconds,
-                     struct bench_result *res)
+/* Runs one slice of a measurement on r->threads threads (ctx[i] for
+ * thread i) and adds it to r. */
+static int bench_run(struct bench_result *r, void *const *ctx, double seconds)
 {
 	struct bench *b;
-	uint32_t *all = NULL;
-	size_t total = 0, k = 0;
 	uint64_t end = 0;
 	unsigned started = 0;
-	int r = -1;
+	double self0 = cpu_self_us(), vaultd0 = cpu_vaultd_us();
+	int failed = 0;
 
-	memset(res, 0, sizeof(*res));
-	res->name = name;
-	res->threads = threads;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return -1;
-	b->op = op;
-	b->threads = threads;
+	b->op = r->op;
+	b->threads = r->threads;
 	b->seconds = seconds;
-	pthread_barrier_init(&b->barrier, NULL, threads);
-	for (unsigned i = 0; i < threads; i++) {
+	pthread_barrier_init(&b->barrier, NULL, r->threads);
+	for (unsigned i = 0; i < r->threads; i++) {
 		b->t[i].bench = b;
 		b->t[i].ctx = ctx != NULL ? ctx[i] : NULL;
 		if (pthread_create(&b->t[i].tid, NULL, bench_thread_main, &b->t[i]) != 0)
 			break;
 		started++;
 	}
-	if (started != threads) {
+	if (started != r->threads) {
 		/* the barrier never opens: nothing sensible left to do */
 		fprintf(stderr, "bench_sign: pthread_create failed\n");
 		exit(1);
 	}
-	for (unsigned i = 0; i < threads; i++) {
-		pthread_join(b->t[i].tid, NULL);
-		total += b->t[i].n;
-		res->errors += b->t[i].errors;
-		if (b->t[i].finished_ns > end)
-			end = b->t[i].finished_ns;
-		if (b->t[i].errors > 0)
-			fprintf(stderr, "bench_sign: %s, thread %u: %lu errors, first: %s\n", name, i,
-			        b->t[i].errors, b->t[i].first_error);
+	for (unsigned i = 0; i < r->threads; i++) {
+		struct bench_thread *t = &b->t[i];
+		pthread_join(t->tid, NULL);
+		if (t->finished_ns > end)
+			end = t->finished_ns;
+		if (t->errors > 0)
+			fprintf(stderr, "bench_sign: %s, thread %u: %lu errors, first: %s\n", r->name, i, t->errors,
+			        t->first_error);
+		r->errors += t->errors;
+		for (size_t k = 0; k < t->lat.n && !failed; k++)
+			failed = bench_record(&r->lat, t->lat.v[k]) != 0;
+		free(t->lat.v);
 	}
-	if (total == 0 || (all = malloc(total * sizeof(*all))) == NULL)
-		goto out;
-	for (unsigned i = 0; i < threads; i++) {
-		memcpy(all + k, b->t[i].lat, b->t[i].n * sizeof(*all));
-		k += b->t[i].n;
-	}
-	qsort(all, total, sizeof(*all), compare_u32);
-	res->ops_per_s = (double)total / ((double)(end - b->start_ns) / 1e9);
-	res->p50_us = all[total / 2] / 1e3;
-	res->p99_us = all[(size_t)((double)total * 0.99)] / 1e3;
-	r = res->errors == 0 ? 0 : -1;
-out:
-	for (unsigned i = 0; i < threads; i++)
-		free(b->t[i].lat);
+	r->elapsed_ns += end - b->start_ns;
+	r->cpu_self_us += cpu_self_us() - self0;
+	r->cpu_vaultd_us += cpu_vaultd_us() - vaultd0;
 	pthread_barrier_destroy(&b->barrier);
 	free(b);
-	free(all);
-	printf("%-36s %7u %10.0f %9.1f %9.1f%s\n", name, threads, res->ops_per_s, res->p50_us, res->p99_us,
-	       res->errors ? "  ERRORS" : "");
-	fflush(stdout);
-	return r;
+	return failed || r->errors > 0 ? -1 : 0;
+}
+
+/* Throughput, percentiles and CPU per operation over all slices; prints the line. */
+static void bench_finish(struct bench_result *r)
+{
+	size_t n = r->lat.n;
+
+	if (n > 0 && r->elapsed_ns > 0) {
+		qsort(r->lat.v, n, sizeof(*r->lat.v), compare_u32);
+		r->ops_per_s = (double)n / ((double)r->elapsed_ns / 1e9);
+		r->p50_us = r->lat.v[n / 2] / 1e3;
+		r->p99_us = r->lat.v[(size_t)((double)n * 0.99)] / 1e3;
+		r->cpu_self_us /= (double)n;
+		r->cpu_vaultd_us /= (double)n;
+	}
+	printf("%-32s %7u %9.0f %8.1f %8.1f %9.1f %9.1f%s\n", r->name, r->threads, r->ops_per_s, r->p50_us,
+	       r->p99_us, r->cpu_self_us, r->cpu_vaultd_us, r->errors ? "  ERRORS" : "");
+	free(r->lat.v);
+	memset(&r->lat, 0, sizeof(r->lat));
+}
+
+/* A few hundred operations of each kind first: caches, allocator arenas,
+ * SoftHSM's object cache and vaultd's buffers all warm before the clock runs. */
+static int bench_warm_up(struct mcxvault *v)
+{
+	struct bench b;
+	uint8_t digest[32], sig[64];
+	struct mcxvault_error e;
+
+	memset(&b, 0, sizeof(b));
+	b.t[0].bench = &b;
+	b.t[0].ctx = v;
+	for (uint64_t i = 0; i < 300; i++) {
+		bench_digest(digest, i, 0);
+		if (op_raw_sign(&b.t[0], i) != 0 || hsm_ecdsa_sign(bench_hsm, bench_key, digest, sig) != MCX_OK ||
+		    mcxvault_sign(v, BENCH_DOMAIN, digest, sizeof(digest), 1, NULL, sig, &e) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int ratio_line(const char *what, double num, double den, double goal, const char *note)
@@ -332,21 +403,53 @@ static double bench_seconds(void)
 	return v;
 }
 
+/* MCX_BENCH_ROUNDS: how many slices each line is split into (default 3). */
+static unsigned bench_rounds(void)
+{
+	const char *s = getenv("MCX_BENCH_ROUNDS");
+	char *end;
+	unsigned long v;
+
+	if (s == NULL || *s == '\0')
+		return 3;
+	v = strtoul(s, &end, 10);
+	if (*end != '\0' || v < 1 || v > 100) {
+		fprintf(stderr, "bench_sign: MCX_BENCH_ROUNDS must be 1..100\n");
+		exit(2);
+	}
+	return (unsigned)v;
+}
+
+enum { RAW1, HSM1, VAULT1, RAW2, HSM2, VAULT2, STATUS1, STATUS2, LINES };
+
 int main(void)
 {
 	struct fixture fx;
 	struct hsm_options opt;
 	struct mcxvault *v[BENCH_THREADS_MAX] = { NULL };
 	struct mcxvault_error e;
-	struct bench_result raw1, raw2, hsm1, hsm2, st1, st2, vs1, vs2;
+	struct bench_result res[LINES] = {
+		[RAW1] = { "C_Sign, raw p11-kit", op_raw_sign, 1, NULL },
+		[HSM1] = { "hsm_ecdsa_sign (direct)", op_hsm_sign, 1, NULL },
+		[VAULT1] = { "vaultd sign.sign", op_vault_sign, 1, NULL },
+		[RAW2] = { "C_Sign, raw p11-kit", op_raw_sign, 2, NULL },
+		[HSM2] = { "hsm_ecdsa_sign (direct)", op_hsm_sign, 2, NULL },
+		[VAULT2] = { "vaultd sign.sign", op_vault_sign, 2, NULL },
+		[STATUS1] = { "vaultd vault.status (RPC only)", op_vault_status, 1, NULL },
+		[STATUS2] = { "vaultd vault.status (RPC only)", op_vault_status, 2, NULL },
+	};
+	const struct bench_result *raw1 = &res[RAW1], *hsm1 = &res[HSM1], *hsm2 = &res[HSM2];
+	const struct bench_result *vs1 = &res[VAULT1], *vs2 = &res[VAULT2], *st1 = &res[STATUS1];
 	double seconds = bench_seconds();
+	unsigned rounds = bench_rounds();
 	char when[32], note[64];
 	time_t now = time(NULL);
 	int failed = 0, r;
 
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&now));
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
 	if (fixture_setup(&fx, 2) != 0 || fixture_start(&fx) != 0)
 		return 1;
+	bench_vaultd = fx.vaultd;
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		if ((r = mcxvault_connect(fx.socket, &v[i])) != 0) {
 			fprintf(stderr, "bench_sign: connect: %s\n", mcxvault_strerror(r));
@@ -370,31 +473,37 @@ int main(void)
 		fprintf(stderr, "bench_sign: cannot open the token and its key %s\n", BENCH_KEY_LABEL);
 		return 1;
 	}
+	if (bench_warm_up(v[0]) != 0) {
+		fprintf(stderr, "bench_sign: warm-up failed\n");
+		return 1;
+	}
 
-	printf("sign.sign benchmark, %s, %ld CPUs, %.1f s per line, vaultd workers = 2\n", when,
-	       sysconf(_SC_NPROCESSORS_ONLN), seconds);
+	printf("sign.sign benchmark, %s, %ld CPUs, %.1f s per line in %u rounds, vaultd workers = 2\n", when,
+	       sysconf(_SC_NPROCESSORS_ONLN), seconds, rounds);
 	printf("ECDSA P-256 (CKM_ECDSA) over a 32-octet digest, SoftHSM token key\n\n");
-	printf("%-36s %7s %10s %9s %9s\n", "measurement", "threads", "ops/s", "p50 us", "p99 us");
-	/* direct and through vaultd alternate, so slow drift hits both alike */
-	failed |= bench_run("C_Sign, raw p11-kit", op_raw_sign, 1, NULL, seconds, &raw1);
-	failed |= bench_run("hsm_ecdsa_sign (direct)", op_hsm_sign, 1, NULL, seconds, &hsm1);
-	failed |= bench_run("vaultd sign.sign", op_vault_sign, 1, (void *const *)v, seconds, &vs1);
-	failed |= bench_run("C_Sign, raw p11-kit", op_raw_sign, 2, NULL, seconds, &raw2);
-	failed |= bench_run("hsm_ecdsa_sign (direct)", op_hsm_sign, 2, NULL, seconds, &hsm2);
-	failed |= bench_run("vaultd sign.sign", op_vault_sign, 2, (void *const *)v, seconds, &vs2);
-	failed |= bench_run("vaultd vault.status (RPC only)", op_vault_status, 1, (void *const *)v, seconds, &st1);
-	failed |= bench_run("vaultd vault.status (RPC only)", op_vault_status, 2, (void *const *)v, seconds, &st2);
+	/* every round runs every line for seconds/rounds: load from elsewhere on
+	 * the machine hits direct and vaultd lines alike */
+	for (unsigned round = 0; round < rounds; round++)
+		for (unsigned i = 0; i < LINES; i++)
+			failed |= bench_run(&res[i], res[i].op == op_vault_sign || res[i].op == op_vault_status
+			                                 ? (void *const *)v : NULL,
+			                    seconds / rounds);
+	printf("%-32s %7s %9s %8s %8s %9s %9s\n", "measurement", "threads", "ops/s", "p50 us", "p99 us",
+	       "cpu/op:", "vaultd");
+	printf("%-32s %7s %9s %8s %8s %9s %9s\n", "", "", "", "", "", "here us", "us");
+	for (unsigned i = 0; i < LINES; i++)
+		bench_finish(&res[i]);
 
 	printf("\nratios (goals: docs/performance.md):\n");
-	ratio_line("vaultd 1 client / direct 1 thread", vs1.ops_per_s, hsm1.ops_per_s, 0.80, NULL);
+	ratio_line("vaultd 1 client / direct 1 thread", vs1->ops_per_s, hsm1->ops_per_s, 0.80, NULL);
 	snprintf(note, sizeof(note), "  (direct 2/1 threads: %.2fx)",
-	         hsm1.ops_per_s > 0 ? hsm2.ops_per_s / hsm1.ops_per_s : 0);
-	ratio_line("vaultd 2 clients / vaultd 1 client", vs2.ops_per_s, vs1.ops_per_s, 1.60, note);
-	ratio_line("vaultd 2 clients / direct 2 threads", vs2.ops_per_s, hsm2.ops_per_s, 0.85, NULL);
+	         hsm1->ops_per_s > 0 ? hsm2->ops_per_s / hsm1->ops_per_s : 0);
+	ratio_line("vaultd 2 clients / vaultd 1 client", vs2->ops_per_s, vs1->ops_per_s, 1.60, note);
+	ratio_line("vaultd 2 clients / direct 2 threads", vs2->ops_per_s, hsm2->ops_per_s, 0.85, NULL);
 	printf("\nbreakdown, 1 thread (us per operation at the median):\n");
-	printf("  HSM layer over raw C_Sign       %7.1f\n", hsm1.p50_us - raw1.p50_us);
-	printf("  RPC round trip (vault.status)   %7.1f\n", st1.p50_us);
-	printf("  sign.sign over hsm_ecdsa_sign   %7.1f\n", vs1.p50_us - hsm1.p50_us);
+	printf("  HSM layer over raw C_Sign       %7.1f\n", hsm1->p50_us - raw1->p50_us);
+	printf("  RPC round trip (vault.status)   %7.1f\n", st1->p50_us);
+	printf("  sign.sign over hsm_ecdsa_sign   %7.1f\n", vs1->p50_us - hsm1->p50_us);
 
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		mcxvault_close(v[i]);
