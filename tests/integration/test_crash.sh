@@ -148,8 +148,14 @@ while [ $r -lt $rounds ]; do
 	) &
 	loop=$!
 	it_track "$loop"
-	# 150..550 ms
-	ms=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 400 + 150 ))
+	# once a first rotation is acknowledged, wait a random while: the kill lands
+	# anywhere in a rotation or retirement (or between them); 0..600 ms
+	i=0
+	while ! grep -q rotated "$HARNESS_DIR/acks" && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	ms=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 600 ))
 	sleep "$(printf '0.%03d' "$ms")"
 	it_kill
 	wait "$loop"
@@ -158,7 +164,7 @@ while [ $r -lt $rounds ]; do
 	for v in $(awk '$1 == "retired" { print $2 }' "$HARNESS_DIR/acks"); do
 		RETIRED="$RETIRED --retired $v"
 	done
-	echo "# random kill $r after ${ms} ms: $(grep -c rotated "$HARNESS_DIR/acks") rotations," \
+	echo "# random kill $r, ${ms} ms after the first acknowledgement: $(grep -c rotated "$HARNESS_DIR/acks") rotations," \
 		"$(grep -c retired "$HARNESS_DIR/acks") retirements acknowledged"
 	check "random kill $r: some rotation was acknowledged first" [ "$acked" -gt "$before" ]
 	it_start "after random kill $r" || it_end
