@@ -135,10 +135,23 @@ void mcxp_key_unref(struct mcxp_key *key)
 {
 	if (key == NULL || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	EVP_PKEY_free(key->soft);
 	free(key->domain);
 	free(key->kid);
 	free(key->state);
 	free(key);
+}
+
+EVP_PKEY *mcxp_soft_fromdata(struct mcxp_ctx *ctx, int selection, OSSL_PARAM params[])
+{
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY *pkey = NULL;
+
+	if ((pctx = EVP_PKEY_CTX_new_from_name(ctx->libctx, "EC", MCXP_SOFT_PROPQ)) == NULL ||
+	    EVP_PKEY_fromdata_init(pctx) <= 0 || EVP_PKEY_fromdata(pctx, &pkey, selection, params) <= 0)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(pctx);
+	return pkey;
 }
 
 /* Decodes one 32-octet JWK coordinate into out. */
@@ -167,6 +180,8 @@ int mcxp_key_fetch(struct mcxp_ctx *ctx, const struct mcxp_uri *uri, struct mcxp
 	struct mcxp_key *key = NULL;
 	json_t *result = NULL, *jwk;
 	const char *kid, *state, *crv;
+	uint8_t pub[MCXP_EC_POINT_LEN];
+	OSSL_PARAM params[3];
 
 	*out = NULL;
 	MCX_GUARD(mcxp_conn(ctx, &v));
@@ -192,9 +207,16 @@ int mcxp_key_fetch(struct mcxp_ctx *ctx, const struct mcxp_uri *uri, struct mcxp
 		MCX_BAIL(MCX_ERR_ALLOC);
 	}
 	key->version = uri->version;
-	key->pub[0] = 0x04;
-	if (jwk_coord(jwk, "x", key->pub + 1) != MCX_OK || jwk_coord(jwk, "y", key->pub + 33) != MCX_OK) {
+	pub[0] = 0x04;
+	if (jwk_coord(jwk, "x", pub + 1) != MCX_OK || jwk_coord(jwk, "y", pub + 33) != MCX_OK) {
 		MCXP_RAISE(ctx, MCXP_R_VAULT_ERROR, "sign.public_key: jwk.x / jwk.y are not 32-octet base64url");
+		MCX_BAIL(MCX_ERR_PROTOCOL);
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)MCXP_EC_GROUP, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub));
+	params[2] = OSSL_PARAM_construct_end();
+	if ((key->soft = mcxp_soft_fromdata(ctx, EVP_PKEY_PUBLIC_KEY, params)) == NULL) {
+		MCXP_RAISE(ctx, MCXP_R_VAULT_ERROR, "%s: the vault's public key is not a P-256 point", kid);
 		MCX_BAIL(MCX_ERR_PROTOCOL);
 	}
 	key->has_public = 1;
@@ -259,6 +281,7 @@ out:
 #define SELECT_KEYPAIR OSSL_KEYMGMT_SELECT_KEYPAIR
 #define SELECT_PUBLIC  OSSL_KEYMGMT_SELECT_PUBLIC_KEY
 #define SELECT_PRIVATE OSSL_KEYMGMT_SELECT_PRIVATE_KEY
+#define SELECT_PARAMS  OSSL_KEYMGMT_SELECT_ALL_PARAMETERS
 
 static OSSL_FUNC_keymgmt_new_fn km_new;
 static OSSL_FUNC_keymgmt_free_fn km_free;
@@ -270,8 +293,38 @@ static OSSL_FUNC_keymgmt_import_types_fn km_io_types;
 static OSSL_FUNC_keymgmt_export_fn km_export;
 static OSSL_FUNC_keymgmt_get_params_fn km_get_params;
 static OSSL_FUNC_keymgmt_gettable_params_fn km_gettable_params;
+static OSSL_FUNC_keymgmt_set_params_fn km_set_params;
+static OSSL_FUNC_keymgmt_settable_params_fn km_settable_params;
 static OSSL_FUNC_keymgmt_query_operation_name_fn km_query_operation_name;
 static OSSL_FUNC_keymgmt_dup_fn km_dup;
+static OSSL_FUNC_keymgmt_gen_init_fn km_gen_init;
+static OSSL_FUNC_keymgmt_gen_set_params_fn km_gen_set_params;
+static OSSL_FUNC_keymgmt_gen_settable_params_fn km_gen_settable_params;
+static OSSL_FUNC_keymgmt_gen_set_template_fn km_gen_set_template;
+static OSSL_FUNC_keymgmt_gen_fn km_gen;
+static OSSL_FUNC_keymgmt_gen_cleanup_fn km_gen_cleanup;
+
+/* The EVP_PKEY_fromdata() selection for a KEYMGMT selection. */
+static int fromdata_selection(int selection)
+{
+	if ((selection & SELECT_PRIVATE) != 0)
+		return EVP_PKEY_KEYPAIR;
+	if ((selection & SELECT_PUBLIC) != 0)
+		return EVP_PKEY_PUBLIC_KEY;
+	return EVP_PKEY_KEY_PARAMETERS;
+}
+
+/* Sets has_public / has_private of a software key from what soft holds. */
+static void soft_flags(struct mcxp_key *key)
+{
+	BIGNUM *priv = NULL;
+	size_t len = 0;
+
+	key->has_public = key->soft != NULL &&
+		EVP_PKEY_get_octet_string_param(key->soft, OSSL_PKEY_PARAM_PUB_KEY, NULL, 0, &len) == 1 && len > 0;
+	key->has_private = key->soft != NULL && EVP_PKEY_get_bn_param(key->soft, OSSL_PKEY_PARAM_PRIV_KEY, &priv) == 1;
+	BN_clear_free(priv);
+}
 
 static void *km_new(void *provctx)
 {
@@ -305,7 +358,9 @@ static int km_has(const void *keydata, int selection)
 		return 0;
 	if ((selection & SELECT_PRIVATE) != 0 && !key->has_private)
 		return 0;
-	if ((selection & (SELECT_PUBLIC | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) != 0 && !key->has_public)
+	if ((selection & SELECT_PUBLIC) != 0 && !key->has_public)
+		return 0;
+	if ((selection & SELECT_PARAMS) != 0 && key->soft == NULL)
 		return 0;
 	return 1;
 }
@@ -314,81 +369,57 @@ static int km_match(const void *keydata1, const void *keydata2, int selection)
 {
 	const struct mcxp_key *a = keydata1, *b = keydata2;
 
-	if (a == NULL || b == NULL || !a->has_public || !b->has_public)
+	if (a == NULL || b == NULL || a->soft == NULL || b->soft == NULL)
 		return 0;
-	/* One curve only: the domain parameters always match.  A key pair is
-	 * identified by its public point. */
+	/* A key pair is identified by its public point (vault keys have no
+	 * private half here to compare). */
 	if ((selection & SELECT_KEYPAIR) != 0)
-		return memcmp(a->pub, b->pub, sizeof(a->pub)) == 0;
-	return 1;
+		return a->has_public && b->has_public && EVP_PKEY_eq(a->soft, b->soft) == 1;
+	return EVP_PKEY_parameters_eq(a->soft, b->soft) == 1;
 }
 
-static int group_is_p256(const char *name)
-{
-	return strcmp(name, "prime256v1") == 0 || strcmp(name, "P-256") == 0 ||
-	       strcmp(name, "secp256r1") == 0;
-}
-
-/* Public keys only (a certificate's key, for EVP_PKEY_eq()); no private import. */
+/* Any EC key into a software key; a vault key is never imported over. */
 static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
 	struct mcxp_key *key = keydata;
-	const OSSL_PARAM *p;
-	const char *group = NULL;
-	const void *pub = NULL;
-	size_t publen = 0;
+	EVP_PKEY *soft;
 
-	if (key == NULL || key->domain != NULL)
+	if (key == NULL || key->domain != NULL || (selection & (SELECT_KEYPAIR | SELECT_PARAMS)) == 0)
 		return 0;
-	if (OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != NULL) {
-		MCXP_RAISE(key->ctx, MCXP_R_UNSUPPORTED, "private keys are not imported into the vault this way");
+	if ((soft = mcxp_soft_fromdata(key->ctx, fromdata_selection(selection), (OSSL_PARAM *)params)) == NULL)
 		return 0;
-	}
-	p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
-	if (p != NULL && !OSSL_PARAM_get_utf8_string_ptr(p, &group))
-		return 0;
-	if (group != NULL && !group_is_p256(group))
-		return 0;
-	if ((selection & SELECT_PUBLIC) == 0)
-		return 0;
-	p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY);
-	if (p == NULL || !OSSL_PARAM_get_octet_string_ptr(p, &pub, &publen))
-		return 0;
-	if (publen != MCXP_EC_POINT_LEN || ((const uint8_t *)pub)[0] != 0x04)
-		return 0;   /* compressed points: not from the default provider's export */
-	memcpy(key->pub, pub, publen);
-	key->has_public = 1;
+	EVP_PKEY_free(key->soft);
+	key->soft = soft;
+	soft_flags(key);
 	return 1;
 }
 
 static const OSSL_PARAM km_io_params[] = {
 	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
 	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_USE_COFACTOR_ECDH, NULL),
 	OSSL_PARAM_END,
 };
 
 static const OSSL_PARAM *km_io_types(int selection)
 {
-	return (selection & SELECT_PRIVATE) != 0 ? NULL : km_io_params;
+	return km_io_params;
 }
 
 static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
 {
 	struct mcxp_key *key = keydata;
-	OSSL_PARAM params[3], *p = params;
 
-	if (key == NULL || !key->has_public)
+	if (key == NULL || key->soft == NULL)
 		return 0;
-	/* The private half stays in the vault.  No error is raised: libcrypto
-	 * tries an export to another provider before it falls back to ours. */
-	if ((selection & SELECT_PRIVATE) != 0 && key->has_private)
+	/* A vault key's private half stays in the vault.  No error is raised:
+	 * libcrypto tries an export to another provider before it uses ours. */
+	if (key->domain != NULL && (selection & SELECT_PRIVATE) != 0)
 		return 0;
-	if ((selection & (OSSL_KEYMGMT_SELECT_ALL_PARAMETERS | SELECT_PUBLIC)) != 0)
-		*p++ = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)MCXP_EC_GROUP, 0);
-	if ((selection & SELECT_PUBLIC) != 0)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, key->pub, sizeof(key->pub));
-	*p = OSSL_PARAM_construct_end();
-	return cb(params, cbarg);
+	return EVP_PKEY_export(key->soft, selection, cb, cbarg);
 }
 
 static const OSSL_PARAM km_gettable[] = {
@@ -398,6 +429,8 @@ static const OSSL_PARAM km_gettable[] = {
 	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
 	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
 	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
 	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
 	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
 	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
@@ -412,67 +445,174 @@ static const OSSL_PARAM *km_gettable_params(void *provctx)
 static int km_get_params(void *keydata, OSSL_PARAM params[])
 {
 	struct mcxp_key *key = keydata;
-	OSSL_PARAM *p;
 
-	if (key == NULL)
+	if (key == NULL || key->soft == NULL)
 		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) != NULL && !OSSL_PARAM_set_int(p, 256))
+	/* Private parameters of a vault key do not exist here; the rest (bits,
+	 * max-size, group, point) are those of its public key. */
+	if (key->domain != NULL && OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PRIV_KEY) != NULL)
 		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_SECURITY_BITS)) != NULL && !OSSL_PARAM_set_int(p, 128))
+	return EVP_PKEY_get_params(key->soft, params);
+}
+
+static const OSSL_PARAM km_settable[] = {
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+	OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *km_settable_params(void *provctx)
+{
+	return km_settable;
+}
+
+/* Software keys only (e.g. libssl setting a peer's key share); a vault key is fixed. */
+static int km_set_params(void *keydata, const OSSL_PARAM params[])
+{
+	struct mcxp_key *key = keydata;
+
+	if (key == NULL || key->domain != NULL || key->soft == NULL)
 		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MAX_SIZE)) != NULL &&
-	    !OSSL_PARAM_set_int(p, MCXP_ECDSA_DER_MAX))
+	if (!EVP_PKEY_set_params(key->soft, (OSSL_PARAM *)params))
 		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_GROUP_NAME)) != NULL &&
-	    !OSSL_PARAM_set_utf8_string(p, MCXP_EC_GROUP))
-		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT)) != NULL &&
-	    !OSSL_PARAM_set_utf8_string(p, OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED))
-		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_EC_ENCODING)) != NULL &&
-	    !OSSL_PARAM_set_utf8_string(p, OSSL_PKEY_EC_ENCODING_GROUP))
-		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) != NULL &&
-	    !OSSL_PARAM_set_utf8_string(p, "SHA256"))
-		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PUB_KEY)) != NULL &&
-	    (!key->has_public || !OSSL_PARAM_set_octet_string(p, key->pub, sizeof(key->pub))))
-		return 0;
-	if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY)) != NULL &&
-	    (!key->has_public || !OSSL_PARAM_set_octet_string(p, key->pub, sizeof(key->pub))))
-		return 0;
+	soft_flags(key);
 	return 1;
 }
 
 static const char *km_query_operation_name(int operation_id)
 {
-	return operation_id == OSSL_OP_SIGNATURE ? "ECDSA" : NULL;
+	switch (operation_id) {
+	case OSSL_OP_SIGNATURE:
+		return "ECDSA";
+	case OSSL_OP_KEYEXCH:
+		return "ECDH";   /* software keys only: done by another provider */
+	default:
+		return NULL;
+	}
 }
 
-/* A copy: the same vault reference (the private half is not copied, there
- * is nothing to copy), or only the public half when that is all asked for. */
 static void *km_dup(const void *keydata_from, int selection)
 {
 	const struct mcxp_key *from = keydata_from;
-	struct mcxp_key *key;
+	struct mcxp_key *key = NULL;
+	OSSL_PARAM *params = NULL;
 
 	if (from == NULL || (key = mcxp_key_new(from->ctx)) == NULL)
 		return NULL;
-	key->version = from->version;
-	key->has_public = from->has_public;
-	memcpy(key->pub, from->pub, sizeof(key->pub));
-	if ((from->kid != NULL && (key->kid = strdup(from->kid)) == NULL) ||
-	    (from->state != NULL && (key->state = strdup(from->state)) == NULL))
-		goto err;
-	if ((selection & SELECT_PRIVATE) != 0 && from->has_private) {
-		if ((key->domain = strdup(from->domain)) == NULL)
+	if (from->domain != NULL) {
+		/* The same vault reference; soft (its public key) is never changed. */
+		if (from->soft != NULL && !EVP_PKEY_up_ref(from->soft))
 			goto err;
-		key->has_private = 1;
+		key->soft = from->soft;
+		key->version = from->version;
+		key->has_public = from->has_public;
+		if ((from->kid != NULL && (key->kid = strdup(from->kid)) == NULL) ||
+		    (from->state != NULL && (key->state = strdup(from->state)) == NULL) ||
+		    (key->domain = strdup(from->domain)) == NULL)
+			goto err;
+		key->has_private = from->has_private;
+		return key;
 	}
+	if (from->soft != NULL) {
+		if (EVP_PKEY_todata(from->soft, fromdata_selection(selection), &params) != 1 ||
+		    (key->soft = mcxp_soft_fromdata(key->ctx, fromdata_selection(selection), params)) == NULL)
+			goto err;
+		soft_flags(key);
+	}
+	OSSL_PARAM_free(params);
 	return key;
 err:
+	OSSL_PARAM_free(params);
 	mcxp_key_unref(key);
 	return NULL;
+}
+
+/* --- generation: software keys, by another provider ------------------------------ */
+
+struct mcxp_gen {
+	struct mcxp_ctx *ctx;
+	EVP_PKEY_CTX *pctx;
+	int selection;
+};
+
+static void km_gen_cleanup(void *genctx)
+{
+	struct mcxp_gen *g = genctx;
+
+	if (g == NULL)
+		return;
+	EVP_PKEY_CTX_free(g->pctx);
+	free(g);
+}
+
+static void *km_gen_init(void *provctx, int selection, const OSSL_PARAM params[])
+{
+	struct mcxp_ctx *ctx = provctx;
+	struct mcxp_gen *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->ctx = ctx;
+	g->selection = selection;
+	if ((g->pctx = EVP_PKEY_CTX_new_from_name(ctx->libctx, "EC", MCXP_SOFT_PROPQ)) == NULL ||
+	    ((selection & SELECT_KEYPAIR) != 0 ? EVP_PKEY_keygen_init(g->pctx) : EVP_PKEY_paramgen_init(g->pctx)) <= 0 ||
+	    !km_gen_set_params(g, params)) {
+		km_gen_cleanup(g);
+		return NULL;
+	}
+	return g;
+}
+
+static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+	struct mcxp_gen *g = genctx;
+
+	if (params == NULL || params[0].key == NULL)
+		return 1;
+	return EVP_PKEY_CTX_set_params(g->pctx, params) > 0;
+}
+
+static const OSSL_PARAM km_gen_settable[] = {
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
+	OSSL_PARAM_END,
+};
+
+static const OSSL_PARAM *km_gen_settable_params(void *genctx, void *provctx)
+{
+	struct mcxp_gen *g = genctx;
+	const OSSL_PARAM *p = g != NULL ? EVP_PKEY_CTX_settable_params(g->pctx) : NULL;
+
+	return p != NULL ? p : km_gen_settable;
+}
+
+static int km_gen_set_template(void *genctx, void *templ)
+{
+	struct mcxp_gen *g = genctx;
+	struct mcxp_key *t = templ;
+	char group[64];
+
+	if (t == NULL || t->soft == NULL ||
+	    EVP_PKEY_get_utf8_string_param(t->soft, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1)
+		return 0;
+	return EVP_PKEY_CTX_set_group_name(g->pctx, group) > 0;
+}
+
+static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+	struct mcxp_gen *g = genctx;
+	struct mcxp_key *key;
+
+	if ((key = mcxp_key_new(g->ctx)) == NULL)
+		return NULL;
+	if (EVP_PKEY_generate(g->pctx, &key->soft) <= 0) {
+		mcxp_key_unref(key);
+		return NULL;
+	}
+	soft_flags(key);
+	return key;
 }
 
 const OSSL_DISPATCH mcxp_ec_keymgmt_functions[] = {
@@ -487,7 +627,15 @@ const OSSL_DISPATCH mcxp_ec_keymgmt_functions[] = {
 	{ OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))km_io_types },
 	{ OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },
 	{ OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))km_gettable_params },
+	{ OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))km_set_params },
+	{ OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))km_settable_params },
 	{ OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))km_query_operation_name },
 	{ OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))km_dup },
+	{ OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))km_gen_init },
+	{ OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))km_gen_set_params },
+	{ OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, (void (*)(void))km_gen_settable_params },
+	{ OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, (void (*)(void))km_gen_set_template },
+	{ OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))km_gen },
+	{ OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))km_gen_cleanup },
 	{ 0, NULL },
 };

@@ -30,6 +30,7 @@
 
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
+#include <openssl/evp.h>
 
 #include "mcxvault.h"
 #include "mcx/safety.h"
@@ -71,17 +72,31 @@ struct mcxp_ctx {
 	struct mcxvault *conn;          /* opened on first use; reconnects itself after fork() */
 };
 
-/* A vault key: a reference to (domain, purpose, version) and its public key. */
+/* Properties for the work done by other providers (default) in ctx->libctx. */
+#define MCXP_SOFT_PROPQ    "provider!=mcxvault"
+
+/*
+ * A key of the EC KEYMGMT.  Either
+ *   - a vault key (domain != NULL): a reference to (domain, purpose, version),
+ *     soft holding its public key; every private operation is a vault call;
+ *   - a software key (domain == NULL): any EC key libcrypto hands this
+ *     KEYMGMT (imported, generated, a certificate's public key), held as
+ *     soft.  This KEYMGMT answers to "EC" like the default provider's, and
+ *     libcrypto may pick either for keys that are not the vault's; software
+ *     keys make that choice harmless: they are exported in full, generated
+ *     and used through the default provider.
+ * soft lives in the provider's child library context (MCXP_SOFT_PROPQ).
+ */
 struct mcxp_key {
 	int refs;                       /* atomic */
 	struct mcxp_ctx *ctx;
-	char *domain;                   /* NULL for a key imported from elsewhere (public only) */
+	char *domain;                   /* vault key: its domain; NULL for a software key */
 	int64_t version;                /* asked for; 0 means "the active one at load time" */
 	char *kid;                      /* "a.example/sign/1", as the vault named it */
 	char *state;                    /* "active", "verify-only", "retired" */
-	int has_private;                /* the vault holds the private half for this reference */
+	int has_private;                /* vault reference, or a software private key */
 	int has_public;
-	uint8_t pub[MCXP_EC_POINT_LEN];
+	EVP_PKEY *soft;                 /* see above; NULL for an empty key */
 };
 
 /* A parsed key URI: mcxvault:domain=D;purpose=sign[;version=N] */
@@ -125,6 +140,8 @@ void mcxp_uri_clear(struct mcxp_uri *u);
 struct mcxp_key *mcxp_key_new(struct mcxp_ctx *ctx);
 void mcxp_key_ref(struct mcxp_key *key);
 void mcxp_key_unref(struct mcxp_key *key);
+/* An EC key of another provider in ctx->libctx from params (EVP_PKEY_fromdata). */
+EVP_PKEY *mcxp_soft_fromdata(struct mcxp_ctx *ctx, int selection, OSSL_PARAM params[]);
 /* Asks the vault for the public key the URI names; raises the OpenSSL error. */
 MCX_RESULT mcxp_key_fetch(struct mcxp_ctx *ctx, const struct mcxp_uri *uri, struct mcxp_key **out);
 /* Signs a 32-octet digest in the vault; sig receives r||s.  Raises on failure. */

@@ -22,9 +22,6 @@
 #include "mcx/util.h"
 #include "provider/provider.h"
 
-/* Properties for the software verification: anything but ourselves. */
-#define VERIFY_PROPQ "provider!=mcxvault"
-
 enum sig_op { SIG_NONE, SIG_SIGN, SIG_VERIFY };
 
 struct mcxp_sig {
@@ -33,8 +30,13 @@ struct mcxp_sig {
 	enum sig_op op;
 	EVP_MD *md;            /* SHA-256 once a digest is chosen */
 	EVP_MD_CTX *mdctx;     /* digest-sign / digest-verify */
-	EVP_PKEY *pub;         /* verification key, in the child library context */
 };
+
+/* A vault key (private operations in the vault), else a software key. */
+static int is_vault(const struct mcxp_sig *s)
+{
+	return s->key != NULL && s->key->domain != NULL;
+}
 
 /* AlgorithmIdentifier { ecdsa-with-SHA256 } (RFC 5758 3.2: parameters absent). */
 static const uint8_t ecdsa_sha256_aid[] = {
@@ -105,8 +107,6 @@ static void sig_reset(struct mcxp_sig *s)
 	s->md = NULL;
 	EVP_MD_CTX_free(s->mdctx);
 	s->mdctx = NULL;
-	EVP_PKEY_free(s->pub);
-	s->pub = NULL;
 	s->op = SIG_NONE;
 }
 
@@ -139,26 +139,26 @@ static void *sig_dupctx(void *sigctx)
 	if (from->mdctx != NULL &&
 	    ((s->mdctx = EVP_MD_CTX_new()) == NULL || !EVP_MD_CTX_copy_ex(s->mdctx, from->mdctx)))
 		goto err;
-	if (from->pub != NULL) {
-		if (!EVP_PKEY_up_ref(from->pub))
-			goto err;
-		s->pub = from->pub;
-	}
 	return s;
 err:
 	sig_freectx(s);
 	return NULL;
 }
 
-/* Chooses the digest: SHA-256 under any of its names, nothing else (ES256). */
+/* Chooses the digest: for a vault key SHA-256 under any of its names,
+ * nothing else (ES256). */
 static int sig_set_md(struct mcxp_sig *s, const char *mdname)
 {
 	EVP_MD *md;
 
 	if (mdname == NULL || mdname[0] == '\0')
 		mdname = "SHA2-256";
-	md = EVP_MD_fetch(s->ctx->libctx, mdname, NULL);
-	if (md == NULL || !EVP_MD_is_a(md, "SHA2-256")) {
+	md = EVP_MD_fetch(s->ctx->libctx, mdname, MCXP_SOFT_PROPQ);
+	if (md == NULL) {
+		MCXP_RAISE(s->ctx, MCXP_R_UNSUPPORTED, "digest %s: unknown", mdname);
+		return 0;
+	}
+	if (is_vault(s) && !EVP_MD_is_a(md, "SHA2-256")) {
 		MCXP_RAISE(s->ctx, MCXP_R_UNSUPPORTED,
 			   "digest %s: vault keys sign SHA-256 digests only (ES256)", mdname);
 		EVP_MD_free(md);
@@ -185,12 +185,11 @@ static int sig_init(struct mcxp_sig *s, void *provkey, enum sig_op op, const OSS
 	}
 	s->op = op;
 	if (op == SIG_SIGN) {
-		if (!s->key->has_private || s->key->domain == NULL) {
-			MCXP_RAISE(s->ctx, MCXP_R_NO_PRIVATE_KEY,
-				   "a public key cannot sign; load the key from an mcxvault: URI");
+		if (!s->key->has_private) {
+			MCXP_RAISE(s->ctx, MCXP_R_NO_PRIVATE_KEY, "a public key cannot sign");
 			return 0;
 		}
-		if (strcmp(s->key->state, "active") != 0) {
+		if (is_vault(s) && strcmp(s->key->state, "active") != 0) {
 			MCXP_RAISE(s->ctx, MCXP_R_KEY_STATE,
 				   "%s is %s: only the active version of a domain's key signs",
 				   s->key->kid, s->key->state);
@@ -210,8 +209,19 @@ static int sign_digest(struct mcxp_sig *s, unsigned char *sig, size_t *siglen, s
 		       const unsigned char *dgst, size_t dlen)
 {
 	uint8_t rs[MCXVAULT_SIGNATURE_LEN], der[MCXP_ECDSA_DER_MAX];
+	EVP_PKEY_CTX *pctx = NULL;
 	size_t n;
+	int ok;
 
+	if (!is_vault(s)) {
+		n = sigsize;
+		ok = (pctx = EVP_PKEY_CTX_new_from_pkey(s->ctx->libctx, s->key->soft, MCXP_SOFT_PROPQ)) != NULL &&
+		     EVP_PKEY_sign_init(pctx) > 0 && EVP_PKEY_sign(pctx, sig, &n, dgst, dlen) > 0;
+		EVP_PKEY_CTX_free(pctx);
+		if (ok)
+			*siglen = n;
+		return ok;
+	}
 	if (mcxp_key_sign_digest(s->key, dgst, dlen, rs) != MCX_OK)
 		return 0;
 	n = rs_to_der(rs, der);
@@ -224,6 +234,13 @@ static int sign_digest(struct mcxp_sig *s, unsigned char *sig, size_t *siglen, s
 	return 1;
 }
 
+static size_t max_size(const struct mcxp_sig *s)
+{
+	int n = is_vault(s) ? MCXP_ECDSA_DER_MAX : EVP_PKEY_get_size(s->key->soft);
+
+	return n > 0 ? (size_t)n : MCXP_ECDSA_DER_MAX;
+}
+
 static int sig_sign(void *sigctx, unsigned char *sig, size_t *siglen, size_t sigsize,
 		    const unsigned char *tbs, size_t tbslen)
 {
@@ -232,41 +249,15 @@ static int sig_sign(void *sigctx, unsigned char *sig, size_t *siglen, size_t sig
 	if (s == NULL || s->key == NULL || s->op != SIG_SIGN)
 		return 0;
 	if (sig == NULL) {
-		*siglen = MCXP_ECDSA_DER_MAX;
+		*siglen = max_size(s);
 		return 1;
 	}
-	if (tbslen != MCXVAULT_DIGEST_LEN) {
+	if (is_vault(s) && tbslen != MCXVAULT_DIGEST_LEN) {
 		MCXP_RAISE(s->ctx, MCXP_R_BAD_INPUT,
 			   "the input to sign is %zu octets; the vault signs a 32-octet SHA-256 digest", tbslen);
 		return 0;
 	}
 	return sign_digest(s, sig, siglen, sigsize, tbs, tbslen);
-}
-
-/* The public key as a key of another provider, for software verification. */
-static int verify_key(struct mcxp_sig *s)
-{
-	EVP_PKEY_CTX *pctx = NULL;
-	OSSL_PARAM params[3];
-	int ok = 0;
-
-	if (s->pub != NULL)
-		return 1;
-	if (!s->key->has_public)
-		return 0;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)MCXP_EC_GROUP, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, s->key->pub, sizeof(s->key->pub));
-	params[2] = OSSL_PARAM_construct_end();
-	if ((pctx = EVP_PKEY_CTX_new_from_name(s->ctx->libctx, "EC", VERIFY_PROPQ)) == NULL ||
-	    EVP_PKEY_fromdata_init(pctx) <= 0 ||
-	    EVP_PKEY_fromdata(pctx, &s->pub, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
-		MCXP_RAISE(s->ctx, MCXP_R_INTERNAL, "no other provider verifies EC P-256 (is the default provider loaded?)");
-		goto out;
-	}
-	ok = 1;
-out:
-	EVP_PKEY_CTX_free(pctx);
-	return ok;
 }
 
 static int verify_digest(struct mcxp_sig *s, const unsigned char *sig, size_t siglen,
@@ -275,9 +266,9 @@ static int verify_digest(struct mcxp_sig *s, const unsigned char *sig, size_t si
 	EVP_PKEY_CTX *pctx = NULL;
 	int ok = 0;
 
-	if (!verify_key(s))
+	if (s->key->soft == NULL || !s->key->has_public)
 		return 0;
-	if ((pctx = EVP_PKEY_CTX_new_from_pkey(s->ctx->libctx, s->pub, VERIFY_PROPQ)) == NULL ||
+	if ((pctx = EVP_PKEY_CTX_new_from_pkey(s->ctx->libctx, s->key->soft, MCXP_SOFT_PROPQ)) == NULL ||
 	    EVP_PKEY_verify_init(pctx) <= 0)
 		goto out;
 	ok = EVP_PKEY_verify(pctx, sig, siglen, dgst, dlen) == 1;
@@ -342,7 +333,7 @@ static int sig_digest_sign_final(void *sigctx, unsigned char *sig, size_t *sigle
 	if (s == NULL || s->mdctx == NULL || s->op != SIG_SIGN)
 		return 0;
 	if (sig == NULL) {
-		*siglen = MCXP_ECDSA_DER_MAX;
+		*siglen = max_size(s);
 		return 1;
 	}
 	if (!EVP_DigestFinal_ex(s->mdctx, dgst, &dlen))
@@ -377,17 +368,29 @@ static const OSSL_PARAM *sig_gettable_ctx_params(void *sigctx, void *provctx)
 
 static int sig_get_ctx_params(void *sigctx, OSSL_PARAM params[])
 {
+	struct mcxp_sig *s = sigctx;
+	static const char *const md_names[] = { "SHA2-224", "SHA2-256", "SHA2-384", "SHA2-512" };
+	uint8_t aid[sizeof(ecdsa_sha256_aid)];
+	size_t i;
 	OSSL_PARAM *p;
 
-	/* Only SHA-256 is ever used, so the identifiers are constants. */
-	if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) != NULL &&
-	    !OSSL_PARAM_set_octet_string(p, ecdsa_sha256_aid, sizeof(ecdsa_sha256_aid)))
-		return 0;
+	/* ecdsa-with-SHA224..512 are 1.2.840.10045.4.3.1..4: only the last arc differs. */
+	if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) != NULL) {
+		for (i = 0; i < MCX_ARRAY_SIZE(md_names); i++)
+			if (s->md == NULL ? i == 1 : EVP_MD_is_a(s->md, md_names[i]))
+				break;
+		if (i == MCX_ARRAY_SIZE(md_names))
+			return 0;
+		memcpy(aid, ecdsa_sha256_aid, sizeof(aid));
+		aid[sizeof(aid) - 1] = (uint8_t)(i + 1);
+		if (!OSSL_PARAM_set_octet_string(p, aid, sizeof(aid)))
+			return 0;
+	}
 	if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL &&
-	    !OSSL_PARAM_set_utf8_string(p, "SHA2-256"))
+	    !OSSL_PARAM_set_utf8_string(p, s->md != NULL ? EVP_MD_get0_name(s->md) : "SHA2-256"))
 		return 0;
 	if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST_SIZE)) != NULL &&
-	    !OSSL_PARAM_set_size_t(p, MCXVAULT_DIGEST_LEN))
+	    !OSSL_PARAM_set_size_t(p, s->md != NULL ? (size_t)EVP_MD_get_size(s->md) : MCXVAULT_DIGEST_LEN))
 		return 0;
 	return 1;
 }

@@ -80,6 +80,7 @@ out="$W/out" err="$W/err"
 P=(-provider-path "$(cd "$(dirname "$SO")" && pwd)" -provider mcxvault -provider default)
 UA="mcxvault:domain=a.example;purpose=sign"
 UB="mcxvault:domain=b.example;purpose=sign"
+R=(-provider-path "${P[1]}" -provider default -provider mcxvault)   # mcxvault loaded last
 
 "$VCTL" domain init a.example >/dev/null 2>&1 && "$VCTL" domain init b.example >/dev/null 2>&1 &&
 	"$VCTL" pubkey a.example >"$W/a.pub.pem" && "$VCTL" pubkey b.example >"$W/b.pub.pem" ||
@@ -197,36 +198,69 @@ if [ "$cli" -eq 1 ]; then
 	"$OSSL" req "${P[@]}" -new -x509 -key "$UB" -days 30 -subj "/CN=localhost" \
 		-addext "subjectAltName=DNS:localhost" -out "$W/b.crt" 2>"$err" ||
 		fail "req for the TLS server certificate" "$err"
-	tls_ok=0
-	for attempt in 1 2 3; do
-		port=$((20000 + RANDOM % 30000))
-		timeout 30 "$OSSL" s_server "${P[@]}" -key "$UB" -cert "$W/b.crt" -accept "127.0.0.1:$port" \
-			-tls1_3 -naccept 1 -www >"$W/srv.log" 2>&1 &
-		srv_pid=$!
-		i=0
-		while [ $i -lt 100 ] && ! grep -q '^ACCEPT' "$W/srv.log" && kill -0 "$srv_pid" 2>/dev/null; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if ! grep -q '^ACCEPT' "$W/srv.log"; then
+	# tls NAME SERVER-PROVIDER-OPTS... -- CLIENT-EXTRA-OPTS...
+	tls() {
+		tls_name=$1
+		shift
+		sopts=() copts=()
+		while [ $# -gt 0 ] && [ "$1" != -- ]; do sopts+=("$1"); shift; done
+		[ $# -gt 0 ] && shift
+		copts=("$@")
+		tls_ok=0 rc=
+		for attempt in 1 2 3; do
+			port=$((20000 + RANDOM % 30000))
+			timeout 30 "$OSSL" s_server "${sopts[@]}" -key "$UB" -cert "$W/b.crt" -accept "127.0.0.1:$port" \
+				-tls1_3 -naccept 1 -www >"$W/srv.log" 2>&1 &
+			srv_pid=$!
+			i=0
+			while [ $i -lt 100 ] && ! grep -q '^ACCEPT' "$W/srv.log" && kill -0 "$srv_pid" 2>/dev/null; do
+				sleep 0.1
+				i=$((i + 1))
+			done
+			if ! grep -q '^ACCEPT' "$W/srv.log"; then
+				kill "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
+				continue   # port taken: another one
+			fi
+			printf 'GET / HTTP/1.0\r\n\r\n' | timeout 15 "$OSSL" s_client "${copts[@]}" -connect "127.0.0.1:$port" \
+				-tls1_3 -verify_return_error -CAfile "$W/b.crt" -verify_hostname localhost \
+				-servername localhost -ign_eof >"$out" 2>"$err"
+			rc=$?
 			kill "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
-			continue   # port taken: another one
+			if [ "$rc" -eq 0 ] && grep -q 'Protocol *: TLSv1.3' "$out" &&
+				grep -q 'Verify return code: 0 (ok)' "$out" && grep -q 'Peer signature type: ECDSA' "$out"; then
+				tls_ok=1
+			fi
+			break
+		done
+		if [ "$tls_ok" -eq 1 ]; then
+			ok "$tls_name"
+		else
+			fail "$tls_name (client rc ${rc:-?})" "$err" "$out" "$W/srv.log"
 		fi
-		printf 'GET / HTTP/1.0\r\n\r\n' | timeout 15 "$OSSL" s_client -connect "127.0.0.1:$port" \
-			-tls1_3 -verify_return_error -CAfile "$W/b.crt" -verify_hostname localhost \
-			-servername localhost -ign_eof >"$out" 2>"$err"
-		rc=$?
-		kill "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
-		if [ "$rc" -eq 0 ] && grep -q 'Protocol *: TLSv1.3' "$out" &&
-			grep -q 'Verify return code: 0 (ok)' "$out" && grep -q 'Peer signature type: ECDSA' "$out"; then
-			tls_ok=1
-		fi
-		break
-	done
-	if [ "$tls_ok" -eq 1 ]; then
-		ok "TLS 1.3 handshake: s_server -key mcxvault:... <-> s_client -verify_return_error"
+	}
+	tls "TLS 1.3 handshake: s_server -key mcxvault:... <-> s_client -verify_return_error" "${P[@]}"
+	tls "TLS 1.3 with ECDHE P-256, mcxvault loaded after default on both sides" \
+		"${R[@]}" -groups P-256 -- "${R[@]}" -groups P-256
+
+	# --- provider order -------------------------------------------------------------
+	# mcxvault's KEYMGMT answers to "EC" like the default provider's; loaded
+	# after it, libcrypto may pick mcxvault's for keys that are not the
+	# vault's.  Those are then software keys handled by the default provider.
+	if "$OSSL" genpkey "${R[@]}" -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$W/soft.key" 2>"$err" &&
+		"$OSSL" dgst "${R[@]}" -sha384 -sign "$W/soft.key" -out "$W/soft.sig" "$W/msg.txt" 2>>"$err" &&
+		"$OSSL" pkey -in "$W/soft.key" -pubout -out "$W/soft.pub" 2>>"$err" &&
+		"$OSSL" dgst -sha384 -verify "$W/soft.pub" -signature "$W/soft.sig" "$W/msg.txt" >/dev/null 2>>"$err" &&
+		"$OSSL" req "${R[@]}" -new -x509 -key "$W/soft.key" -subj /CN=soft -out "$W/soft.crt" 2>>"$err" &&
+		"$OSSL" verify -CAfile "$W/soft.crt" "$W/soft.crt" >/dev/null 2>>"$err"; then
+		ok "default then mcxvault: software EC keys (genpkey P-384, dgst -sha384, req) still work"
 	else
-		fail "TLS 1.3 handshake (client rc ${rc:-?})" "$err" "$out" "$W/srv.log"
+		fail "software EC keys with mcxvault loaded after default" "$err"
+	fi
+	if "$OSSL" dgst "${R[@]}" -sha256 -sign "$UA" -out "$W/r.sig" "$W/msg.txt" 2>"$err" &&
+		"$OSSL" dgst -sha256 -verify "$W/a.pub.pem" -signature "$W/r.sig" "$W/msg.txt" >/dev/null 2>&1; then
+		ok "default then mcxvault: vault key signs"
+	else
+		fail "vault key with mcxvault loaded after default" "$err"
 	fi
 
 	# --- configuration file ------------------------------------------------------

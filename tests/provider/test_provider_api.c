@@ -354,6 +354,68 @@ TEST(unknown_domain_and_bad_uri)
 	ERR_clear_error();
 }
 
+/*
+ * mcxvault loaded after default: libcrypto may use mcxvault's EC KEYMGMT for
+ * keys that are not the vault's.  Generation, signing, ECDH and PEM must
+ * still work (software keys, done by the default provider).
+ */
+TEST(software_keys_with_mcxvault_loaded_last)
+{
+	OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
+	OSSL_PROVIDER *pd = NULL, *pv = NULL;
+	EVP_PKEY *k1 = NULL, *k2 = NULL, *back = NULL;
+	EVP_PKEY_CTX *dctx = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	unsigned char sig[160], s1[64], s2[64];
+	size_t siglen = sizeof(sig), l1 = sizeof(s1), l2 = sizeof(s2);
+	BIO *bio = NULL;
+
+	REQUIRE(lc != NULL);
+	REQUIRE(OSSL_PROVIDER_set_default_search_path(lc, getenv("MCXVAULT_PROVIDER_DIR")) == 1);
+	pd = OSSL_PROVIDER_load(lc, "default");
+	pv = OSSL_PROVIDER_load(lc, "mcxvault");
+	REQUIRE(pd != NULL && pv != NULL);
+	/* Which KEYMGMT an unqualified fetch picks is up to libcrypto: ask for
+	 * mcxvault's explicitly for k1, the default's for k2. */
+	k1 = EVP_PKEY_Q_keygen(lc, "provider=mcxvault", "EC", "P-384");
+	k2 = EVP_PKEY_Q_keygen(lc, "provider=default", "EC", "P-384");
+	REQUIRE(k1 != NULL && k2 != NULL);
+	CHECK_EQ_STR(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(k1)), "mcxvault");
+	CHECK_EQ_STR(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(k2)), "default");
+	/* sign / verify with SHA-384 */
+	mctx = EVP_MD_CTX_new();
+	CHECK(mctx != NULL && EVP_DigestSignInit_ex(mctx, NULL, "SHA384", lc, NULL, k1, NULL) == 1 &&
+	      EVP_DigestSign(mctx, sig, &siglen, msg, sizeof(msg)) == 1);
+	EVP_MD_CTX_free(mctx);
+	mctx = EVP_MD_CTX_new();
+	CHECK(mctx != NULL && EVP_DigestVerifyInit_ex(mctx, NULL, "SHA384", lc, NULL, k1, NULL) == 1 &&
+	      EVP_DigestVerify(mctx, sig, siglen, msg, sizeof(msg)) == 1);
+	EVP_MD_CTX_free(mctx);
+	/* ECDH both ways gives the same secret */
+	dctx = EVP_PKEY_CTX_new_from_pkey(lc, k1, NULL);
+	CHECK(dctx != NULL && EVP_PKEY_derive_init(dctx) == 1 && EVP_PKEY_derive_set_peer(dctx, k2) == 1 &&
+	      EVP_PKEY_derive(dctx, s1, &l1) == 1);
+	EVP_PKEY_CTX_free(dctx);
+	dctx = EVP_PKEY_CTX_new_from_pkey(lc, k2, NULL);
+	CHECK(dctx != NULL && EVP_PKEY_derive_init(dctx) == 1 && EVP_PKEY_derive_set_peer(dctx, k1) == 1 &&
+	      EVP_PKEY_derive(dctx, s2, &l2) == 1);
+	EVP_PKEY_CTX_free(dctx);
+	CHECK(l1 == 48 && l2 == 48 && memcmp(s1, s2, l1) == 0);
+	/* PEM private key round trip */
+	bio = BIO_new(BIO_s_mem());
+	CHECK(bio != NULL && PEM_write_bio_PrivateKey_ex(bio, k1, NULL, NULL, 0, NULL, NULL, lc, NULL) == 1);
+	back = bio != NULL ? PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, lc, NULL) : NULL;
+	CHECK(back != NULL && EVP_PKEY_eq(back, k1) == 1);
+	CHECK(back != NULL && EVP_PKEY_eq(back, k2) == 0);
+	BIO_free(bio);
+	EVP_PKEY_free(back);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	OSSL_PROVIDER_unload(pv);
+	OSSL_PROVIDER_unload(pd);
+	OSSL_LIB_CTX_free(lc);
+}
+
 int main(void)
 {
 	if (getenv("MCXVAULT_SOCKET") == NULL || getenv("MCXVAULT_PROVIDER_DIR") == NULL) {
@@ -369,6 +431,7 @@ int main(void)
 	RUN(threads_share_one_key);
 	RUN(key_rotated_after_loading_refuses_to_sign);
 	RUN(unknown_domain_and_bad_uri);
+	RUN(software_keys_with_mcxvault_loaded_last);
 	mcxvault_close(vault);
 	OSSL_PROVIDER_unload(prov_default);
 	OSSL_PROVIDER_unload(prov_vault);
