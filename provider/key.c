@@ -10,6 +10,12 @@
  * provider's encoders write it (openssl pkey -pubout, X509_set_pubkey) and
  * EVP_PKEY_eq() compares it with a certificate's key.
  *
+ * The KEYMGMT answers to "EC" like the default provider's, so libcrypto may
+ * also hand it keys that are not the vault's (generation, import, a TLS key
+ * share).  Those become software keys (struct mcxp_key, domain == NULL)
+ * held as default-provider keys in the child library context and exported
+ * in full, so every operation on them ends up in the default provider.
+ *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <errno.h>
