@@ -110,7 +110,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build-all
 	@B=$(B) sh bench/run.sh
 
-install: build-all
+install: build-all install-provider
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mcx \
 	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)/etc/mcxvault
 	install -m 755 $(B)/vaultd $(DESTDIR)$(PREFIX)/sbin/vaultd

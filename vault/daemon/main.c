@@ -25,6 +25,7 @@
 #include "vault/daemon/server.h"
 #include "vault/daemon/vault.h"
 #include "vault/keys/keystore.h"
+#include "vault/audit/audit.h"
 #include "vault/kms/kms.h"
 
 #define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
@@ -175,6 +176,12 @@ int main(int argc, char **argv)
 		            mcx_strerror(r));
 		goto out;
 	}
+	if (config->audit_file != NULL &&
+	    (r = audit_open(vault.hsm, config->audit_file, config->audit_batch, config->audit_checkpoint_interval,
+	                    &vault.audit)) != MCX_OK) {
+		vault_error("cannot open the audit log %s: %s", config->audit_file, mcx_strerror(r));
+		goto out;
+	}
 	if ((r = keystore_open(vault.hsm, &vault.keystore)) != MCX_OK) {
 		vault_error("cannot load keys from the token: %s", mcx_strerror(r));
 		goto out;
@@ -198,6 +205,9 @@ int main(int argc, char **argv)
 		if (sigwait(&signals, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			/* logrotate moved the audit file: seal it, continue the chain in a new one */
+			if (vault.audit != NULL && audit_reopen(vault.audit) != MCX_OK)
+				vault_error("audit: reopening the log failed; still writing the old file");
 			if (vault_reload(&vault) == MCX_OK) {
 				struct vault_config *now = vault_config_acquire(&vault);
 				vault_server_reconfigure(server, now);
@@ -215,6 +225,7 @@ out:
 	/* services: free in reverse order */
 	kms_service_free(vault.kms);
 	keystore_free(vault.keystore);
+	audit_close(vault.audit);
 	hsm_close(vault.hsm);
 	if (vault.config != NULL)
 		vault_config_release(&vault, vault.config);

@@ -6,6 +6,7 @@
 
 #include "mcx/util.h"
 #include "pkcs11/hsm.h"
+#include "vault/audit/audit.h"
 #include "vault/rpc/methods.h"
 
 int method_vault_status(struct rpc_call *call, json_t *params, json_t **result)
@@ -39,6 +40,14 @@ int method_vault_status(struct rpc_call *call, json_t *params, json_t **result)
 	                    (json_int_t)call->caller->uid, "gid", (json_int_t)call->caller->gid, "pid",
 	                    (json_int_t)call->caller->pid, "roles", roles);
 	MCX_ENSURE_ALLOC(*result);
+	if (call->vault->audit != NULL) {
+		struct audit_status st;
+		audit_status_get(call->vault->audit, &st);
+		json_object_set_new(*result, "audit", json_pack("{s:b, s:I}", "healthy", st.healthy, "seq",
+		                                                (json_int_t)st.seq));
+	} else {
+		json_object_set_new(*result, "audit", json_pack("{s:b}", "enabled", 0));
+	}
 	r = MCX_OK;
 out:
 	json_decref(domains);

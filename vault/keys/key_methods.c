@@ -153,6 +153,7 @@ int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result)
 	if (r == MCX_ERR_NOT_FOUND)
 		return rpc_fail(call, r, "domain '%s' has no %s key: run domain.init first", call->domain, purpose);
 	MCX_GUARD(r);
+	rpc_audit_key(call, strcmp(purpose, "kms") == 0 ? "kms" : "sign", created.version);
 	mcx_time_format(created.created, when);
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:{s:i, s:s}}", "domain", call->domain,
 	                                     "purpose", purpose, "version", (json_int_t)created.version, "state",
@@ -178,6 +179,7 @@ int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
 	                                       &key) == MCX_OK,
 	           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%s' has no %s key version %llu", call->domain, purpose,
 	                    (unsigned long long)version));
+	rpc_audit_key(call, strcmp(purpose, "kms") == 0 ? "kms" : "sign", (uint32_t)version);
 	r = keystore_retire(call->vault->keystore, call->domain, purpose, (uint32_t)version);
 	if (r == MCX_ERR_KEY_STATE)
 		return rpc_fail(call, r, "version %llu is %s: only a verify-only version can be retired",

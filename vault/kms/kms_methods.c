@@ -117,6 +117,8 @@ int method_kms_user_keys(struct rpc_call *call, json_t *params, json_t **result)
 	MCX_ENSURE(t <= g.valid_to && period_end >= g.valid_from,
 	           rpc_fail(call, MCX_ERR_EXPIRED, "no KMS certificate of domain '%s' is valid at that time",
 	                    call->domain));
+	rpc_audit_key(call, "kms", g.version);
+	rpc_audit_subject(call, user_uri);
 	MCX_GUARD(mcx_uid_compute(user_uri, strlen(user_uri), g.kms_uri, strlen(g.kms_uri),
 	                          (uint64_t)g.user_key_period, (uint64_t)g.user_key_offset, period_no, uid));
 
@@ -245,6 +247,7 @@ int method_kms_cert_cache(struct rpc_call *call, json_t *params, json_t **result
 	for (size_t i = 0; i < external_count; i++) {
 		if (external[i].valid_to < now)
 			continue;
+		rpc_audit_external(call, external[i].kms_uri);
 		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s}", "role", "External", "kms_uri",
 		                                  external[i].kms_uri, "cert_uri", external[i].cert_uri, "valid_to",
 		                                  json_time(external[i].valid_to), "xml", external[i].xml));
@@ -317,6 +320,9 @@ int method_external_import(struct rpc_call *call, json_t *params, json_t **resul
 	memset(&stored, 0, sizeof(stored));
 	MCX_GUARD(rpc_param_string(call, params, "certificate", 1, &xml));
 	MCX_GUARD(external_signing_key(call, params, point));
+	if (kms_cert_from_xml(xml, strlen(xml), NULL, &cert) == MCX_OK && cert.kms_uri != NULL)
+		rpc_audit_external(call, cert.kms_uri);
+	kms_cert_clear(&cert);
 	/* a KmsUri of a home domain can never be external: that would let a
 	 * partner impersonate our own KMS to our users */
 	if (kms_cert_from_xml(xml, strlen(xml), NULL, &cert) == MCX_OK && cert.kms_uri != NULL) {
@@ -370,6 +376,7 @@ int method_external_remove(struct rpc_call *call, json_t *params, json_t **resul
 	const char *kms_uri = NULL;
 
 	MCX_GUARD(rpc_param_string(call, params, "kms_uri", 1, &kms_uri));
+	rpc_audit_external(call, kms_uri);
 	r = kms_external_remove(kms_external_store(call->vault->kms), call->domain, kms_uri);
 	if (r == MCX_ERR_NOT_FOUND)
 		MCX_BAIL(rpc_fail(call, r, "domain '%s' does not trust KMS '%.200s'", call->domain, kms_uri));

@@ -32,5 +32,8 @@ int method_external_remove(struct rpc_call *call, json_t *params, json_t **resul
 /* vault/gms/ */
 /* vault/redirect/ */
 /* vault/audit/ */
+int method_audit_status(struct rpc_call *call, json_t *params, json_t **result);
+int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result);
+int method_audit_check_checkpoint(struct rpc_call *call, json_t *params, json_t **result);
 
 #endif

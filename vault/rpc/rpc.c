@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mcx/util.h"
+#include "vault/audit/audit.h"
 #include "vault/daemon/log.h"
 
 int rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
@@ -24,6 +25,60 @@ int rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
 	vsnprintf(call->error_detail, sizeof(call->error_detail), fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+void rpc_audit_key(struct rpc_call *call, const char *purpose, uint32_t version)
+{
+	call->audit.key_purpose = purpose;
+	call->audit.key_version = version;
+}
+
+void rpc_audit_subject(struct rpc_call *call, const char *subject)
+{
+	snprintf(call->audit.subject, sizeof(call->audit.subject), "%s", subject != NULL ? subject : "");
+}
+
+void rpc_audit_external(struct rpc_call *call, const char *kms_uri)
+{
+	size_t n = call->audit.external_count;
+
+	if (kms_uri == NULL || n >= MCX_ARRAY_SIZE(call->audit.external_kms))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(call->audit.external_kms[i], kms_uri) == 0)
+			return;
+	snprintf(call->audit.external_storage[n], sizeof(call->audit.external_storage[n]), "%s", kms_uri);
+	call->audit.external_kms[n] = call->audit.external_storage[n];
+	call->audit.external_count++;
+}
+
+/* Appends the call's audit record; the request fails closed if it cannot. */
+static int rpc_audit(struct rpc_call *call, int outcome)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.uid = call->caller->uid;
+	ev.pid = call->caller->pid;
+	ev.roles = vault_access_roles(call->config, call->caller, call->domain);
+	ev.method = call->method != NULL ? call->method->name : "(unknown)";
+	ev.domain = call->domain;
+	ev.key_purpose = call->audit.key_purpose;
+	ev.key_version = call->audit.key_version;
+	ev.subject = call->audit.subject[0] ? call->audit.subject : NULL;
+	for (size_t i = 0; i < call->audit.external_count && i < AUDIT_EXTERNAL_MAX; i++)
+		ev.external_kms[ev.external_count++] = call->audit.external_kms[i];
+	ev.error = outcome;
+	return audit_append(call->vault->audit, &ev);
+}
+
+static int rpc_audited(const struct rpc_call *call, int outcome)
+{
+	if (call->vault->audit == NULL)
+		return 0;
+	if (outcome == MCX_ERR_PERMISSION_DENIED)
+		return 1;   /* every denied request, whatever the method */
+	return call->method != NULL && !(call->method->flags & RPC_READ_ONLY);
 }
 
 const struct rpc_method *rpc_method_find(const char *name)
@@ -131,6 +186,9 @@ static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
 		           rpc_fail(call, MCX_ERR_PERMISSION_DENIED, "uid %u may not call %s for domain '%s'",
 		                    (unsigned)call->caller->uid, call->method->name, call->domain));
 	}
+	/* fail closed: with the audit log known broken, do nothing that must be recorded */
+	if (rpc_audited(call, MCX_OK) && !audit_writable(call->vault->audit))
+		MCX_BAIL(rpc_fail(call, MCX_ERR_AUDIT_UNAVAILABLE, "the audit log cannot be written: request refused"));
 	r = call->method->handler(call, params, result);
 	if (r == MCX_OK && *result == NULL)
 		r = MCX_ERR_INTERNAL;
@@ -196,6 +254,13 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
 		}
 	}
 	err = rpc_dispatch(&call, request, &result);
+	if (err != MCX_ERR_AUDIT_UNAVAILABLE && rpc_audited(&call, err) && rpc_audit(&call, err) != MCX_OK) {
+		/* the record could not be written: the caller must not get a result */
+		json_decref(result);
+		result = NULL;
+		if (err != MCX_ERR_PERMISSION_DENIED)
+			err = rpc_fail(&call, MCX_ERR_AUDIT_UNAVAILABLE, "the audit log cannot be written: request refused");
+	}
 	if (err != MCX_OK)
 		goto respond_error;
 	response = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);

@@ -25,6 +25,15 @@ struct rpc_call {
 	const struct vault_domain_config *domain_config;
 	unsigned roles;                              /* the caller's roles for this call's domain */
 	char error_detail[256];                      /* a sentence for error.message */
+	/* what the audit record says beyond method, caller and outcome (set by handlers) */
+	struct {
+		const char *key_purpose;
+		uint32_t key_version;
+		char subject[256];
+		const char *external_kms[8];
+		size_t external_count;
+		char external_storage[8][256];
+	} audit;
 };
 
 typedef int (*rpc_handler_fn)(struct rpc_call *call, json_t *params, json_t **result);
@@ -35,6 +44,10 @@ enum rpc_domain_rule {
 	RPC_DOMAIN_REQUIRED,   /* "domain" must name a configured domain in the caller's scope */
 };
 
+/* Method flags: every row of the table says which. */
+#define RPC_AUDITED   0x0u   /* every call leaves an audit record (and fails closed without one) */
+#define RPC_READ_ONLY 0x1u   /* touches no key material and changes nothing: not audited unless denied */
+
 struct rpc_method {
 	const char *name;
 	unsigned roles;                     /* any one of these; VAULT_ROLE_NONE: everyone */
@@ -42,6 +55,7 @@ struct rpc_method {
 	const char *params[RPC_PARAMS_MAX]; /* every accepted member of params, NULL-terminated */
 	rpc_handler_fn handler;
 	const char *summary;
+	unsigned flags;                     /* RPC_READ_ONLY, ... */
 };
 
 /* The table (vault/rpc/rpc_table.c). */
@@ -58,6 +72,12 @@ MCX_RESULT rpc_append_error(struct mcx_buf *out, json_t *id, int err, const char
 /* Sets call->error_detail and returns err, so handlers can `return rpc_fail(...)`
  * or `MCX_BAIL(rpc_fail(...))`. */
 int rpc_fail(struct rpc_call *call, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* For the audit record: the key version used, the subject (group, user URI),
+ * and each external KMS involved.  Never pass secrets. */
+void rpc_audit_key(struct rpc_call *call, const char *purpose, uint32_t version);
+void rpc_audit_subject(struct rpc_call *call, const char *subject);
+void rpc_audit_external(struct rpc_call *call, const char *kms_uri);
 
 /* Parameter helpers: each fails with MCX_ERR_INVALID_PARAMS and a sentence. */
 MCX_RESULT rpc_param_string(struct rpc_call *call, json_t *params, const char *name, int required,

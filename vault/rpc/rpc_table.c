@@ -10,44 +10,52 @@
 #define ADMIN VAULT_ROLE_ADMIN
 #define SIGNER VAULT_ROLE_SIGNER
 #define KMS VAULT_ROLE_KMS
+#define AUDITOR VAULT_ROLE_AUDITOR
 
 const struct rpc_method rpc_methods[] = {
 	/* name              role     domain rule          accepted params                       handler */
 	{ "vault.status",    VAULT_ROLE_NONE, RPC_DOMAIN_NONE, { NULL }, method_vault_status,
-	  "version, HSM, domains, uptime, counters" },
+	  "version, HSM, domains, uptime, counters", RPC_READ_ONLY },
 	{ "domain.init",     ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_domain_init,
-	  "create the domain's signing key version 1 in the token" },
+	  "create the domain's signing key version 1 in the token", RPC_AUDITED },
 	{ "domain.list",     ANY,    RPC_DOMAIN_NONE, { NULL }, method_domain_list,
-	  "configured domains the caller may see" },
+	  "configured domains the caller may see", RPC_READ_ONLY },
 	{ "domain.show",     ANY,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_domain_show,
-	  "one domain with its keys" },
+	  "one domain with its keys", RPC_READ_ONLY },
 	{ "key.list",        ANY,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_key_list,
-	  "every version of every key purpose of a domain" },
+	  "every version of every key purpose of a domain", RPC_READ_ONLY },
 	{ "key.rotate",      ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "purpose", NULL }, method_key_rotate,
-	  "make version n+1 active, the active one verify-only" },
+	  "make version n+1 active, the active one verify-only", RPC_AUDITED },
 	{ "key.retire",      ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "purpose", "version", NULL }, method_key_retire,
-	  "destroy the private key of a verify-only version" },
+	  "destroy the private key of a verify-only version", RPC_AUDITED },
 	{ "sign.sign",       SIGNER, RPC_DOMAIN_REQUIRED, { "domain", "data", "digest", NULL }, method_sign_sign,
-	  "ES256 signature by the domain's active signing key" },
+	  "ES256 signature by the domain's active signing key", RPC_AUDITED },
 	{ "sign.verify",     ANY,    RPC_DOMAIN_REQUIRED, { "domain", "kid", "data", "digest", "signature", NULL },
-	  method_sign_verify, "verify an ES256 signature of the domain" },
+	  method_sign_verify, "verify an ES256 signature of the domain", RPC_READ_ONLY },
 	{ "sign.public_key", ANY,    RPC_DOMAIN_REQUIRED, { "domain", "version", NULL }, method_sign_public_key,
-	  "public signing key as JWK and PEM" },
+	  "public signing key as JWK and PEM", RPC_READ_ONLY },
 	{ "kms.certificate", KMS | ADMIN, RPC_DOMAIN_REQUIRED, { "domain", "version", NULL }, method_kms_certificate,
-	  "the domain's TS 33.180 KMS certificate, XML and JSON" },
+	  "the domain's TS 33.180 KMS certificate, XML and JSON", RPC_READ_ONLY },
 	{ "kms.user_keys",   KMS,    RPC_DOMAIN_REQUIRED, { "domain", "user_uri", "time", "transport_key", NULL },
-	  method_kms_user_keys, "a user's RSK, SSK and PVT for a key period" },
+	  method_kms_user_keys, "a user's RSK, SSK and PVT for a key period", RPC_AUDITED },
 	{ "kms.cert_cache",  KMS,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_kms_cert_cache,
-	  "home and trusted external KMS certificates, one signed bundle" },
+	  "home and trusted external KMS certificates, one signed bundle", RPC_AUDITED },
 	{ "external.import", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "certificate", "signing_key", NULL },
-	  method_external_import, "trust an external domain's KMS certificate" },
+	  method_external_import, "trust an external domain's KMS certificate", RPC_AUDITED },
 	{ "external.list",   ANY,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_external_list,
-	  "external KMS certificates the domain trusts" },
+	  "external KMS certificates the domain trusts", RPC_READ_ONLY },
 	{ "external.remove", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "kms_uri", NULL }, method_external_remove,
-	  "stop trusting an external KMS" },
+	  "stop trusting an external KMS", RPC_AUDITED },
 	/* gms: group master keys and server signalling keys (vault/gms/) */
 	/* redirect: security domain redirect responses and ID tokens (vault/redirect/) */
 	/* audit: the audit log (vault/audit/) */
+	{ "audit.status",    AUDITOR | ADMIN, RPC_DOMAIN_NONE, { NULL }, method_audit_status,
+	  "the audit log: file, last record, chain head, health", RPC_READ_ONLY },
+	{ "audit.tail",      AUDITOR | ADMIN, RPC_DOMAIN_NONE, { "count", NULL }, method_audit_tail,
+	  "the last records of the audit log", RPC_READ_ONLY },
+	{ "audit.check_checkpoint", AUDITOR | ADMIN, RPC_DOMAIN_NONE,
+	  { "seq", "prev", "first_seq", "last_seq", "from", "to", "mac", NULL }, method_audit_check_checkpoint,
+	  "recompute a checkpoint's HMAC in the HSM", RPC_READ_ONLY },
 };
 
 const size_t rpc_method_count = sizeof(rpc_methods) / sizeof(rpc_methods[0]);

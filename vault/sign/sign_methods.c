@@ -53,6 +53,7 @@ int method_sign_sign(struct rpc_call *call, json_t *params, json_t **result)
 	if (r == MCX_ERR_NOT_FOUND)
 		return rpc_fail(call, r, "domain '%s' has no active signing key: run domain.init", call->domain);
 	MCX_GUARD(r);
+	rpc_audit_key(call, "sign", used.version);
 	MCX_ENSURE_ALLOC(sig = rpc_json_base64url(signature, sizeof(signature)));
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:O}", "kid", used.kid, "alg", "ES256", "signature", sig));
 	r = MCX_OK;

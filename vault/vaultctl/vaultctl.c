@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include "mcx/buf.h"
 #include "mcx/safety.h"
 #include "mcx/util.h"
+#include "vault/audit/audit_chain.h"
 
 #define PROG "vaultctl"
 #define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
@@ -309,6 +311,28 @@ static struct mcxvault *vault(struct ctx *ctx)
 	return ctx->v;
 }
 
+/*
+ * Calls method with params (a new reference, consumed; NULL means out of
+ * memory) for the methods without a typed helper in libmcxvault.  0 with
+ * *res set, or EXIT_VAULT after printing why.
+ */
+static int call(struct ctx *ctx, const char *method, json_t *params, json_t **res)
+{
+	struct mcxvault_error e;
+	int r;
+
+	*res = NULL;
+	if (params == NULL)
+		return local_error(method, "out of memory");
+	if (vault(ctx) == NULL) {
+		json_decref(params);
+		return EXIT_VAULT;
+	}
+	r = mcxvault_call(ctx->v, method, params, res, &e);
+	json_decref(params);
+	return r != 0 ? vault_error(method, r, &e) : 0;
+}
+
 /* --- output ------------------------------------------------------------- */
 
 static void print_json(const json_t *j)
@@ -365,6 +389,21 @@ static void print_table(const char *const *header, const char *const *keys, size
 			else
 				printf("%s\n", s);
 		}
+}
+
+/* "name:  value" lines for the members of obj named in names that are present. */
+static void print_fields(const json_t *obj, const char *const *names, size_t n)
+{
+	char tmp[32], label[40];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const json_t *v = json_object_get(obj, names[i]);
+		if (v == NULL || json_is_null(v))
+			continue;
+		snprintf(label, sizeof(label), "%s:", names[i]);
+		printf("%-17s %s\n", label, cell(v, tmp, sizeof(tmp)));
+	}
 }
 
 static void print_keys(const json_t *keys)
@@ -776,16 +815,375 @@ static int cmd_pubkey(struct ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* The view of a KMS certificate (kms.certificate), or its signed XML. */
+static int cmd_cert_show(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const top[] = { "version", "state", "cert_uri", "signed_by" };
+	static const char *const fields[] = { "role", "kms_uri", "issuer", "id", "valid_from", "valid_to",
+					      "revoked", "user_id_format", "user_key_period", "user_key_offset",
+					      "parameter_set", "pub_enc_key", "pub_auth_key" };
+	const char *version_s = NULL, *xml;
+	char *pos[1];
+	int n, ret, want_xml = 0;
+	long long version = 0;
+	json_t *res = NULL, *params;
+	const struct opt opts[] = {
+		{ "--version", &version_s, NULL },
+		{ "--xml", NULL, &want_xml },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 1, 1, &n)) != 0)
+		return ret;
+	if (want_xml && ctx->json)
+		return usage_error(ctx, "--xml and --json exclude each other");
+	if (version_s != NULL && parse_int(version_s, 1, UINT32_MAX, &version) != 0)
+		return usage_error(ctx, "invalid version %s", version_s);
+	params = json_pack("{s:s}", "domain", pos[0]);
+	if (params != NULL && version > 0 && json_object_set_new(params, "version", json_integer(version)) != 0) {
+		json_decref(params);
+		params = NULL;
+	}
+	if ((ret = call(ctx, "kms.certificate", params, &res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else if (want_xml) {
+		xml = json_string_value(json_object_get(res, "xml"));
+		if (xml == NULL)
+			ret = local_error("kms.certificate", "the answer has no xml");
+		else
+			printf("%s%s", xml, xml[0] != '\0' && xml[strlen(xml) - 1] == '\n' ? "" : "\n");
+	} else {
+		print_fields(res, top, MCX_ARRAY_SIZE(top));
+		print_fields(json_object_get(res, "certificate"), fields, MCX_ARRAY_SIZE(fields));
+	}
+	json_decref(res);
+	return ret;
+}
+
+/* A transport key given as 32 or 64 hex digits, as base64url for the protocol. */
+static char *transport_key_param(const char *hex)
+{
+	struct mcx_buf *b = mcx_buf_new(64);
+	char *text = NULL;
+
+	if (b != NULL && (strlen(hex) == 32 || strlen(hex) == 64) && mcx_hex_decode(b, hex, strlen(hex)) == 0)
+		text = mcx_base64url_string(mcx_buf_ptr(b), mcx_buf_len(b));
+	mcx_buf_free(b);   /* wiped */
+	return text;
+}
+
+/* A user's key material for a key period (kms.user_keys). */
+static int cmd_kms_user_keys(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const fields[] = { "user_uri", "user_id", "key_period_no", "valid_from", "valid_to",
+					      "kms_uri", "cert_uri", "kms_version", "key_wrap", "rsk", "ssk", "pvt" };
+	const char *when = NULL, *tk_hex = NULL;
+	char *pos[2], *tk = NULL;
+	int n, ret;
+	json_t *res = NULL, *params;
+	const struct opt opts[] = {
+		{ "--time", &when, NULL },
+		{ "--transport-key", &tk_hex, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 2, &n)) != 0)
+		return ret;
+	if (tk_hex != NULL && (tk = transport_key_param(tk_hex)) == NULL)
+		return usage_error(ctx, "--transport-key needs 32 or 64 hex digits (an AES-128 or AES-256 key)");
+	params = json_pack("{s:s, s:s, s:s*, s:s*}", "domain", pos[0], "user_uri", pos[1], "time", when,
+			   "transport_key", tk);
+	if (tk != NULL) {
+		mcx_wipe(tk, strlen(tk));
+		free(tk);
+	}
+	if ((ret = call(ctx, "kms.user_keys", params, &res)) != 0)
+		return ret;
+	if (ctx->json)
+		print_json(res);
+	else
+		print_fields(res, fields, MCX_ARRAY_SIZE(fields));
+	json_decref(res);
+	return 0;
+}
+
+/* The signed bundle of certificates a Home KMS provisions (kms.cert_cache). */
+static int cmd_kms_cert_cache(struct ctx *ctx, int argc, char **argv)
+{
+	char *pos[1];
+	int n, ret;
+	json_t *res = NULL;
+	const char *bundle;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "kms.cert_cache", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else if ((bundle = json_string_value(json_object_get(res, "bundle"))) != NULL) {
+		printf("%s\n", bundle);
+	} else {
+		ret = local_error("kms.cert_cache", "the answer has no bundle");
+	}
+	json_decref(res);
+	return ret;
+}
+
+/* A NUL-free text file as a string (for certificates and keys). */
+static int read_text(const char *path, char **out)
+{
+	struct mcx_buf *b = NULL;
+	char *s;
+
+	*out = NULL;
+	if (read_input(path, &b) != 0)
+		return local_error(strcmp(path, "-") != 0 ? path : "stdin", strerror(errno));
+	if (memchr(mcx_buf_ptr(b), '\0', mcx_buf_len(b)) != NULL || (s = malloc(mcx_buf_len(b) + 1)) == NULL) {
+		mcx_buf_free(b);
+		return local_error(path, "not a text file");
+	}
+	memcpy(s, mcx_buf_ptr(b), mcx_buf_len(b));
+	s[mcx_buf_len(b)] = '\0';
+	mcx_buf_free(b);
+	*out = s;
+	return 0;
+}
+
+static void print_external(const json_t *e)
+{
+	static const char *const fields[] = { "kms_uri", "cert_uri", "role", "valid_from", "valid_to", "imported",
+					      "user_key_period", "user_key_offset" };
+
+	print_fields(e, fields, MCX_ARRAY_SIZE(fields));
+}
+
+/* Trusts an external KMS: its certificate and its signing key, PEM or JWK. */
+static int cmd_external_import(struct ctx *ctx, int argc, char **argv)
+{
+	char *pos[3], *cert = NULL, *key = NULL, tmp[32];
+	int n, ret;
+	json_t *res = NULL, *jkey = NULL;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 3, 3, &n)) != 0)
+		return ret;
+	if (strcmp(pos[1], "-") == 0 && strcmp(pos[2], "-") == 0)
+		return usage_error(ctx, "CERT_FILE and KEY_FILE cannot both be stdin");
+	if ((ret = read_text(pos[1], &cert)) != 0 || (ret = read_text(pos[2], &key)) != 0)
+		goto out;
+	/* a JSON object is a JWK; anything else is sent as PEM text for the vault to judge */
+	jkey = json_loads(key, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(jkey)) {
+		json_decref(jkey);
+		jkey = json_string(key);
+	}
+	if (jkey == NULL) {
+		ret = local_error(pos[2], "not UTF-8 text");
+		goto out;
+	}
+	if ((ret = call(ctx, "external.import",
+			json_pack("{s:s, s:s, s:o}", "domain", pos[0], "certificate", cert, "signing_key", jkey),
+			&res)) != 0)
+		goto out;
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		printf("%s now trusts %s\n", pos[0], cell(json_object_get(res, "kms_uri"), tmp, sizeof(tmp)));
+		print_external(res);
+	}
+out:
+	json_decref(res);
+	free(cert);
+	free(key);
+	return ret;
+}
+
+static int cmd_external_list(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const header[] = { "KMS_URI", "CERT_URI", "VALID_FROM", "VALID_TO", "IMPORTED" };
+	static const char *const names[] = { "kms_uri", "cert_uri", "valid_from", "valid_to", "imported" };
+	char *pos[1];
+	int n, ret;
+	json_t *res = NULL;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "external.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
+		return ret;
+	if (ctx->json)
+		print_json(res);
+	else
+		print_table(header, names, MCX_ARRAY_SIZE(header), json_object_get(res, "external"));
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_external_remove(struct ctx *ctx, int argc, char **argv)
+{
+	char *pos[2];
+	int n, ret;
+	json_t *res = NULL;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "external.remove", json_pack("{s:s, s:s}", "domain", pos[0], "kms_uri", pos[1]),
+			&res)) != 0)
+		return ret;
+	if (ctx->json)
+		print_json(res);
+	else
+		printf("%s no longer trusts %s\n", pos[0], pos[1]);
+	json_decref(res);
+	return 0;
+}
+
 /* The command table: also the help text.  Keep related commands together. */
+
+/* --- audit ---------------------------------------------------------------- */
+
+/* The vault recomputes a checkpoint's HMAC: its key never leaves the HSM. */
+static int audit_mac_check_rpc(void *context, const struct audit_checkpoint_fields *cp)
+{
+	struct ctx *ctx = context;
+	struct mcxvault_error e;
+	json_t *params = NULL, *res = NULL;
+	int r;
+
+	params = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s}", "seq", (json_int_t)cp->seq, "prev", cp->prev,
+	                   "first_seq", (json_int_t)cp->first_seq, "last_seq", (json_int_t)cp->last_seq, "from",
+	                   (json_int_t)cp->from, "to", (json_int_t)cp->to, "mac", cp->mac);
+	if (params == NULL)
+		return MCX_ERR_ALLOC;
+	r = mcxvault_call(ctx->v, "audit.check_checkpoint", params, &res, &e);
+	if (r == 0)
+		r = json_is_true(json_object_get(res, "valid")) ? 0 : MCX_ERR_SIGNATURE_INVALID;
+	else
+		fprintf(stderr, "vaultctl: audit.check_checkpoint: %s\n", e.message);
+	json_decref(params);
+	json_decref(res);
+	return r;
+}
+
+static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	struct audit_chain_state st;
+	json_t *status = NULL;
+	char *pos[16];
+	const char *live = NULL;
+	int n, r, ret, i;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 16, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &status, &e)) != 0)
+		return vault_error("audit.status", r, &e);
+	live = json_string_value(json_object_get(status, "file"));
+	if (n == 0 && live != NULL)
+		pos[n++] = (char *)live;
+	memset(&st, 0, sizeof(st));
+	ret = 0;
+	for (i = 0; i < n && ret == 0; i++) {
+		r = audit_chain_verify_file(pos[i], &st, audit_mac_check_rpc, ctx);
+		if (r == MCX_ERR_SYSTEM) {
+			fprintf(stderr, "vaultctl: audit verify: cannot read %s: %s\n", pos[i], strerror(errno));
+			ret = EXIT_VAULT;
+		} else if (r != 0) {
+			ret = EXIT_VAULT;
+		}
+	}
+	if (ret == 0 && !st.failed && n > 0) {
+		const char *last = pos[n - 1];
+		uint64_t vault_seq = (uint64_t)json_integer_value(json_object_get(status, "seq"));
+		const char *vault_head = json_string_value(json_object_get(status, "head"));
+		if (live != NULL && strcmp(last, live) == 0) {
+			/* the live file: the vault knows where it ends */
+			if (st.seq < vault_seq) {
+				st.failed = 1;
+				snprintf(st.problem, sizeof(st.problem),
+				         "the file ends at record %" PRIu64 " but the vault has written up to %" PRIu64
+				         ": truncated", st.seq, vault_seq);
+			} else if (st.seq == vault_seq && vault_head != NULL && strcmp(st.head, vault_head) != 0) {
+				st.failed = 1;
+				st.problem_seq = st.seq;
+				snprintf(st.problem, sizeof(st.problem), "record %" PRIu64 " (the last) was changed", st.seq);
+			}
+		} else if (st.seq > st.sealed_seq) {
+			st.failed = 1;
+			st.problem_seq = st.sealed_seq + 1;
+			snprintf(st.problem, sizeof(st.problem),
+			         "records %" PRIu64 "..%" PRIu64 " are not sealed by a checkpoint: the file was truncated"
+			         " (or vaultd crashed)", st.sealed_seq + 1, st.seq);
+		}
+	}
+	if (ctx->json) {
+		json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:s?, s:I, s:s?}", "intact", !st.failed && ret == 0,
+		                        "records", (json_int_t)st.records, "checkpoints", (json_int_t)st.checkpoints,
+		                        "last_seq", (json_int_t)st.seq, "file", st.failed ? st.file : NULL, "problem_seq",
+		                        (json_int_t)st.problem_seq, "problem", st.failed ? st.problem : NULL);
+		print_json(out);
+		json_decref(out);
+	} else if (st.failed && st.line == 0) {
+		printf("TAMPERED: %s, at its end: %s\n", st.file, st.problem);
+	} else if (st.failed) {
+		printf("TAMPERED: %s line %zu: %s\n", st.file, st.line, st.problem);
+	} else if (ret == 0) {
+		printf("intact: %zu records up to %" PRIu64 ", %zu checkpoints verified by the vault\n", st.records, st.seq,
+		       st.checkpoints);
+	}
+	json_decref(status);
+	return st.failed ? EXIT_VAULT : ret;
+}
+
+static int cmd_audit_tail(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	const char *count = NULL;
+	const struct opt opts[] = { { "-n", &count, NULL }, { NULL, NULL, NULL } };
+	json_t *params = NULL, *res = NULL, *records, *record;
+	char *pos[1], *end = NULL;
+	int n, r, ret;
+	size_t i;
+	long c = 20;
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (count != NULL && ((c = strtol(count, &end, 10)) < 1 || c > 1000 || *end != '\0'))
+		return usage_error(ctx, "-n takes a number from 1 to 1000");
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	params = json_pack("{s:i}", "count", (int)c);
+	r = mcxvault_call(ctx->v, "audit.tail", params, &res, &e);
+	json_decref(params);
+	if (r != 0)
+		return vault_error("audit.tail", r, &e);
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		records = json_object_get(res, "records");
+		json_array_foreach(records, i, record) {
+			char *line = json_dumps(record, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			if (line != NULL)
+				printf("%s\n", line);
+			free(line);
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "status", "", "show the vault's state, its HSM and who you are", cmd_status },
 	{ "domain init", "DOMAIN", "create a configured domain's signing key (admin)", cmd_domain_init },
 	{ "domain list", "", "list the domains you may see", cmd_domain_list },
 	{ "domain show", "DOMAIN", "show a domain and its keys", cmd_domain_show },
 	{ "key list", "DOMAIN", "list every key version of a domain", cmd_key_list },
-	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active key version (default purpose sign; admin)",
+	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active version of sign (default) or kms (admin)",
 	  cmd_key_rotate },
-	{ "key retire", "DOMAIN PURPOSE VERSION", "destroy a verify-only version's private key (admin)",
+	{ "key retire", "DOMAIN PURPOSE VERSION", "destroy a verify-only version's private key or master secrets (admin)",
 	  cmd_key_retire },
 	{ "sign", "DOMAIN [FILE|-] [--digest HEX] [--der]",
 	  "sign FILE (or stdin) with the active key; print KID SIGNATURE", cmd_sign },
@@ -793,6 +1191,19 @@ static const struct command commands[] = {
 	  "check an r||s base64url signature; print valid KID or invalid (exit 1)", cmd_verify },
 	{ "pubkey", "DOMAIN [--version N] [--jwk]", "print a signing key's public key (PEM or JWK)",
 	  cmd_pubkey },
+	{ "cert show", "DOMAIN [--xml] [--version N]",
+	  "show the domain's KMS certificate (TS 33.180 Annex D), or its signed XML", cmd_cert_show },
+	{ "kms user-keys", "DOMAIN USER_URI [--time T] [--transport-key HEX]",
+	  "issue a user's RSK, SSK and PVT for the key period of T (default now; kms)", cmd_kms_user_keys },
+	{ "kms cert-cache", "DOMAIN", "print the signed bundle of home and trusted certificates (JWS; kms)",
+	  cmd_kms_cert_cache },
+	{ "external import", "DOMAIN CERT_FILE KEY_FILE",
+	  "trust an external KMS: its certificate and signing key, PEM or JWK (admin)", cmd_external_import },
+	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_external_list },
+	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_external_remove },
+	{ "audit verify", "[FILE...]", "check the audit log's hash chain and checkpoint MACs (auditor)",
+	  cmd_audit_verify },
+	{ "audit tail", "[-n N]", "print the last audit records (auditor)", cmd_audit_tail },
 	{ "help", "", "show this help", cmd_help },
 };
 static const size_t n_commands = MCX_ARRAY_SIZE(commands);

@@ -1,0 +1,456 @@
+/*
+ * The audit log (see audit.h for the design).
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "vault/audit/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mcx/buf.h"
+#include "mcx/util.h"
+#include "pkcs11/hsm.h"
+#include "vault/daemon/config.h"
+#include "vault/daemon/log.h"
+
+#define AUDIT_LINE_MAX (64u * 1024u)
+
+struct audit_log {
+	struct hsm *hsm;
+	char *path;
+	int fd;
+	off_t good_size;              /* file size after the last complete line */
+	pthread_mutex_t lock;         /* the chain: seq, head, writes */
+	uint64_t seq;
+	uint8_t head[32];             /* SHA-256 of the last line */
+	uint64_t sealed_seq;          /* last seq covered by a checkpoint */
+	int64_t window_from;          /* time of the first unsealed record */
+	int healthy;
+	uint64_t failures;
+	unsigned batch;
+	unsigned interval;
+	hsm_handle_t mac_key;
+	pthread_t checkpointer;
+	int checkpointer_started;
+	int stopping;
+	pthread_cond_t wake;
+};
+
+static void hex32(const uint8_t in[32], char out[65])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+MCX_RESULT audit_checkpoint_input(uint64_t seq, const char *prev_hex, uint64_t first_seq, uint64_t last_seq,
+                                  int64_t from, int64_t to, uint8_t out[AUDIT_MAC_INPUT_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_buf *prev = NULL;
+
+	MCX_ENSURE(prev_hex != NULL && strlen(prev_hex) == 64, MCX_ERR_PARSE);
+	MCX_ENSURE_ALLOC(prev = mcx_buf_new(32));
+	MCX_GUARD(mcx_hex_decode(prev, prev_hex, 64));
+	memcpy(out, "MCXAUDIT", 8);
+	put_be64(out + 8, seq);
+	memcpy(out + 16, mcx_buf_ptr(prev), 32);
+	put_be64(out + 48, first_seq);
+	put_be64(out + 56, last_seq);
+	put_be64(out + 64, (uint64_t)from);
+	put_be64(out + 72, (uint64_t)to);
+	r = MCX_OK;
+out:
+	mcx_buf_free(prev);
+	return r;
+}
+
+/* Writes one complete line or nothing: a short write is cut back off. */
+static int audit_write_line(struct audit_log *log, const char *line, size_t len)
+{
+	size_t done = 0;
+
+	if (log->fd < 0)
+		return MCX_ERR_AUDIT_UNAVAILABLE;
+	while (done < len) {
+		ssize_t n = write(log->fd, line + done, len - done);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (done > 0 && ftruncate(log->fd, log->good_size) != 0)
+			vault_error("audit: cannot cut a partial record off %s: %s", log->path, strerror(errno));
+		if (log->healthy)
+			vault_error("audit: cannot write %s: %s: refusing audited requests until it can",
+			            log->path, n < 0 ? strerror(errno) : "short write");
+		log->healthy = 0;
+		log->failures++;
+		return MCX_ERR_AUDIT_UNAVAILABLE;
+	}
+	log->good_size += (off_t)len;
+	if (!log->healthy)
+		vault_info("audit: %s is writable again", log->path);
+	log->healthy = 1;
+	return MCX_OK;
+}
+
+/* Adds "seq", "time", "prev" to record, writes it, advances the chain.
+ * The caller holds log->lock. */
+static int audit_emit(struct audit_log *log, json_t *record, int64_t now)
+{
+	int r = MCX_ERR_INTERNAL;
+	char prev[65], when[21];
+	char *text = NULL;
+	size_t len;
+
+	hex32(log->head, prev);
+	mcx_time_format(now, when);
+	MCX_ENSURE(json_object_set_new(record, "seq", json_integer((json_int_t)(log->seq + 1))) == 0 &&
+	           json_object_set_new(record, "time", json_string(when)) == 0 &&
+	           json_object_set_new(record, "prev", json_string(prev)) == 0,
+	           MCX_ERR_ALLOC);
+	MCX_ENSURE_ALLOC(text = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS));
+	len = strlen(text);
+	MCX_ENSURE(len + 1 < AUDIT_LINE_MAX, MCX_ERR_NO_BUFFER_SPACE);
+	text[len] = '\n';   /* json_dumps leaves room: overwrite the NUL, write len + 1 */
+	MCX_GUARD(audit_write_line(log, text, len + 1));
+	SHA256((const uint8_t *)text, len, log->head);   /* the line without its newline */
+	log->seq++;
+	if (log->window_from == 0)
+		log->window_from = now;
+	r = MCX_OK;
+out:
+	free(text);
+	return r;
+}
+
+/* Seals everything written so far; the caller holds log->lock. */
+static int audit_checkpoint_locked(struct audit_log *log, const char *kind)
+{
+	int r = MCX_ERR_INTERNAL;
+	uint8_t input[AUDIT_MAC_INPUT_LEN], mac[32];
+	char prev[65], mac_hex[65];
+	json_t *record = NULL;
+	int64_t now = mcx_time_now(), from = log->window_from ? log->window_from : now;
+	uint64_t first = log->sealed_seq + 1, last = log->seq;
+
+	hex32(log->head, prev);
+	MCX_GUARD(audit_checkpoint_input(log->seq + 1, prev, first, last, from, now, input));
+	MCX_GUARD(hsm_hmac_sha256(log->hsm, log->mac_key, input, sizeof(input), mac));
+	hex32(mac, mac_hex);
+	MCX_ENSURE_ALLOC(record = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "type", "checkpoint", "kind",
+	                                    kind, "first_seq", (json_int_t)first, "last_seq", (json_int_t)last,
+	                                    "from", (json_int_t)from, "to", (json_int_t)now, "mac_key",
+	                                    AUDIT_MAC_KEY_LABEL, "mac", mac_hex));
+	MCX_GUARD(audit_emit(log, record, now));
+	log->sealed_seq = log->seq;
+	log->window_from = 0;
+	r = MCX_OK;
+out:
+	json_decref(record);
+	return r;
+}
+
+static void *audit_checkpointer(void *arg)
+{
+	struct audit_log *log = arg;
+	struct timespec deadline;
+
+	pthread_mutex_lock(&log->lock);
+	while (!log->stopping) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += log->interval;
+		pthread_cond_timedwait(&log->wake, &log->lock, &deadline);
+		if (log->stopping || log->seq == log->sealed_seq)
+			continue;
+		if (audit_checkpoint_locked(log, "periodic") == MCX_OK) {
+			int fd = log->fd;
+			/* flush outside the lock: requests keep appending meanwhile */
+			pthread_mutex_unlock(&log->lock);
+			if (fd >= 0 && fdatasync(fd) != 0)
+				vault_error("audit: fdatasync %s: %s", log->path, strerror(errno));
+			pthread_mutex_lock(&log->lock);
+		}
+	}
+	pthread_mutex_unlock(&log->lock);
+	return NULL;
+}
+
+/* Continues the chain from the last complete line of an existing file. */
+static int audit_resume(struct audit_log *log)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct stat st;
+	off_t size, start;
+	char *tail = NULL, *line, *end;
+	ssize_t n;
+	json_t *record = NULL, *seq;
+	size_t want;
+
+	MCX_ENSURE(fstat(log->fd, &st) == 0, MCX_ERR_SYSTEM);
+	size = st.st_size;
+	log->good_size = size;
+	if (size == 0)
+		return MCX_OK;
+	want = size > (off_t)AUDIT_LINE_MAX ? AUDIT_LINE_MAX : (size_t)size;
+	start = size - (off_t)want;
+	MCX_ENSURE_ALLOC(tail = malloc(want + 1));
+	MCX_ENSURE((n = pread(log->fd, tail, want, start)) == (ssize_t)want, MCX_ERR_SYSTEM);
+	tail[want] = '\0';
+	if (tail[want - 1] != '\n') {
+		/* a torn last line (power loss mid-write): cut it off, and say so */
+		end = strrchr(tail, '\n');
+		log->good_size = end != NULL ? start + (end - tail) + 1 : start;
+		vault_warning("audit: %s ends in a partial record: removing it", log->path);
+		MCX_ENSURE(ftruncate(log->fd, log->good_size) == 0, MCX_ERR_SYSTEM);
+		if (end == NULL)
+			MCX_BAIL(MCX_ERR_PARSE);
+		end[1] = '\0';
+		want = (size_t)(end - tail) + 1;
+	}
+	tail[want - 1] = '\0';
+	line = strrchr(tail, '\n');
+	line = line != NULL ? line + 1 : tail;
+	MCX_ENSURE((record = json_loads(line, 0, NULL)) != NULL, MCX_ERR_PARSE);
+	MCX_ENSURE(json_is_integer(seq = json_object_get(record, "seq")), MCX_ERR_PARSE);
+	log->seq = (uint64_t)json_integer_value(seq);
+	SHA256((const uint8_t *)line, strlen(line), log->head);
+	log->sealed_seq = log->seq;   /* what is on disk from before is sealed or lost to us */
+	r = MCX_OK;
+out:
+	if (r != MCX_OK)
+		vault_error("audit: cannot continue the chain of %s (%s): move the file away to start a new one",
+		            log->path, mcx_strerror(r));
+	json_decref(record);
+	free(tail);
+	return r;
+}
+
+static int audit_open_file(struct audit_log *log)
+{
+	log->fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (log->fd < 0) {
+		vault_error("audit: cannot open %s: %s", log->path, strerror(errno));
+		return MCX_ERR_AUDIT_UNAVAILABLE;
+	}
+	return MCX_OK;
+}
+
+static int audit_note(struct audit_log *log, const char *type)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *record = json_pack("{s:s, s:s, s:i}", "type", type, "version", MCXVAULT_VERSION, "pid", (int)getpid());
+
+	MCX_ENSURE_ALLOC(record);
+	MCX_GUARD(audit_emit(log, record, mcx_time_now()));
+	r = MCX_OK;
+out:
+	json_decref(record);
+	return r;
+}
+
+MCX_RESULT audit_open(struct hsm *hsm, const char *path, unsigned batch, unsigned interval_seconds,
+                      struct audit_log **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct audit_log *log = NULL;
+
+	*out = NULL;
+	MCX_ENSURE_ALLOC(log = calloc(1, sizeof(*log)));
+	log->fd = -1;
+	log->hsm = hsm;
+	log->batch = batch > 0 ? batch : 64;
+	log->interval = interval_seconds > 0 ? interval_seconds : 1;
+	log->healthy = 1;
+	pthread_mutex_init(&log->lock, NULL);
+	pthread_cond_init(&log->wake, NULL);
+	MCX_ENSURE_ALLOC(log->path = strdup(path));
+	r = hsm_find_by_label(hsm, HSM_CLASS_SECRET_KEY, AUDIT_MAC_KEY_LABEL, &log->mac_key);
+	if (r == MCX_ERR_NOT_FOUND) {
+		vault_info("creating the audit MAC key %s in the token", AUDIT_MAC_KEY_LABEL);
+		MCX_GUARD(hsm_hmac_generate(hsm, AUDIT_MAC_KEY_LABEL, &log->mac_key));
+		MCX_GUARD(hsm_sync(hsm));
+	} else {
+		MCX_GUARD(r);
+	}
+	MCX_GUARD(audit_open_file(log));
+	MCX_GUARD(audit_resume(log));
+	pthread_mutex_lock(&log->lock);
+	r = audit_note(log, "start");
+	pthread_mutex_unlock(&log->lock);
+	MCX_GUARD(r);
+	MCX_ENSURE(pthread_create(&log->checkpointer, NULL, audit_checkpointer, log) == 0, MCX_ERR_SYSTEM);
+	log->checkpointer_started = 1;
+	vault_info("audit log %s: continuing at record %" PRIu64, path, log->seq);
+	*out = log;
+	log = NULL;
+	r = MCX_OK;
+out:
+	audit_close(log);
+	return r;
+}
+
+void audit_close(struct audit_log *log)
+{
+	if (log == NULL)
+		return;
+	pthread_mutex_lock(&log->lock);
+	log->stopping = 1;
+	pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->lock);
+	if (log->checkpointer_started)
+		pthread_join(log->checkpointer, NULL);
+	if (log->fd >= 0) {
+		pthread_mutex_lock(&log->lock);
+		if (audit_note(log, "stop") != MCX_OK || audit_checkpoint_locked(log, "stop") != MCX_OK)
+			vault_error("audit: could not seal %s at shutdown", log->path);
+		pthread_mutex_unlock(&log->lock);
+		if (fdatasync(log->fd) != 0)
+			vault_error("audit: fdatasync %s: %s", log->path, strerror(errno));
+		close(log->fd);
+	}
+	pthread_mutex_destroy(&log->lock);
+	pthread_cond_destroy(&log->wake);
+	free(log->path);
+	free(log);
+}
+
+MCX_RESULT audit_append(struct audit_log *log, const struct audit_event *ev)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *record = NULL, *roles = NULL, *external = NULL;
+
+	MCX_ENSURE_ALLOC(roles = json_array());
+	for (unsigned bit = 1; bit <= VAULT_ROLE_AUDITOR; bit <<= 1)
+		if (ev->roles & bit)
+			json_array_append_new(roles, json_string(vault_role_name(bit)));
+	MCX_ENSURE_ALLOC(record = json_pack("{s:s, s:{s:I, s:I, s:O}, s:s, s:s?, s:s, s:s?}", "type", "call", "caller",
+	                                    "uid", (json_int_t)ev->uid, "pid", (json_int_t)ev->pid, "roles", roles,
+	                                    "method", ev->method, "domain", ev->domain, "outcome",
+	                                    ev->error == 0 ? "ok" : "error", "subject", ev->subject));
+	if (ev->key_purpose != NULL)
+		MCX_ENSURE(json_object_set_new(record, "key",
+		                               json_pack("{s:s, s:I}", "purpose", ev->key_purpose, "version",
+		                                         (json_int_t)ev->key_version)) == 0,
+		           MCX_ERR_ALLOC);
+	if (ev->external_count > 0) {
+		MCX_ENSURE_ALLOC(external = json_array());
+		for (size_t i = 0; i < ev->external_count && i < AUDIT_EXTERNAL_MAX; i++)
+			json_array_append_new(external, json_string(ev->external_kms[i]));
+		MCX_ENSURE(json_object_set(record, "external_kms", external) == 0, MCX_ERR_ALLOC);
+	}
+	if (ev->error != 0)
+		MCX_ENSURE(json_object_set_new(record, "error",
+		                               json_pack("{s:i, s:s}", "code", mcx_error_rpc_code(ev->error), "name",
+		                                         mcx_error_name(ev->error))) == 0,
+		           MCX_ERR_ALLOC);
+	pthread_mutex_lock(&log->lock);
+	r = audit_emit(log, record, mcx_time_now());
+	if (r == MCX_OK && log->seq - log->sealed_seq >= log->batch)
+		pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->lock);
+	if (r != MCX_OK && r != MCX_ERR_AUDIT_UNAVAILABLE)
+		r = MCX_ERR_AUDIT_UNAVAILABLE;
+out:
+	json_decref(record);
+	json_decref(roles);
+	json_decref(external);
+	return r;
+}
+
+MCX_RESULT audit_reopen(struct audit_log *log)
+{
+	int r = MCX_ERR_INTERNAL, old;
+
+	pthread_mutex_lock(&log->lock);
+	if (log->fd >= 0 && audit_checkpoint_locked(log, "rotate") != MCX_OK)
+		vault_warning("audit: could not seal %s before reopening", log->path);
+	old = log->fd;
+	if (old >= 0 && fdatasync(old) != 0)
+		vault_error("audit: fdatasync %s: %s", log->path, strerror(errno));
+	r = audit_open_file(log);
+	if (r == MCX_OK) {
+		struct stat st;
+		log->good_size = fstat(log->fd, &st) == 0 ? st.st_size : 0;
+		if (old >= 0)
+			close(old);
+		/* the chain goes on in the new file: its first record's prev is the old head */
+		r = audit_note(log, "reopen");
+	} else {
+		log->fd = old;   /* keep writing where we were */
+	}
+	pthread_mutex_unlock(&log->lock);
+	return r;
+}
+
+void audit_status_get(struct audit_log *log, struct audit_status *status)
+{
+	memset(status, 0, sizeof(*status));
+	pthread_mutex_lock(&log->lock);
+	snprintf(status->path, sizeof(status->path), "%s", log->path);
+	status->seq = log->seq;
+	status->sealed_seq = log->sealed_seq;
+	hex32(log->head, status->head);
+	status->healthy = log->healthy;
+	status->failures = log->failures;
+	pthread_mutex_unlock(&log->lock);
+}
+
+int audit_writable(struct audit_log *log)
+{
+	struct statvfs vfs;
+	int healthy, fd;
+
+	pthread_mutex_lock(&log->lock);
+	healthy = log->healthy;
+	fd = log->fd;
+	pthread_mutex_unlock(&log->lock);
+	if (healthy)
+		return 1;
+	if (fd < 0 || fstatvfs(fd, &vfs) != 0)
+		return 0;
+	return !(vfs.f_flag & ST_RDONLY) && vfs.f_bavail > 0;
+}
+
+MCX_RESULT audit_checkpoint_check(struct audit_log *log, uint64_t seq, const char *prev_hex, uint64_t first_seq,
+                                  uint64_t last_seq, int64_t from, int64_t to, const char *mac_hex)
+{
+	int r = MCX_ERR_INTERNAL;
+	uint8_t input[AUDIT_MAC_INPUT_LEN], mac[32];
+	struct mcx_buf *given = NULL;
+
+	MCX_GUARD(audit_checkpoint_input(seq, prev_hex, first_seq, last_seq, from, to, input));
+	MCX_ENSURE_ALLOC(given = mcx_buf_new(32));
+	MCX_ENSURE(mac_hex != NULL && strlen(mac_hex) == 64 && mcx_hex_decode(given, mac_hex, 64) == MCX_OK,
+	           MCX_ERR_PARSE);
+	MCX_GUARD(hsm_hmac_sha256(log->hsm, log->mac_key, input, sizeof(input), mac));
+	r = mcx_memcmp_consttime(mac, mcx_buf_ptr(given), 32) == 0 ? MCX_OK : MCX_ERR_SIGNATURE_INVALID;
+out:
+	mcx_buf_free(given);
+	return r;
+}

@@ -1,0 +1,115 @@
+/*
+ * audit.* methods: what an auditor asks the vault about its log.  The chain
+ * itself is checked by the auditor's own tool (vaultctl audit verify) from the
+ * file; only the checkpoint MACs need the vault, because their key never
+ * leaves the HSM.
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vault/audit/audit.h"
+#include "vault/rpc/methods.h"
+
+#define AUDIT_TAIL_MAX 1000
+#define AUDIT_TAIL_BYTES (4u * 1024u * 1024u)
+
+static int audit_enabled(struct rpc_call *call)
+{
+	if (call->vault->audit == NULL)
+		return rpc_fail(call, MCX_ERR_NOT_FOUND, "the audit log is off: set audit.file in the configuration");
+	return MCX_OK;
+}
+
+int method_audit_status(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct audit_status st;
+
+	MCX_GUARD(audit_enabled(call));
+	audit_status_get(call->vault->audit, &st);
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:I, s:I, s:s, s:b, s:I, s:s}", "file", st.path, "seq",
+	                                     (json_int_t)st.seq, "sealed_seq", (json_int_t)st.sealed_seq, "head",
+	                                     st.head, "healthy", st.healthy, "failures", (json_int_t)st.failures,
+	                                     "mac_key", AUDIT_MAC_KEY_LABEL));
+	r = MCX_OK;
+out:
+	return r;
+}
+
+int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL, fd = -1;
+	uint64_t count = 20;
+	struct audit_status st;
+	struct stat sb;
+	char *data = NULL, *p, *line;
+	size_t want, n = 0;
+	off_t start;
+	json_t *lines = NULL, *record;
+
+	MCX_GUARD(audit_enabled(call));
+	MCX_GUARD(rpc_param_uint(call, params, "count", 0, AUDIT_TAIL_MAX, &count, NULL));
+	audit_status_get(call->vault->audit, &st);
+	MCX_ENSURE((fd = open(st.path, O_RDONLY | O_CLOEXEC)) >= 0 && fstat(fd, &sb) == 0,
+	           rpc_fail(call, MCX_ERR_SYSTEM, "cannot read the audit log: %s", strerror(errno)));
+	want = sb.st_size > (off_t)AUDIT_TAIL_BYTES ? AUDIT_TAIL_BYTES : (size_t)sb.st_size;
+	start = sb.st_size - (off_t)want;
+	MCX_ENSURE_ALLOC(data = malloc(want + 1));
+	MCX_ENSURE(pread(fd, data, want, start) == (ssize_t)want, MCX_ERR_SYSTEM);
+	data[want] = '\0';
+	MCX_ENSURE_ALLOC(lines = json_array());
+	/* walk back from the end over complete lines */
+	p = data + want;
+	while (p > data && n < count) {
+		char *end = p;
+		if (end > data && end[-1] == '\n')
+			end--;
+		line = end;
+		while (line > data && line[-1] != '\n')
+			line--;
+		if (line == data && start > 0)
+			break;   /* the first line in the window may be cut */
+		*end = '\0';
+		if (end > line && (record = json_loads(line, 0, NULL)) != NULL)
+			json_array_insert_new(lines, 0, record);
+		n++;
+		p = line;
+	}
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:O}", "file", st.path, "records", lines));
+	r = MCX_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	json_decref(lines);
+	return r;
+}
+
+int method_audit_check_checkpoint(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL, present;
+	uint64_t seq = 0, first = 0, last = 0, from = 0, to = 0;
+	const char *prev = NULL, *mac = NULL;
+
+	MCX_GUARD(audit_enabled(call));
+	MCX_GUARD(rpc_param_uint(call, params, "seq", 1, INT64_MAX, &seq, &present));
+	MCX_GUARD(rpc_param_uint(call, params, "first_seq", 1, INT64_MAX, &first, &present));
+	MCX_GUARD(rpc_param_uint(call, params, "last_seq", 1, INT64_MAX, &last, &present));
+	MCX_GUARD(rpc_param_uint(call, params, "from", 1, INT64_MAX, &from, &present));
+	MCX_GUARD(rpc_param_uint(call, params, "to", 1, INT64_MAX, &to, &present));
+	MCX_GUARD(rpc_param_string(call, params, "prev", 1, &prev));
+	MCX_GUARD(rpc_param_string(call, params, "mac", 1, &mac));
+	r = audit_checkpoint_check(call->vault->audit, seq, prev, first, last, (int64_t)from, (int64_t)to, mac);
+	if (r == MCX_ERR_PARSE)
+		MCX_BAIL(rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'prev' and 'mac' must be 64 hex digits"));
+	MCX_ENSURE(r == MCX_OK || r == MCX_ERR_SIGNATURE_INVALID, r);
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:b}", "valid", r == MCX_OK));
+	r = MCX_OK;
+out:
+	return r;
+}
