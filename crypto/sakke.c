@@ -21,6 +21,7 @@
 
 #include "crypto/internal.h"
 #include "crypto/mont.h"
+#include "crypto/mont16.h"
 #include "mcx/sakke.h"
 
 #define NL 16
@@ -85,12 +86,12 @@ static const char SAKKE_G_HEX[] =
 
 static inline void fmul(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
 {
-	mcx_mont_mul_core(r->v, a->v, b->v, s->fp.m, s->fp.n0, NL);
+	mcx_mont16_mul(r->v, a->v, b->v, s->fp.m, s->fp.n0);
 }
 
 static inline void fsqr(const struct mcx_sakke_params *s, fe *r, const fe *a)
 {
-	mcx_mont_mul_core(r->v, a->v, a->v, s->fp.m, s->fp.n0, NL);
+	mcx_mont16_sqr(r->v, a->v, s->fp.m, s->fp.n0);
 }
 
 static inline void fadd(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
@@ -112,7 +113,7 @@ static inline void fsub(const struct mcx_sakke_params *s, fe *r, const fe *a, co
 
 static void finv(const struct mcx_sakke_params *s, fe *r, const fe *a)
 {
-	mcx_mont_inv(&s->fp, r->v, a->v);
+	mcx_mont16_inv(&s->fp, r->v, a->v);
 }
 
 static void fone(const struct mcx_sakke_params *s, fe *r)
@@ -126,7 +127,7 @@ static int fe_from_bytes(const struct mcx_sakke_params *s, fe *r, const uint8_t 
 	uint64_t t[NL];
 	if (mcx_limbs_from_bytes(t, NL, in, 128) != 0 || !mcx_ct_limbs_lt(t, s->fp.m, NL))
 		return -1;
-	mcx_mont_mul_core(r->v, t, s->fp.rr, s->fp.m, s->fp.n0, NL);
+	mcx_mont16_mul(r->v, t, s->fp.rr, s->fp.m, s->fp.n0);
 	return 0;
 }
 
@@ -634,6 +635,7 @@ MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
 
 	MCX_ENSURE_REF(out);
 	*out = NULL;
+	mcx_mont16_init();
 	s = calloc(1, sizeof(*s));
 	MCX_ENSURE_ALLOC(s);
 	MCX_ENSURE(mcx_crypto_unhex(SAKKE_P_HEX, buf, 128) == 0 &&
@@ -741,7 +743,7 @@ MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
 	/* z + b = 0 mod q has no inverse: this identity cannot get a key (public fact). */
 	MCX_ENSURE(!mcx_ct_limbs_zero(k, NL), MCX_ERR_INVALID_ARGUMENT);
 	mcx_mont_to(&params->fq, m, k);
-	mcx_mont_inv(&params->fq, m, m);        /* Fermat: (z+b)^(q-2), no branch on z */
+	mcx_mont16_inv(&params->fq, m, m);      /* Fermat: (z+b)^(q-2), no branch on z */
 	mcx_mont_from(&params->fq, k, m);
 	pt_from_affine(params, &P, &params->P);
 	pt_mul_ct(params, &R, &P, k);
