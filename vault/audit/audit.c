@@ -95,6 +95,21 @@ static int audit_write_line(struct audit_log *log, const char *line, size_t len)
 
 	if (log->fd < 0)
 		return MCX_ERR_AUDIT_UNAVAILABLE;
+	/* Test seam: a read-only file system cannot be staged under a running
+	 * vaultd (remount refuses while the file is open for writing), so the
+	 * tests make writes fail with EROFS while this file exists. */
+	{
+		const char *seam = getenv("MCXVAULT_TEST_AUDIT_READONLY");
+		if (seam != NULL && access(seam, F_OK) == 0) {
+			errno = EROFS;
+			if (log->healthy)
+				vault_error("audit: cannot write %s: %s: refusing audited requests until it can", log->path,
+				            strerror(errno));
+			log->healthy = 0;
+			log->failures++;
+			return MCX_ERR_AUDIT_UNAVAILABLE;
+		}
+	}
 	while (done < len) {
 		ssize_t n = write(log->fd, line + done, len - done);
 		if (n > 0) {
@@ -425,6 +440,10 @@ int audit_writable(struct audit_log *log)
 {
 	struct statvfs vfs;
 	int healthy, fd;
+	const char *seam = getenv("MCXVAULT_TEST_AUDIT_READONLY");
+
+	if (seam != NULL && access(seam, F_OK) == 0)
+		return 0;
 
 	pthread_mutex_lock(&log->lock);
 	healthy = log->healthy;
