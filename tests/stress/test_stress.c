@@ -14,7 +14,8 @@
  *     down, and a request sent after key.rotate answered is never signed by
  *     an older version than the one that rotation made active;
  *   - every key.rotate and key.retire succeeds, and at the end key.list shows
- *     versions 1..n with exactly one active (n) and every other one retired;
+ *     signing versions 1..n with exactly one active (n) and every other one
+ *     retired;
  *   - vault.status counts no failed request, and vaultd exits cleanly.
  *
  * The token and vaultd are the fixture's (fixture.h): removed at exit, on
@@ -389,18 +390,20 @@ TEST(final_key_list)
 	struct mcxvault_error e;
 	json_t *result = NULL, *keys, *key;
 	size_t i;
-	unsigned active = 0, retired = 0, other = 0;
+	unsigned active = 0, retired = 0, other = 0, seen = 0;
 	int64_t active_version = 0;
 
 	REQUIRE(mcxvault_key_list(admin, STRESS_DOMAIN, &result, &e) == 0);
 	keys = json_object_get(result, "keys");
 	CHECK(json_is_array(keys));
-	CHECK_EQ_INT(json_array_size(keys), rotator.last_version);
 	json_array_foreach(keys, i, key) {
+		const char *purpose = json_string_value(json_object_get(key, "purpose"));
 		const char *state = json_string_value(json_object_get(key, "state"));
 		int64_t version = json_integer_value(json_object_get(key, "version"));
 
-		CHECK_EQ_INT(version, (int64_t)i + 1);   /* oldest first, no gaps */
+		if (purpose == NULL || strcmp(purpose, "sign") != 0)
+			continue;   /* the domain's other keys (kms, ...) are not rotated here */
+		CHECK_EQ_INT(version, (int64_t)++seen);   /* oldest first, no gaps */
 		if (state != NULL && strcmp(state, "active") == 0) {
 			active++;
 			active_version = version;
@@ -410,6 +413,7 @@ TEST(final_key_list)
 			other++;
 		}
 	}
+	CHECK_EQ_INT(seen, rotator.last_version);
 	CHECK_EQ_INT(active, 1);
 	CHECK_EQ_INT(active_version, rotator.last_version);
 	CHECK_EQ_INT(retired, rotator.last_version - 1);
