@@ -1,0 +1,269 @@
+/*
+ * The redirect service's shared pieces: what a home domain trusts, who
+ * signed a JWS, and the replay cache (see redirect.h).
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "vault/redirect/redirect.h"
+
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vault/daemon/vault.h"
+#include "vault/keys/keystore.h"
+#include "vault/kms/kms.h"
+
+struct redirect_entry {
+	uint8_t key[32];
+	int64_t expires;          /* 0: free slot */
+	enum redirect_seen state;
+};
+
+struct redirect_service {
+	pthread_mutex_t lock;
+	struct redirect_entry *entries;   /* REDIRECT_CACHE_MAX, scanned linearly (a few microseconds) */
+};
+
+MCX_RESULT redirect_service_open(struct redirect_service **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct redirect_service *s = NULL;
+
+	*out = NULL;
+	MCX_ENSURE_ALLOC(s = calloc(1, sizeof(*s)));
+	MCX_ENSURE_ALLOC(s->entries = calloc(REDIRECT_CACHE_MAX, sizeof(*s->entries)));
+	MCX_ENSURE(pthread_mutex_init(&s->lock, NULL) == 0, MCX_ERR_SYSTEM);
+	*out = s;
+	s = NULL;
+	r = MCX_OK;
+out:
+	if (s != NULL) {
+		free(s->entries);
+		free(s);
+	}
+	return r;
+}
+
+void redirect_service_free(struct redirect_service *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s->entries);
+	free(s);
+}
+
+const char *redirect_signature_name(enum redirect_signature s)
+{
+	switch (s) {
+	case REDIRECT_SIG_VALID: return "valid";
+	case REDIRECT_SIG_INVALID: return "invalid";
+	case REDIRECT_SIG_UNSIGNED: return "unsigned";
+	case REDIRECT_SIG_UNKNOWN_SIGNER: return "unknown-signer";
+	}
+	return "invalid";
+}
+
+MCX_RESULT redirect_trust_load(struct vault *vault, const struct vault_domain_config *home, int64_t now,
+                               struct redirect_trust *trust)
+{
+	memset(trust, 0, sizeof(*trust));
+	trust->home = home;
+	trust->now = now;
+	return kms_external_list(kms_external_store(vault->kms), home->name, &trust->external, &trust->external_count);
+}
+
+void redirect_trust_clear(struct redirect_trust *trust)
+{
+	kms_external_entries_free(trust->external, trust->external_count);
+	memset(trust, 0, sizeof(*trust));
+}
+
+/* A trusted external KMS whose certificate is valid now, or NULL. */
+static const struct kms_external_entry *trust_external(const struct redirect_trust *trust, const char *uri)
+{
+	for (size_t i = 0; i < trust->external_count; i++) {
+		const struct kms_external_entry *e = &trust->external[i];
+		if (strcmp(e->kms_uri, uri) == 0 && e->valid_from <= trust->now && trust->now <= e->valid_to)
+			return e;
+	}
+	return NULL;
+}
+
+int redirect_trust_kms(const struct redirect_trust *trust, const char *uri)
+{
+	return strcmp(trust->home->kms_uri, uri) == 0 || trust_external(trust, uri) != NULL;
+}
+
+MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trust *trust, const struct jose_jws *jws,
+                                 const char *iss, struct redirect_signer *out)
+{
+	int r = MCX_ERR_INTERNAL;
+	const struct kms_external_entry *e;
+	struct keystore_key key;
+	uint32_t version = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (jws->alg == JOSE_ALG_NONE) {
+		out->status = REDIRECT_SIG_UNSIGNED;
+		snprintf(out->detail, sizeof(out->detail), "unsecured JWS (alg none)");
+		return MCX_OK;
+	}
+	out->status = REDIRECT_SIG_UNKNOWN_SIGNER;
+	if (jws->kid != NULL)
+		snprintf(out->kid, sizeof(out->kid), "%s", jws->kid);
+	if (jws->kid == NULL || jose_kid_parse(jws->kid, out->domain, &version) != MCX_OK) {
+		out->domain[0] = '\0';
+		snprintf(out->detail, sizeof(out->detail), "kid is missing or not '<domain>/sign/<version>'");
+		return MCX_OK;
+	}
+	if (iss == NULL) {
+		snprintf(out->detail, sizeof(out->detail), "no issuer ('iss') names the signer's KMS");
+		return MCX_OK;
+	}
+	if (strcmp(iss, trust->home->kms_uri) == 0) {
+		/* the home domain: the kid must be one of its own signing key versions */
+		if (strcmp(out->domain, trust->home->name) != 0) {
+			snprintf(out->detail, sizeof(out->detail), "iss is the home KMS but kid '%.150s' is not a key of %s",
+			         jws->kid, trust->home->name);
+			return MCX_OK;
+		}
+		r = keystore_get(vault->keystore, trust->home->name, "sign", version, &key);
+		if (r == MCX_ERR_NOT_FOUND) {
+			snprintf(out->detail, sizeof(out->detail), "no signing key %.150s", jws->kid);
+			return MCX_OK;
+		}
+		MCX_GUARD(r);
+		if (key.state == KEYSTORE_STATE_RETIRED) {
+			snprintf(out->detail, sizeof(out->detail), "signing key %.150s is retired", jws->kid);
+			MCX_BAIL(MCX_OK);
+		}
+		out->home = 1;
+		out->status = jose_jws_verify(jws, key.public_point) == MCX_OK ? REDIRECT_SIG_VALID : REDIRECT_SIG_INVALID;
+	} else if ((e = trust_external(trust, iss)) != NULL) {
+		out->status = jose_jws_verify(jws, e->signing_key) == MCX_OK ? REDIRECT_SIG_VALID : REDIRECT_SIG_INVALID;
+	} else {
+		snprintf(out->detail, sizeof(out->detail), "KMS '%.200s' is not trusted by %s", iss, trust->home->name);
+		MCX_BAIL(MCX_OK);
+	}
+	if (out->status == REDIRECT_SIG_INVALID)
+		snprintf(out->detail, sizeof(out->detail), "the signature does not verify with the key of %.200s", iss);
+	r = MCX_OK;
+out:
+	return r;
+}
+
+int64_t redirect_max_age_horizon(const struct vault_config *config)
+{
+	int64_t m = 0;
+
+	for (size_t i = 0; i < config->domain_count; i++)
+		if (config->domains[i].redirect.max_age > m)
+			m = config->domains[i].redirect.max_age;
+	return m;
+}
+
+void redirect_cache_key(const char *domain, const uint8_t payload_digest[32], uint8_t key[32])
+{
+	uint8_t input[KEYSTORE_DOMAIN_MAX + 1 + 32];
+	size_t dlen = strnlen(domain, KEYSTORE_DOMAIN_MAX);
+
+	memcpy(input, domain, dlen);
+	input[dlen] = 0;
+	memcpy(input + dlen + 1, payload_digest, 32);
+	SHA256(input, dlen + 1 + 32, key);
+}
+
+/* Under the lock: the live entry with key, or NULL; *free_slot gets a reusable slot. */
+static struct redirect_entry *cache_find(struct redirect_service *s, const uint8_t key[32], int64_t now,
+                                         struct redirect_entry **free_slot)
+{
+	struct redirect_entry *found = NULL;
+
+	if (free_slot != NULL)
+		*free_slot = NULL;
+	for (size_t i = 0; i < REDIRECT_CACHE_MAX; i++) {
+		struct redirect_entry *e = &s->entries[i];
+		if (e->expires != 0 && e->expires < now)
+			e->expires = 0;   /* outside every window: forget it */
+		if (e->expires == 0) {
+			if (free_slot != NULL && *free_slot == NULL)
+				*free_slot = e;
+			continue;
+		}
+		if (found == NULL && memcmp(e->key, key, 32) == 0)
+			found = e;
+	}
+	return found;
+}
+
+enum redirect_seen redirect_cache_peek(struct redirect_service *s, const uint8_t key[32], int64_t now)
+{
+	struct redirect_entry *e;
+	enum redirect_seen state;
+
+	pthread_mutex_lock(&s->lock);
+	e = cache_find(s, key, now, NULL);
+	state = e != NULL ? e->state : REDIRECT_SEEN_NONE;
+	pthread_mutex_unlock(&s->lock);
+	return state;
+}
+
+/* Under the lock: the entry for key, created in *slot if new. */
+static int cache_slot(struct redirect_service *s, const uint8_t key[32], int64_t expires, int64_t now,
+                      struct redirect_entry **out)
+{
+	struct redirect_entry *slot = NULL, *e = cache_find(s, key, now, &slot);
+
+	if (e == NULL) {
+		if (slot == NULL)
+			return MCX_ERR_BUSY;
+		memcpy(slot->key, key, 32);
+		slot->state = REDIRECT_SEEN_NONE;
+		slot->expires = expires;
+		e = slot;
+	} else if (expires > e->expires) {
+		e->expires = expires;
+	}
+	*out = e;
+	return MCX_OK;
+}
+
+MCX_RESULT redirect_cache_claim(struct redirect_service *s, const uint8_t key[32], int64_t expires, int hold,
+                                int64_t now, enum redirect_seen *previous, enum redirect_seen *now_state)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct redirect_entry *e = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	MCX_GUARD(cache_slot(s, key, expires, now, &e));
+	*previous = e->state;
+	switch (e->state) {
+	case REDIRECT_SEEN_USED: break;
+	case REDIRECT_SEEN_ACCEPTED: e->state = REDIRECT_SEEN_USED; break;
+	case REDIRECT_SEEN_NONE:
+	case REDIRECT_SEEN_HELD: e->state = hold ? REDIRECT_SEEN_HELD : REDIRECT_SEEN_USED; break;
+	}
+	*now_state = e->state;
+	r = MCX_OK;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+MCX_RESULT redirect_cache_accept(struct redirect_service *s, const uint8_t key[32], int64_t expires, int64_t now)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct redirect_entry *e = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	MCX_GUARD(cache_slot(s, key, expires, now, &e));
+	MCX_ENSURE(e->state != REDIRECT_SEEN_USED, MCX_ERR_EXISTS);
+	e->state = REDIRECT_SEEN_ACCEPTED;
+	r = MCX_OK;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}

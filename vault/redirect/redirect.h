@@ -1,0 +1,98 @@
+/*
+ * The redirect service (TR 33.880 "KMS discovery and redirection"):
+ * Security Domain Redirect Responses signed by a domain, their evaluation
+ * under the home domain's five redirect policies, and inter-domain ID tokens.
+ *
+ * Trust: a home domain trusts exactly its own KMS URI and the external KMSs
+ * imported with external.import whose certificate is valid now.  A signer is
+ * named by the payload's "iss" (its KMS URI) and the header's "kid"
+ * ("<domain>/sign/<version>"): for the home KMS URI the kid selects one of
+ * the home domain's signing key versions (active or verify-only; retired
+ * versions are not trusted for new artefacts), for a trusted external KMS
+ * the signature must verify with the signing key imported with it.
+ *
+ * The service's only state is in memory: a bounded cache of the responses
+ * this vault has let through, held or seen accepted by the Home KMS, kept
+ * for the replay window (2 x max_age, see docs/protocol.md).  It is lost on
+ * restart; responses older than the window are stale anyway.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef VAULT_REDIRECT_H
+#define VAULT_REDIRECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mcx/safety.h"
+#include "vault/daemon/config.h"
+#include "vault/kms/external.h"
+#include "vault/redirect/jose.h"
+
+struct vault;
+struct redirect_service;
+
+#define REDIRECT_CACHE_MAX 16384
+
+MCX_RESULT redirect_service_open(struct redirect_service **out);
+void redirect_service_free(struct redirect_service *redirect);
+
+/* What the home domain trusts at one instant. */
+struct redirect_trust {
+	const struct vault_domain_config *home;
+	struct kms_external_entry *external;   /* every imported entry; only valid ones count */
+	size_t external_count;
+	int64_t now;
+};
+
+MCX_RESULT redirect_trust_load(struct vault *vault, const struct vault_domain_config *home, int64_t now,
+                               struct redirect_trust *trust);
+void redirect_trust_clear(struct redirect_trust *trust);
+/* 1 when uri is the home KMS URI or a trusted external KMS valid now. */
+int redirect_trust_kms(const struct redirect_trust *trust, const char *uri);
+
+enum redirect_signature {
+	REDIRECT_SIG_VALID = 0,
+	REDIRECT_SIG_INVALID,
+	REDIRECT_SIG_UNSIGNED,
+	REDIRECT_SIG_UNKNOWN_SIGNER,
+};
+const char *redirect_signature_name(enum redirect_signature s);
+
+struct redirect_signer {
+	enum redirect_signature status;
+	int home;                  /* signed by the home domain */
+	char domain[129];          /* from the kid; "" when unsigned */
+	char kid[JOSE_KID_MAX + 1];
+	char detail[256];          /* why invalid or unknown */
+};
+
+/* Classifies the JWS's signature with issuer iss (may be NULL when unsigned);
+ * fails only on internal errors. */
+MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trust *trust, const struct jose_jws *jws,
+                                 const char *iss, struct redirect_signer *out);
+
+/* The replay cache.  Keys are SHA-256(home domain || 0 || payload digest). */
+enum redirect_seen {
+	REDIRECT_SEEN_NONE = 0,
+	REDIRECT_SEEN_HELD,       /* evaluated with decision hold */
+	REDIRECT_SEEN_ACCEPTED,   /* the Home KMS accepted it (redirect.accept) */
+	REDIRECT_SEEN_USED,       /* decision accept was given once: any later evaluation is a replay */
+};
+
+void redirect_cache_key(const char *domain, const uint8_t payload_digest[32], uint8_t key[32]);
+enum redirect_seen redirect_cache_peek(struct redirect_service *redirect, const uint8_t key[32], int64_t now);
+/* For a response that passes every other check: atomically moves
+ * NONE/HELD -> HELD (hold) or USED, ACCEPTED -> USED, and leaves USED alone.
+ * *previous receives the state before, *now_state the state after.
+ * MCX_ERR_BUSY when the cache is full of responses still inside their window. */
+MCX_RESULT redirect_cache_claim(struct redirect_service *redirect, const uint8_t key[32], int64_t expires,
+                                int hold, int64_t now, enum redirect_seen *previous, enum redirect_seen *now_state);
+/* redirect.accept: NONE/HELD/ACCEPTED -> ACCEPTED; MCX_ERR_EXISTS when already USED. */
+MCX_RESULT redirect_cache_accept(struct redirect_service *redirect, const uint8_t key[32], int64_t expires,
+                                 int64_t now);
+
+/* The longest redirect.max_age of any configured domain (the cache window). */
+int64_t redirect_max_age_horizon(const struct vault_config *config);
+
+#endif
