@@ -27,6 +27,7 @@
 #include "vault/keys/keystore.h"
 #include "vault/audit/audit.h"
 #include "vault/kms/kms.h"
+#include "vault/redirect/redirect.h"
 
 #define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
 #define PIN_MAX 256
@@ -191,6 +192,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* services: gms (vault/gms/), redirect (vault/redirect/) */
+	if ((r = redirect_service_open(&vault.redirect)) != MCX_OK) {
+		vault_error("cannot start the redirect service: %s", mcx_strerror(r));
+		goto out;
+	}
 	if ((r = vault_server_open(&vault, config, &server)) != MCX_OK)
 		goto out;
 	if ((r = vault_server_start(server)) != MCX_OK) {
@@ -223,6 +228,7 @@ out:
 	mcx_wipe(pin, sizeof(pin));
 	vault_server_free(server);
 	/* services: free in reverse order */
+	redirect_service_free(vault.redirect);
 	kms_service_free(vault.kms);
 	keystore_free(vault.keystore);
 	audit_close(vault.audit);

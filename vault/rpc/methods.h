@@ -31,6 +31,12 @@ int method_external_remove(struct rpc_call *call, json_t *params, json_t **resul
 
 /* vault/gms/ */
 /* vault/redirect/ */
+int method_redirect_sign(struct rpc_call *call, json_t *params, json_t **result);
+int method_redirect_evaluate(struct rpc_call *call, json_t *params, json_t **result);
+int method_redirect_report(struct rpc_call *call, json_t *params, json_t **result);
+int method_redirect_accept(struct rpc_call *call, json_t *params, json_t **result);
+int method_token_sign(struct rpc_call *call, json_t *params, json_t **result);
+int method_token_verify(struct rpc_call *call, json_t *params, json_t **result);
 /* vault/audit/ */
 int method_audit_status(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result);

@@ -48,6 +48,20 @@ const struct rpc_method rpc_methods[] = {
 	  "stop trusting an external KMS", RPC_AUDITED },
 	/* gms: group master keys and server signalling keys (vault/gms/) */
 	/* redirect: security domain redirect responses and ID tokens (vault/redirect/) */
+	{ "redirect.sign",   SIGNER, RPC_DOMAIN_REQUIRED,
+	  { "domain", "originating_id", "receiving_id", "originating_kms_uri", "acceptable_initiating_kms",
+	    "acceptable_receiving_kms", NULL },
+	  method_redirect_sign, "a TR 33.880 Security Domain Redirect Response signed by the domain", RPC_AUDITED },
+	{ "redirect.evaluate", SIGNER | KMS, RPC_DOMAIN_REQUIRED, { "domain", "response", "received_at", NULL },
+	  method_redirect_evaluate, "a redirect response under the home domain's redirect policy", RPC_AUDITED },
+	{ "redirect.report", KMS,    RPC_DOMAIN_REQUIRED, { "domain", "response", "user_uri", NULL },
+	  method_redirect_report, "record a client's report of external-domain use", RPC_AUDITED },
+	{ "redirect.accept", KMS,    RPC_DOMAIN_REQUIRED, { "domain", "response", NULL }, method_redirect_accept,
+	  "the Home KMS accepts a held redirect response", RPC_AUDITED },
+	{ "token.sign",      SIGNER, RPC_DOMAIN_REQUIRED, { "domain", "claims", NULL }, method_token_sign,
+	  "an inter-domain ID token (JWT, ES256) for a partner IdM", RPC_AUDITED },
+	{ "token.verify",    SIGNER | KMS | ADMIN, RPC_DOMAIN_REQUIRED, { "domain", "token", "audience", "time", NULL },
+	  method_token_verify, "an ID token of the home or a trusted external domain", RPC_READ_ONLY },
 	/* audit: the audit log (vault/audit/) */
 	{ "audit.status",    AUDITOR | ADMIN, RPC_DOMAIN_NONE, { NULL }, method_audit_status,
 	  "the audit log: file, last record, chain head, health", RPC_READ_ONLY },
