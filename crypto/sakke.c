@@ -42,7 +42,25 @@ struct ppt {
 	fe x, y, z;   /* homogeneous projective; (0:1:0) is the point at infinity */
 };
 
-#define COMB_TEETH 4
+/*
+ * Fixed-base comb (Lim-Lee) for scalars < 2^1024: COMB_M tables of 2^COMB_T
+ * entries, teeth COMB_D bits apart.  Table j, entry e (bits e_0..e_4) holds
+ * sum_i e_i 2^((COMB_T j + i) COMB_D) B; a multiplication is COMB_D - 1
+ * doublings and COMB_M COMB_D additions of entries chosen by masked scans.
+ */
+#define COMB_T 5
+#define COMB_M 4
+#define COMB_N (1 << COMB_T)
+#define COMB_D 52                       /* ceil(1024 / (COMB_T COMB_M)) */
+
+struct pt_comb {
+	struct apt e[COMB_M][COMB_N];   /* affine; e[j][0] (the point at infinity) unused */
+};
+
+/* The same comb for g in PF_p: entry = class of 1 + t i, stored as t (e[j][0] = 0). */
+struct g_comb {
+	fe t[COMB_M][COMB_N];
+};
 
 struct mcx_sakke_params {
 	struct mcx_mont fp;      /* arithmetic mod p */
@@ -51,6 +69,14 @@ struct mcx_sakke_params {
 	fe g;                    /* g = <P,P> in the F_p representation, Montgomery form */
 	uint64_t q[NL], q2[NL], q4[NL], qm1[NL];
 	unsigned qbits;
+	struct pt_comb Pc;       /* comb for P */
+	struct g_comb gc;        /* comb for g */
+};
+
+struct mcx_sakke_public {
+	const struct mcx_sakke_params *params;
+	struct apt Z;
+	struct pt_comb Zc;       /* comb for Z */
 };
 
 /* RFC 6509 Appendix A, parameter set 1. */
@@ -368,6 +394,268 @@ static int pt_encode(const struct mcx_sakke_params *s, uint8_t out[MCX_SAKKE_POI
 	return 0;
 }
 
+/* ---- fixed-base combs ------------------------------------------------------- */
+
+/* Mixed addition r = p + (a, 1): RCB 2016 Algorithm 5 (= Algorithm 4 with Z2 = 1), b = 0. */
+static void pt_madd(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *p,
+		    const struct apt *q)
+{
+	static const fe zero;
+	fe t0, t1, t2, t3, t4, x3, y3, z3;
+
+	fmul(s, &t0, &p->x, &q->x);
+	fmul(s, &t1, &p->y, &q->y);
+	t2 = p->z;
+	fadd(s, &t3, &p->x, &p->y);
+	fadd(s, &t4, &q->x, &q->y);
+	fmul(s, &t3, &t3, &t4);
+	fadd(s, &t4, &t0, &t1);
+	fsub(s, &t3, &t3, &t4);
+	fmul(s, &t4, &q->y, &p->z);
+	fadd(s, &t4, &t4, &p->y);
+	fmul(s, &y3, &q->x, &p->z);
+	fadd(s, &y3, &y3, &p->x);
+	x3 = y3;
+	fadd(s, &z3, &x3, &x3);
+	fadd(s, &x3, &x3, &z3);
+	fsub(s, &z3, &t1, &x3);
+	fadd(s, &x3, &t1, &x3);
+	fadd(s, &t1, &t2, &t2);
+	fadd(s, &t2, &t1, &t2);
+	fsub(s, &y3, &zero, &t2);
+	fsub(s, &y3, &y3, &t0);
+	fadd(s, &t1, &y3, &y3);
+	fadd(s, &y3, &t1, &y3);
+	fadd(s, &t1, &t0, &t0);
+	fadd(s, &t0, &t1, &t0);
+	fsub(s, &t0, &t0, &t2);
+	fmul(s, &t1, &t4, &y3);
+	fmul(s, &t2, &t0, &y3);
+	fmul(s, &y3, &x3, &z3);
+	fadd(s, &y3, &y3, &t2);
+	fmul(s, &x3, &t3, &x3);
+	fsub(s, &x3, &x3, &t1);
+	fmul(s, &z3, &t4, &z3);
+	fmul(s, &t1, &t3, &t0);
+	fadd(s, &z3, &z3, &t1);
+	r->x = x3;
+	r->y = y3;
+	r->z = z3;
+}
+
+/* The comb digit of k for table j and column col (positions public, value secret). */
+static inline uint64_t comb_digit(const uint64_t k[NL], unsigned j, unsigned col)
+{
+	uint64_t e = 0;
+	for (unsigned i = 0; i < COMB_T; i++) {
+		unsigned pos = (COMB_T * j + i) * COMB_D + col;
+		if (pos < 64 * NL)                        /* public */
+			e |= (uint64_t)mcx_limbs_bit(k, pos) << i;
+	}
+	return e;
+}
+
+/* r = 1/a_i for n values, one inversion (Montgomery's trick); -1 if one is 0. */
+static int batch_inv(const struct mcx_sakke_params *s, fe *r, const fe *a, size_t n, fe *scratch)
+{
+	fe acc, inv, t;
+	fone(s, &acc);
+	for (size_t i = 0; i < n; i++) {
+		if (mcx_ct_limbs_zero(a[i].v, NL))      /* public inputs only (table set-up) */
+			return -1;
+		scratch[i] = acc;
+		fmul(s, &acc, &acc, &a[i]);
+	}
+	finv(s, &inv, &acc);
+	for (size_t i = n; i-- > 0;) {
+		fmul(s, &t, &inv, &scratch[i]);
+		fmul(s, &inv, &inv, &a[i]);
+		r[i] = t;
+	}
+	return 0;
+}
+
+/* Builds the comb of a public point B of order q; -1 if an entry is infinity. */
+static int pt_comb_build(const struct mcx_sakke_params *s, struct pt_comb *c, const struct apt *B)
+{
+	struct ppt teeth[COMB_T * COMB_M], *pp = NULL;
+	fe *zs = NULL, *zi = NULL, *scratch = NULL;
+	size_t n = COMB_M * (COMB_N - 1), k = 0;
+	int ret = -1;
+
+	pp = malloc(n * sizeof(*pp));
+	zs = malloc(n * sizeof(*zs));
+	zi = malloc(n * sizeof(*zi));
+	scratch = malloc(n * sizeof(*scratch));
+	if (pp == NULL || zs == NULL || zi == NULL || scratch == NULL)
+		goto out;
+	pt_from_affine(s, &teeth[0], B);
+	for (unsigned i = 1; i < COMB_T * COMB_M; i++) {
+		teeth[i] = teeth[i - 1];
+		for (unsigned d = 0; d < COMB_D; d++)
+			pt_dbl(s, &teeth[i], &teeth[i]);
+	}
+	for (unsigned j = 0; j < COMB_M; j++) {
+		size_t base = k;
+		for (unsigned e = 1; e < COMB_N; e++, k++) {
+			unsigned low = (unsigned)__builtin_ctz(e), rest = e & (e - 1);
+			if (rest == 0)
+				pp[k] = teeth[COMB_T * j + low];
+			else
+				pt_add(s, &pp[k], &pp[base + rest - 1], &teeth[COMB_T * j + low]);
+			zs[k] = pp[k].z;
+		}
+	}
+	if (batch_inv(s, zi, zs, n, scratch) != 0)
+		goto out;
+	memset(c, 0, sizeof(*c));
+	k = 0;
+	for (unsigned j = 0; j < COMB_M; j++)
+		for (unsigned e = 1; e < COMB_N; e++, k++) {
+			fmul(s, &c->e[j][e].x, &pp[k].x, &zi[k]);
+			fmul(s, &c->e[j][e].y, &pp[k].y, &zi[k]);
+		}
+	ret = 0;
+out:
+	free(pp);
+	free(zs);
+	free(zi);
+	free(scratch);
+	return ret;
+}
+
+/* sel = c->e[j][e] by a masked scan of the whole table (all-zero for e = 0). */
+static inline void comb_select(struct apt *sel, const struct pt_comb *c, unsigned j, uint64_t e)
+{
+	memset(sel, 0, sizeof(*sel));
+	for (uint64_t i = 1; i < COMB_N; i++) {
+		uint64_t mask = mcx_ct_is_zero64(i ^ e);
+		const struct apt *t = &c->e[j][i];
+		for (size_t l = 0; l < NL; l++) {
+			sel->x.v[l] |= t->x.v[l] & mask;
+			sel->y.v[l] |= t->y.v[l] & mask;
+		}
+	}
+}
+
+/*
+ * r = [k]B from B's comb, constant time in k (< 2^1024): every column does the
+ * same doubling, scans and additions; a zero digit's addition is discarded by
+ * a masked select.  Mixed addition is complete while the affine point is not
+ * infinity, and entries never are (checked when the comb is built).
+ */
+static void pt_mul_comb(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
+			const uint64_t k[NL])
+{
+	struct ppt acc, t;
+	struct apt sel;
+
+	pt_set_inf(s, &acc);
+	for (unsigned col = COMB_D; col-- > 0;) {
+		if (col != COMB_D - 1)
+			pt_dbl(s, &acc, &acc);
+		for (unsigned j = 0; j < COMB_M; j++) {
+			uint64_t e = comb_digit(k, j, col);
+			uint64_t nz = ~mcx_ct_is_zero64(e);
+			comb_select(&sel, c, j, e);
+			pt_madd(s, &t, &acc, &sel);
+			mcx_ct_select(acc.x.v, t.x.v, acc.x.v, nz, NL);
+			mcx_ct_select(acc.y.v, t.y.v, acc.y.v, nz, NL);
+			mcx_ct_select(acc.z.v, t.z.v, acc.z.v, nz, NL);
+		}
+	}
+	*r = acc;
+	WIPE(acc);
+	WIPE(t);
+	WIPE(sel);
+}
+
+/* Builds g's comb (set-up; g is public). */
+static int g_comb_build(const struct mcx_sakke_params *s, struct g_comb *c)
+{
+	struct fp2 teeth[COMB_T * COMB_M], *pp = NULL;
+	fe *as = NULL, *ai = NULL, *scratch = NULL;
+	size_t n = COMB_M * (COMB_N - 1), k = 0;
+	int ret = -1;
+
+	pp = malloc(n * sizeof(*pp));
+	as = malloc(n * sizeof(*as));
+	ai = malloc(n * sizeof(*ai));
+	scratch = malloc(n * sizeof(*scratch));
+	if (pp == NULL || as == NULL || ai == NULL || scratch == NULL)
+		goto out;
+	fone(s, &teeth[0].a);
+	teeth[0].b = s->g;
+	for (unsigned i = 1; i < COMB_T * COMB_M; i++) {
+		teeth[i] = teeth[i - 1];
+		for (unsigned d = 0; d < COMB_D; d++)
+			fp2_sqr(s, &teeth[i], &teeth[i]);
+	}
+	for (unsigned j = 0; j < COMB_M; j++) {
+		size_t base = k;
+		for (unsigned e = 1; e < COMB_N; e++, k++) {
+			unsigned low = (unsigned)__builtin_ctz(e), rest = e & (e - 1);
+			if (rest == 0)
+				pp[k] = teeth[COMB_T * j + low];
+			else
+				fp2_mul(s, &pp[k], &pp[base + rest - 1], &teeth[COMB_T * j + low]);
+			as[k] = pp[k].a;
+		}
+	}
+	/* a = 0 would be the class of i, of order 2: impossible for a power of g. */
+	if (batch_inv(s, ai, as, n, scratch) != 0)
+		goto out;
+	memset(c, 0, sizeof(*c));
+	k = 0;
+	for (unsigned j = 0; j < COMB_M; j++)
+		for (unsigned e = 1; e < COMB_N; e++, k++)
+			fmul(s, &c->t[j][e], &pp[k].b, &ai[k]);
+	ret = 0;
+out:
+	free(pp);
+	free(as);
+	free(ai);
+	free(scratch);
+	return ret;
+}
+
+/*
+ * g^r as a class a + b i of PF_p (not yet normalised), constant time in r:
+ * per column one F_p^2 squaring (2 M) and COMB_M multiplications by 1 + t i
+ * (2 M each), t chosen by a masked scan (t = 0 for a zero digit: the identity).
+ */
+static void g_pow_comb(const struct mcx_sakke_params *s, struct fp2 *out, const uint64_t r[NL])
+{
+	struct fp2 acc;
+	fe t, u0, u1;
+
+	memset(&acc, 0, sizeof(acc));
+	fone(s, &acc.a);
+	for (unsigned col = COMB_D; col-- > 0;) {
+		if (col != COMB_D - 1)
+			fp2_sqr(s, &acc, &acc);
+		for (unsigned j = 0; j < COMB_M; j++) {
+			uint64_t e = comb_digit(r, j, col);
+			memset(&t, 0, sizeof(t));
+			for (uint64_t i = 1; i < COMB_N; i++) {
+				uint64_t mask = mcx_ct_is_zero64(i ^ e);
+				for (size_t l = 0; l < NL; l++)
+					t.v[l] |= s->gc.t[j][i].v[l] & mask;
+			}
+			/* (a + b i)(1 + t i) = (a - b t) + (b + a t) i */
+			fmul(s, &u0, &acc.b, &t);
+			fmul(s, &u1, &acc.a, &t);
+			fsub(s, &acc.a, &acc.a, &u0);
+			fadd(s, &acc.b, &acc.b, &u1);
+		}
+	}
+	*out = acc;
+	WIPE(acc);
+	WIPE(t);
+	WIPE(u0);
+	WIPE(u1);
+}
+
 /* ---- the pairing, RFC 6508 s.3.2 ------------------------------------------ */
 
 /*
@@ -489,42 +777,6 @@ static void pairing(const struct mcx_sakke_params *s, fe *out, const struct apt 
 	WIPE(Z);
 }
 
-/* (1 + g i)^r in the F_p representation, constant time in r (RFC 6508 s.6.2.1 step 3). */
-static void g_pow_ct(const struct mcx_sakke_params *s, fe *out, const uint64_t r[NL])
-{
-	struct fp2 tab[16], acc, sel;
-	unsigned windows = (s->qbits + 3) / 4;
-	fe inv;
-
-	memset(&tab[0], 0, sizeof(tab[0]));
-	fone(s, &tab[0].a);
-	fone(s, &tab[1].a);
-	tab[1].b = s->g;
-	for (int i = 2; i < 16; i++)
-		fp2_mul(s, &tab[i], &tab[i - 1], &tab[1]);
-	acc = tab[0];
-	for (unsigned w = windows; w-- > 0;) {
-		uint64_t digit = mcx_limbs_nibble(r, w);
-		for (int d = 0; d < 4; d++)
-			fp2_sqr(s, &acc, &acc);
-		memset(&sel, 0, sizeof(sel));
-		for (uint64_t i = 0; i < 16; i++) {
-			uint64_t mask = mcx_ct_is_zero64(i ^ digit);
-			for (size_t j = 0; j < NL; j++) {
-				sel.a.v[j] |= tab[i].a.v[j] & mask;
-				sel.b.v[j] |= tab[i].b.v[j] & mask;
-			}
-		}
-		fp2_mul(s, &acc, &acc, &sel);
-	}
-	finv(s, &inv, &acc.a);
-	fmul(s, out, &acc.b, &inv);
-	WIPE(tab);
-	WIPE(acc);
-	WIPE(sel);
-	WIPE(inv);
-}
-
 /* ---- hashing and scalars ---------------------------------------------------- */
 
 /*
@@ -613,14 +865,13 @@ static int scalar_from_bytes(const struct mcx_sakke_params *s, uint64_t z[NL],
 	return ok ? 0 : -1;
 }
 
-/* [b]P + Z. */
+/* [b]P + Z (b public; the comb is constant time anyway). */
 static void bp_plus_z(const struct mcx_sakke_params *s, struct ppt *r, const uint64_t b[NL],
 		      const struct apt *Z)
 {
-	struct ppt P, Zp;
-	pt_from_affine(s, &P, &s->P);
+	struct ppt Zp;
 	pt_from_affine(s, &Zp, Z);
-	pt_mul_ct(s, r, &P, b);
+	pt_mul_comb(s, r, &s->Pc, b);
 	pt_add(s, r, r, &Zp);
 }
 
@@ -655,6 +906,8 @@ MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
 	MCX_ENSURE(apt_on_curve(s, &s->P), MCX_ERR_INTERNAL);
 	MCX_ENSURE(mcx_crypto_unhex(SAKKE_G_HEX, buf, 128) == 0 &&
 		   fe_from_bytes(s, &s->g, buf) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(pt_comb_build(s, &s->Pc, &s->P) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(g_comb_build(s, &s->gc) == 0, MCX_ERR_INTERNAL);
 	*out = s;
 	s = NULL;
 	r = 0;
@@ -676,14 +929,13 @@ MCX_RESULT mcx_sakke_public_from_master(const struct mcx_sakke_params *params,
 {
 	int r = MCX_ERR_INTERNAL;
 	uint64_t k[NL];
-	struct ppt P, R;
+	struct ppt R;
 
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(z);
 	MCX_ENSURE_REF(Z);
 	MCX_ENSURE(scalar_from_bytes(params, k, z) == 0, MCX_ERR_INVALID_ARGUMENT);
-	pt_from_affine(params, &P, &params->P);
-	pt_mul_ct(params, &R, &P, k);
+	pt_mul_comb(params, &R, &params->Pc, k);
 	MCX_ENSURE(pt_encode(params, Z, &R) == 0, MCX_ERR_CRYPTO);
 	r = 0;
 out:
@@ -732,7 +984,7 @@ MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
 {
 	int r = MCX_ERR_INTERNAL;
 	uint64_t k[NL], b[NL], m[NL];
-	struct ppt P, R;
+	struct ppt R;
 
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(z);
@@ -745,8 +997,7 @@ MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
 	mcx_mont_to(&params->fq, m, k);
 	mcx_mont16_inv(&params->fq, m, m);      /* Fermat: (z+b)^(q-2), no branch on z */
 	mcx_mont_from(&params->fq, k, m);
-	pt_from_affine(params, &P, &params->P);
-	pt_mul_ct(params, &R, &P, k);
+	pt_mul_comb(params, &R, &params->Pc, k);
 	MCX_ENSURE(pt_encode(params, rsk, &R) == 0, MCX_ERR_CRYPTO);
 	r = 0;
 out:
@@ -787,7 +1038,86 @@ out:
 	return r;
 }
 
-/* RFC 6508 s.6.2.1. */
+/*
+ * R_(b,S) = [r]([b]P + Z_S), constant time in r.  With a public-key context:
+ * [r b mod q]P + [r]Z from the two combs; without: [b]P + Z (comb) and a
+ * variable-base 4-bit window walk.
+ */
+static void compute_R(const struct mcx_sakke_params *s, const struct mcx_sakke_public *pub,
+		      const struct apt *Za, const uint64_t b[NL], const uint64_t rr[NL],
+		      struct ppt *R)
+{
+	struct ppt T;
+	uint64_t bm[NL], rb[NL];
+
+	if (pub != NULL) {                        /* public choice */
+		mcx_mont16_mul(bm, b, s->fq.rr, s->fq.m, s->fq.n0);     /* b R mod q */
+		mcx_mont16_mul(rb, rr, bm, s->fq.m, s->fq.n0);          /* r b mod q */
+		pt_mul_comb(s, R, &s->Pc, rb);
+		pt_mul_comb(s, &T, &pub->Zc, rr);
+		pt_add(s, R, R, &T);
+	} else {
+		bp_plus_z(s, &T, b, Za);
+		pt_mul_ct(s, R, &T, rr);
+	}
+	WIPE(T);
+	WIPE(rb);
+}
+
+/* RFC 6508 s.6.2.1 with Z_S decoded (Za) and, optionally, its context. */
+static MCX_RESULT encapsulate(const struct mcx_sakke_params *params,
+			      const struct mcx_sakke_public *pub, const struct apt *Za,
+			      const uint8_t *id, size_t id_len,
+			      const uint8_t ssv[MCX_SAKKE_SSV_LEN],
+			      uint8_t out[MCX_SAKKE_ENCAP_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t b[NL], rr[NL];
+	uint8_t gr[MCX_SAKKE_FP_LEN], mask[MCX_SAKKE_SSV_LEN];
+	struct ppt R;
+	struct fp2 w;
+	fe d, inv, zi, wv;
+
+	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
+	/* 1. r = HashToIntegerRange(SSV || b, q) */
+	MCX_ENSURE(hash_to_q(params, rr, ssv, id, id_len) == 0, MCX_ERR_CRYPTO);
+	/* 2. R_(b,S) = [r]([b]P + Z_S) */
+	compute_R(params, pub, Za, b, rr, &R);
+	/* 3. g^r; one inversion serves R's affine form and g^r's F_p representation. */
+	g_pow_comb(params, &w, rr);
+	fmul(params, &d, &R.z, &w.a);
+	/* R.z = 0 only when [b]P + Z is infinity, i.e. z + b = 0 (public); w.a != 0. */
+	MCX_ENSURE(!mcx_ct_limbs_zero(d.v, NL), MCX_ERR_CRYPTO);
+	finv(params, &inv, &d);
+	fmul(params, &zi, &inv, &w.a);            /* 1 / R.z */
+	fmul(params, &wv, &inv, &R.z);            /* 1 / w.a */
+	fmul(params, &wv, &wv, &w.b);             /* g^r in the F_p representation */
+	fmul(params, &R.x, &R.x, &zi);
+	fmul(params, &R.y, &R.y, &zi);
+	out[0] = 0x04;
+	fe_to_bytes(params, out + 1, &R.x);
+	fe_to_bytes(params, out + 1 + 128, &R.y);
+	/* H = SSV XOR HashToIntegerRange(g^r, 2^n) */
+	fe_to_bytes(params, gr, &wv);
+	MCX_ENSURE(hash_to_mask(gr, mask) == 0, MCX_ERR_CRYPTO);
+	for (size_t i = 0; i < MCX_SAKKE_SSV_LEN; i++)
+		out[MCX_SAKKE_POINT_LEN + i] = ssv[i] ^ mask[i];
+	r = 0;
+out:
+	if (r != 0)
+		mcx_crypto_wipe(out, MCX_SAKKE_ENCAP_LEN);
+	WIPE(rr);
+	WIPE(gr);
+	WIPE(mask);
+	WIPE(w);
+	WIPE(wv);
+	WIPE(d);
+	WIPE(inv);
+	WIPE(zi);
+	WIPE(R);
+	return r;
+}
+
 MCX_RESULT mcx_sakke_encapsulate(const struct mcx_sakke_params *params,
 				 const uint8_t Z[MCX_SAKKE_POINT_LEN],
 				 const uint8_t *id, size_t id_len,
@@ -795,68 +1125,40 @@ MCX_RESULT mcx_sakke_encapsulate(const struct mcx_sakke_params *params,
 				 uint8_t out[MCX_SAKKE_ENCAP_LEN])
 {
 	int r = MCX_ERR_INTERNAL;
-	uint64_t b[NL], rr[NL];
-	uint8_t gr[MCX_SAKKE_FP_LEN], mask[MCX_SAKKE_SSV_LEN];
 	struct apt Za;
-	struct ppt T, R;
-	fe w;
 
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(Z);
 	MCX_ENSURE_REF(ssv);
 	MCX_ENSURE_REF(out);
-	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
-	/* 1. r = HashToIntegerRange(SSV || b, q) */
-	MCX_ENSURE(hash_to_q(params, rr, ssv, id, id_len) == 0, MCX_ERR_CRYPTO);
-	/* 2. R_(b,S) = [r]([b]P + Z_S) */
-	bp_plus_z(params, &T, b, &Za);
-	pt_mul_ct(params, &R, &T, rr);
-	MCX_ENSURE(pt_encode(params, out, &R) == 0, MCX_ERR_CRYPTO);
-	/* 3. H = SSV XOR HashToIntegerRange(g^r, 2^n) */
-	g_pow_ct(params, &w, rr);
-	fe_to_bytes(params, gr, &w);
-	MCX_ENSURE(hash_to_mask(gr, mask) == 0, MCX_ERR_CRYPTO);
-	for (size_t i = 0; i < MCX_SAKKE_SSV_LEN; i++)
-		out[MCX_SAKKE_POINT_LEN + i] = ssv[i] ^ mask[i];
-	r = 0;
+	r = encapsulate(params, NULL, &Za, id, id_len, ssv, out);
 out:
 	if (r != 0 && out != NULL)
 		mcx_crypto_wipe(out, MCX_SAKKE_ENCAP_LEN);
-	WIPE(rr);
-	WIPE(gr);
-	WIPE(mask);
-	WIPE(w);
-	WIPE(R);
 	return r;
 }
 
-/* RFC 6508 s.6.2.2. */
-MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
-				 const uint8_t Z[MCX_SAKKE_POINT_LEN],
-				 const uint8_t *id, size_t id_len,
-				 const uint8_t rsk[MCX_SAKKE_POINT_LEN],
-				 const uint8_t *encap, size_t encap_len,
-				 uint8_t ssv[MCX_SAKKE_SSV_LEN])
+/* RFC 6508 s.6.2.2 with Z_S decoded (Za) and, optionally, its context. */
+static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
+			      const struct mcx_sakke_public *pub, const struct apt *Za,
+			      const uint8_t *id, size_t id_len,
+			      const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+			      const uint8_t *encap, size_t encap_len,
+			      uint8_t ssv[MCX_SAKKE_SSV_LEN])
 {
 	int r = MCX_ERR_INTERNAL;
 	uint64_t b[NL], rr[NL];
 	uint8_t wb[MCX_SAKKE_FP_LEN], mask[MCX_SAKKE_SSV_LEN], sv[MCX_SAKKE_SSV_LEN];
 	uint8_t test[MCX_SAKKE_POINT_LEN];
 	uint8_t diff = 0;
-	struct apt Za, K, R;
-	struct ppt T, U;
+	struct apt K, R;
+	struct ppt U;
 	fe w;
 
-	MCX_ENSURE_REF(params);
-	MCX_ENSURE_REF(Z);
-	MCX_ENSURE_REF(rsk);
-	MCX_ENSURE_REF(encap);
-	MCX_ENSURE_REF(ssv);
 	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
 	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
-	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
 	/* 1. parse R_(b,S) and H; w = <R_(b,S), K_(b,S)> */
 	MCX_ENSURE(pt_decode(params, &R, encap) == 0, MCX_ERR_SIGNATURE_INVALID);
@@ -869,8 +1171,7 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 	/* 3. r = HashToIntegerRange(SSV || b, q) */
 	MCX_ENSURE(hash_to_q(params, rr, sv, id, id_len) == 0, MCX_ERR_CRYPTO);
 	/* 4. TEST = [r]([b]P + Z_S); reject unless TEST == R_(b,S) */
-	bp_plus_z(params, &T, b, &Za);
-	pt_mul_ct(params, &U, &T, rr);
+	compute_R(params, pub, Za, b, rr, &U);
 	MCX_ENSURE(pt_encode(params, test, &U) == 0, MCX_ERR_SIGNATURE_INVALID);
 	for (size_t i = 0; i < MCX_SAKKE_POINT_LEN; i++)
 		diff |= (uint8_t)(test[i] ^ encap[i]);
@@ -885,6 +1186,93 @@ out:
 	WIPE(sv);
 	WIPE(w);
 	WIPE(U);
+	return r;
+}
+
+MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
+				 const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				 const uint8_t *id, size_t id_len,
+				 const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+				 const uint8_t *encap, size_t encap_len,
+				 uint8_t ssv[MCX_SAKKE_SSV_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	struct apt Za;
+
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(Z);
+	MCX_ENSURE_REF(rsk);
+	MCX_ENSURE_REF(encap);
+	MCX_ENSURE_REF(ssv);
+	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
+	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	r = decapsulate(params, NULL, &Za, id, id_len, rsk, encap, encap_len, ssv);
+out:
+	return r;
+}
+
+/* ---- per-KMS public-key context ---------------------------------------------- */
+
+MCX_RESULT mcx_sakke_public_new(const struct mcx_sakke_params *params,
+				const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				struct mcx_sakke_public **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_sakke_public *pub = NULL;
+
+	MCX_ENSURE_REF(out);
+	*out = NULL;
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(Z);
+	pub = calloc(1, sizeof(*pub));
+	MCX_ENSURE_ALLOC(pub);
+	pub->params = params;
+	MCX_ENSURE(pt_decode(params, &pub->Z, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	/* An entry at infinity means Z is not of order q (P's comb has none). */
+	MCX_ENSURE(pt_comb_build(params, &pub->Zc, &pub->Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	*out = pub;
+	pub = NULL;
+	r = 0;
+out:
+	free(pub);
+	return r;
+}
+
+void mcx_sakke_public_free(struct mcx_sakke_public *pub)
+{
+	free(pub);
+}
+
+MCX_RESULT mcx_sakke_encapsulate_pub(const struct mcx_sakke_public *pub,
+				     const uint8_t *id, size_t id_len,
+				     const uint8_t ssv[MCX_SAKKE_SSV_LEN],
+				     uint8_t out[MCX_SAKKE_ENCAP_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+
+	MCX_ENSURE_REF(pub);
+	MCX_ENSURE_REF(ssv);
+	MCX_ENSURE_REF(out);
+	r = encapsulate(pub->params, pub, &pub->Z, id, id_len, ssv, out);
+out:
+	return r;
+}
+
+MCX_RESULT mcx_sakke_decapsulate_pub(const struct mcx_sakke_public *pub,
+				     const uint8_t *id, size_t id_len,
+				     const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+				     const uint8_t *encap, size_t encap_len,
+				     uint8_t ssv[MCX_SAKKE_SSV_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+
+	MCX_ENSURE_REF(pub);
+	MCX_ENSURE_REF(rsk);
+	MCX_ENSURE_REF(encap);
+	MCX_ENSURE_REF(ssv);
+	r = decapsulate(pub->params, pub, &pub->Z, id, id_len, rsk, encap, encap_len, ssv);
+out:
 	return r;
 }
 

@@ -89,6 +89,30 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 				 const uint8_t *encap, size_t encap_len,
 				 uint8_t ssv[MCX_SAKKE_SSV_LEN]);
 
+/*
+ * Optional per-KMS public-key context: Z decoded once with a precomputed
+ * fixed-base table (32 KiB; building it costs about one encapsulation).  The
+ * *_pub functions give the same results as their byte-oriented counterparts,
+ * faster (R = [r b]P + [r]Z from two fixed-base tables).  The context refers
+ * to params, which must outlive it; it is read-only and may be shared by
+ * threads.
+ */
+struct mcx_sakke_public;
+
+MCX_RESULT mcx_sakke_public_new(const struct mcx_sakke_params *params,
+				const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				struct mcx_sakke_public **out);
+void mcx_sakke_public_free(struct mcx_sakke_public *pub);
+MCX_RESULT mcx_sakke_encapsulate_pub(const struct mcx_sakke_public *pub,
+				     const uint8_t *id, size_t id_len,
+				     const uint8_t ssv[MCX_SAKKE_SSV_LEN],
+				     uint8_t out[MCX_SAKKE_ENCAP_LEN]);
+MCX_RESULT mcx_sakke_decapsulate_pub(const struct mcx_sakke_public *pub,
+				     const uint8_t *id, size_t id_len,
+				     const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+				     const uint8_t *encap, size_t encap_len,
+				     uint8_t ssv[MCX_SAKKE_SSV_LEN]);
+
 /* The pairing <R, Q> (RFC 6508 s.3.2) in the F_p representation (128 octets). */
 MCX_RESULT mcx_sakke_pairing(const struct mcx_sakke_params *params,
 			     const uint8_t R[MCX_SAKKE_POINT_LEN],
