@@ -191,6 +191,34 @@ out:
 	return r;
 }
 
+static int audit_open_file(struct audit_log *log);
+static int audit_note(struct audit_log *log, const char *type);
+
+/* The path no longer names the file we write (deleted or replaced): records
+ * would go to an inode nobody can read.  Continue the chain in a new file at
+ * the path; the caller holds log->lock. */
+static void audit_check_file(struct audit_log *log)
+{
+	struct stat by_fd, by_path;
+	int old = log->fd;
+
+	if (old < 0 || fstat(old, &by_fd) != 0)
+		return;
+	if (by_fd.st_nlink > 0 && stat(log->path, &by_path) == 0 && by_path.st_ino == by_fd.st_ino &&
+	    by_path.st_dev == by_fd.st_dev)
+		return;
+	vault_error("audit: %s was removed or replaced behind vaultd's back: continuing the chain in a new file",
+	            log->path);
+	if (audit_open_file(log) != MCX_OK) {
+		log->fd = old;
+		return;
+	}
+	close(old);
+	log->good_size = fstat(log->fd, &by_fd) == 0 ? by_fd.st_size : 0;
+	if (audit_note(log, "file-replaced") != MCX_OK)
+		vault_error("audit: cannot write to the new %s", log->path);
+}
+
 static void *audit_checkpointer(void *arg)
 {
 	struct audit_log *log = arg;
@@ -201,6 +229,8 @@ static void *audit_checkpointer(void *arg)
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += log->interval;
 		pthread_cond_timedwait(&log->wake, &log->lock, &deadline);
+		if (!log->stopping)
+			audit_check_file(log);
 		if (log->stopping || log->seq == log->sealed_seq)
 			continue;
 		if (audit_checkpoint_locked(log, "periodic") == MCX_OK) {

@@ -62,7 +62,7 @@ static int rpc_audit(struct rpc_call *call, int outcome)
 	ev.pid = call->caller->pid;
 	ev.roles = vault_access_roles(call->config, call->caller, call->domain);
 	ev.method = call->method != NULL ? call->method->name : "(unknown)";
-	ev.domain = call->domain;
+	ev.domain = call->domain != NULL ? call->domain : call->audit_requested_domain;
 	ev.key_purpose = call->audit.key_purpose;
 	ev.key_version = call->audit.key_version;
 	ev.subject = call->audit.subject[0] ? call->audit.subject : NULL;
@@ -164,7 +164,11 @@ static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
 	MCX_ENSURE(json_is_object(params),
 	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'params' must be an object (positional parameters are not supported)"));
 
-	/* Unknown callers learn nothing about parameters or domains. */
+	/* Unknown callers learn nothing about parameters or domains.  The audit
+	 * record of a denial still names the domain the caller asked for. */
+	domain = json_object_get(params, "domain");
+	if (json_is_string(domain) && json_string_length(domain) <= 128)
+		call->audit_requested_domain = json_string_value(domain);
 	roles = vault_access_roles(call->config, call->caller, NULL);
 	if (call->method->roles != VAULT_ROLE_NONE && (roles & call->method->roles) == 0)
 		MCX_BAIL(rpc_fail(call, MCX_ERR_PERMISSION_DENIED, "uid %u may not call %s",

@@ -25,6 +25,7 @@ struct rpc_call {
 	const struct vault_domain_config *domain_config;
 	unsigned roles;                              /* the caller's roles for this call's domain */
 	char error_detail[256];                      /* a sentence for error.message */
+	const char *audit_requested_domain;          /* "domain" as sent, before it was checked */
 	/* what the audit record says beyond method, caller and outcome (set by handlers) */
 	struct {
 		const char *key_purpose;
