@@ -1,5 +1,5 @@
 # vaultd: the daemon, its RPC table and its services.
-VAULTD_SRCS := $(wildcard vault/daemon/*.c vault/rpc/*.c vault/keys/*.c vault/sign/*.c vault/kms/*.c vault/audit/*.c vault/redirect/*.c)
+VAULTD_SRCS := $(wildcard vault/daemon/*.c vault/rpc/*.c vault/keys/*.c vault/sign/*.c vault/kms/*.c vault/audit/*.c vault/gms/*.c vault/redirect/*.c)
 VAULTD := $(B)/vaultd
 PROGRAMS += $(VAULTD)
 LIBMCXVAULTD := $(B)/libmcxvaultd.a

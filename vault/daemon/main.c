@@ -26,6 +26,7 @@
 #include "vault/daemon/vault.h"
 #include "vault/keys/keystore.h"
 #include "vault/audit/audit.h"
+#include "vault/gms/gms.h"
 #include "vault/kms/kms.h"
 #include "vault/redirect/redirect.h"
 
@@ -192,6 +193,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* services: gms (vault/gms/), redirect (vault/redirect/) */
+	if ((r = gms_service_open(config->gms_store, config->workers, vault.hsm, vault.kms, &vault.gms)) != MCX_OK) {
+		vault_error("cannot start the GMS service (gms.store %s): %s", config->gms_store ? config->gms_store : "unset",
+		            mcx_strerror(r));
+		goto out;
+	}
 	if ((r = redirect_service_open(&vault.redirect)) != MCX_OK) {
 		vault_error("cannot start the redirect service: %s", mcx_strerror(r));
 		goto out;
@@ -229,6 +235,7 @@ out:
 	vault_server_free(server);
 	/* services: free in reverse order */
 	redirect_service_free(vault.redirect);
+	gms_service_free(vault.gms);
 	kms_service_free(vault.kms);
 	keystore_free(vault.keystore);
 	audit_close(vault.audit);

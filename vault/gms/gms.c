@@ -197,11 +197,10 @@ static void member_build(struct gms_service *gms, struct gms_distribution *d, si
 	r = mcx_uid_compute(m->uri, m->uri_len, k->kms_uri, strlen(k->kms_uri), k->period, k->offset, k->period_no,
 	                    uid);
 	if (r == MCX_OK) {
-		/* GMK: CSB-ID = GUK-ID (F.1.3); server keys: the key id itself */
-		if (d->purpose == GMS_PURPOSE_GMK)
-			r = mcx_mikey_guk_id(d->key, d->key_id, m->uri, &m->guk_id);
-		else
-			m->guk_id = d->key_id;
+		/* CSB-ID = GUK-ID (TS 33.180 F.1.3): the key id salted per member;
+		 * server keys the same way, the member recovers the id with
+		 * mcx_mikey_gmk_id_from_guk_id() */
+		r = mcx_mikey_guk_id(d->key, d->key_id, m->uri, &m->guk_id);
 	}
 	if (r == MCX_OK) {
 		in.gmk_id = d->key_id;

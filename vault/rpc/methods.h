@@ -30,6 +30,18 @@ int method_external_list(struct rpc_call *call, json_t *params, json_t **result)
 int method_external_remove(struct rpc_call *call, json_t *params, json_t **result);
 
 /* vault/gms/ */
+int method_gmk_create(struct rpc_call *call, json_t *params, json_t **result);
+int method_gmk_rekey(struct rpc_call *call, json_t *params, json_t **result);
+int method_gmk_revoke(struct rpc_call *call, json_t *params, json_t **result);
+int method_gmk_list(struct rpc_call *call, json_t *params, json_t **result);
+int method_gmk_show(struct rpc_call *call, json_t *params, json_t **result);
+int method_gmk_distribute(struct rpc_call *call, json_t *params, json_t **result);
+int method_server_key_create(struct rpc_call *call, json_t *params, json_t **result);
+int method_server_key_rekey(struct rpc_call *call, json_t *params, json_t **result);
+int method_server_key_revoke(struct rpc_call *call, json_t *params, json_t **result);
+int method_server_key_list(struct rpc_call *call, json_t *params, json_t **result);
+int method_server_key_show(struct rpc_call *call, json_t *params, json_t **result);
+int method_server_key_distribute(struct rpc_call *call, json_t *params, json_t **result);
 /* vault/redirect/ */
 int method_redirect_sign(struct rpc_call *call, json_t *params, json_t **result);
 int method_redirect_evaluate(struct rpc_call *call, json_t *params, json_t **result);

@@ -10,6 +10,7 @@
 #define ADMIN VAULT_ROLE_ADMIN
 #define SIGNER VAULT_ROLE_SIGNER
 #define KMS VAULT_ROLE_KMS
+#define GMS VAULT_ROLE_GMS
 #define AUDITOR VAULT_ROLE_AUDITOR
 
 const struct rpc_method rpc_methods[] = {
@@ -47,6 +48,32 @@ const struct rpc_method rpc_methods[] = {
 	{ "external.remove", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "kms_uri", NULL }, method_external_remove,
 	  "stop trusting an external KMS", RPC_AUDITED },
 	/* gms: group master keys and server signalling keys (vault/gms/) */
+	{ "gmk.create",      GMS,    RPC_DOMAIN_REQUIRED, { "domain", "group", NULL }, method_gmk_create,
+	  "a new group: GMK and GMK-ID from the token RNG, stored wrapped", RPC_AUDITED },
+	{ "gmk.rekey",       GMS,    RPC_DOMAIN_REQUIRED, { "domain", "group", NULL }, method_gmk_rekey,
+	  "a new current GMK; the previous one stays for the overlap", RPC_AUDITED },
+	{ "gmk.revoke",      GMS,    RPC_DOMAIN_REQUIRED, { "domain", "group", "gmk_id", NULL }, method_gmk_revoke,
+	  "destroy one or every GMK of a group", RPC_AUDITED },
+	{ "gmk.list",        GMS,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_gmk_list,
+	  "the domain's groups and their current GMK-IDs (no key bytes)", RPC_READ_ONLY },
+	{ "gmk.show",        GMS,    RPC_DOMAIN_REQUIRED, { "domain", "group", NULL }, method_gmk_show,
+	  "every GMK version of a group (no key bytes)", RPC_READ_ONLY },
+	{ "gmk.distribute",  GMS,    RPC_DOMAIN_REQUIRED,
+	  { "domain", "group", "sender_uri", "members", "time", "gmk_id", NULL }, method_gmk_distribute,
+	  "MIKEY-SAKKE I_MESSAGEs of a GMK for up to 10,000 members", RPC_AUDITED },
+	{ "server_key.create", GMS,  RPC_DOMAIN_REQUIRED, { "domain", "server_uri", "purpose", NULL },
+	  method_server_key_create, "a server signalling key (csk, mkfc, mscck)", RPC_AUDITED },
+	{ "server_key.rekey", GMS,   RPC_DOMAIN_REQUIRED, { "domain", "server_uri", "purpose", NULL },
+	  method_server_key_rekey, "a new current server key; the previous one stays for the overlap", RPC_AUDITED },
+	{ "server_key.revoke", GMS,  RPC_DOMAIN_REQUIRED, { "domain", "server_uri", "purpose", "key_id", NULL },
+	  method_server_key_revoke, "destroy one or every key of a server and purpose", RPC_AUDITED },
+	{ "server_key.list", GMS,    RPC_DOMAIN_REQUIRED, { "domain", NULL }, method_server_key_list,
+	  "the domain's server keys (no key bytes)", RPC_READ_ONLY },
+	{ "server_key.show", GMS,    RPC_DOMAIN_REQUIRED, { "domain", "server_uri", "purpose", NULL },
+	  method_server_key_show, "every version of a server's keys (no key bytes)", RPC_READ_ONLY },
+	{ "server_key.distribute", GMS, RPC_DOMAIN_REQUIRED,
+	  { "domain", "server_uri", "purpose", "members", "time", "key_id", NULL }, method_server_key_distribute,
+	  "MIKEY-SAKKE I_MESSAGEs of a server key, signed as the server", RPC_AUDITED },
 	/* redirect: security domain redirect responses and ID tokens (vault/redirect/) */
 	{ "redirect.sign",   SIGNER, RPC_DOMAIN_REQUIRED,
 	  { "domain", "originating_id", "receiving_id", "originating_kms_uri", "acceptable_initiating_kms",

@@ -1,0 +1,309 @@
+/*
+ * mcxvault — throw-away vaults for the GMS tests and bench_gms; see
+ * gms_fixture.h.  (Adapted from tests/kms/kms_fixture.c: adds the GMS store
+ * and a larger request limit for 10,000-member batches.)
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "tests/gms/gms_fixture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct gvault *gvault_registry[GVAULT_MAX];
+
+/* Runs argv with output to /dev/null; its exit status or -1. */
+static int gvault_run(char *const argv[])
+{
+	pid_t pid;
+	int status, fd;
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Async-signal-safe: stop every vaultd, remove every directory with rm(1). */
+static void gvault_on_signal(int sig)
+{
+	for (size_t i = 0; i < GVAULT_MAX; i++) {
+		struct gvault *v = gvault_registry[i];
+		if (v == NULL)
+			continue;
+		if (v->pid > 0) {
+			(void)kill(v->pid, SIGTERM);
+			(void)waitpid(v->pid, NULL, 0);
+		}
+		if (v->dir[0] != '\0') {
+			char *const argv[] = { "rm", "-rf", "--", v->dir, NULL };
+			pid_t pid = fork();
+			if (pid == 0) {
+				execvp(argv[0], argv);
+				_exit(127);
+			}
+			if (pid > 0)
+				(void)waitpid(pid, NULL, 0);
+		}
+	}
+	_exit(128 + sig);
+}
+
+void gvault_cleanup_all(void)
+{
+	for (size_t i = 0; i < GVAULT_MAX; i++)
+		if (gvault_registry[i] != NULL)
+			gvault_cleanup(gvault_registry[i]);
+}
+
+static int gvault_write(const char *path, const char *text, mode_t mode)
+{
+	FILE *f;
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	fputs(text, f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int gvault_find_vaultd(struct gvault *v)
+{
+	const char *env = getenv("MCX_VAULTD");
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(v->vaultd_path, sizeof(v->vaultd_path), "%s", env);
+		return access(v->vaultd_path, X_OK);
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
+		return -1;
+	self[n] = '\0';
+	for (int up = 0; up < 2; up++) {
+		if ((slash = strrchr(self, '/')) == NULL)
+			return -1;
+		*slash = '\0';
+	}
+	if ((size_t)snprintf(v->vaultd_path, sizeof(v->vaultd_path), "%s/vaultd", self) >= sizeof(v->vaultd_path))
+		return -1;
+	return access(v->vaultd_path, X_OK);
+}
+
+static int gvault_register(struct gvault *v)
+{
+	static int installed;
+	struct sigaction sa;
+
+	if (!installed) {
+		atexit(gvault_cleanup_all);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = gvault_on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		installed = 1;
+	}
+	for (size_t i = 0; i < GVAULT_MAX; i++)
+		if (gvault_registry[i] == NULL || gvault_registry[i] == v) {
+			gvault_registry[i] = v;
+			return 0;
+		}
+	return -1;
+}
+
+int gvault_setup(struct gvault *v, const char *tag, const char *domains, const char *extra_access,
+		 unsigned workers, int with_gms)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[192], tokens[128], text[4096];
+	int n;
+
+	memset(v, 0, sizeof(*v));
+	if (gvault_find_vaultd(v) != 0) {
+		fprintf(stderr, "gvault: vaultd not found (set MCX_VAULTD)\n");
+		return -1;
+	}
+	if (tmp == NULL || strlen(tmp) > 24)   /* the socket path must fit in sun_path */
+		tmp = "/tmp";
+	snprintf(v->dir, sizeof(v->dir), "%s/mcx-gms-%.4s.XXXXXX", tmp, tag);
+	if (mkdtemp(v->dir) == NULL) {
+		fprintf(stderr, "gvault: mkdtemp %s: %s\n", v->dir, strerror(errno));
+		v->dir[0] = '\0';
+		return -1;
+	}
+	if (gvault_register(v) != 0 || chmod(v->dir, 0711) != 0)
+		goto fail;
+	snprintf(v->socket, sizeof(v->socket), "%s/vaultd.sock", v->dir);
+	snprintf(v->config, sizeof(v->config), "%s/vault.conf", v->dir);
+	snprintf(v->log, sizeof(v->log), "%s/vaultd.log", v->dir);
+	snprintf(v->softhsm_conf, sizeof(v->softhsm_conf), "%s/softhsm2.conf", v->dir);
+	snprintf(v->store, sizeof(v->store), "%s/gms.sqlite", v->dir);
+	snprintf(tokens, sizeof(tokens), "%s/tokens", v->dir);
+	if (mkdir(tokens, 0700) != 0)
+		goto fail;
+	snprintf(text, sizeof(text),
+		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+		 tokens);
+	if (gvault_write(v->softhsm_conf, text, 0600) != 0)
+		goto fail;
+	{
+		char *const argv[] = { "softhsm2-util", "--init-token", "--free", "--label", "mcx-vault",
+				       "--pin", "1234", "--so-pin", "5678", NULL };
+		char *saved = getenv("SOFTHSM2_CONF") ? strdup(getenv("SOFTHSM2_CONF")) : NULL;
+		int rc;
+
+		setenv("SOFTHSM2_CONF", v->softhsm_conf, 1);
+		rc = gvault_run(argv);
+		if (saved != NULL)
+			setenv("SOFTHSM2_CONF", saved, 1);
+		else
+			unsetenv("SOFTHSM2_CONF");
+		free(saved);
+		if (rc != 0) {
+			fprintf(stderr, "gvault: softhsm2-util --init-token failed (%d)\n", rc);
+			goto fail;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/pin", v->dir);
+	if (gvault_write(path, "1234\n", 0600) != 0)
+		goto fail;
+	n = snprintf(text, sizeof(text),
+		     "server = { socket = \"%s\"; socket_mode = \"0660\"; workers = %u;\n"
+		     "           max_request_bytes = 8388608; };\n"
+		     "log = { level = \"info\"; };\n"
+		     "%s%s%s"
+		     "hsm = { module = \"softhsm2\"; token = \"pkcs11:token=mcx-vault\";\n"
+		     "        pin_file = \"%s\"; sync_path = \"%s\"; };\n"
+		     "access = (\n"
+		     "  { uid = %u; roles = [ \"admin\", \"kms\", \"gms\", \"signer\", \"auditor\" ]; }%s\n"
+		     ");\n"
+		     "domains = (\n  %s\n);\n",
+		     v->socket, workers, with_gms ? "gms = { store = \"" : "", with_gms ? v->store : "",
+		     with_gms ? "\"; };\n" : "", path, tokens, (unsigned)getuid(), extra_access ? extra_access : "",
+		     domains);
+	if (n < 0 || (size_t)n >= sizeof(text) || gvault_write(v->config, text, 0600) != 0)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "gvault: cannot set up %s: %s\n", v->dir, strerror(errno));
+	gvault_cleanup(v);
+	return -1;
+}
+
+static int gvault_socket_ready(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd, ok;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+int gvault_start(struct gvault *v)
+{
+	pid_t parent = getpid(), pid;
+	struct timespec nap = { 0, 20 * 1000 * 1000 };
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(v->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+			_exit(126);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setenv("SOFTHSM2_CONF", v->softhsm_conf, 1);
+		execl(v->vaultd_path, "vaultd", "-f", "-c", v->config, (char *)NULL);
+		_exit(127);
+	}
+	v->pid = pid;
+	for (int i = 0; i < 1000; i++) {   /* 20 s: ASan builds start slowly */
+		if (gvault_socket_ready(v->socket))
+			return 0;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			v->pid = 0;
+			break;
+		}
+		nanosleep(&nap, NULL);
+	}
+	fprintf(stderr, "gvault: vaultd did not start\n");
+	gvault_dump_log(v);
+	return -1;
+}
+
+int gvault_stop(struct gvault *v)
+{
+	int status;
+
+	if (v->pid <= 0)
+		return 0;
+	(void)kill(v->pid, SIGTERM);
+	while (waitpid(v->pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			v->pid = 0;
+			return -1;
+		}
+	v->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void gvault_cleanup(struct gvault *v)
+{
+	(void)gvault_stop(v);
+	if (v->dir[0] != '\0') {
+		char *const argv[] = { "rm", "-rf", "--", v->dir, NULL };
+		(void)gvault_run(argv);
+		v->dir[0] = '\0';
+	}
+	for (size_t i = 0; i < GVAULT_MAX; i++)
+		if (gvault_registry[i] == v)
+			gvault_registry[i] = NULL;
+}
+
+void gvault_dump_log(const struct gvault *v)
+{
+	char line[1024];
+	FILE *f;
+
+	if (v->log[0] == '\0' || (f = fopen(v->log, "r")) == NULL)
+		return;
+	fprintf(stderr, "--- %s ---\n", v->log);
+	while (fgets(line, sizeof(line), f) != NULL)
+		fputs(line, stderr);
+	fprintf(stderr, "--- end ---\n");
+	fclose(f);
+}
