@@ -89,18 +89,25 @@ const struct rpc_method *rpc_method_find(const char *name)
 	return NULL;
 }
 
-/* Serialises a response object and appends it plus '\n'. */
+/* jansson output straight into the connection's bounded buffer: one pass. */
+static int rpc_dump_to_buf(const char *text, size_t len, void *data)
+{
+	return mcx_buf_put(data, text, len) == MCX_OK ? 0 : -1;
+}
+
+/* Serialises a response object and appends it plus '\n'; nothing on failure. */
 static int rpc_append_json(struct mcx_buf *out, json_t *response)
 {
 	int r = MCX_ERR_INTERNAL;
-	size_t need;
-	uint8_t *p = NULL;
+	size_t before = mcx_buf_len(out);
 
-	need = json_dumpb(response, NULL, 0, JSON_COMPACT);
-	MCX_ENSURE(need > 0, MCX_ERR_ALLOC);
-	MCX_GUARD(mcx_buf_reserve(out, need + 1, &p));
-	MCX_ENSURE(json_dumpb(response, (char *)p, need, JSON_COMPACT) == need, MCX_ERR_INTERNAL);
-	p[need] = '\n';
+	if (json_dump_callback(response, rpc_dump_to_buf, out, JSON_COMPACT) != 0) {
+		/* take back a partial line: the output carries whole responses only */
+		if (mcx_buf_consume_end(out, mcx_buf_len(out) - before) != MCX_OK)
+			mcx_buf_reset(out);
+		MCX_BAIL(MCX_ERR_NO_BUFFER_SPACE);
+	}
+	MCX_GUARD(mcx_buf_put_u8(out, '\n'));
 	r = MCX_OK;
 out:
 	return r;
