@@ -1,7 +1,9 @@
 #!/bin/bash
 # vaultctl against a real vaultd (tests/lib/harness.sh): every command, the
 # exit codes 0/1/2, --json, -s, -c, and that `vaultctl sign --der` verifies
-# with `openssl dgst -sha256 -verify` and the key from `vaultctl pubkey`.
+# with `openssl dgst -sha256 -verify` and the key from `vaultctl pubkey`;
+# the KMS commands (cert show, kms user-keys, kms cert-cache, external
+# import/list/remove against a second vault on its own token).
 #
 #   B=build bash tests/client/test_vaultctl.sh
 #
@@ -196,6 +198,109 @@ if cmp -s "$out" "$T/pub1.pem" &&
 else
 	fail "retired version's public key" "$out" "$err"
 fi
+
+# --- KMS: certificates, user keys, the certificate cache -------------------
+check "cert show" 0 "^cert_uri: +kms\.$D/certificate/1$" "$out" cert show $D
+check "cert show: the certificate's fields" 0 '^role: +Root$' "$out" cert show $D
+check "cert show: Z as hex" 0 '^pub_enc_key: +04[0-9a-f]{512}$' "$out" cert show $D
+check "cert show --xml" 0 '^<SignedKmsCertificate xmlns="urn:3gpp:ns:mcsecKMSInterface:1\.0">$' "$out" cert show $D --xml
+cp "$out" "$T/a1.xml"
+if command -v xmlsec1 >/dev/null; then
+	# the certificate was signed by a.example/sign/1 (retired above: its public key stays)
+	"$V" pubkey $D --version 1 >"$T/a-sign1.pem" 2>"$err"
+	if xmlsec1 --verify --pubkey-pem "$T/a-sign1.pem" \
+	     --id-attr:Id urn:3gpp:ns:mcsecKMSInterface:1.0:KmsCertificate "$T/a1.xml" >"$out" 2>&1; then
+		ok "cert show --xml verifies with xmlsec1 and pubkey --version 1"
+	else
+		fail "cert show --xml + xmlsec1" "$out" "$err"
+	fi
+else
+	echo "skipped - xmlsec1 not installed"
+	skipped=$((skipped + 1))
+fi
+check "cert show --json" 0 '"signed_by": "a\.example/sign/1"' "$out" cert show $D --json
+check "cert show unknown version: exit 1" 1 '\(MCX_ERR_NOT_FOUND, code -32002\)$' "$err" cert show $D --version 9
+check "cert show bad version is usage" 2 'invalid version' "$err" cert show $D --version one
+check "cert show --xml with --json is usage" 2 'exclude each other' "$err" cert show $D --xml --json
+check "kms user-keys" 0 '^rsk: +[A-Za-z0-9_-]{343}$' "$out" kms user-keys $D sip:alice@$D
+check "kms user-keys: the UID" 0 '^user_id: +[0-9a-f]{64}$' "$out" kms user-keys $D sip:alice@$D
+check "kms user-keys --time" 0 '^valid_from: +2026-12-26T00:00:00Z$' "$out" \
+	kms user-keys $D sip:alice@$D --time 2027-01-15T00:00:00Z
+check "kms user-keys --transport-key (AES-128)" 0 '^key_wrap: +aes-key-wrap-pad$' "$out" \
+	kms user-keys $D sip:alice@$D --transport-key 000102030405060708090a0b0c0d0e0f
+check "kms user-keys --transport-key: RSK wrapped (RFC 5649, 272 octets)" 0 '^rsk: +[A-Za-z0-9_-]{363}$' "$out" \
+	kms user-keys $D sip:alice@$D --transport-key 000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f
+check "kms user-keys --json" 0 '"kms_version": 1' "$out" kms user-keys $D sip:alice@$D --json
+check "kms user-keys bad --transport-key is usage" 2 '32 or 64 hex digits' "$err" \
+	kms user-keys $D sip:alice@$D --transport-key 0001020304
+check "kms user-keys time before the offset: exit 1" 1 '\(MCX_ERR_INVALID_PARAMS, code -32602\)$' "$err" \
+	kms user-keys $D sip:alice@$D --time 1899-12-31T00:00:00Z
+check "kms user-keys unknown domain: exit 1" 1 '\(MCX_ERR_NOT_FOUND, code -32002\)$' "$err" \
+	kms user-keys zz.example sip:alice@$D
+check "kms user-keys without USER_URI is usage" 2 'missing arguments' "$err" kms user-keys $D
+check "kms cert-cache prints a JWS" 0 '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$' "$out" kms cert-cache $D
+check "kms cert-cache --json" 0 '"certificates": 1' "$out" kms cert-cache $D --json
+
+# --- external trust: a second vault on its own token (domain c.example) ------
+A_DIR=$HARNESS_DIR A_PID=$HARNESS_PID A_SOCK=$MCXVAULT_SOCKET
+C_DIR= C_PID=
+cleanup_both() {
+	if [ -n "$C_DIR" ]; then HARNESS_DIR=$C_DIR HARNESS_PID=$C_PID harness_cleanup; fi
+	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID
+	harness_cleanup
+}
+trap cleanup_both EXIT
+if harness_setup && C_DIR=$HARNESS_DIR &&
+   sed -i 's/a\.example/c.example/g; s/b\.example/d.example/g' "$HARNESS_DIR/vault.conf" && harness_start; then
+	C_PID=$HARNESS_PID C_SOCK=$MCXVAULT_SOCKET
+	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID MCXVAULT_SOCKET=$A_SOCK
+	"$V" -s "$C_SOCK" domain init c.example >/dev/null 2>"$err" &&
+	"$V" -s "$C_SOCK" cert show c.example --xml >"$T/c.xml" 2>>"$err" &&
+	"$V" -s "$C_SOCK" pubkey c.example >"$T/c.pem" 2>>"$err" &&
+	"$V" -s "$C_SOCK" pubkey c.example --jwk >"$T/c.jwk" 2>>"$err" || fail "vault C: export" "$err"
+	check "external import with another key: exit 1" 1 '\(MCX_ERR_SIGNATURE_INVALID, code -32007\)$' "$err" \
+		external import $D "$T/c.xml" "$T/pub1.pem"
+	check "external import (PEM key)" 0 "^$D now trusts kms\.c\.example$" "$out" external import $D "$T/c.xml" "$T/c.pem"
+	if grep -Eq '^cert_uri: +kms\.c\.example/certificate/1$' "$out"; then
+		ok "external import prints the entry"
+	else
+		fail "external import prints the entry" "$out"
+	fi
+	check "external list --json" 0 '"signing_key": \{' "$out" external list $D --json
+	check "external list" 0 '^kms\.c\.example +kms\.c\.example/certificate/1 +[0-9TZ:-]+ +[0-9TZ:-]+ +[0-9TZ:-]+$' \
+		"$out" external list $D
+	check "external import (JWK key)" 0 "^b\.example now trusts kms\.c\.example$" "$out" \
+		external import b.example "$T/c.xml" "$T/c.jwk"
+	check "external import twice: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
+		external import $D "$T/c.xml" "$T/c.pem"
+	check "external import our own certificate: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
+		external import b.example "$T/a1.xml" "$T/a-sign1.pem"
+	check "external import missing file: exit 1" 1 'No such file' "$err" \
+		external import $D "$T/nonexistent.xml" "$T/c.pem"
+	check "external import with a missing argument is usage" 2 'missing arguments' "$err" external import $D "$T/c.xml"
+	check "kms cert-cache lists the external certificate" 0 '"certificates": 2' "$out" kms cert-cache $D --json
+	check "external remove" 0 "^$D no longer trusts kms\.c\.example$" "$out" external remove $D kms.c.example
+	check "external remove twice: exit 1" 1 '\(MCX_ERR_NOT_FOUND, code -32002\)$' "$err" external remove $D kms.c.example
+	check "external list after remove" 0 '^KMS_URI +CERT_URI' "$out" external list $D
+	if grep -q 'kms\.c\.example' "$out"; then fail "external list still shows kms.c.example" "$out"; fi
+	HARNESS_DIR=$C_DIR HARNESS_PID=$C_PID harness_stop
+	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID
+else
+	fail "a second vault for external trust" "$HARNESS_DIR/vaultd.log"
+	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID MCXVAULT_SOCKET=$A_SOCK
+fi
+
+# --- KMS rotation and retirement ---------------------------------------------
+check "key rotate kms" 0 "^$D: kms version 2 is active \($D/kms/2\); version 1 is verify-only$" "$out" \
+	key rotate $D kms
+check "cert show after rotate" 0 "^cert_uri: +kms\.$D/certificate/2$" "$out" cert show $D
+check "cert show --version 1" 0 '^state: +verify-only$' "$out" cert show $D --version 1
+check "kms user-keys from generation 2" 0 '^kms_version: +2$' "$out" kms user-keys $D sip:alice@$D
+check "key retire kms 1" 0 "^$D: kms version 1 is retired$" "$out" key retire $D kms 1
+check "cert show a retired generation" 0 '^state: +retired$' "$out" cert show $D --version 1
+check "cert show --xml of a retired generation is unchanged" 0 '^<SignedKmsCertificate' "$out" \
+	cert show $D --version 1 --xml
+if cmp -s "$out" "$T/a1.xml"; then ok "retired certificate XML unchanged"; else fail "retired certificate XML changed" "$out"; fi
 
 # --- where the socket comes from ------------------------------------------
 sock=$MCXVAULT_SOCKET
