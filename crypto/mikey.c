@@ -588,7 +588,8 @@ static MCX_RESULT parse_idr(struct mcx_buf *b, struct mcx_mikey_i_message *m)
 		MCX_ENSURE(type == ID_TYPE_URI && len > 0 && len <= MCX_MIKEY_ID_MAX,
 			   MCX_ERR_PARSE);
 	MCX_GUARD(take(b, len, &id->data));
-	if (type == ID_TYPE_URI && len != MCX_MIKEY_UID_LEN)
+	/* URIs are text: no NUL inside (callers may print or compare them as strings) */
+	if (role != MCX_MIKEY_ROLE_IDRUIDI && role != MCX_MIKEY_ROLE_IDRUIDR)
 		MCX_ENSURE(memchr(id->data, 0, len) == NULL, MCX_ERR_PARSE);
 	id->type = type;
 	id->len = len;

@@ -117,7 +117,10 @@ struct mcx_mikey_gmk_input {
  * Builds the I_MESSAGE for one member and appends it to out.  From rnd (NULL =
  * RAND_priv_bytes), in this order: RAND (16), the key-parameter IV (16, unless
  * omitted), the ECCSI j.  SAKKE is deterministic in (GMK, UID, Z).
- * Requires gmk_id/guk_id to carry the same purpose tag.
+ * Requires gmk_id/guk_id to carry the same purpose tag; when member_uri is
+ * given, guk_id must equal mcx_mikey_guk_id(gmk, gmk_id, member_uri) (else
+ * MCX_ERR_INVALID_ARGUMENT).  Nothing is appended on failure
+ * (MCX_ERR_NO_BUFFER_SPACE if out cannot take the whole message).
  */
 MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 			       const struct mcx_eccsi_params *eccsi,

@@ -567,6 +567,7 @@ TEST(unknown_payload_types)
 	CHECK(refused(54, 5));
 	CHECK(refused(55, 3));              /* ID type */
 	CHECK(refused(129, 2));             /* IDRkmsi as a byte string */
+	CHECK(refused(140, 0));             /* NUL inside the IDRkmsi URI */
 	CHECK(refused(218, 2));             /* SAKKE params */
 	CHECK(refused(219, 1));             /* SAKKE ID scheme */
 	CHECK(refused(496, 1));             /* GENERAL-EXT type */
