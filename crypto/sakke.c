@@ -16,8 +16,12 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/rand.h>
 
 #include "crypto/internal.h"
 #include "crypto/mont.h"
@@ -71,12 +75,23 @@ struct mcx_sakke_params {
 	unsigned qbits;
 	struct pt_comb Pc;       /* comb for P */
 	struct g_comb gc;        /* comb for g */
+	BIGNUM *pbn, *qbn;       /* p and q for the blinded inversion */
+	uint64_t p3[NL], q3[NL]; /* R^3 mod p, R^3 mod q */
+	/*
+	 * The one mutable part: the public-key context of the last Z used through
+	 * the byte-oriented API (reference counted, under lock).
+	 */
+	pthread_mutex_t lock;
+	int lock_ok;
+	struct mcx_sakke_public *cached;
 };
 
 struct mcx_sakke_public {
 	const struct mcx_sakke_params *params;
 	struct apt Z;
 	struct pt_comb Zc;       /* comb for Z */
+	uint8_t Zb[MCX_SAKKE_POINT_LEN];
+	unsigned refs;           /* cache entries only, under params->lock */
 };
 
 /* RFC 6509 Appendix A, parameter set 1. */
@@ -137,9 +152,58 @@ static inline void fsub(const struct mcx_sakke_params *s, fe *r, const fe *a, co
 	(void)mcx_limbs_add(r->v, t, madd, NL);
 }
 
+/*
+ * r = a^-1 (Montgomery form in and out) modulo p or q, blinded: with v = V R
+ * uniformly random, e = a v R^-1 = A V R is independent of a, so inverting it
+ * with the variable-time (BN_FLG_CONSTTIME, binary) BN_mod_inverse leaks
+ * nothing about a; then a^-1 R = e^-1 v R = mont(mont(e^-1, R^3), v).
+ * About 60 us instead of 250 us for a^(m-2).  Falls back to Fermat (constant
+ * time) if the random source or BN fails, and for a = 0 (r = 0).
+ */
+static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uint64_t r3[NL],
+			uint64_t r[NL], const uint64_t a[NL])
+{
+	uint8_t buf[128];
+	uint64_t v[NL], e[NL], t[NL];
+	BN_CTX *bctx = NULL;
+	BIGNUM *E = NULL;
+	int ok = 0;
+
+	if (RAND_priv_bytes(buf, sizeof(buf)) == 1) {
+		uint64_t borrow;
+		(void)mcx_limbs_from_bytes(v, NL, buf, sizeof(buf));
+		if (ctx->bits % 64 != 0)
+			v[NL - 1] &= ((uint64_t)1 << (ctx->bits % 64)) - 1;   /* v < 2m */
+		borrow = mcx_limbs_sub(t, v, ctx->m, NL);
+		mcx_ct_select(v, v, t, 0 - borrow, NL);                   /* v < m */
+		mcx_mont16_mul(e, a, v, ctx->m, ctx->n0);
+		mcx_limbs_to_bytes(buf, sizeof(buf), e, NL);
+		bctx = BN_CTX_secure_new();
+		E = BN_bin2bn(buf, sizeof(buf), NULL);
+		if (bctx != NULL && E != NULL && !BN_is_zero(E)) {   /* e = 0 iff a = 0 or v = 0 */
+			BN_set_flags(E, BN_FLG_CONSTTIME);
+			ok = BN_mod_inverse(E, E, mbn, bctx) != NULL &&
+			     BN_bn2binpad(E, buf, sizeof(buf)) == (int)sizeof(buf);
+		}
+	}
+	if (ok) {
+		(void)mcx_limbs_from_bytes(e, NL, buf, sizeof(buf));
+		mcx_mont16_mul(t, e, r3, ctx->m, ctx->n0);
+		mcx_mont16_mul(r, t, v, ctx->m, ctx->n0);
+	} else {
+		mcx_mont16_inv(ctx, r, a);
+	}
+	BN_clear_free(E);
+	BN_CTX_free(bctx);
+	mcx_crypto_wipe(buf, sizeof(buf));
+	mcx_crypto_wipe(v, sizeof(v));
+	mcx_crypto_wipe(e, sizeof(e));
+	mcx_crypto_wipe(t, sizeof(t));
+}
+
 static void finv(const struct mcx_sakke_params *s, fe *r, const fe *a)
 {
-	mcx_mont16_inv(&s->fp, r->v, a->v);
+	inv_blinded(&s->fp, s->pbn, s->p3, r->v, a->v);
 }
 
 static void fone(const struct mcx_sakke_params *s, fe *r)
@@ -300,48 +364,6 @@ static void pt_dbl(const struct mcx_sakke_params *s, struct ppt *r, const struct
 	r->x = x3;
 	r->y = y3;
 	r->z = z3;
-}
-
-/*
- * r = [k]base for k < 2^1024 (16 limbs), constant time in k: 256 windows of
- * 4 bits, each 4 doublings and one complete addition of a table entry chosen
- * by a masked scan of all 16 entries.
- */
-static void pt_mul_ct(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *base,
-		      const uint64_t k[NL])
-{
-	struct ppt tab[16], acc, sel;
-	unsigned windows = (s->qbits + 3) / 4;
-
-	pt_set_inf(s, &tab[0]);
-	tab[1] = *base;
-	for (int i = 2; i < 16; i++) {
-		if (i % 2 == 0)
-			pt_dbl(s, &tab[i], &tab[i / 2]);
-		else
-			pt_add(s, &tab[i], &tab[i - 1], base);
-	}
-	pt_set_inf(s, &acc);
-	for (unsigned w = windows; w-- > 0;) {
-		uint64_t digit = mcx_limbs_nibble(k, w);
-		if (w + 1 != windows)
-			for (int d = 0; d < 4; d++)
-				pt_dbl(s, &acc, &acc);
-		memset(&sel, 0, sizeof(sel));
-		for (uint64_t i = 0; i < 16; i++) {
-			uint64_t mask = mcx_ct_is_zero64(i ^ digit);
-			for (size_t j = 0; j < NL; j++) {
-				sel.x.v[j] |= tab[i].x.v[j] & mask;
-				sel.y.v[j] |= tab[i].y.v[j] & mask;
-				sel.z.v[j] |= tab[i].z.v[j] & mask;
-			}
-		}
-		pt_add(s, &acc, &acc, &sel);
-	}
-	*r = acc;
-	WIPE(tab);
-	WIPE(acc);
-	WIPE(sel);
 }
 
 /* To affine; -1 for the point at infinity. */
@@ -539,13 +561,14 @@ static inline void comb_select(struct apt *sel, const struct pt_comb *c, unsigne
 }
 
 /*
- * r = [k]B from B's comb, constant time in k (< 2^1024): every column does the
- * same doubling, scans and additions; a zero digit's addition is discarded by
- * a masked select.  Mixed addition is complete while the affine point is not
- * infinity, and entries never are (checked when the comb is built).
+ * r = [k_0]B_0 + ... + [k_(n-1)]B_(n-1) from the bases' combs (n = 1 or 2,
+ * sharing the doublings), constant time in the k_i (< 2^1024): every column
+ * does the same doubling, scans and additions; a zero digit's addition is
+ * discarded by a masked select.  Mixed addition is complete while the affine
+ * point is not infinity, and entries never are (checked when a comb is built).
  */
-static void pt_mul_comb(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
-			const uint64_t k[NL])
+static void pt_mul_combs(const struct mcx_sakke_params *s, struct ppt *r,
+			 const struct pt_comb *const *c, const uint64_t *const *k, unsigned n)
 {
 	struct ppt acc, t;
 	struct apt sel;
@@ -554,20 +577,27 @@ static void pt_mul_comb(const struct mcx_sakke_params *s, struct ppt *r, const s
 	for (unsigned col = COMB_D; col-- > 0;) {
 		if (col != COMB_D - 1)
 			pt_dbl(s, &acc, &acc);
-		for (unsigned j = 0; j < COMB_M; j++) {
-			uint64_t e = comb_digit(k, j, col);
-			uint64_t nz = ~mcx_ct_is_zero64(e);
-			comb_select(&sel, c, j, e);
-			pt_madd(s, &t, &acc, &sel);
-			mcx_ct_select(acc.x.v, t.x.v, acc.x.v, nz, NL);
-			mcx_ct_select(acc.y.v, t.y.v, acc.y.v, nz, NL);
-			mcx_ct_select(acc.z.v, t.z.v, acc.z.v, nz, NL);
-		}
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned j = 0; j < COMB_M; j++) {
+				uint64_t e = comb_digit(k[i], j, col);
+				uint64_t nz = ~mcx_ct_is_zero64(e);
+				comb_select(&sel, c[i], j, e);
+				pt_madd(s, &t, &acc, &sel);
+				mcx_ct_select(acc.x.v, t.x.v, acc.x.v, nz, NL);
+				mcx_ct_select(acc.y.v, t.y.v, acc.y.v, nz, NL);
+				mcx_ct_select(acc.z.v, t.z.v, acc.z.v, nz, NL);
+			}
 	}
 	*r = acc;
 	WIPE(acc);
 	WIPE(t);
 	WIPE(sel);
+}
+
+static void pt_mul_comb(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
+			const uint64_t k[NL])
+{
+	pt_mul_combs(s, r, &c, &k, 1);
 }
 
 /* Builds g's comb (set-up; g is public). */
@@ -906,18 +936,37 @@ MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
 	MCX_ENSURE(apt_on_curve(s, &s->P), MCX_ERR_INTERNAL);
 	MCX_ENSURE(mcx_crypto_unhex(SAKKE_G_HEX, buf, 128) == 0 &&
 		   fe_from_bytes(s, &s->g, buf) == 0, MCX_ERR_INTERNAL);
+	s->pbn = BN_new();
+	s->qbn = BN_new();
+	MCX_ENSURE_ALLOC(s->pbn);
+	MCX_ENSURE_ALLOC(s->qbn);
+	mcx_limbs_to_bytes(buf, 128, s->fp.m, NL);
+	MCX_ENSURE(BN_bin2bn(buf, 128, s->pbn) != NULL, MCX_ERR_ALLOC);
+	mcx_limbs_to_bytes(buf, 128, s->fq.m, NL);
+	MCX_ENSURE(BN_bin2bn(buf, 128, s->qbn) != NULL, MCX_ERR_ALLOC);
+	mcx_mont16_mul(s->p3, s->fp.rr, s->fp.rr, s->fp.m, s->fp.n0);
+	mcx_mont16_mul(s->q3, s->fq.rr, s->fq.rr, s->fq.m, s->fq.n0);
+	MCX_ENSURE(pthread_mutex_init(&s->lock, NULL) == 0, MCX_ERR_INTERNAL);
+	s->lock_ok = 1;
 	MCX_ENSURE(pt_comb_build(s, &s->Pc, &s->P) == 0, MCX_ERR_INTERNAL);
 	MCX_ENSURE(g_comb_build(s, &s->gc) == 0, MCX_ERR_INTERNAL);
 	*out = s;
 	s = NULL;
 	r = 0;
 out:
-	free(s);
+	mcx_sakke_params_free(s);
 	return r;
 }
 
 void mcx_sakke_params_free(struct mcx_sakke_params *params)
 {
+	if (params == NULL)
+		return;
+	free(params->cached);     /* no user may be left: the caller frees params last */
+	BN_free(params->pbn);
+	BN_free(params->qbn);
+	if (params->lock_ok)
+		(void)pthread_mutex_destroy(&params->lock);
 	free(params);
 }
 
@@ -995,7 +1044,7 @@ MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
 	/* z + b = 0 mod q has no inverse: this identity cannot get a key (public fact). */
 	MCX_ENSURE(!mcx_ct_limbs_zero(k, NL), MCX_ERR_INVALID_ARGUMENT);
 	mcx_mont_to(&params->fq, m, k);
-	mcx_mont16_inv(&params->fq, m, m);      /* Fermat: (z+b)^(q-2), no branch on z */
+	inv_blinded(&params->fq, params->qbn, params->q3, m, m);   /* blinded, see inv_blinded */
 	mcx_mont_from(&params->fq, k, m);
 	pt_mul_comb(params, &R, &params->Pc, k);
 	MCX_ENSURE(pt_encode(params, rsk, &R) == 0, MCX_ERR_CRYPTO);
@@ -1039,34 +1088,72 @@ out:
 }
 
 /*
- * R_(b,S) = [r]([b]P + Z_S), constant time in r.  With a public-key context:
- * [r b mod q]P + [r]Z from the two combs; without: [b]P + Z (comb) and a
- * variable-base 4-bit window walk.
+ * R_(b,S) = [r]([b]P + Z_S) = [r b mod q]P + [r]Z_S, constant time in r, from
+ * the combs of P and Z_S in one pass.
  */
 static void compute_R(const struct mcx_sakke_params *s, const struct mcx_sakke_public *pub,
-		      const struct apt *Za, const uint64_t b[NL], const uint64_t rr[NL],
-		      struct ppt *R)
+		      const uint64_t b[NL], const uint64_t rr[NL], struct ppt *R)
 {
-	struct ppt T;
 	uint64_t bm[NL], rb[NL];
+	const struct pt_comb *c[2] = { &s->Pc, &pub->Zc };
+	const uint64_t *k[2] = { rb, rr };
 
-	if (pub != NULL) {                        /* public choice */
-		mcx_mont16_mul(bm, b, s->fq.rr, s->fq.m, s->fq.n0);     /* b R mod q */
-		mcx_mont16_mul(rb, rr, bm, s->fq.m, s->fq.n0);          /* r b mod q */
-		pt_mul_comb(s, R, &s->Pc, rb);
-		pt_mul_comb(s, &T, &pub->Zc, rr);
-		pt_add(s, R, R, &T);
-	} else {
-		bp_plus_z(s, &T, b, Za);
-		pt_mul_ct(s, R, &T, rr);
-	}
-	WIPE(T);
+	mcx_mont16_mul(bm, b, s->fq.rr, s->fq.m, s->fq.n0);     /* b R mod q */
+	mcx_mont16_mul(rb, rr, bm, s->fq.m, s->fq.n0);          /* r b mod q */
+	pt_mul_combs(s, R, c, k, 2);
 	WIPE(rb);
 }
 
-/* RFC 6508 s.6.2.1 with Z_S decoded (Za) and, optionally, its context. */
+/*
+ * The byte-oriented encapsulate/decapsulate keep the context of the last Z
+ * in params: a hit skips decoding Z, a miss builds the context (about the
+ * cost of the variable-base multiplication it replaces) and installs it.
+ * Returns a reference for pub_put(), or NULL with *err set.
+ */
+static struct mcx_sakke_public *pub_get(const struct mcx_sakke_params *cs,
+					const uint8_t Z[MCX_SAKKE_POINT_LEN], int *err)
+{
+	/* The cache is the only part of params that changes (under lock). */
+	struct mcx_sakke_params *s = (struct mcx_sakke_params *)cs;
+	struct mcx_sakke_public *p = NULL, *old = NULL;
+
+	(void)pthread_mutex_lock(&s->lock);
+	if (s->cached != NULL && memcmp(s->cached->Zb, Z, MCX_SAKKE_POINT_LEN) == 0) {
+		p = s->cached;
+		p->refs++;
+	}
+	(void)pthread_mutex_unlock(&s->lock);
+	if (p != NULL)
+		return p;
+	*err = mcx_sakke_public_new(cs, Z, &p);
+	if (*err != 0)
+		return NULL;
+	p->refs = 2;   /* ours and the cache's */
+	(void)pthread_mutex_lock(&s->lock);
+	old = s->cached;
+	s->cached = p;
+	if (old != NULL && --old->refs != 0)
+		old = NULL;
+	(void)pthread_mutex_unlock(&s->lock);
+	free(old);
+	return p;
+}
+
+static void pub_put(const struct mcx_sakke_params *cs, struct mcx_sakke_public *p)
+{
+	struct mcx_sakke_params *s = (struct mcx_sakke_params *)cs;
+	unsigned left;
+
+	(void)pthread_mutex_lock(&s->lock);
+	left = --p->refs;
+	(void)pthread_mutex_unlock(&s->lock);
+	if (left == 0)
+		free(p);
+}
+
+/* RFC 6508 s.6.2.1 with Z_S's context. */
 static MCX_RESULT encapsulate(const struct mcx_sakke_params *params,
-			      const struct mcx_sakke_public *pub, const struct apt *Za,
+			      const struct mcx_sakke_public *pub,
 			      const uint8_t *id, size_t id_len,
 			      const uint8_t ssv[MCX_SAKKE_SSV_LEN],
 			      uint8_t out[MCX_SAKKE_ENCAP_LEN])
@@ -1082,7 +1169,7 @@ static MCX_RESULT encapsulate(const struct mcx_sakke_params *params,
 	/* 1. r = HashToIntegerRange(SSV || b, q) */
 	MCX_ENSURE(hash_to_q(params, rr, ssv, id, id_len) == 0, MCX_ERR_CRYPTO);
 	/* 2. R_(b,S) = [r]([b]P + Z_S) */
-	compute_R(params, pub, Za, b, rr, &R);
+	compute_R(params, pub, b, rr, &R);
 	/* 3. g^r; one inversion serves R's affine form and g^r's F_p representation. */
 	g_pow_comb(params, &w, rr);
 	fmul(params, &d, &R.z, &w.a);
@@ -1125,23 +1212,25 @@ MCX_RESULT mcx_sakke_encapsulate(const struct mcx_sakke_params *params,
 				 uint8_t out[MCX_SAKKE_ENCAP_LEN])
 {
 	int r = MCX_ERR_INTERNAL;
-	struct apt Za;
+	struct mcx_sakke_public *pub = NULL;
 
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(Z);
 	MCX_ENSURE_REF(ssv);
 	MCX_ENSURE_REF(out);
-	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
-	r = encapsulate(params, NULL, &Za, id, id_len, ssv, out);
+	pub = pub_get(params, Z, &r);
+	MCX_ENSURE(pub != NULL, r);
+	r = encapsulate(params, pub, id, id_len, ssv, out);
+	pub_put(params, pub);
 out:
 	if (r != 0 && out != NULL)
 		mcx_crypto_wipe(out, MCX_SAKKE_ENCAP_LEN);
 	return r;
 }
 
-/* RFC 6508 s.6.2.2 with Z_S decoded (Za) and, optionally, its context. */
+/* RFC 6508 s.6.2.2 with Z_S's context. */
 static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
-			      const struct mcx_sakke_public *pub, const struct apt *Za,
+			      const struct mcx_sakke_public *pub,
 			      const uint8_t *id, size_t id_len,
 			      const uint8_t rsk[MCX_SAKKE_POINT_LEN],
 			      const uint8_t *encap, size_t encap_len,
@@ -1171,7 +1260,7 @@ static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
 	/* 3. r = HashToIntegerRange(SSV || b, q) */
 	MCX_ENSURE(hash_to_q(params, rr, sv, id, id_len) == 0, MCX_ERR_CRYPTO);
 	/* 4. TEST = [r]([b]P + Z_S); reject unless TEST == R_(b,S) */
-	compute_R(params, pub, Za, b, rr, &U);
+	compute_R(params, pub, b, rr, &U);
 	MCX_ENSURE(pt_encode(params, test, &U) == 0, MCX_ERR_SIGNATURE_INVALID);
 	for (size_t i = 0; i < MCX_SAKKE_POINT_LEN; i++)
 		diff |= (uint8_t)(test[i] ^ encap[i]);
@@ -1197,7 +1286,7 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 				 uint8_t ssv[MCX_SAKKE_SSV_LEN])
 {
 	int r = MCX_ERR_INTERNAL;
-	struct apt Za;
+	struct mcx_sakke_public *pub = NULL;
 
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(Z);
@@ -1206,8 +1295,10 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 	MCX_ENSURE_REF(ssv);
 	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
 	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
-	MCX_ENSURE(pt_decode(params, &Za, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
-	r = decapsulate(params, NULL, &Za, id, id_len, rsk, encap, encap_len, ssv);
+	pub = pub_get(params, Z, &r);
+	MCX_ENSURE(pub != NULL, r);
+	r = decapsulate(params, pub, id, id_len, rsk, encap, encap_len, ssv);
+	pub_put(params, pub);
 out:
 	return r;
 }
@@ -1229,6 +1320,7 @@ MCX_RESULT mcx_sakke_public_new(const struct mcx_sakke_params *params,
 	MCX_ENSURE_ALLOC(pub);
 	pub->params = params;
 	MCX_ENSURE(pt_decode(params, &pub->Z, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	memcpy(pub->Zb, Z, sizeof(pub->Zb));
 	/* An entry at infinity means Z is not of order q (P's comb has none). */
 	MCX_ENSURE(pt_comb_build(params, &pub->Zc, &pub->Z) == 0, MCX_ERR_INVALID_ARGUMENT);
 	*out = pub;
@@ -1254,7 +1346,7 @@ MCX_RESULT mcx_sakke_encapsulate_pub(const struct mcx_sakke_public *pub,
 	MCX_ENSURE_REF(pub);
 	MCX_ENSURE_REF(ssv);
 	MCX_ENSURE_REF(out);
-	r = encapsulate(pub->params, pub, &pub->Z, id, id_len, ssv, out);
+	r = encapsulate(pub->params, pub, id, id_len, ssv, out);
 out:
 	return r;
 }
@@ -1271,7 +1363,7 @@ MCX_RESULT mcx_sakke_decapsulate_pub(const struct mcx_sakke_public *pub,
 	MCX_ENSURE_REF(rsk);
 	MCX_ENSURE_REF(encap);
 	MCX_ENSURE_REF(ssv);
-	r = decapsulate(pub->params, pub, &pub->Z, id, id_len, rsk, encap, encap_len, ssv);
+	r = decapsulate(pub->params, pub, id, id_len, rsk, encap, encap_len, ssv);
 out:
 	return r;
 }
