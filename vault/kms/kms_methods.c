@@ -145,7 +145,7 @@ int method_kms_user_keys(struct rpc_call *call, json_t *params, json_t **result)
 	MCX_GUARD(key_json(transport, ssk, MCX_ECCSI_SCALAR_LEN, &jssk));
 	MCX_GUARD(key_json(transport, pvt, MCX_ECCSI_POINT_LEN, &jpvt));
 	MCX_ENSURE_ALLOC(juid = json_hex(uid, sizeof(uid)));
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:O, s:I, s:o, s:o, s:s, s:s, s:i, s:O, s:O, s:O, s:s?}",
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:O, s:I, s:o, s:o, s:s, s:s, s:i, s:O, s:O, s:O, s:s*}",
 	                                     "user_uri", user_uri, "user_id", juid, "key_period_no",
 	                                     (json_int_t)period_no, "valid_from", json_time(period_start), "valid_to",
 	                                     json_time(period_end), "kms_uri", g.kms_uri, "cert_uri", g.cert_uri,
