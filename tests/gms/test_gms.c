@@ -627,6 +627,18 @@ TEST(revoke_destroys)
 	CHECK_EQ_INT(call(va, "gmk.rekey", json_pack("{s:s, s:s}", "domain", "a.example", "group", GROUP), NULL), 0);
 }
 
+/* vaultd exits 0: a sanitizer report at exit (leak, UB) would make it non-zero */
+TEST(vaults_exit_cleanly)
+{
+	if (!have_setup)
+		SKIP("no vaults");
+	mcxvault_close(va);
+	mcxvault_close(vb);
+	va = vb = NULL;
+	CHECK_EQ_INT(gvault_stop(&vault_a), 0);
+	CHECK_EQ_INT(gvault_stop(&vault_b), 0);
+}
+
 int main(void)
 {
 	int status;
@@ -646,6 +658,7 @@ int main(void)
 	RUN(bad_input);
 	RUN(restart_keeps_groups);
 	RUN(revoke_destroys);
+	RUN(vaults_exit_cleanly);
 	if (test_failed != 0) {
 		gvault_dump_log(&vault_a);
 	}

@@ -7,12 +7,15 @@
  * (milliseconds), so a 10,000-member request would hold one worker for
  * seconds.  Requests with at most GMS_INLINE_MAX members (late entry: one
  * member, TR 33.880's 350 ms) run on the calling worker at once.  Larger ones
- * go to the GMS pool: `workers` threads that take chunks of GMS_CHUNK members
- * from the running batches in turn; the calling worker waits and then
- * assembles the results in member order.  So that a late entry never waits
- * behind a batch:
- *   - pool threads run at nice GMS_POOL_NICE: the scheduler gives a request
- *     on a vaultd worker (nice 0) the CPU first, a batch takes what is left;
+ * go to the GMS pool: `workers` threads that take members one at a time
+ * from the running batches in turn (a member costs milliseconds, the lock
+ * microseconds); the calling worker waits and then assembles the results in
+ * member order.  So that a late entry never waits behind a batch:
+ *   - while k small requests run inline, min(k, pool - 1) pool threads pause
+ *     after their current member: the late entry gets a core of its own
+ *     within one member's time, and the batch keeps at least one thread;
+ *   - pool threads run at nice GMS_POOL_NICE: until they pause, the
+ *     scheduler already favours the vaultd worker (nice 0);
  *   - at most workers - 1 batches wait at a time (the others get
  *     MCX_ERR_BUSY at once), so one vaultd worker is always free.
  *
@@ -37,7 +40,6 @@
 #include "vault/gms/gms_internal.h"
 #include "vault/kms/kms.h"
 
-#define GMS_CHUNK 8
 #define GMS_POOL_NICE 10
 #define GMS_SENDER_CACHE 16
 
@@ -70,6 +72,8 @@ struct gms_service {
 	int stopping;
 	struct gms_job *jobs;
 	unsigned batches, batches_max;
+	unsigned priority;                     /* small distributions running inline */
+	unsigned next_thread_index;
 	/* sender keys */
 	pthread_mutex_t sender_lock;
 	struct mcx_buf *sender_buf;            /* secret: GMS_SENDER_CACHE entries */
@@ -232,13 +236,6 @@ static void member_build(struct gms_service *gms, struct gms_distribution *d, si
 	mcx_buf_reset(msg);
 }
 
-static void members_build(struct gms_service *gms, struct gms_distribution *d, size_t start, size_t n,
-                          struct mcx_buf *msg)
-{
-	for (size_t i = start; i < start + n; i++)
-		member_build(gms, d, i, msg);
-}
-
 /* --- the pool ------------------------------------------------------------- */
 
 static struct gms_job *pool_next_job(struct gms_service *gms)
@@ -252,37 +249,42 @@ static struct gms_job *pool_next_job(struct gms_service *gms)
 	return job != NULL && job->next_index < job->d->count ? job : NULL;
 }
 
+/* Pool threads with the highest indexes give way to inline requests. */
+static int pool_paused(const struct gms_service *gms, unsigned index)
+{
+	unsigned paused = gms->priority < gms->thread_count - 1 ? gms->priority : gms->thread_count - 1;
+
+	return index >= gms->thread_count - paused;
+}
+
 static void *pool_thread(void *arg)
 {
 	struct gms_service *gms = arg;
 	struct mcx_buf *msg = mcx_buf_new(MCX_MIKEY_MSG_MAX);
-	struct gms_job *job;
-	size_t start, n;
+	struct gms_job *job = NULL;
+	size_t start;
+	unsigned index;
 
 	/* below vaultd's workers: a late entry on a worker runs first */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), GMS_POOL_NICE) != 0)
 		vault_warning("gms: cannot lower the pool thread priority");
 	pthread_mutex_lock(&gms->pool_lock);
+	index = gms->next_thread_index++;
 	for (;;) {
-		while (!gms->stopping && (job = pool_next_job(gms)) == NULL)
+		while (!gms->stopping && (pool_paused(gms, index) || (job = pool_next_job(gms)) == NULL))
 			pthread_cond_wait(&gms->work, &gms->pool_lock);
 		if (gms->stopping)
 			break;
-		start = job->next_index;
-		n = job->d->count - start < GMS_CHUNK ? job->d->count - start : GMS_CHUNK;
-		job->next_index += n;
+		start = job->next_index++;
 		pthread_mutex_unlock(&gms->pool_lock);
 		if (msg != NULL) {
-			members_build(gms, job->d, start, n, msg);
+			member_build(gms, job->d, start, msg);
 		} else {
-			for (size_t i = start; i < start + n; i++) {
-				job->d->members[i].err = MCX_ERR_ALLOC;
-				job->d->members[i].message = "out of memory";
-			}
+			job->d->members[start].err = MCX_ERR_ALLOC;
+			job->d->members[start].message = "out of memory";
 		}
 		pthread_mutex_lock(&gms->pool_lock);
-		job->done += n;
-		if (job->done == job->d->count)
+		if (++job->done == job->d->count)
 			pthread_cond_broadcast(&gms->done);
 	}
 	pthread_mutex_unlock(&gms->pool_lock);
@@ -298,7 +300,15 @@ MCX_RESULT gms_distribute(struct gms_service *gms, struct gms_distribution *d)
 
 	if (d->count <= GMS_INLINE_MAX || gms->thread_count == 0) {
 		MCX_ENSURE_ALLOC(msg = mcx_buf_new(MCX_MIKEY_MSG_MAX));
-		members_build(gms, d, 0, d->count, msg);
+		pthread_mutex_lock(&gms->pool_lock);
+		gms->priority++;
+		pthread_mutex_unlock(&gms->pool_lock);
+		for (size_t i = 0; i < d->count; i++)
+			member_build(gms, d, i, msg);
+		pthread_mutex_lock(&gms->pool_lock);
+		gms->priority--;
+		pthread_cond_broadcast(&gms->work);   /* paused pool threads resume */
+		pthread_mutex_unlock(&gms->pool_lock);
 		r = MCX_OK;
 		goto out;
 	}

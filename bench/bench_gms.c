@@ -1,0 +1,281 @@
+/*
+ * bench_gms — gmk.distribute through vaultd (docs/performance.md,
+ * "gmk.distribute").
+ *
+ *   1. baseline, in process, one thread: the same per-member work vaultd
+ *      does (TS 33.180 UID, GUK-ID, mcx_mikey_gmk_build: SAKKE encapsulation
+ *      + ECCSI signature) with our crypto module, on MCX_BENCH_BASELINE
+ *      members (default 500), as members/s;
+ *   2. vaultd (workers = 2, a fresh SoftHSM token, tests/gms/gms_fixture.c):
+ *      gmk.rekey + one gmk.distribute to MCX_BENCH_MEMBERS (default 10,000)
+ *      members, wall time from the request to the last octet of the answer;
+ *   3. late entry: while a second batch of the same size runs, a second
+ *      client sends one-member gmk.distribute requests back to back (with a
+ *      5 ms pause) and records each latency; p50/p99/max, and the same with
+ *      no batch running.
+ *
+ * Goals (issue 4): rekey + 10,000-member distribute < 10 s on 2 cores,
+ * late-entry p99 < 20 ms.  Printed as ok / MISS; a miss is not a failure.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mcx/eccsi.h"
+#include "mcx/mikey.h"
+#include "mcx/sakke.h"
+#include "mcx/uid.h"
+#include "mcx/util.h"
+#include "mcxvault.h"
+#include "tests/gms/gms_fixture.h"
+
+#define GROUP "sip:bench-group@a.example"
+#define SENDER "sip:gms@a.example"
+#define LATE_MAX 4096
+
+static size_t env_size(const char *name, size_t def)
+{
+	const char *v = getenv(name);
+	long n = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	return n > 0 ? (size_t)n : def;
+}
+
+static double seconds(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+/* --- 1. in process ----------------------------------------------------------- */
+
+static int baseline(size_t n, double *members_per_s)
+{
+	struct mcx_sakke_params *sakke = NULL;
+	struct mcx_eccsi_params *eccsi = NULL;
+	uint8_t z[MCX_SAKKE_SCALAR_LEN], Z[MCX_SAKKE_POINT_LEN], ksak[MCX_ECCSI_SCALAR_LEN], kpak[MCX_ECCSI_POINT_LEN];
+	uint8_t suid[MCX_UID_LEN], ssk[MCX_ECCSI_SCALAR_LEN], pvt[MCX_ECCSI_POINT_LEN], uid[MCX_UID_LEN], gmk[16];
+	struct mcx_buf *msg = mcx_buf_new(MCX_MIKEY_MSG_MAX);
+	struct mcx_mikey_gmk_input in;
+	char uri[64];
+	uint64_t t0;
+	int r = -1;
+
+	if (msg == NULL || mcx_sakke_params_new(&sakke) != 0 || mcx_eccsi_params_new(&eccsi) != 0 ||
+	    mcx_sakke_master_generate(sakke, NULL, NULL, z, Z) != 0 ||
+	    mcx_eccsi_kms_generate(eccsi, NULL, NULL, ksak, kpak) != 0 ||
+	    mcx_uid_compute(SENDER, strlen(SENDER), "kms.a.example", 13, 2592000, 0, 1544, suid) != 0 ||
+	    mcx_eccsi_issue(eccsi, ksak, kpak, suid, sizeof(suid), NULL, NULL, ssk, pvt) != 0)
+		goto out;
+	memset(gmk, 0x5a, sizeof(gmk));
+	t0 = mcx_monotonic_ns();
+	for (size_t i = 0; i < n; i++) {
+		memset(&in, 0, sizeof(in));
+		snprintf(uri, sizeof(uri), "sip:member-%05zu@a.example", i);
+		in.gmk_id = 0x01234567;
+		in.gmk = gmk;
+		in.sender_uri = SENDER;
+		in.sender_kms_uri = "kms.a.example";
+		in.member_uri = uri;
+		in.member_kms_uri = "kms.a.example";
+		in.member_uid = uid;
+		in.member_kms_z = Z;
+		in.sender_uid = suid;
+		in.sender_kpak = kpak;
+		in.sender_ssk = ssk;
+		in.sender_pvt = pvt;
+		in.ntp_time = (uint64_t)(mcx_time_now() + MCX_UID_NTP_UNIX_OFFSET) << 32;
+		mcx_buf_reset(msg);
+		if (mcx_uid_compute(uri, strlen(uri), "kms.a.example", 13, 2592000, 0, 1544, uid) != 0 ||
+		    mcx_mikey_guk_id(gmk, in.gmk_id, uri, &in.guk_id) != 0 ||
+		    mcx_mikey_gmk_build(sakke, eccsi, &in, NULL, NULL, msg) != 0)
+			goto out;
+		free(mcx_base64url_string(mcx_buf_ptr(msg), mcx_buf_len(msg)));
+	}
+	*members_per_s = (double)n / seconds(mcx_monotonic_ns() - t0);
+	r = 0;
+out:
+	mcx_wipe(z, sizeof(z));
+	mcx_wipe(ksak, sizeof(ksak));
+	mcx_wipe(ssk, sizeof(ssk));
+	mcx_buf_free(msg);
+	mcx_sakke_params_free(sakke);
+	mcx_eccsi_params_free(eccsi);
+	return r;
+}
+
+/* --- 2./3. through vaultd ------------------------------------------------------ */
+
+static struct gvault vault;
+
+static json_t *members(size_t n, const char *prefix)
+{
+	json_t *a = json_array();
+	char uri[64];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(uri, sizeof(uri), "sip:%s-%05zu@a.example", prefix, i);
+		json_array_append_new(a, json_pack("{s:s}", "uri", uri));
+	}
+	return a;
+}
+
+static int call(struct mcxvault *v, const char *method, json_t *params, json_t **result)
+{
+	struct mcxvault_error err;
+	int r = mcxvault_call(v, method, params, result, &err);
+
+	if (r != 0)
+		fprintf(stderr, "bench_gms: %s: %s (%d)\n", method, err.message, err.rpc_code);
+	json_decref(params);
+	return r;
+}
+
+/* One batch: distribute to n members; *ok the count distributed. */
+static int batch(struct mcxvault *v, size_t n, const char *prefix, double *secs, size_t *ok)
+{
+	json_t *res = NULL;
+	uint64_t t0 = mcx_monotonic_ns();
+	int r = call(v, "gmk.distribute",
+	             json_pack("{s:s, s:s, s:s, s:o}", "domain", "a.example", "group", GROUP, "sender_uri", SENDER,
+	                       "members", members(n, prefix)),
+	             &res);
+
+	*secs = seconds(mcx_monotonic_ns() - t0);
+	*ok = r == 0 ? (size_t)json_integer_value(json_object_get(res, "distributed")) : 0;
+	json_decref(res);
+	return r;
+}
+
+struct batch_thread {
+	struct mcxvault *v;
+	size_t n;
+	double secs;
+	size_t ok;
+	volatile int finished;
+	int r;
+};
+
+static void *batch_main(void *arg)
+{
+	struct batch_thread *b = arg;
+
+	b->r = batch(b->v, b->n, "late-batch", &b->secs, &b->ok);
+	__atomic_store_n(&b->finished, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One-member requests until stop says so (or count reached); latencies in ms. */
+static size_t late_entries(struct mcxvault *v, volatile int *stop, size_t max, double *ms)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	size_t n = 0;
+	json_t *one = members(1, "late");
+
+	while (n < max && (stop == NULL || !__atomic_load_n(stop, __ATOMIC_ACQUIRE))) {
+		json_t *res = NULL;
+		uint64_t t0 = mcx_monotonic_ns();
+		if (call(v, "gmk.distribute",
+		         json_pack("{s:s, s:s, s:s, s:O}", "domain", "a.example", "group", GROUP, "sender_uri", SENDER,
+		                   "members", one),
+		         &res) != 0)
+			break;
+		ms[n++] = (double)(mcx_monotonic_ns() - t0) / 1e6;
+		json_decref(res);
+		nanosleep(&pause, NULL);
+	}
+	json_decref(one);
+	return n;
+}
+
+static void percentiles(double *ms, size_t n, double *p50, double *p99, double *max)
+{
+	qsort(ms, n, sizeof(*ms), cmp_double);
+	*p50 = n ? ms[n / 2] : 0;
+	*p99 = n ? ms[(n * 99 + 99) / 100 - 1 < n ? (n * 99 + 99) / 100 - 1 : n - 1] : 0;
+	*max = n ? ms[n - 1] : 0;
+}
+
+int main(void)
+{
+	size_t n = env_size("MCX_BENCH_MEMBERS", 10000), base_n = env_size("MCX_BENCH_BASELINE", 500), ok = 0;
+	struct mcxvault *v = NULL, *late = NULL;
+	double base = 0, secs = 0, rekey_secs = 0, p50, p99, max, idle50, idle99, idlemax;
+	double *ms = calloc(LATE_MAX, sizeof(double));
+	struct batch_thread bt;
+	pthread_t thread;
+	size_t count;
+	uint64_t t0;
+	int status = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (ms == NULL || baseline(base_n, &base) != 0) {
+		fprintf(stderr, "bench_gms: in-process baseline failed\n");
+		goto out;
+	}
+	printf("in process, 1 thread, our crypto (UID + GUK-ID + I_MESSAGE), %zu members: %.0f members/s\n", base_n,
+	       base);
+
+	if (gvault_setup(&vault, "bench", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1) != 0 ||
+	    gvault_start(&vault) != 0 || mcxvault_connect(vault.socket, &v) != 0 ||
+	    mcxvault_connect(vault.socket, &late) != 0 || mcxvault_set_timeout(v, 600000) != 0)
+		goto out;
+	if (call(v, "domain.init", json_pack("{s:s}", "domain", "a.example"), NULL) != 0 ||
+	    call(v, "gmk.create", json_pack("{s:s, s:s}", "domain", "a.example", "group", GROUP), NULL) != 0)
+		goto out;
+	/* warm-up: sender keys derived and cached, pages touched */
+	if (batch(v, 64, "warm", &secs, &ok) != 0)
+		goto out;
+
+	t0 = mcx_monotonic_ns();
+	if (call(v, "gmk.rekey", json_pack("{s:s, s:s}", "domain", "a.example", "group", GROUP), NULL) != 0)
+		goto out;
+	rekey_secs = seconds(mcx_monotonic_ns() - t0);
+	if (batch(v, n, "member", &secs, &ok) != 0 || ok != n)
+		goto out;
+	printf("vaultd (workers=2): gmk.rekey %.3f s + gmk.distribute to %zu members %.2f s = %.2f s: %.0f members/s "
+	       "(%.2f x the in-process single thread)\n",
+	       rekey_secs, n, secs, rekey_secs + secs, (double)n / secs, (double)n / secs / base);
+	printf("  goal rekey + %zu-member distribute < 10 s: %s\n", n, rekey_secs + secs < 10.0 ? "ok" : "MISS");
+
+	count = late_entries(late, NULL, 200, ms);
+	percentiles(ms, count, &idle50, &idle99, &idlemax);
+	printf("late entry, no batch running (%zu requests): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", count, idle50,
+	       idle99, idlemax);
+
+	memset(&bt, 0, sizeof(bt));
+	bt.v = v;
+	bt.n = n;
+	if (pthread_create(&thread, NULL, batch_main, &bt) != 0)
+		goto out;
+	{
+		struct timespec settle = { 0, 200 * 1000 * 1000 };   /* let the batch reach the pool */
+		nanosleep(&settle, NULL);
+	}
+	count = late_entries(late, &bt.finished, LATE_MAX, ms);
+	pthread_join(thread, NULL);
+	percentiles(ms, count, &p50, &p99, &max);
+	printf("late entry while a %zu-member batch runs (%zu requests, batch %.2f s): p50 %.2f ms, p99 %.2f ms, "
+	       "max %.2f ms\n",
+	       n, count, bt.secs, p50, p99, max);
+	printf("  goal late-entry p99 < 20 ms: %s\n", p99 < 20.0 ? "ok" : "MISS");
+	status = bt.r == 0 && bt.ok == n ? 0 : 1;
+out:
+	if (status != 0)
+		gvault_dump_log(&vault);
+	mcxvault_close(v);
+	mcxvault_close(late);
+	gvault_cleanup_all();
+	free(ms);
+	return status;
+}
