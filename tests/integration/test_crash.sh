@@ -24,6 +24,8 @@ RETIRED=""      # "--retired N" for every acknowledged retirement
 
 save_sig() { "$IT/itest_keys" save "$D" "$SIGS"; }
 active() { "$IT/itest_keys" states "$D" | awk '$1 == "sign" && $3 == "active" { print $2 }'; }
+# the active version when vaultd was last stopped (states saved then)
+active_saved() { awk '$1 == "sign" && $3 == "active" { print $2 }' "$HARNESS_DIR/states"; }
 
 # The token holds exactly what key.list says (checked with vaultd stopped):
 # every object labelled mcxvault/<domain>/<purpose>/<version>[/...] belongs to
@@ -66,7 +68,7 @@ token_consistent() {
 }
 
 # after_restart NAME ACKED [--active N]: the checks above, then a fresh
-# signature to be checked after the next crash.
+# signature to be checked after the next crash; leaves vaultd stopped.
 after_restart() {
 	it_name=$1
 	shift
@@ -78,7 +80,6 @@ after_restart() {
 	save_sig >/dev/null || fail "$it_name: sign after the restart"
 	it_stop
 	check "$it_name: the token holds no orphan or missing key objects" token_consistent
-	it_start "after $it_name" || it_end
 }
 
 # crash_at POINT vaultctl-ARGS...: vaultd with the crash point set dies in the
@@ -109,10 +110,13 @@ save_sig >/dev/null
 vctl key rotate "$D" >/dev/null && save_sig >/dev/null
 vctl key rotate "$D" >/dev/null && save_sig >/dev/null
 check "set-up: version 3 active with signatures of 1..3" [ "$(active)" = 3 ]
+"$IT/itest_keys" states "$D" > "$HARNESS_DIR/states"
+it_stop
+check "set-up: the token holds exactly the listed key objects" token_consistent
 
 # --- every crash point of a rotation ---------------------------------------------
 for point in after-keypair after-meta state-after-new-meta after-demote; do
-	n=$(active)
+	n=$(active_saved)
 	crash_at "$point" key rotate "$D"
 	case $point in
 	after-keypair) want=$n ;;              # key pair without meta: discarded
@@ -123,7 +127,7 @@ done
 
 # --- crash points of a retirement ------------------------------------------------
 for point in retire-after-meta state-after-new-meta; do
-	n=$(active)
+	n=$(active_saved)
 	victim=$((n - 1))
 	crash_at "$point" key retire "$D" sign "$victim"
 	# the retired meta was written before the crash: retirement completes
@@ -136,6 +140,7 @@ rounds=${CRASH_ROUNDS:-4}
 r=0
 while [ $r -lt $rounds ]; do
 	r=$((r + 1))
+	it_start "random kill round $r" || it_end
 	: > "$HARNESS_DIR/acks"
 	before=$(active)
 	(
