@@ -244,6 +244,9 @@ static void server_accept(struct vault_server *server)
 		if (c->next != NULL)
 			c->next->prev = c;
 		server->connections = c;
+		/* log before EPOLL_CTL_ADD: from then on another worker may own c
+		 * and free it (a client that connects, writes and hangs up at once) */
+		vault_debug("connection from uid %u pid %d", (unsigned)c->caller.uid, (int)c->caller.pid);
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 		ev.data.ptr = c;
@@ -254,7 +257,6 @@ static void server_accept(struct vault_server *server)
 			continue;
 		}
 		pthread_mutex_unlock(&server->connections_lock);
-		vault_debug("connection from uid %u pid %d", (unsigned)c->caller.uid, (int)c->caller.pid);
 	}
 }
 
