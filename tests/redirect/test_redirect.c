@@ -1076,6 +1076,8 @@ int main(void)
 	if (!ok) {
 		printf("FAIL - setup (three vaults on throw-away tokens, trust between them)\n");
 		kvault_dump_log(&vault_a);
+		kvault_dump_log(&vault_b);
+		kvault_dump_log(&vault_c);
 		kvault_cleanup_all();
 		printf("redirect: 0 passed, 1 failed\n");
 		return 1;
