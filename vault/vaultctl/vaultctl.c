@@ -1041,6 +1041,201 @@ static int cmd_external_remove(struct ctx *ctx, int argc, char **argv)
 
 /* The command table: also the help text.  Keep related commands together. */
 
+/* --- gmk (GMS) -------------------------------------------------------------- */
+
+/* "group X: GMK-ID 0a1b2c3d, version 2 (current)" for gmk.create / gmk.rekey. */
+static int gmk_create_or_rekey(struct ctx *ctx, int argc, char **argv, const char *method)
+{
+	char *pos[2], tmp[32];
+	int n, ret;
+	json_t *res = NULL;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, method, json_pack("{s:s, s:s}", "domain", pos[0], "group", pos[1]), &res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		printf("group %s: GMK-ID %s, ", pos[1], cell(json_object_get(res, "gmk_id"), tmp, sizeof(tmp)));
+		printf("version %s (current)\n", cell(json_object_get(res, "version"), tmp, sizeof(tmp)));
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_gmk_create(struct ctx *ctx, int argc, char **argv)
+{
+	return gmk_create_or_rekey(ctx, argc, argv, "gmk.create");
+}
+
+static int cmd_gmk_rekey(struct ctx *ctx, int argc, char **argv)
+{
+	return gmk_create_or_rekey(ctx, argc, argv, "gmk.rekey");
+}
+
+static int cmd_gmk_revoke(struct ctx *ctx, int argc, char **argv)
+{
+	const char *id = NULL;
+	char *pos[2], tmp[32];
+	int n, ret;
+	json_t *res = NULL;
+	const struct opt opts[] = {
+		{ "--id", &id, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 2, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "gmk.revoke", json_pack("{s:s, s:s, s:s*}", "domain", pos[0], "group", pos[1], "gmk_id", id),
+			&res)) != 0)
+		return ret;
+	if (ctx->json)
+		print_json(res);
+	else
+		printf("group %s: %s GMK(s) destroyed\n", pos[1], cell(json_object_get(res, "revoked"), tmp, sizeof(tmp)));
+	json_decref(res);
+	return 0;
+}
+
+/* Key versions as table rows: the current key's fields lifted to the top. */
+static void print_gmk_keys(const json_t *keys)
+{
+	static const char *const header[] = { "GMK_ID", "VERSION", "STATE", "CREATED", "DISTRIBUTABLE_UNTIL" };
+	static const char *const names[] = { "gmk_id", "version", "state", "created", "distributable_until" };
+
+	print_table(header, names, MCX_ARRAY_SIZE(header), keys);
+}
+
+static int cmd_gmk_list(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const header[] = { "GROUP", "VERSIONS", "CURRENT_GMK_ID", "CREATED" };
+	static const char *const names[] = { "group", "versions", "gmk_id", "created" };
+	char *pos[1];
+	int n, ret;
+	size_t i;
+	json_t *res = NULL, *rows = NULL, *g;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "gmk.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else if ((rows = json_array()) != NULL) {
+		json_array_foreach(json_object_get(res, "groups"), i, g) {
+			json_t *cur = json_object_get(g, "current");
+			json_array_append_new(rows, json_pack("{s:O, s:O, s:O*, s:O*}", "group", json_object_get(g, "group"),
+							      "versions", json_object_get(g, "versions"), "gmk_id",
+							      json_object_get(cur, "gmk_id"), "created",
+							      json_object_get(cur, "created")));
+		}
+		print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	}
+	json_decref(rows);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_gmk_show(struct ctx *ctx, int argc, char **argv)
+{
+	char *pos[2];
+	int n, ret;
+	json_t *res = NULL;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "gmk.show", json_pack("{s:s, s:s}", "domain", pos[0], "group", pos[1]), &res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		printf("group:        %s\n\n", pos[1]);
+		print_gmk_keys(json_object_get(res, "keys"));
+	}
+	json_decref(res);
+	return 0;
+}
+
+/* Members from a file: one per line, "URI [KMS_URI]"; blank lines and # comments skipped. */
+static int gmk_members(const char *path, json_t **out)
+{
+	json_t *a = NULL;
+	char *text = NULL, *line, *save = NULL;
+	int ret = 0;
+
+	*out = NULL;
+	if ((ret = read_text(path, &text)) != 0)
+		return ret;
+	if ((a = json_array()) == NULL) {
+		ret = local_error(path, "out of memory");
+		goto out;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *uri, *kms, *rest = NULL;
+		if ((uri = strtok_r(line, " \t\r", &rest)) == NULL || uri[0] == '#')
+			continue;
+		kms = strtok_r(NULL, " \t\r", &rest);
+		if (strtok_r(NULL, " \t\r", &rest) != NULL) {
+			ret = local_error(path, "a member line is \"URI [KMS_URI]\"");
+			goto out;
+		}
+		json_array_append_new(a, json_pack("{s:s, s:s*}", "uri", uri, "kms_uri", kms));
+	}
+	*out = a;
+	a = NULL;
+out:
+	json_decref(a);
+	free(text);
+	return ret;
+}
+
+/* One line per member: URI KMS_URI GUK_ID I_MESSAGE, or URI KMS_URI error CODE MESSAGE (to stderr too). */
+static int cmd_gmk_distribute(struct ctx *ctx, int argc, char **argv)
+{
+	const char *when = NULL, *id = NULL;
+	char *pos[4], tmp[32];
+	int n, ret;
+	size_t i;
+	json_t *res = NULL, *members = NULL, *m;
+	const struct opt opts[] = {
+		{ "--time", &when, NULL },
+		{ "--id", &id, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 4, 4, &n)) != 0)
+		return ret;
+	if ((ret = gmk_members(pos[3], &members)) != 0)
+		return ret;
+	if ((ret = call(ctx, "gmk.distribute",
+			json_pack("{s:s, s:s, s:s, s:o, s:s*, s:s*}", "domain", pos[0], "group", pos[1], "sender_uri",
+				  pos[2], "members", members, "time", when, "gmk_id", id),
+			&res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		json_array_foreach(json_object_get(res, "members"), i, m) {
+			json_t *e = json_object_get(m, "error");
+			if (e != NULL) {
+				printf("%s %s error %s %s\n", json_string_value(json_object_get(m, "uri")),
+				       json_string_value(json_object_get(m, "kms_uri")),
+				       cell(json_object_get(e, "code"), tmp, sizeof(tmp)),
+				       json_string_value(json_object_get(e, "message")));
+				ret = EXIT_VAULT;
+			} else {
+				printf("%s %s %s %s\n", json_string_value(json_object_get(m, "uri")),
+				       json_string_value(json_object_get(m, "kms_uri")),
+				       json_string_value(json_object_get(m, "guk_id")),
+				       json_string_value(json_object_get(m, "i_message")));
+			}
+		}
+	}
+	json_decref(res);
+	return ret;
+}
+
 /* --- audit ---------------------------------------------------------------- */
 
 /* The vault recomputes a checkpoint's HMAC: its key never leaves the HSM. */
@@ -1201,6 +1396,14 @@ static const struct command commands[] = {
 	  "trust an external KMS: its certificate and signing key, PEM or JWK (admin)", cmd_external_import },
 	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_external_list },
 	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_external_remove },
+	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_gmk_create },
+	{ "gmk rekey", "DOMAIN GROUP", "make a new current GMK; the previous one stays for the overlap (gms)",
+	  cmd_gmk_rekey },
+	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_gmk_revoke },
+	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_gmk_list },
+	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_gmk_show },
+	{ "gmk distribute", "DOMAIN GROUP SENDER_URI MEMBERS_FILE|- [--time T] [--id GMK_ID]",
+	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_gmk_distribute },
 	{ "audit verify", "[FILE...]", "check the audit log's hash chain and checkpoint MACs (auditor)",
 	  cmd_audit_verify },
 	{ "audit tail", "[-n N]", "print the last audit records (auditor)", cmd_audit_tail },

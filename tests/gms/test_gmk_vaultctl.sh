@@ -1,0 +1,40 @@
+#!/bin/bash
+# mcxvault — vaultctl gmk commands against a real vaultd with a GMS store.
+# SPDX-License-Identifier: Apache-2.0
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/lib/harness.sh"
+pass=0 fail=0
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL - $1"; fail=$((fail + 1)); }
+check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+trap 'harness_cleanup' EXIT INT TERM
+VC="$B/vaultctl"
+
+harness_setup || { echo "gmk-vaultctl: 0 passed, 1 failed"; exit 1; }
+printf 'gms = { store = "%s/gms.sqlite"; };\n' "$HARNESS_DIR" >> "$HARNESS_DIR/vault.conf"
+harness_start || { echo "gmk-vaultctl: 0 passed, 1 failed"; exit 1; }
+"$VC" domain init a.example >/dev/null
+
+out=$("$VC" gmk create a.example sip:g1@a.example)
+check "gmk create prints the GMK-ID" grep -Eq '^group sip:g1@a.example: GMK-ID 0[0-9a-f]{7}, version 1' <<<"$out"
+check "gmk create twice fails" bash -c "! '$VC' gmk create a.example sip:g1@a.example 2>/dev/null"
+out=$("$VC" gmk rekey a.example sip:g1@a.example)
+check "gmk rekey makes version 2" grep -q 'version 2 (current)' <<<"$out"
+out=$("$VC" gmk list a.example)
+check "gmk list shows the group" grep -Eq '^sip:g1@a.example +2 +0[0-9a-f]{7}' <<<"$out"
+out=$("$VC" gmk show a.example sip:g1@a.example)
+check "gmk show lists both versions" bash -c "grep -q previous <<<'$out' && grep -q current <<<'$out'"
+printf '# members\nsip:alice@a.example\nsip:bob@x.example kms.x.example\n' > "$HARNESS_DIR/members"
+out=$("$VC" gmk distribute a.example sip:g1@a.example sip:gms@a.example "$HARNESS_DIR/members")
+rc=$?
+check "gmk distribute: one I_MESSAGE line for alice" grep -Eq '^sip:alice@a.example kms.a.example [0-9a-f]{8} [A-Za-z0-9_-]{500,}$' <<<"$out"
+check "gmk distribute: untrusted KMS reported per member" grep -q '^sip:bob@x.example kms.x.example error -32005' <<<"$out"
+check "gmk distribute exits 1 when a member failed" test "$rc" -eq 1
+out=$("$VC" --json gmk distribute a.example sip:g1@a.example sip:gms@a.example - <<<"sip:alice@a.example")
+check "gmk distribute --json from stdin" grep -q '"distributed": 1' <<<"$out"
+out=$("$VC" gmk revoke a.example sip:g1@a.example)
+check "gmk revoke destroys both" grep -q '2 GMK(s) destroyed' <<<"$out"
+check "gmk distribute after revoke fails" bash -c "! '$VC' gmk distribute a.example sip:g1@a.example sip:gms@a.example - <<<'sip:alice@a.example' >/dev/null 2>&1"
+
+echo "gmk-vaultctl: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
