@@ -36,6 +36,7 @@ static double now(void)
 /* Shared state of the runs. */
 static struct mcx_sakke_params *sk;
 static struct mcx_sakke_public *skpub;
+static struct mcx_sakke_receiver *skrx;
 static struct mcx_eccsi_params *ec;
 static WC_RNG wrng;
 static uint8_t z[128], Z[257], id[32], rsk[257], ssv[16], enc[273];
@@ -80,10 +81,10 @@ static int ours_encap_pub(void)
 	uint8_t out[273];
 	return mcx_sakke_encapsulate_pub(skpub, id, sizeof(id), ssv, out);
 }
-static int ours_decap_pub(void)
+static int ours_decap_rx(void)
 {
 	uint8_t out[16];
-	return mcx_sakke_decapsulate_pub(skpub, id, sizeof(id), rsk, enc, sizeof(enc), out);
+	return mcx_sakke_decapsulate_rx(skrx, enc, sizeof(enc), out);
 }
 static int ours_decap(void)
 {
@@ -200,7 +201,8 @@ static int setup(void)
 	if (mcx_sakke_master_generate(sk, NULL, NULL, z, Z) != 0 ||
 	    mcx_sakke_rsk_issue(sk, z, id, sizeof(id), rsk) != 0 ||
 	    mcx_sakke_encapsulate(sk, Z, id, sizeof(id), ssv, enc) != 0 ||
-	    mcx_sakke_public_new(sk, Z, &skpub) != 0)
+	    mcx_sakke_public_new(sk, Z, &skpub) != 0 ||
+	    mcx_sakke_receiver_new(sk, Z, id, sizeof(id), rsk, &skrx) != 0)
 		return -1;
 	if (wolf_sakke_kms_init(&wkms, z) != 0 || wolf_sakke_client_init(&wcl, Z) != 0 ||
 	    wolf_sakke_client_init(&wrecv, Z) != 0 ||
@@ -239,7 +241,7 @@ int main(void)
 	row("SAKKE encapsulate", ours_encap, wolf_encap);
 	row("SAKKE decapsulate", ours_decap, wolf_decap);
 	row("SAKKE encapsulate (ctx)", ours_encap_pub, wolf_encap);
-	row("SAKKE decapsulate (ctx)", ours_decap_pub, wolf_decap);
+	row("SAKKE decapsulate (ctx)", ours_decap_rx, wolf_decap);
 	row("ECCSI SSK/PVT issue", ours_issue, wolf_issue);
 	row("ECCSI sign", ours_sign, wolf_sign);
 	row("ECCSI verify", ours_verify, wolf_verify);
@@ -254,6 +256,7 @@ int main(void)
 	OPENSSL_cleanse(z, sizeof(z));
 	OPENSSL_cleanse(ksak, sizeof(ksak));
 	mcx_sakke_public_free(skpub);
+	mcx_sakke_receiver_free(skrx);
 	mcx_sakke_params_free(sk);
 	mcx_eccsi_params_free(ec);
 	return failed;

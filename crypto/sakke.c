@@ -22,6 +22,9 @@
 
 #include <openssl/bn.h>
 #include <openssl/rand.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "crypto/internal.h"
 #include "crypto/mont.h"
@@ -75,6 +78,9 @@ struct mcx_sakke_params {
 	unsigned qbits;
 	struct pt_comb Pc;       /* comb for P */
 	struct g_comb gc;        /* comb for g */
+	int8_t naf[MCX_MONT_MAX_LIMBS * 64 + 1];   /* NAF of q - 1, digit i for 2^i */
+	unsigned naf_len;        /* digits (the top one is 1) */
+	size_t naf_steps;        /* Miller lines: naf_len - 1 doublings + non-zero digits below the top */
 	BIGNUM *pbn, *qbn;       /* p and q for the blinded inversion */
 	uint64_t p3[NL], q3[NL]; /* R^3 mod p, R^3 mod q */
 	/*
@@ -135,21 +141,52 @@ static inline void fsqr(const struct mcx_sakke_params *s, fe *r, const fe *a)
 	mcx_mont16_sqr(r->v, a->v, s->fp.m, s->fp.n0);
 }
 
+/*
+ * r = a + b and r = a - b mod p: one carry chain, one borrow chain and a
+ * masked select, unrolled (x86-64: adc/sbb through _addcarry_u64).
+ */
 static inline void fadd(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
 {
-	uint64_t t[NL], u[NL];
+	uint64_t t[NL], u[NL], keep;
+#if defined(__x86_64__)
+	unsigned char c = 0, bw = 0;
+#pragma GCC unroll 16
+	for (size_t i = 0; i < NL; i++)
+		c = _addcarry_u64(c, a->v[i], b->v[i], (unsigned long long *)&t[i]);
+#pragma GCC unroll 16
+	for (size_t i = 0; i < NL; i++)
+		bw = _subborrow_u64(bw, t[i], s->fp.m[i], (unsigned long long *)&u[i]);
+	keep = 0 - (uint64_t)(bw & (c ^ 1));
+#else
 	uint64_t carry = mcx_limbs_add(t, a->v, b->v, NL);
 	uint64_t borrow = mcx_limbs_sub(u, t, s->fp.m, NL);
-	mcx_ct_select(r->v, t, u, 0 - (borrow & (carry ^ 1)), NL);
+	keep = 0 - (borrow & (carry ^ 1));
+#endif
+#pragma GCC unroll 16
+	for (size_t i = 0; i < NL; i++)
+		r->v[i] = (t[i] & keep) | (u[i] & ~keep);
 }
 
 static inline void fsub(const struct mcx_sakke_params *s, fe *r, const fe *a, const fe *b)
 {
-	uint64_t t[NL], madd[NL];
-	uint64_t mask = 0 - mcx_limbs_sub(t, a->v, b->v, NL);
+	uint64_t t[NL], mask;
+#if defined(__x86_64__)
+	unsigned char bw = 0, c = 0;
+#pragma GCC unroll 16
+	for (size_t i = 0; i < NL; i++)
+		bw = _subborrow_u64(bw, a->v[i], b->v[i], (unsigned long long *)&t[i]);
+	mask = 0 - (uint64_t)bw;
+#pragma GCC unroll 16
+	for (size_t i = 0; i < NL; i++)
+		c = _addcarry_u64(c, t[i], s->fp.m[i] & mask, (unsigned long long *)&r->v[i]);
+	(void)c;
+#else
+	uint64_t madd[NL];
+	mask = 0 - mcx_limbs_sub(t, a->v, b->v, NL);
 	for (size_t i = 0; i < NL; i++)
 		madd[i] = s->fp.m[i] & mask;
 	(void)mcx_limbs_add(r->v, t, madd, NL);
+#endif
 }
 
 /*
@@ -477,24 +514,33 @@ static inline uint64_t comb_digit(const uint64_t k[NL], unsigned j, unsigned col
 	return e;
 }
 
-/* r = 1/a_i for n values, one inversion (Montgomery's trick); -1 if one is 0. */
+/*
+ * r = 1/a_i for n values (r may alias a), one inversion (Montgomery's trick);
+ * -1 if one is 0 (the only branch: on the product).
+ */
 static int batch_inv(const struct mcx_sakke_params *s, fe *r, const fe *a, size_t n, fe *scratch)
 {
 	fe acc, inv, t;
+	int ret = -1;
+
 	fone(s, &acc);
 	for (size_t i = 0; i < n; i++) {
-		if (mcx_ct_limbs_zero(a[i].v, NL))      /* public inputs only (table set-up) */
-			return -1;
 		scratch[i] = acc;
 		fmul(s, &acc, &acc, &a[i]);
 	}
-	finv(s, &inv, &acc);
-	for (size_t i = n; i-- > 0;) {
-		fmul(s, &t, &inv, &scratch[i]);
-		fmul(s, &inv, &inv, &a[i]);
-		r[i] = t;
+	if (!mcx_ct_limbs_zero(acc.v, NL)) {
+		finv(s, &inv, &acc);
+		for (size_t i = n; i-- > 0;) {
+			fmul(s, &t, &inv, &scratch[i]);
+			fmul(s, &inv, &inv, &a[i]);
+			r[i] = t;
+		}
+		ret = 0;
 	}
-	return 0;
+	WIPE(acc);
+	WIPE(inv);
+	WIPE(t);
+	return ret;
 }
 
 /* Builds the comb of a public point B of order q; -1 if an entry is infinity. */
@@ -549,15 +595,17 @@ out:
 /* sel = c->e[j][e] by a masked scan of the whole table (all-zero for e = 0). */
 static inline void comb_select(struct apt *sel, const struct pt_comb *c, unsigned j, uint64_t e)
 {
-	memset(sel, 0, sizeof(*sel));
+	uint64_t acc[2 * NL] = { 0 };
 	for (uint64_t i = 1; i < COMB_N; i++) {
-		uint64_t mask = mcx_ct_is_zero64(i ^ e);
-		const struct apt *t = &c->e[j][i];
+		const uint64_t mask = mcx_ct_is_zero64(i ^ e);
+		const uint64_t *restrict x = c->e[j][i].x.v, *restrict y = c->e[j][i].y.v;
 		for (size_t l = 0; l < NL; l++) {
-			sel->x.v[l] |= t->x.v[l] & mask;
-			sel->y.v[l] |= t->y.v[l] & mask;
+			acc[l] |= x[l] & mask;
+			acc[NL + l] |= y[l] & mask;
 		}
 	}
+	memcpy(sel->x.v, acc, sizeof(sel->x.v));
+	memcpy(sel->y.v, acc + NL, sizeof(sel->y.v));
 }
 
 /*
@@ -690,121 +738,293 @@ static void g_pow_comb(const struct mcx_sakke_params *s, struct fp2 *out, const 
 
 /*
  * <R,Q> = e(R, psi(Q))^((p^2-1)/q) in the F_p representation, psi(x,y) = (-x, iy).
- * Miller's algorithm over the bits of q - 1 (the last addition would give a
- * vertical line, killed by the final exponentiation), C in Jacobian
- * coordinates; the lines are scaled by F_p factors that the final
- * exponentiation also removes.  Line through C (slope lambda) at psi(Q):
+ * Miller's algorithm over the signed digits (NAF, public) of q - 1 (the last
+ * addition would give a vertical line, killed by the final exponentiation), C
+ * in Jacobian coordinates; the lines are scaled by F_p factors that the final
+ * exponentiation also removes, and so are the vertical lines of the NAF's
+ * subtractions (f_(m-1) = f_m l_(C,-R) / (v_(C-R) v_R)).  Line through C
+ * (slope lambda) at psi(Q):
  *     l = lambda (x_Q + x_C) - y_C + i y_Q.
+ * Each step either evaluates the line at psi(Q) directly (Q != NULL), or
+ * returns it as l = A x_Q + B + i C y_Q (coef[0..2]) for a precomputed table.
  */
-static void pairing(const struct mcx_sakke_params *s, fe *out, const struct apt *R,
-		    const struct apt *Q)
-{
-	fe X, Y, Z, x3, y3, z3, delta, gamma, beta, alpha, t0, t1, sxq, z1z1, u2, s2, h, hh,
-		ii, jj, rr, vv;
-	struct fp2 v, l;
+struct jac {
+	fe X, Y, Z;
+};
 
-	X = R->x;
-	Y = R->y;
-	fone(s, &Z);
-	memset(&v, 0, sizeof(v));
-	fone(s, &v.a);
-	fadd(s, &sxq, &Q->x, &R->x);
-	for (int i = (int)s->qbits - 2; i >= 0; i--) {
-		/* Doubling (dbl-2001-b, a = -3) and its tangent line. */
-		fsqr(s, &delta, &Z);
-		fsqr(s, &gamma, &Y);
-		fmul(s, &beta, &X, &gamma);
-		fsub(s, &t0, &X, &delta);
-		fadd(s, &t1, &X, &delta);
-		fmul(s, &alpha, &t0, &t1);
-		fadd(s, &t0, &alpha, &alpha);
-		fadd(s, &alpha, &alpha, &t0);           /* 3 (X^2 - Z^4) */
-		/* real: alpha (X + x_Q Z^2) - 2 Y^2 */
+/* Doubling (dbl-2001-b, a = -3) and its tangent line. */
+static void ml_dbl(const struct mcx_sakke_params *s, struct jac *c, const struct apt *Q,
+		   struct fp2 *l, fe coef[3])
+{
+	fe x3, y3, z3, delta, gamma, beta, alpha, t0, t1;
+
+	fsqr(s, &delta, &c->Z);
+	fsqr(s, &gamma, &c->Y);
+	fmul(s, &beta, &c->X, &gamma);
+	fsub(s, &t0, &c->X, &delta);
+	fadd(s, &t1, &c->X, &delta);
+	fmul(s, &alpha, &t0, &t1);
+	fadd(s, &t0, &alpha, &alpha);
+	fadd(s, &alpha, &alpha, &t0);           /* 3 (X^2 - Z^4) */
+	/* Z3 = 2 Y Z */
+	fadd(s, &t0, &c->Y, &c->Z);
+	fsqr(s, &t0, &t0);
+	fsub(s, &t0, &t0, &gamma);
+	fsub(s, &z3, &t0, &delta);
+	fadd(s, &t1, &gamma, &gamma);           /* 2 Y^2 */
+	if (Q != NULL) {                        /* public choice */
+		/* real: alpha (X + x_Q Z^2) - 2 Y^2, imag: y_Q Z3 Z^2 */
 		fmul(s, &t0, &Q->x, &delta);
-		fadd(s, &t0, &t0, &X);
-		fmul(s, &l.a, &alpha, &t0);
-		fadd(s, &t1, &gamma, &gamma);
-		fsub(s, &l.a, &l.a, &t1);
-		/* Z3 = 2 Y Z; imag: y_Q Z3 Z^2 */
-		fadd(s, &t0, &Y, &Z);
-		fsqr(s, &t0, &t0);
-		fsub(s, &t0, &t0, &gamma);
-		fsub(s, &z3, &t0, &delta);
-		fmul(s, &t1, &z3, &delta);
-		fmul(s, &l.b, &t1, &Q->y);
-		/* X3 = alpha^2 - 8 beta, Y3 = alpha (4 beta - X3) - 8 gamma^2 */
-		fadd(s, &beta, &beta, &beta);
-		fadd(s, &beta, &beta, &beta);           /* 4 beta */
-		fsqr(s, &x3, &alpha);
-		fsub(s, &x3, &x3, &beta);
-		fsub(s, &x3, &x3, &beta);
-		fsub(s, &t0, &beta, &x3);
-		fmul(s, &t0, &alpha, &t0);
-		fsqr(s, &t1, &gamma);
-		fadd(s, &t1, &t1, &t1);
-		fadd(s, &t1, &t1, &t1);
-		fadd(s, &t1, &t1, &t1);
-		fsub(s, &y3, &t0, &t1);
-		X = x3;
-		Y = y3;
-		Z = z3;
-		fp2_sqr(s, &v, &v);
-		fp2_mul(s, &v, &v, &l);
-		if (!mcx_limbs_bit(s->qm1, (unsigned)i))   /* public: bits of q - 1 */
-			continue;
-		/* Mixed addition C + R (madd-2007-bl) and the line through C and R. */
-		fsqr(s, &z1z1, &Z);
-		fmul(s, &u2, &R->x, &z1z1);
-		fmul(s, &s2, &R->y, &Z);
-		fmul(s, &s2, &s2, &z1z1);
-		fsub(s, &h, &u2, &X);
-		fsqr(s, &hh, &h);
-		fadd(s, &ii, &hh, &hh);
-		fadd(s, &ii, &ii, &ii);
-		fmul(s, &jj, &h, &ii);
-		fsub(s, &rr, &s2, &Y);
-		fadd(s, &rr, &rr, &rr);
-		fmul(s, &vv, &X, &ii);
-		fsqr(s, &x3, &rr);
-		fsub(s, &x3, &x3, &jj);
-		fsub(s, &x3, &x3, &vv);
-		fsub(s, &x3, &x3, &vv);
-		fsub(s, &t0, &vv, &x3);
-		fmul(s, &t0, &rr, &t0);
-		fmul(s, &t1, &Y, &jj);
-		fadd(s, &t1, &t1, &t1);
-		fsub(s, &y3, &t0, &t1);
-		fadd(s, &t0, &Z, &h);
-		fsqr(s, &t0, &t0);
-		fsub(s, &t0, &t0, &z1z1);
-		fsub(s, &z3, &t0, &hh);
-		/* real: rr (x_Q + x_R) - y_R Z3, imag: y_Q Z3 */
-		fmul(s, &l.a, &rr, &sxq);
-		fmul(s, &t0, &R->y, &z3);
-		fsub(s, &l.a, &l.a, &t0);
-		fmul(s, &l.b, &Q->y, &z3);
-		X = x3;
-		Y = y3;
-		Z = z3;
-		fp2_mul(s, &v, &v, &l);
+		fadd(s, &t0, &t0, &c->X);
+		fmul(s, &l->a, &alpha, &t0);
+		fsub(s, &l->a, &l->a, &t1);
+		fmul(s, &t0, &z3, &delta);
+		fmul(s, &l->b, &t0, &Q->y);
+	} else {
+		fmul(s, &coef[0], &alpha, &delta);
+		fmul(s, &t0, &alpha, &c->X);
+		fsub(s, &coef[1], &t0, &t1);
+		fmul(s, &coef[2], &z3, &delta);
 	}
-	/*
-	 * Final exponentiation.  PF_p is F_p^2* modulo F_p* (RFC 6508 s.2.1 and
-	 * s.3.2): there v^(p-1) is the identity map, so only c = (p+1)/q = 4 is
-	 * left; the class of a + bi is represented by b/a.
-	 */
-	l = v;
-	fp2_sqr(s, &l, &l);
+	/* X3 = alpha^2 - 8 beta, Y3 = alpha (4 beta - X3) - 8 gamma^2 */
+	fadd(s, &beta, &beta, &beta);
+	fadd(s, &beta, &beta, &beta);           /* 4 beta */
+	fsqr(s, &x3, &alpha);
+	fsub(s, &x3, &x3, &beta);
+	fsub(s, &x3, &x3, &beta);
+	fsub(s, &t0, &beta, &x3);
+	fmul(s, &t0, &alpha, &t0);
+	fsqr(s, &t1, &gamma);
+	fadd(s, &t1, &t1, &t1);
+	fadd(s, &t1, &t1, &t1);
+	fadd(s, &t1, &t1, &t1);
+	fsub(s, &y3, &t0, &t1);
+	c->X = x3;
+	c->Y = y3;
+	c->Z = z3;
+}
+
+/*
+ * Mixed addition C + (xr, yr) (madd-2007-bl) and the line through them;
+ * sxq = x_Q + xr when Q != NULL.
+ */
+static void ml_add(const struct mcx_sakke_params *s, struct jac *c, const fe *xr, const fe *yr,
+		   const struct apt *Q, const fe *sxq, struct fp2 *l, fe coef[3])
+{
+	fe x3, y3, z3, t0, t1, z1z1, u2, s2, h, hh, ii, jj, rr, vv;
+
+	fsqr(s, &z1z1, &c->Z);
+	fmul(s, &u2, xr, &z1z1);
+	fmul(s, &s2, yr, &c->Z);
+	fmul(s, &s2, &s2, &z1z1);
+	fsub(s, &h, &u2, &c->X);
+	fsqr(s, &hh, &h);
+	fadd(s, &ii, &hh, &hh);
+	fadd(s, &ii, &ii, &ii);
+	fmul(s, &jj, &h, &ii);
+	fsub(s, &rr, &s2, &c->Y);
+	fadd(s, &rr, &rr, &rr);
+	fmul(s, &vv, &c->X, &ii);
+	fsqr(s, &x3, &rr);
+	fsub(s, &x3, &x3, &jj);
+	fsub(s, &x3, &x3, &vv);
+	fsub(s, &x3, &x3, &vv);
+	fsub(s, &t0, &vv, &x3);
+	fmul(s, &t0, &rr, &t0);
+	fmul(s, &t1, &c->Y, &jj);
+	fadd(s, &t1, &t1, &t1);
+	fsub(s, &y3, &t0, &t1);
+	fadd(s, &t0, &c->Z, &h);
+	fsqr(s, &t0, &t0);
+	fsub(s, &t0, &t0, &z1z1);
+	fsub(s, &z3, &t0, &hh);
+	/* real: rr (x_Q + xr) - yr Z3, imag: y_Q Z3 */
+	fmul(s, &t0, yr, &z3);
+	if (Q != NULL) {                        /* public choice */
+		fmul(s, &l->a, &rr, sxq);
+		fsub(s, &l->a, &l->a, &t0);
+		fmul(s, &l->b, &Q->y, &z3);
+	} else {
+		coef[0] = rr;
+		fmul(s, &t1, &rr, xr);
+		fsub(s, &coef[1], &t1, &t0);
+		coef[2] = z3;
+	}
+	c->X = x3;
+	c->Y = y3;
+	c->Z = z3;
+}
+
+/*
+ * The final exponentiation.  PF_p is F_p^2* modulo F_p* (RFC 6508 s.2.1 and
+ * s.3.2): there v^(p-1) is the identity map, so only c = (p+1)/q = 4 is left;
+ * the class of a + bi is represented by b/a.
+ */
+static void final_exp(const struct mcx_sakke_params *s, fe *out, const struct fp2 *v)
+{
+	struct fp2 l;
+	fe t0;
+
+	fp2_sqr(s, &l, v);
 	fp2_sqr(s, &l, &l);
 	finv(s, &t0, &l.a);
 	fmul(s, out, &l.b, &t0);
-	WIPE(v);
 	WIPE(l);
 	WIPE(t0);
-	WIPE(t1);
-	WIPE(X);
-	WIPE(Y);
-	WIPE(Z);
+}
+
+static void pairing(const struct mcx_sakke_params *s, fe *out, const struct apt *R,
+		    const struct apt *Q)
+{
+	static const fe zero;
+	struct jac c;
+	struct fp2 v, l;
+	fe sxq, nry;
+
+	c.X = R->x;
+	c.Y = R->y;
+	fone(s, &c.Z);
+	memset(&v, 0, sizeof(v));
+	fone(s, &v.a);
+	fadd(s, &sxq, &Q->x, &R->x);
+	fsub(s, &nry, &zero, &R->y);
+	for (int i = (int)s->naf_len - 2; i >= 0; i--) {
+		ml_dbl(s, &c, Q, &l, NULL);
+		fp2_sqr(s, &v, &v);
+		fp2_mul(s, &v, &v, &l);
+		if (s->naf[i] == 0)                     /* public: digits of q - 1 */
+			continue;
+		ml_add(s, &c, &R->x, s->naf[i] > 0 ? &R->y : &nry, Q, &sxq, &l, NULL);
+		fp2_mul(s, &v, &v, &l);
+	}
+	final_exp(s, out, &v);
+	WIPE(v);
+	WIPE(l);
+	WIPE(c);
+	WIPE(nry);
+}
+
+/*
+ * Precomputed Miller loop for a fixed first argument K (the receiver's RSK):
+ * every line as l = lambda x_Q + c + i y_Q (normalised by its C), one pair per
+ * doubling and per non-zero digit.  Evaluating at psi(R) then costs 1 M per
+ * line plus the F_p^2 squaring and a 3 M multiplication.  Both K and R are in
+ * the order-q group <P> (R is rejected by the re-computation otherwise), where
+ * <R,K> = <K,R> (e([a]P, psi([b]P)) = e(P, psi(P))^(ab)).
+ */
+struct ml_lines {
+	size_t n;
+	fe *lam, *c;
+};
+
+static void ml_lines_free(struct ml_lines *t)
+{
+	if (t->lam != NULL)
+		mcx_crypto_wipe(t->lam, t->n * sizeof(fe));
+	if (t->c != NULL)
+		mcx_crypto_wipe(t->c, t->n * sizeof(fe));
+	free(t->lam);
+	free(t->c);
+	t->lam = t->c = NULL;
+}
+
+static int batch_inv(const struct mcx_sakke_params *s, fe *r, const fe *a, size_t n, fe *scratch);
+
+/* Constant time in K (a secret): the operation sequence follows the NAF of q - 1. */
+static int ml_lines_build(const struct mcx_sakke_params *s, struct ml_lines *t, const struct apt *K)
+{
+	static const fe zero;
+	struct jac c;
+	fe nky, coef[3], *A = NULL, *C = NULL, *scratch = NULL;
+	size_t k = 0;
+	int ret = -1;
+
+	t->n = s->naf_steps;
+	t->lam = malloc(t->n * sizeof(fe));
+	t->c = malloc(t->n * sizeof(fe));
+	A = malloc(t->n * sizeof(fe));
+	C = malloc(t->n * sizeof(fe));
+	scratch = malloc(t->n * sizeof(fe));
+	if (t->lam == NULL || t->c == NULL || A == NULL || C == NULL || scratch == NULL)
+		goto out;
+	c.X = K->x;
+	c.Y = K->y;
+	fone(s, &c.Z);
+	fsub(s, &nky, &zero, &K->y);
+	for (int i = (int)s->naf_len - 2; i >= 0; i--) {
+		ml_dbl(s, &c, NULL, NULL, coef);
+		A[k] = coef[0];
+		t->c[k] = coef[1];
+		C[k++] = coef[2];
+		if (s->naf[i] == 0)                     /* public */
+			continue;
+		ml_add(s, &c, &K->x, s->naf[i] > 0 ? &K->y : &nky, NULL, NULL, NULL, coef);
+		A[k] = coef[0];
+		t->c[k] = coef[1];
+		C[k++] = coef[2];
+	}
+	if (k != t->n || batch_inv(s, C, C, k, scratch) != 0)
+		goto out;
+	for (size_t i = 0; i < k; i++) {
+		fmul(s, &t->lam[i], &A[i], &C[i]);
+		fmul(s, &t->c[i], &t->c[i], &C[i]);
+	}
+	ret = 0;
+out:
+	if (A != NULL)
+		mcx_crypto_wipe(A, t->n * sizeof(fe));
+	if (C != NULL)
+		mcx_crypto_wipe(C, t->n * sizeof(fe));
+	if (scratch != NULL)
+		mcx_crypto_wipe(scratch, t->n * sizeof(fe));
+	free(A);
+	free(C);
+	free(scratch);
+	WIPE(c);
+	WIPE(coef);
+	WIPE(nky);
+	if (ret != 0)
+		ml_lines_free(t);
+	return ret;
+}
+
+/* v *= (lam x + c) + i y (3 M Karatsuba plus 1 M). */
+static inline void mul_line(const struct mcx_sakke_params *s, struct fp2 *v, const fe *lam,
+			    const fe *c, const fe *x, const fe *y)
+{
+	fe u, t0, t1, t2, t3;
+	fmul(s, &u, lam, x);
+	fadd(s, &u, &u, c);
+	fmul(s, &t0, &v->a, &u);
+	fmul(s, &t1, &v->b, y);
+	fadd(s, &t2, &v->a, &v->b);
+	fadd(s, &t3, &u, y);
+	fmul(s, &t2, &t2, &t3);
+	fsub(s, &v->a, &t0, &t1);
+	fsub(s, &t2, &t2, &t0);
+	fsub(s, &v->b, &t2, &t1);
+}
+
+/* <K, R> from K's lines (= <R, K> for R, K in <P>). */
+static void pairing_lines(const struct mcx_sakke_params *s, fe *out, const struct ml_lines *t,
+			  const struct apt *R)
+{
+	struct fp2 v;
+	size_t k = 0;
+
+	memset(&v, 0, sizeof(v));
+	fone(s, &v.a);
+	for (int i = (int)s->naf_len - 2; i >= 0; i--) {
+		fp2_sqr(s, &v, &v);
+		mul_line(s, &v, &t->lam[k], &t->c[k], &R->x, &R->y);
+		k++;
+		if (s->naf[i] == 0)                     /* public */
+			continue;
+		mul_line(s, &v, &t->lam[k], &t->c[k], &R->x, &R->y);
+		k++;
+	}
+	final_exp(s, out, &v);
+	WIPE(v);
 }
 
 /* ---- hashing and scalars ---------------------------------------------------- */
@@ -907,6 +1127,35 @@ static void bp_plus_z(const struct mcx_sakke_params *s, struct ppt *r, const uin
 
 /* ---- parameters ------------------------------------------------------------- */
 
+/* The non-adjacent form of q - 1 (public). */
+static void naf_compute(struct mcx_sakke_params *s)
+{
+	uint64_t k[NL + 1], one[NL + 1] = { 1 };
+	unsigned i = 0;
+
+	memcpy(k, s->qm1, sizeof(s->qm1));
+	k[NL] = 0;
+	memset(s->naf, 0, sizeof(s->naf));
+	while (!mcx_ct_limbs_zero(k, NL + 1)) {
+		int d = 0;
+		if (k[0] & 1) {
+			d = 2 - (int)(k[0] & 3);      /* 1 or -1 */
+			if (d == 1)
+				(void)mcx_limbs_sub(k, k, one, NL + 1);
+			else
+				(void)mcx_limbs_add(k, k, one, NL + 1);
+		}
+		s->naf[i++] = (int8_t)d;
+		for (size_t j = 0; j < NL; j++)
+			k[j] = k[j] >> 1 | k[j + 1] << 63;
+		k[NL] >>= 1;
+	}
+	s->naf_len = i;
+	s->naf_steps = 0;
+	for (unsigned j = 0; j + 1 < i; j++)
+		s->naf_steps += 1 + (s->naf[j] != 0);
+}
+
 MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -948,6 +1197,7 @@ MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
 	mcx_mont16_mul(s->q3, s->fq.rr, s->fq.rr, s->fq.m, s->fq.n0);
 	MCX_ENSURE(pthread_mutex_init(&s->lock, NULL) == 0, MCX_ERR_INTERNAL);
 	s->lock_ok = 1;
+	naf_compute(s);
 	MCX_ENSURE(pt_comb_build(s, &s->Pc, &s->P) == 0, MCX_ERR_INTERNAL);
 	MCX_ENSURE(g_comb_build(s, &s->gc) == 0, MCX_ERR_INTERNAL);
 	*out = s;
@@ -1228,11 +1478,13 @@ out:
 	return r;
 }
 
-/* RFC 6508 s.6.2.2 with Z_S's context. */
+/*
+ * RFC 6508 s.6.2.2 with Z_S's context and the RSK K (decoded), or K's
+ * precomputed Miller lines (lines != NULL).
+ */
 static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
-			      const struct mcx_sakke_public *pub,
-			      const uint8_t *id, size_t id_len,
-			      const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+			      const struct mcx_sakke_public *pub, const struct ml_lines *lines,
+			      const struct apt *K, const uint8_t *id, size_t id_len,
 			      const uint8_t *encap, size_t encap_len,
 			      uint8_t ssv[MCX_SAKKE_SSV_LEN])
 {
@@ -1241,17 +1493,19 @@ static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
 	uint8_t wb[MCX_SAKKE_FP_LEN], mask[MCX_SAKKE_SSV_LEN], sv[MCX_SAKKE_SSV_LEN];
 	uint8_t test[MCX_SAKKE_POINT_LEN];
 	uint8_t diff = 0;
-	struct apt K, R;
+	struct apt R;
 	struct ppt U;
 	fe w;
 
 	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
 	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
-	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
 	/* 1. parse R_(b,S) and H; w = <R_(b,S), K_(b,S)> */
 	MCX_ENSURE(pt_decode(params, &R, encap) == 0, MCX_ERR_SIGNATURE_INVALID);
-	pairing(params, &w, &R, &K);
+	if (lines != NULL)
+		pairing_lines(params, &w, lines, &R);
+	else
+		pairing(params, &w, &R, K);
 	fe_to_bytes(params, wb, &w);
 	/* 2. SSV = H XOR HashToIntegerRange(w, 2^n) */
 	MCX_ENSURE(hash_to_mask(wb, mask) == 0, MCX_ERR_CRYPTO);
@@ -1268,7 +1522,6 @@ static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
 	memcpy(ssv, sv, MCX_SAKKE_SSV_LEN);
 	r = 0;
 out:
-	WIPE(K);
 	WIPE(rr);
 	WIPE(wb);
 	WIPE(mask);
@@ -1287,6 +1540,7 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 {
 	int r = MCX_ERR_INTERNAL;
 	struct mcx_sakke_public *pub = NULL;
+	struct apt K;
 
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(Z);
@@ -1295,11 +1549,13 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 	MCX_ENSURE_REF(ssv);
 	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
 	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
 	pub = pub_get(params, Z, &r);
 	MCX_ENSURE(pub != NULL, r);
-	r = decapsulate(params, pub, id, id_len, rsk, encap, encap_len, ssv);
+	r = decapsulate(params, pub, NULL, &K, id, id_len, encap, encap_len, ssv);
 	pub_put(params, pub);
 out:
+	WIPE(K);
 	return r;
 }
 
@@ -1358,12 +1614,93 @@ MCX_RESULT mcx_sakke_decapsulate_pub(const struct mcx_sakke_public *pub,
 				     uint8_t ssv[MCX_SAKKE_SSV_LEN])
 {
 	int r = MCX_ERR_INTERNAL;
+	struct apt K;
 
 	MCX_ENSURE_REF(pub);
 	MCX_ENSURE_REF(rsk);
 	MCX_ENSURE_REF(encap);
 	MCX_ENSURE_REF(ssv);
-	r = decapsulate(pub->params, pub, id, id_len, rsk, encap, encap_len, ssv);
+	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
+	MCX_ENSURE(pt_decode(pub->params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
+	r = decapsulate(pub->params, pub, NULL, &K, id, id_len, encap, encap_len, ssv);
+out:
+	WIPE(K);
+	return r;
+}
+
+/* ---- receiver context: RSK with precomputed Miller lines ------------------------ */
+
+struct mcx_sakke_receiver {
+	const struct mcx_sakke_params *params;
+	struct mcx_sakke_public *pub;
+	uint8_t id[MCX_SAKKE_ID_MAX];
+	size_t id_len;
+	struct ml_lines lines;
+};
+
+MCX_RESULT mcx_sakke_receiver_new(const struct mcx_sakke_params *params,
+				  const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				  const uint8_t *id, size_t id_len,
+				  const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+				  struct mcx_sakke_receiver **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_sakke_receiver *rx = NULL;
+	uint64_t b[NL];
+	struct apt K, A;
+	struct ppt T;
+	fe w;
+
+	MCX_ENSURE_REF(out);
+	*out = NULL;
+	MCX_ENSURE_REF(params);
+	MCX_ENSURE_REF(Z);
+	MCX_ENSURE_REF(rsk);
+	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
+	rx = calloc(1, sizeof(*rx));
+	MCX_ENSURE_ALLOC(rx);
+	rx->params = params;
+	memcpy(rx->id, id, id_len);
+	rx->id_len = id_len;
+	MCX_GUARD(mcx_sakke_public_new(params, Z, &rx->pub));
+	MCX_ENSURE(ml_lines_build(params, &rx->lines, &K) == 0, MCX_ERR_ALLOC);
+	/* RFC 6508 s.6.1.2 with the lines: <[b]P + Z, K> = <K, [b]P + Z> must be g. */
+	bp_plus_z(params, &T, b, &rx->pub->Z);
+	MCX_ENSURE(pt_to_affine(params, &A, &T) == 0, MCX_ERR_SIGNATURE_INVALID);
+	pairing_lines(params, &w, &rx->lines, &A);
+	MCX_ENSURE(mcx_ct_limbs_eq(w.v, params->g.v, NL), MCX_ERR_SIGNATURE_INVALID);
+	*out = rx;
+	rx = NULL;
+	r = 0;
+out:
+	mcx_sakke_receiver_free(rx);
+	WIPE(K);
+	WIPE(w);
+	return r;
+}
+
+void mcx_sakke_receiver_free(struct mcx_sakke_receiver *rx)
+{
+	if (rx == NULL)
+		return;
+	ml_lines_free(&rx->lines);
+	mcx_sakke_public_free(rx->pub);
+	mcx_crypto_wipe(rx, sizeof(*rx));
+	free(rx);
+}
+
+MCX_RESULT mcx_sakke_decapsulate_rx(const struct mcx_sakke_receiver *rx,
+				    const uint8_t *encap, size_t encap_len,
+				    uint8_t ssv[MCX_SAKKE_SSV_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+
+	MCX_ENSURE_REF(rx);
+	MCX_ENSURE_REF(encap);
+	MCX_ENSURE_REF(ssv);
+	r = decapsulate(rx->params, rx->pub, &rx->lines, NULL, rx->id, rx->id_len, encap,
+			encap_len, ssv);
 out:
 	return r;
 }

@@ -113,6 +113,26 @@ MCX_RESULT mcx_sakke_decapsulate_pub(const struct mcx_sakke_public *pub,
 				     const uint8_t *encap, size_t encap_len,
 				     uint8_t ssv[MCX_SAKKE_SSV_LEN]);
 
+/*
+ * Optional receiver context: the RSK with its Miller loop precomputed (about
+ * 400 KiB of secret-derived data, wiped on free; building it costs about one
+ * pairing).  mcx_sakke_receiver_new validates the RSK (RFC 6508 s.6.1.2:
+ * MCX_ERR_SIGNATURE_INVALID if it fails); mcx_sakke_decapsulate_rx then
+ * equals mcx_sakke_decapsulate for that Z, identifier and RSK, about twice as
+ * fast.  Refers to params (must outlive it); read-only, shareable by threads.
+ */
+struct mcx_sakke_receiver;
+
+MCX_RESULT mcx_sakke_receiver_new(const struct mcx_sakke_params *params,
+				  const uint8_t Z[MCX_SAKKE_POINT_LEN],
+				  const uint8_t *id, size_t id_len,
+				  const uint8_t rsk[MCX_SAKKE_POINT_LEN],
+				  struct mcx_sakke_receiver **out);
+void mcx_sakke_receiver_free(struct mcx_sakke_receiver *rx);
+MCX_RESULT mcx_sakke_decapsulate_rx(const struct mcx_sakke_receiver *rx,
+				    const uint8_t *encap, size_t encap_len,
+				    uint8_t ssv[MCX_SAKKE_SSV_LEN]);
+
 /* The pairing <R, Q> (RFC 6508 s.3.2) in the F_p representation (128 octets). */
 MCX_RESULT mcx_sakke_pairing(const struct mcx_sakke_params *params,
 			     const uint8_t R[MCX_SAKKE_POINT_LEN],
