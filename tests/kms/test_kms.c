@@ -972,6 +972,19 @@ TEST(external_trust_between_two_vaults)
 
 	REQUIRE(get_home_cert(vb, C_DOMAIN, 0, &c1) == 0);
 	REQUIRE(get_sign_key(vb, C_DOMAIN, 0, &c_key) == 0);
+	/* vault B's domain has its own key period and a non-zero offset: UIDs follow them */
+	CHECK_EQ_INT(c1.period, 86400);
+	CHECK_EQ_INT(c1.offset, 3600);
+	check_user_keys(vb, C_DOMAIN, &c1, "sip:carol@c.example", -1, NULL, NULL);
+	check_user_keys(vb, C_DOMAIN, &c1, "sip:carol@c.example", mcx_time_now() + 86400 + 1800, NULL, NULL);
+	CHECK(expect_error(vb, "kms.user_keys",
+			   json_pack("{s:s, s:s, s:s}", "domain", C_DOMAIN, "user_uri", "sip:carol@c.example", "time",
+				     "1900-01-01T00:30:00Z"),
+			   -32602, "time before the offset (NTP 1800 < 3600)"));
+	CHECK(expect_error(vb, "kms.user_keys",
+			   json_pack("{s:s, s:s, s:s}", "domain", C_DOMAIN, "user_uri", "sip:carol@c.example", "time",
+				     "1900-01-01T01:00:00Z"),
+			   -32009, "key period 0, long before the certificate"));
 	CHECK_EQ_INT(external_count(va, A_DOMAIN, NULL), 0);
 	/* B's certificate and its signing key as PEM, into a.example */
 	REQUIRE(rpc(va, "external.import", import_params(A_DOMAIN, c1.xml, json_string(c_key.pem)), &res, NULL) == 0);
@@ -1110,7 +1123,7 @@ TEST(external_import_refusals)
 	xml = flip_signature(c1.xml);
 	CHECK(refused("a flipped SignatureValue character", xml, json_string(c_key.pem), -32007));
 	free(xml);
-	xml = replace(c1.xml, "<UserKeyPeriod>2592000<", "<UserKeyPeriod>2592001<");
+	xml = replace(c1.xml, "<UserKeyPeriod>86400<", "<UserKeyPeriod>86401<");
 	CHECK(refused("a changed UserKeyPeriod", xml, json_string(c_key.pem), -32007));
 	free(xml);
 	xml = replace(c1.xml, "/certificate/1<", "/certificate/9<");
@@ -1376,7 +1389,10 @@ static int setup(void)
 		return -1;
 	if (kvault_setup(&vault_a, "a", KVAULT_DOMAINS_AB,
 			 ",\n  { user = \"nobody\"; roles = [ \"signer\" ]; }", 2) != 0 ||
-	    kvault_setup(&vault_b, "b", "{ name = \"" C_DOMAIN "\"; kms_uri = \"kms." C_DOMAIN "\"; }", NULL, 2) != 0 ||
+	    kvault_setup(&vault_b, "b",
+			    "{ name = \"" C_DOMAIN "\"; kms_uri = \"kms." C_DOMAIN "\";"
+			    " user_key_period = 86400; user_key_offset = 3600; }",
+			    NULL, 2) != 0 ||
 	    kvault_start(&vault_a) != 0 || kvault_start(&vault_b) != 0)
 		return -1;
 	/* SAKKE under ASan is slow: generous timeouts */
