@@ -1043,6 +1043,51 @@ TEST(token_refusals)
 	free(t);
 }
 
+/* Home signing keys: verify-only versions are trusted, retired ones are not. */
+TEST(home_key_rotation_and_retirement)
+{
+	char *t1 = sign_token(va, A_DOM, json_pack("{s:s, s:s}", "sub", "sip:q@a.example", "aud", "idm.b.example"));
+	char *r1 = sign_response(va, A_DOM, "sip:quinn@b.example", list2(A_KMS, NULL), list2(B_KMS, NULL));
+	char *r1b = sign_response(va, A_DOM, "sip:quinn2@b.example", list2(A_KMS, NULL), list2(B_KMS, NULL));
+	json_t *res = NULL;
+
+	REQUIRE(t1 != NULL && r1 != NULL && r1b != NULL);
+	REQUIRE(set_policy(&DEFAULTS) == 0);
+	REQUIRE(rpc(va, "key.rotate", json_pack("{s:s, s:s}", "domain", A_DOM, "purpose", "sign"), &res) == 0);
+	json_decref(res);
+	res = NULL;
+	/* version 1 is verify-only now: still trusted */
+	REQUIRE(rpc(va, "token.verify", verify_params(t1, "idm.b.example", NULL), &res) == 0);
+	CHECK_EQ_STR(str(res, "kid"), A_DOM "/sign/1");
+	json_decref(res);
+	REQUIRE((res = evaluate(r1)) != NULL);
+	CHECK_EQ_STR(str(res, "signature"), "valid");
+	CHECK_DECISION(res, "accept");
+	json_decref(res);
+	res = NULL;
+	/* retired: not trusted for tokens or responses */
+	REQUIRE(rpc(va, "key.retire", json_pack("{s:s, s:s, s:i}", "domain", A_DOM, "purpose", "sign", "version", 1),
+		    &res) == 0);
+	json_decref(res);
+	CHECK(expect_error(va, "token.verify", verify_params(t1, "idm.b.example", NULL), -32005, "retired"));
+	REQUIRE((res = evaluate(r1b)) != NULL);
+	CHECK_EQ_STR(str(res, "signature"), "unknown-signer");
+	CHECK_DECISION(res, "reject");
+	CHECK(has_reason(res, "retired"));
+	json_decref(res);
+	/* new ones carry version 2 */
+	free(t1);
+	t1 = sign_token(va, A_DOM, json_pack("{s:s, s:s}", "sub", "sip:q@a.example", "aud", "idm.b.example"));
+	REQUIRE(t1 != NULL);
+	res = NULL;
+	REQUIRE(rpc(va, "token.verify", verify_params(t1, "idm.b.example", NULL), &res) == 0);
+	CHECK_EQ_STR(str(res, "kid"), A_DOM "/sign/2");
+	json_decref(res);
+	free(t1);
+	free(r1);
+	free(r1b);
+}
+
 int main(void)
 {
 	int ok;
@@ -1096,6 +1141,7 @@ int main(void)
 	RUN(malformed_responses);
 	RUN(token_round_trip);
 	RUN(token_refusals);
+	RUN(home_key_rotation_and_retirement);
 	mcxvault_close(va);
 	mcxvault_close(vb);
 	mcxvault_close(vc);
