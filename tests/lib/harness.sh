@@ -65,10 +65,11 @@ harness_start() {
 	export MCXVAULT_SOCKET="$HARNESS_DIR/vaultd.sock"
 	"$B/vaultd" -f -c "$HARNESS_DIR/vault.conf" >>"$HARNESS_DIR/vaultd.log" 2>&1 &
 	HARNESS_PID=$!
+	# ready means answering: a socket file may be a dead vaultd's leftover
 	i=0
-	while [ ! -S "$MCXVAULT_SOCKET" ]; do
+	until [ -S "$MCXVAULT_SOCKET" ] && "$B/vaultctl" -s "$MCXVAULT_SOCKET" -t 2 status >/dev/null 2>&1; do
 		i=$((i + 1))
-		if [ $i -gt 200 ] || ! kill -0 "$HARNESS_PID" 2>/dev/null; then
+		if [ $i -gt 300 ] || ! kill -0 "$HARNESS_PID" 2>/dev/null; then
 			echo "harness: vaultd did not start; log follows" >&2
 			cat "$HARNESS_DIR/vaultd.log" >&2
 			return 1

@@ -65,7 +65,9 @@ static int config_fail(char **error, const char *path, const config_setting_t *s
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	if (error != NULL && *error == NULL) {
-		if (asprintf(error, "%s:%d: %s", path, line, reason) < 0)
+		/* a missing top-level group has no line of its own */
+		if ((line > 0 ? asprintf(error, "%s:%d: %s", path, line, reason)
+		              : asprintf(error, "%s: %s", path, reason)) < 0)
 			*error = NULL;
 	}
 	return MCX_ERR_CONFIG;

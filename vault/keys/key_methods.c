@@ -175,7 +175,8 @@ int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
 	MCX_ENSURE(purpose_valid(purpose),
 	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, kms)", purpose));
 	MCX_GUARD(rpc_param_uint(call, params, "version", 1, UINT32_MAX, &version, NULL));
-	MCX_ENSURE(version > 0 && keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version,
+	MCX_ENSURE(version > 0, rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'version' starts at 1"));
+	MCX_ENSURE(keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version,
 	                                       &key) == MCX_OK,
 	           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%s' has no %s key version %llu", call->domain, purpose,
 	                    (unsigned long long)version));

@@ -164,7 +164,7 @@ static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
 	           rpc_fail(call, MCX_ERR_METHOD_NOT_FOUND, "method '%.64s' not found", name));
 
 	params = json_object_get(request, "params");
-	if (params == NULL || json_is_null(params)) {
+	if (params == NULL) {
 		MCX_ENSURE_ALLOC(params = json_object());
 		json_object_set_new(request, "params", params);
 	}
@@ -331,7 +331,7 @@ MCX_RESULT rpc_param_uint(struct rpc_call *call, json_t *params, const char *nam
 		return MCX_OK;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must be an integer from 0 to %llu",
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "parameter '%s' must be a whole number from 0 to %llu",
 		                name, (unsigned long long)max);
 	*out = (uint64_t)json_integer_value(v);
 	return MCX_OK;
