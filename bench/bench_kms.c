@@ -10,6 +10,8 @@
  *   in-process   UID (TS 33.180 F.2.1) + RSK issue + RSK validate
  *                + SSK/PVT issue + SSK/PVT validate, master secrets in memory
  *   vaultd       kms.user_keys, one connection per client thread
+ *   references   vault.status (the RPC alone) and kms.certificate (the
+ *                token reads of a generation, no SAKKE), 1 thread
  *
  * each with 1 and 2 threads for MCX_BENCH_SECONDS (default 3) seconds, a new
  * user URI per request.  Prints throughput, p50 latency and the ratios
@@ -117,6 +119,34 @@ static int op_vaultd(struct bench_thread *t, uint64_t i)
 	json_decref(res);
 	if (r != 0)
 		snprintf(t->first_error, sizeof(t->first_error), "kms.user_keys: %s (%s)", e.message, e.name);
+	return r;
+}
+
+/* The token reads of a request without the SAKKE/ECCSI work: the generation's
+ * params and certificate (kms.certificate parses and re-encodes it too). */
+static int op_certificate(struct bench_thread *t, uint64_t i)
+{
+	struct mcxvault_error e;
+	json_t *params = json_pack("{s:s}", "domain", BENCH_DOMAIN), *res = NULL;
+	int r;
+
+	if (params == NULL)
+		return MCX_ERR_ALLOC;
+	r = mcxvault_call(t->v, "kms.certificate", params, &res, &e);
+	json_decref(params);
+	json_decref(res);
+	if (r != 0)
+		snprintf(t->first_error, sizeof(t->first_error), "kms.certificate: %s (%s)", e.message, e.name);
+	return r;
+}
+
+static int op_status(struct bench_thread *t, uint64_t i)
+{
+	struct mcxvault_error e;
+	int r = mcxvault_status(t->v, NULL, &e);
+
+	if (r != 0)
+		snprintf(t->first_error, sizeof(t->first_error), "vault.status: %s (%s)", e.message, e.name);
 	return r;
 }
 
@@ -231,7 +261,7 @@ int main(void)
 	struct kvault vault;
 	struct mcxvault *conns[BENCH_THREADS_MAX] = { NULL, NULL };
 	struct mcxvault_error e;
-	struct bench_result ip1, ip2, vd1, vd2;
+	struct bench_result ip1, ip2, vd1, vd2, st1, ce1;
 	json_t *res = NULL;
 	double seconds = bench_seconds();
 	int status = 0;
@@ -265,7 +295,9 @@ int main(void)
 	if (bench_run("in-process (libmcxcrypto)", op_in_process, 1, seconds, NULL, &ip1) != 0 ||
 	    bench_run("in-process (libmcxcrypto)", op_in_process, 2, seconds, NULL, &ip2) != 0 ||
 	    bench_run("kms.user_keys through vaultd", op_vaultd, 1, seconds, conns, &vd1) != 0 ||
-	    bench_run("kms.user_keys through vaultd", op_vaultd, 2, seconds, conns, &vd2) != 0)
+	    bench_run("kms.user_keys through vaultd", op_vaultd, 2, seconds, conns, &vd2) != 0 ||
+	    bench_run("vault.status (RPC round trip)", op_status, 1, seconds / 3, conns, &st1) != 0 ||
+	    bench_run("kms.certificate (token reads)", op_certificate, 1, seconds / 3, conns, &ce1) != 0)
 		status = 1;
 	if (status == 0) {
 		printf("\nratios (vaultd / in-process, same thread count):\n");
@@ -274,6 +306,11 @@ int main(void)
 		printf("  2 threads  %6.2f\n", vd2.ops_per_s / ip2.ops_per_s);
 		printf("  scaling 2/1 threads: in-process %.2fx, vaultd %.2fx\n", ip2.ops_per_s / ip1.ops_per_s,
 		       vd2.ops_per_s / vd1.ops_per_s);
+		printf("\nbreakdown, 1 thread (ms per request at the median):\n");
+		printf("  in-process crypto                       %7.2f\n", ip1.p50_us / 1e3);
+		printf("  kms.user_keys                           %7.2f\n", vd1.p50_us / 1e3);
+		printf("  RPC round trip (vault.status)           %7.2f\n", st1.p50_us / 1e3);
+		printf("  kms.certificate (params + cert reads)   %7.2f\n", ce1.p50_us / 1e3);
 	}
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		mcxvault_close(conns[i]);
