@@ -97,17 +97,19 @@ deps:
 	else echo "==> Debian packages: all present"; fi
 
 # --- the two commands ----------------------------------------------------------
+JOBS := $(shell nproc 2>/dev/null || echo 2)
+
 demo: deps
-	@$(MAKE) --no-print-directory build-all
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 	@B=$(B) sh tests/demo.sh
 
 check: deps
-	@$(MAKE) --no-print-directory build-all
-	@$(MAKE) --no-print-directory SAN=1 build-all
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=1 build-all
 	@sh tests/run-all.sh build build-asan
 
 bench: deps
-	@$(MAKE) --no-print-directory build-all
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 	@B=$(B) sh bench/run.sh
 
 install: build-all install-provider
