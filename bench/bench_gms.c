@@ -32,7 +32,7 @@
 #include "mcx/uid.h"
 #include "mcx/util.h"
 #include "mcxvault.h"
-#include "tests/gms/gms_fixture.h"
+#include "tests/lib/vault_fixture.h"
 
 #define GROUP "sip:bench-group@a.example"
 #define SENDER "sip:gms@a.example"
@@ -110,7 +110,7 @@ out:
 
 /* --- 2./3. through vaultd ------------------------------------------------------ */
 
-static struct gvault vault;
+static struct test_vault vault;
 
 static json_t *members(size_t n, const char *prefix)
 {
@@ -227,8 +227,8 @@ int main(void)
 	printf("in process, 1 thread, our crypto (UID + GUK-ID + I_MESSAGE), %zu members: %.0f members/s\n", base_n,
 	       base);
 
-	if (gvault_setup(&vault, "bench", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1) != 0 ||
-	    gvault_start(&vault) != 0 || mcxvault_connect(vault.socket, &v) != 0 ||
+	if (test_vault_setup(&vault, "bench", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1) != 0 ||
+	    test_vault_start(&vault) != 0 || mcxvault_connect(vault.socket, &v) != 0 ||
 	    mcxvault_connect(vault.socket, &late) != 0 || mcxvault_set_timeout(v, 600000) != 0)
 		goto out;
 	if (call(v, "domain.init", json_pack("{s:s}", "domain", "a.example"), NULL) != 0 ||
@@ -273,10 +273,10 @@ int main(void)
 	status = bt.r == 0 && bt.ok == n ? 0 : 1;
 out:
 	if (status != 0)
-		gvault_dump_log(&vault);
+		test_vault_dump_log(&vault);
 	mcxvault_close(v);
 	mcxvault_close(late);
-	gvault_cleanup_all();
+	test_vault_cleanup_all();
 	free(ms);
 	return status;
 }

@@ -33,7 +33,7 @@
 #include "mcx/sakke.h"
 #include "mcx/uid.h"
 #include "mcx/util.h"
-#include "tests/kms/kms_fixture.h"
+#include "tests/lib/vault_fixture.h"
 
 #define BENCH_DOMAIN "a.example"
 #define BENCH_KMS_URI "kms.a.example"
@@ -258,7 +258,7 @@ static double bench_seconds(void)
 
 int main(void)
 {
-	struct kvault vault;
+	struct test_vault vault;
 	struct mcxvault *conns[BENCH_THREADS_MAX] = { NULL, NULL };
 	struct mcxvault_error e;
 	struct bench_result ip1, ip2, vd1, vd2, st1, ce1;
@@ -274,7 +274,7 @@ int main(void)
 		fprintf(stderr, "bench_kms: crypto setup failed\n");
 		return 1;
 	}
-	if (kvault_setup(&vault, "bench", KVAULT_DOMAINS_AB, NULL, 2) != 0 || kvault_start(&vault) != 0)
+	if (test_vault_setup(&vault, "bench", TEST_VAULT_DOMAINS_AB, NULL, 2, 0) != 0 || test_vault_start(&vault) != 0)
 		return 1;
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		if (mcxvault_connect(vault.socket, &conns[i]) != 0 || mcxvault_set_timeout(conns[i], 60000) != 0) {
@@ -314,12 +314,12 @@ int main(void)
 	}
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		mcxvault_close(conns[i]);
-	if (kvault_stop(&vault) != 0) {
+	if (test_vault_stop(&vault) != 0) {
 		fprintf(stderr, "bench_kms: vaultd did not exit cleanly\n");
-		kvault_dump_log(&vault);
+		test_vault_dump_log(&vault);
 		status = 1;
 	}
-	kvault_cleanup(&vault);
+	test_vault_cleanup(&vault);
 	mcx_wipe(master_z, sizeof(master_z));
 	mcx_wipe(master_ksak, sizeof(master_ksak));
 	mcx_sakke_params_free(sakke);

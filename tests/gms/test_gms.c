@@ -20,13 +20,13 @@
 #include "mcx/uid.h"
 #include "mcx/util.h"
 #include "mcxvault.h"
-#include "tests/gms/gms_fixture.h"
+#include "tests/lib/vault_fixture.h"
 #include "tests/test.h"
 
 #define GROUP "sip:group-1@a.example"
 #define SENDER "sip:gms@a.example"
 
-static struct gvault vault_a, vault_b;
+static struct test_vault vault_a, vault_b;
 static struct mcxvault *va, *vb;
 static struct mcx_sakke_params *sakke;
 static struct mcx_eccsi_params *eccsi;
@@ -240,10 +240,10 @@ static int have_setup;
 
 TEST(setup_two_domains)
 {
-	REQUIRE(gvault_setup(&vault_a, "a", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1) == 0);
-	REQUIRE(gvault_setup(&vault_b, "c", "{ name = \"c.example\"; kms_uri = \"kms.c.example\"; }", NULL, 2, 0) == 0);
-	REQUIRE(gvault_start(&vault_a) == 0);
-	REQUIRE(gvault_start(&vault_b) == 0);
+	REQUIRE(test_vault_setup(&vault_a, "a", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1) == 0);
+	REQUIRE(test_vault_setup(&vault_b, "c", "{ name = \"c.example\"; kms_uri = \"kms.c.example\"; }", NULL, 2, 0) == 0);
+	REQUIRE(test_vault_start(&vault_a) == 0);
+	REQUIRE(test_vault_start(&vault_b) == 0);
 	REQUIRE(mcxvault_connect(vault_a.socket, &va) == 0);
 	REQUIRE(mcxvault_connect(vault_b.socket, &vb) == 0);
 	REQUIRE(mcxvault_set_timeout(va, 120000) == 0);
@@ -571,8 +571,8 @@ TEST(restart_keeps_groups)
 		SKIP("no vaults");
 	mcxvault_close(va);
 	va = NULL;
-	CHECK_EQ_INT(gvault_stop(&vault_a), 0);
-	REQUIRE(gvault_start(&vault_a) == 0);
+	CHECK_EQ_INT(test_vault_stop(&vault_a), 0);
+	REQUIRE(test_vault_start(&vault_a) == 0);
 	REQUIRE(mcxvault_connect(vault_a.socket, &va) == 0);
 	REQUIRE(mcxvault_set_timeout(va, 120000) == 0);
 	REQUIRE(call(va, "gmk.list", json_pack("{s:s}", "domain", "a.example"), &res) == 0);
@@ -635,8 +635,8 @@ TEST(vaults_exit_cleanly)
 	mcxvault_close(va);
 	mcxvault_close(vb);
 	va = vb = NULL;
-	CHECK_EQ_INT(gvault_stop(&vault_a), 0);
-	CHECK_EQ_INT(gvault_stop(&vault_b), 0);
+	CHECK_EQ_INT(test_vault_stop(&vault_a), 0);
+	CHECK_EQ_INT(test_vault_stop(&vault_b), 0);
 }
 
 int main(void)
@@ -660,11 +660,11 @@ int main(void)
 	RUN(revoke_destroys);
 	RUN(vaults_exit_cleanly);
 	if (test_failed != 0) {
-		gvault_dump_log(&vault_a);
+		test_vault_dump_log(&vault_a);
 	}
 	mcxvault_close(va);
 	mcxvault_close(vb);
-	gvault_cleanup_all();
+	test_vault_cleanup_all();
 	mcx_sakke_params_free(sakke);
 	mcx_eccsi_params_free(eccsi);
 	free(transcript);

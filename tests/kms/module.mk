@@ -1,5 +1,5 @@
 # tests/kms: the KMS service over the real socket of two real vaultd
-# processes on throw-away SoftHSM tokens (kms_fixture.c), checked with the
+# processes on throw-away SoftHSM tokens (tests/lib/vault_fixture.c), checked with the
 # crypto module as a client would, xmlsec1 and OpenSSL.  kms_cert.c is linked
 # to build certificates no vault would sign (expired, revoked, Role External).
 #
@@ -7,7 +7,7 @@
 TEST_KMS := $(B)/tests/test_kms
 TEST_PROGRAMS += $(TEST_KMS)
 
-$(TEST_KMS): $(call objs,tests/kms/test_kms.c tests/kms/kms_fixture.c vault/kms/kms_cert.c) \
+$(TEST_KMS): $(call objs,tests/kms/test_kms.c tests/lib/vault_fixture.c vault/kms/kms_cert.c) \
 	     $(LIBMCXVAULT_A) $(LIBMCXCRYPTO) $(LIBMCXCOMMON) | $(VAULTD)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter-out $(VAULTD),$^) $(PKG_LIBS) $(LDLIBS)

@@ -46,7 +46,7 @@
 #include "mcx/sakke.h"
 #include "mcx/uid.h"
 #include "mcx/util.h"
-#include "tests/kms/kms_fixture.h"
+#include "tests/lib/vault_fixture.h"
 #include "tests/test.h"
 #include "vault/kms/kms_cert.h"
 
@@ -55,7 +55,7 @@
 #define XMLSEC_ID_ATTR "--id-attr:Id urn:3gpp:ns:mcsecKMSInterface:1.0:KmsCertificate"
 #define FOREIGN_KMS_URI "kms.foreign.example"
 
-static struct kvault vault_a, vault_b;
+static struct test_vault vault_a, vault_b;
 static struct mcxvault *va, *vb;
 static struct mcx_sakke_params *sakke;
 static struct mcx_eccsi_params *eccsi;
@@ -1037,8 +1037,8 @@ TEST(external_trust_between_two_vaults)
 	/* trust lives in the token: it survives a restart of vault A */
 	mcxvault_close(va);
 	va = NULL;
-	CHECK_EQ_INT(kvault_stop(&vault_a), 0);
-	REQUIRE(kvault_start(&vault_a) == 0);
+	CHECK_EQ_INT(test_vault_stop(&vault_a), 0);
+	REQUIRE(test_vault_start(&vault_a) == 0);
 	REQUIRE(mcxvault_connect(vault_a.socket, &va) == 0);
 	REQUIRE(mcxvault_set_timeout(va, 120000) == 0);
 	CHECK_EQ_INT(external_count(va, A_DOMAIN, &list), 1);
@@ -1367,8 +1367,8 @@ TEST(vaults_stop_cleanly)
 	mcxvault_close(va);
 	mcxvault_close(vb);
 	va = vb = NULL;
-	CHECK_EQ_INT(kvault_stop(&vault_a), 0);
-	CHECK_EQ_INT(kvault_stop(&vault_b), 0);
+	CHECK_EQ_INT(test_vault_stop(&vault_a), 0);
+	CHECK_EQ_INT(test_vault_stop(&vault_b), 0);
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -1387,13 +1387,13 @@ static int setup(void)
 	have_xmlsec1 = system("command -v xmlsec1 >/dev/null 2>&1") == 0;
 	if (mcx_sakke_params_new(&sakke) != 0 || mcx_eccsi_params_new(&eccsi) != 0 || foreign_setup() != 0)
 		return -1;
-	if (kvault_setup(&vault_a, "a", KVAULT_DOMAINS_AB,
-			 ",\n  { user = \"nobody\"; roles = [ \"signer\" ]; }", 2) != 0 ||
-	    kvault_setup(&vault_b, "b",
+	if (test_vault_setup(&vault_a, "a", TEST_VAULT_DOMAINS_AB,
+			 ",\n  { user = \"nobody\"; roles = [ \"signer\" ]; }", 2, 0) != 0 ||
+	    test_vault_setup(&vault_b, "b",
 			    "{ name = \"" C_DOMAIN "\"; kms_uri = \"kms." C_DOMAIN "\";"
 			    " user_key_period = 86400; user_key_offset = 3600; }",
-			    NULL, 2) != 0 ||
-	    kvault_start(&vault_a) != 0 || kvault_start(&vault_b) != 0)
+			    NULL, 2, 0) != 0 ||
+	    test_vault_start(&vault_a) != 0 || test_vault_start(&vault_b) != 0)
 		return -1;
 	/* SAKKE under ASan is slow: generous timeouts */
 	if (mcxvault_connect(vault_a.socket, &va) != 0 || mcxvault_connect(vault_b.socket, &vb) != 0 ||
@@ -1410,11 +1410,11 @@ static void teardown(void)
 	mcxvault_close(vb);
 	va = vb = NULL;
 	if (test_failed > 0) {
-		kvault_dump_log(&vault_a);
-		kvault_dump_log(&vault_b);
+		test_vault_dump_log(&vault_a);
+		test_vault_dump_log(&vault_b);
 	}
-	kvault_cleanup(&vault_a);
-	kvault_cleanup(&vault_b);
+	test_vault_cleanup(&vault_a);
+	test_vault_cleanup(&vault_b);
 	home_cert_clear(&a1);
 	home_cert_clear(&c1);
 	sign_key_clear(&a_key);

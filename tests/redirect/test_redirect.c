@@ -31,7 +31,7 @@
 
 #include "mcxvault.h"
 #include "mcx/util.h"
-#include "tests/kms/kms_fixture.h"
+#include "tests/lib/vault_fixture.h"
 #include "tests/test.h"
 
 #define A_DOM "a.example"
@@ -42,7 +42,7 @@
 #define C_KMS "kms.c.example"
 #define SDRR_TYP "mcx-sdrr+jwt"
 
-static struct kvault vault_a, vault_b, vault_c;
+static struct test_vault vault_a, vault_b, vault_c;
 static struct mcxvault *va, *vb, *vc;
 static char b_pem[512];
 
@@ -158,7 +158,7 @@ static int set_policy(const struct policy *p)
 	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
 	    (text = calloc(1, (size_t)len + 1)) == NULL || fread(text, 1, (size_t)len, f) != (size_t)len)
 		goto out;
-	/* the domains list is the last thing kvault_setup writes: "domains = (\n  ...\n);\n" */
+	/* the domains list is the last thing test_vault_setup writes: "domains = (\n  ...\n);\n" */
 	if ((start = strstr(text, "domains = (\n  ")) == NULL || (end = strstr(start, "\n);")) == NULL)
 		goto out;
 	start += strlen("domains = (\n  ");
@@ -1097,10 +1097,10 @@ int main(void)
 		char a_domain[1024], doms[1100];
 		a_domain_text(&DEFAULTS, a_domain, sizeof(a_domain));
 		snprintf(doms, sizeof(doms), "%s", a_domain);
-		ok = kvault_setup(&vault_a, "ra", doms, NULL, 2) == 0 &&
-		     kvault_setup(&vault_b, "rb", "{ name = \"" B_DOM "\"; kms_uri = \"" B_KMS "\"; }", NULL, 2) == 0 &&
-		     kvault_setup(&vault_c, "rc", "{ name = \"" C_DOM "\"; kms_uri = \"" C_KMS "\"; }", NULL, 2) == 0 &&
-		     kvault_start(&vault_a) == 0 && kvault_start(&vault_b) == 0 && kvault_start(&vault_c) == 0 &&
+		ok = test_vault_setup(&vault_a, "ra", doms, NULL, 2, 0) == 0 &&
+		     test_vault_setup(&vault_b, "rb", "{ name = \"" B_DOM "\"; kms_uri = \"" B_KMS "\"; }", NULL, 2, 0) == 0 &&
+		     test_vault_setup(&vault_c, "rc", "{ name = \"" C_DOM "\"; kms_uri = \"" C_KMS "\"; }", NULL, 2, 0) == 0 &&
+		     test_vault_start(&vault_a) == 0 && test_vault_start(&vault_b) == 0 && test_vault_start(&vault_c) == 0 &&
 		     mcxvault_connect(vault_a.socket, &va) == 0 && mcxvault_connect(vault_b.socket, &vb) == 0 &&
 		     mcxvault_connect(vault_c.socket, &vc) == 0;
 	}
@@ -1120,10 +1120,10 @@ int main(void)
 	}
 	if (!ok) {
 		printf("FAIL - setup (three vaults on throw-away tokens, trust between them)\n");
-		kvault_dump_log(&vault_a);
-		kvault_dump_log(&vault_b);
-		kvault_dump_log(&vault_c);
-		kvault_cleanup_all();
+		test_vault_dump_log(&vault_a);
+		test_vault_dump_log(&vault_b);
+		test_vault_dump_log(&vault_c);
+		test_vault_cleanup_all();
 		printf("redirect: 0 passed, 1 failed\n");
 		return 1;
 	}
@@ -1147,7 +1147,7 @@ int main(void)
 	mcxvault_close(vc);
 	/* every vaultd stops cleanly (exit 0: no sanitizer report at exit) */
 	{
-		int sa = kvault_stop(&vault_a), sb = kvault_stop(&vault_b), sc = kvault_stop(&vault_c);
+		int sa = test_vault_stop(&vault_a), sb = test_vault_stop(&vault_b), sc = test_vault_stop(&vault_c);
 		char cmd[512];
 		test_current_failed = 0;
 		if (sa != 0 || sb != 0 || sc != 0) {
@@ -1158,10 +1158,10 @@ int main(void)
 			 vault_a.log, vault_b.log, vault_c.log);
 		if (system(cmd) == 0) {
 			printf("FAIL - sanitizer report in a vaultd log\n");
-			kvault_dump_log(&vault_a);
+			test_vault_dump_log(&vault_a);
 			test_failed++;
 		}
 	}
-	kvault_cleanup_all();
+	test_vault_cleanup_all();
 	return test_summary("redirect");
 }

@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "tests/gms/gms_fixture.h"
+#include "tests/lib/vault_fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct gvault *gvault_registry[GVAULT_MAX];
+static struct test_vault *test_vault_registry[TEST_VAULT_MAX];
 
 /* Runs argv with output to /dev/null; its exit status or -1. */
-static int gvault_run(char *const argv[])
+static int test_vault_run(char *const argv[])
 {
 	pid_t pid;
 	int status, fd;
@@ -46,10 +46,10 @@ static int gvault_run(char *const argv[])
 }
 
 /* Async-signal-safe: stop every vaultd, remove every directory with rm(1). */
-static void gvault_on_signal(int sig)
+static void test_vault_on_signal(int sig)
 {
-	for (size_t i = 0; i < GVAULT_MAX; i++) {
-		struct gvault *v = gvault_registry[i];
+	for (size_t i = 0; i < TEST_VAULT_MAX; i++) {
+		struct test_vault *v = test_vault_registry[i];
 		if (v == NULL)
 			continue;
 		if (v->pid > 0) {
@@ -70,14 +70,14 @@ static void gvault_on_signal(int sig)
 	_exit(128 + sig);
 }
 
-void gvault_cleanup_all(void)
+void test_vault_cleanup_all(void)
 {
-	for (size_t i = 0; i < GVAULT_MAX; i++)
-		if (gvault_registry[i] != NULL)
-			gvault_cleanup(gvault_registry[i]);
+	for (size_t i = 0; i < TEST_VAULT_MAX; i++)
+		if (test_vault_registry[i] != NULL)
+			test_vault_cleanup(test_vault_registry[i]);
 }
 
-static int gvault_write(const char *path, const char *text, mode_t mode)
+static int test_vault_write(const char *path, const char *text, mode_t mode)
 {
 	FILE *f;
 	int fd;
@@ -91,7 +91,7 @@ static int gvault_write(const char *path, const char *text, mode_t mode)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-static int gvault_find_vaultd(struct gvault *v)
+static int test_vault_find_vaultd(struct test_vault *v)
 {
 	const char *env = getenv("MCX_VAULTD");
 	char self[PATH_MAX], *slash;
@@ -114,30 +114,30 @@ static int gvault_find_vaultd(struct gvault *v)
 	return access(v->vaultd_path, X_OK);
 }
 
-static int gvault_register(struct gvault *v)
+static int test_vault_register(struct test_vault *v)
 {
 	static int installed;
 	struct sigaction sa;
 
 	if (!installed) {
-		atexit(gvault_cleanup_all);
+		atexit(test_vault_cleanup_all);
 		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = gvault_on_signal;
+		sa.sa_handler = test_vault_on_signal;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 		installed = 1;
 	}
-	for (size_t i = 0; i < GVAULT_MAX; i++)
-		if (gvault_registry[i] == NULL || gvault_registry[i] == v) {
-			gvault_registry[i] = v;
+	for (size_t i = 0; i < TEST_VAULT_MAX; i++)
+		if (test_vault_registry[i] == NULL || test_vault_registry[i] == v) {
+			test_vault_registry[i] = v;
 			return 0;
 		}
 	return -1;
 }
 
-int gvault_setup(struct gvault *v, const char *tag, const char *domains, const char *extra_access,
+int test_vault_setup(struct test_vault *v, const char *tag, const char *domains, const char *extra_access,
 		 unsigned workers, int with_gms)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -145,19 +145,19 @@ int gvault_setup(struct gvault *v, const char *tag, const char *domains, const c
 	int n;
 
 	memset(v, 0, sizeof(*v));
-	if (gvault_find_vaultd(v) != 0) {
-		fprintf(stderr, "gvault: vaultd not found (set MCX_VAULTD)\n");
+	if (test_vault_find_vaultd(v) != 0) {
+		fprintf(stderr, "test_vault: vaultd not found (set MCX_VAULTD)\n");
 		return -1;
 	}
 	if (tmp == NULL || strlen(tmp) > 24)   /* the socket path must fit in sun_path */
 		tmp = "/tmp";
-	snprintf(v->dir, sizeof(v->dir), "%s/mcx-gms-%.4s.XXXXXX", tmp, tag);
+	snprintf(v->dir, sizeof(v->dir), "%s/mcx-vault-%.4s.XXXXXX", tmp, tag);
 	if (mkdtemp(v->dir) == NULL) {
-		fprintf(stderr, "gvault: mkdtemp %s: %s\n", v->dir, strerror(errno));
+		fprintf(stderr, "test_vault: mkdtemp %s: %s\n", v->dir, strerror(errno));
 		v->dir[0] = '\0';
 		return -1;
 	}
-	if (gvault_register(v) != 0 || chmod(v->dir, 0711) != 0)
+	if (test_vault_register(v) != 0 || chmod(v->dir, 0711) != 0)
 		goto fail;
 	snprintf(v->socket, sizeof(v->socket), "%s/vaultd.sock", v->dir);
 	snprintf(v->config, sizeof(v->config), "%s/vault.conf", v->dir);
@@ -170,7 +170,7 @@ int gvault_setup(struct gvault *v, const char *tag, const char *domains, const c
 	snprintf(text, sizeof(text),
 		 "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
 		 tokens);
-	if (gvault_write(v->softhsm_conf, text, 0600) != 0)
+	if (test_vault_write(v->softhsm_conf, text, 0600) != 0)
 		goto fail;
 	{
 		char *const argv[] = { "softhsm2-util", "--init-token", "--free", "--label", "mcx-vault",
@@ -179,19 +179,19 @@ int gvault_setup(struct gvault *v, const char *tag, const char *domains, const c
 		int rc;
 
 		setenv("SOFTHSM2_CONF", v->softhsm_conf, 1);
-		rc = gvault_run(argv);
+		rc = test_vault_run(argv);
 		if (saved != NULL)
 			setenv("SOFTHSM2_CONF", saved, 1);
 		else
 			unsetenv("SOFTHSM2_CONF");
 		free(saved);
 		if (rc != 0) {
-			fprintf(stderr, "gvault: softhsm2-util --init-token failed (%d)\n", rc);
+			fprintf(stderr, "test_vault: softhsm2-util --init-token failed (%d)\n", rc);
 			goto fail;
 		}
 	}
 	snprintf(path, sizeof(path), "%s/pin", v->dir);
-	if (gvault_write(path, "1234\n", 0600) != 0)
+	if (test_vault_write(path, "1234\n", 0600) != 0)
 		goto fail;
 	n = snprintf(text, sizeof(text),
 		     "server = { socket = \"%s\"; socket_mode = \"0660\"; workers = %u;\n"
@@ -207,16 +207,16 @@ int gvault_setup(struct gvault *v, const char *tag, const char *domains, const c
 		     v->socket, workers, with_gms ? "gms = { store = \"" : "", with_gms ? v->store : "",
 		     with_gms ? "\"; };\n" : "", path, tokens, (unsigned)getuid(), extra_access ? extra_access : "",
 		     domains);
-	if (n < 0 || (size_t)n >= sizeof(text) || gvault_write(v->config, text, 0600) != 0)
+	if (n < 0 || (size_t)n >= sizeof(text) || test_vault_write(v->config, text, 0600) != 0)
 		goto fail;
 	return 0;
 fail:
-	fprintf(stderr, "gvault: cannot set up %s: %s\n", v->dir, strerror(errno));
-	gvault_cleanup(v);
+	fprintf(stderr, "test_vault: cannot set up %s: %s\n", v->dir, strerror(errno));
+	test_vault_cleanup(v);
 	return -1;
 }
 
-static int gvault_socket_ready(const char *path)
+static int test_vault_socket_ready(const char *path)
 {
 	struct sockaddr_un sa;
 	int fd, ok;
@@ -231,7 +231,7 @@ static int gvault_socket_ready(const char *path)
 	return ok;
 }
 
-int gvault_start(struct gvault *v)
+int test_vault_start(struct test_vault *v)
 {
 	pid_t parent = getpid(), pid;
 	struct timespec nap = { 0, 20 * 1000 * 1000 };
@@ -252,7 +252,7 @@ int gvault_start(struct gvault *v)
 	}
 	v->pid = pid;
 	for (int i = 0; i < 1000; i++) {   /* 20 s: ASan builds start slowly */
-		if (gvault_socket_ready(v->socket))
+		if (test_vault_socket_ready(v->socket))
 			return 0;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			v->pid = 0;
@@ -260,12 +260,12 @@ int gvault_start(struct gvault *v)
 		}
 		nanosleep(&nap, NULL);
 	}
-	fprintf(stderr, "gvault: vaultd did not start\n");
-	gvault_dump_log(v);
+	fprintf(stderr, "test_vault: vaultd did not start\n");
+	test_vault_dump_log(v);
 	return -1;
 }
 
-int gvault_stop(struct gvault *v)
+int test_vault_stop(struct test_vault *v)
 {
 	int status;
 
@@ -281,20 +281,20 @@ int gvault_stop(struct gvault *v)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void gvault_cleanup(struct gvault *v)
+void test_vault_cleanup(struct test_vault *v)
 {
-	(void)gvault_stop(v);
+	(void)test_vault_stop(v);
 	if (v->dir[0] != '\0') {
 		char *const argv[] = { "rm", "-rf", "--", v->dir, NULL };
-		(void)gvault_run(argv);
+		(void)test_vault_run(argv);
 		v->dir[0] = '\0';
 	}
-	for (size_t i = 0; i < GVAULT_MAX; i++)
-		if (gvault_registry[i] == v)
-			gvault_registry[i] = NULL;
+	for (size_t i = 0; i < TEST_VAULT_MAX; i++)
+		if (test_vault_registry[i] == v)
+			test_vault_registry[i] = NULL;
 }
 
-void gvault_dump_log(const struct gvault *v)
+void test_vault_dump_log(const struct test_vault *v)
 {
 	char line[1024];
 	FILE *f;
