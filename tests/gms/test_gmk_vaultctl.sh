@@ -32,6 +32,17 @@ check "gmk distribute: untrusted KMS reported per member" grep -q '^sip:bob@x.ex
 check "gmk distribute exits 1 when a member failed" test "$rc" -eq 1
 out=$("$VC" --json gmk distribute a.example sip:g1@a.example sip:gms@a.example - <<<"sip:alice@a.example")
 check "gmk distribute --json from stdin" grep -q '"distributed": 1' <<<"$out"
+printf 'sip:m%d@a.example\n' 1 2 3 4 5 > "$HARNESS_DIR/five"
+echo 'sip:x@x.example kms.x.example' >> "$HARNESS_DIR/five"
+out=$("$VC" gmk distribute a.example sip:g1@a.example --sender sip:gms@a.example --members "$HARNESS_DIR/five" \
+	--chunk 2 2>"$HARNESS_DIR/summary")
+rc=$?
+check "gmk distribute --sender/--members in chunks answers every member in order" \
+	bash -c "[ \$(grep -c . <<<'$out') -eq 6 ] && head -n1 <<<'$out' | grep -q '^sip:m1@' && tail -n1 <<<'$out' | grep -q '^sip:x@'"
+check "every chunk used the same GMK (GMK-ID pinned after the first chunk)" \
+	grep -Eq '^gmk 0[0-9a-f]{7} of sip:g1@a.example: distributed 5 of 6 members, 1 failed' "$HARNESS_DIR/summary"
+check "the summary counts failures by reason" grep -Eq '^ +1 +MCX_ERR_UNTRUSTED' "$HARNESS_DIR/summary"
+check "a batch with a failed member exits 1" test "$rc" -eq 1
 out=$("$VC" gmk revoke a.example sip:g1@a.example)
 check "gmk revoke destroys both" grep -q '2 GMK(s) destroyed' <<<"$out"
 check "gmk distribute after revoke fails" bash -c "! '$VC' gmk distribute a.example sip:g1@a.example sip:gms@a.example - <<<'sip:alice@a.example' >/dev/null 2>&1"

@@ -1191,48 +1191,146 @@ out:
 }
 
 /* One line per member: URI KMS_URI GUK_ID I_MESSAGE, or URI KMS_URI error CODE MESSAGE (to stderr too). */
+/* One line of "vaultctl gmk distribute" output per member. */
+static int gmk_print_member(json_t *m)
+{
+	json_t *e = json_object_get(m, "error");
+	char tmp[32];
+
+	if (e != NULL) {
+		printf("%s %s error %s %s\n", json_string_value(json_object_get(m, "uri")),
+		       json_string_value(json_object_get(m, "kms_uri")), cell(json_object_get(e, "code"), tmp, sizeof(tmp)),
+		       json_string_value(json_object_get(e, "message")));
+		return 1;
+	}
+	printf("%s %s %s %s\n", json_string_value(json_object_get(m, "uri")),
+	       json_string_value(json_object_get(m, "kms_uri")), json_string_value(json_object_get(m, "guk_id")),
+	       json_string_value(json_object_get(m, "i_message")));
+	return 0;
+}
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+static void gmk_progress(size_t done, size_t total)
+{
+	int width = 40, filled = total > 0 ? (int)(done * (size_t)width / total) : width;
+
+	fprintf(stderr, "\r[%.*s%*s] %zu/%zu members", filled, "########################################",
+	        width - filled, "", done, total);
+	if (done == total)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/*
+ * Sends the members in chunks, so a long batch shows progress and no single
+ * request grows past the vault's request limit; every chunk is pinned to the
+ * GMK-ID and time the first chunk used, so a rekey half way cannot split
+ * the group between two GMKs.
+ */
 static int cmd_gmk_distribute(struct ctx *ctx, int argc, char **argv)
 {
-	const char *when = NULL, *id = NULL;
-	char *pos[4], tmp[32];
-	int n, ret;
-	size_t i;
-	json_t *res = NULL, *members = NULL, *m;
+	const char *when = NULL, *id = NULL, *sender = NULL, *file = NULL, *chunk_text = NULL;
+	char *pos[4], *end = NULL, gmk_id[16] = "", pinned_time[32] = "";
+	int n, ret, tty = isatty(STDERR_FILENO), failed_any = 0;
+	size_t i, total, done = 0, sent = 0, chunk = 1000;
+	json_t *res = NULL, *members = NULL, *part = NULL, *all = NULL, *reasons = NULL, *m, *v;
 	const struct opt opts[] = {
+		{ "--sender", &sender, NULL },
+		{ "--members", &file, NULL },
 		{ "--time", &when, NULL },
 		{ "--id", &id, NULL },
+		{ "--chunk", &chunk_text, NULL },
 		{ NULL, NULL, NULL },
 	};
 
-	if ((ret = parse_args(ctx, argc, argv, opts, pos, 4, 4, &n)) != 0)
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 4, &n)) != 0)
 		return ret;
-	if ((ret = gmk_members(pos[3], &members)) != 0)
+	/* the positional form "DOMAIN GROUP SENDER_URI MEMBERS_FILE" is kept */
+	if (sender == NULL && n > 2)
+		sender = pos[2];
+	if (file == NULL && n > 3)
+		file = pos[3];
+	if (sender == NULL || file == NULL)
+		return usage_error(ctx, "gmk distribute needs --sender URI and --members FILE");
+	if (chunk_text != NULL && ((chunk = strtoul(chunk_text, &end, 10)) < 1 || chunk > 10000 || *end != '\0'))
+		return usage_error(ctx, "--chunk takes a number from 1 to 10000");
+	if ((ret = gmk_members(file, &members)) != 0)
 		return ret;
-	if ((ret = call(ctx, "gmk.distribute",
-			json_pack("{s:s, s:s, s:s, s:o, s:s*, s:s*}", "domain", pos[0], "group", pos[1], "sender_uri",
-				  pos[2], "members", members, "time", when, "gmk_id", id),
-			&res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else {
+	total = json_array_size(members);
+	if (id != NULL)
+		snprintf(gmk_id, sizeof(gmk_id), "%s", id);
+	if (when != NULL)
+		snprintf(pinned_time, sizeof(pinned_time), "%s", when);
+	if ((all = json_array()) == NULL || (reasons = json_object()) == NULL) {
+		ret = EXIT_VAULT;
+		goto out;
+	}
+	while (done < total) {
+		size_t count = total - done < chunk ? total - done : chunk;
+		if ((part = json_array()) == NULL) {
+			ret = EXIT_VAULT;
+			goto out;
+		}
+		for (i = 0; i < count; i++)
+			json_array_append(part, json_array_get(members, done + i));
+		ret = call(ctx, "gmk.distribute",
+		           json_pack("{s:s, s:s, s:s, s:o, s:s*, s:s*}", "domain", pos[0], "group", pos[1], "sender_uri",
+		                     sender, "members", part, "time", pinned_time[0] ? pinned_time : NULL, "gmk_id",
+		                     gmk_id[0] ? gmk_id : NULL),
+		           &res);
+		part = NULL;
+		if (ret != 0)
+			goto out;
+		if (gmk_id[0] == '\0' && (v = json_object_get(res, "gmk_id")) != NULL && json_is_string(v))
+			snprintf(gmk_id, sizeof(gmk_id), "%s", json_string_value(v));
+		if (pinned_time[0] == '\0' && (v = json_object_get(res, "time")) != NULL && json_is_string(v))
+			snprintf(pinned_time, sizeof(pinned_time), "%s", json_string_value(v));
 		json_array_foreach(json_object_get(res, "members"), i, m) {
 			json_t *e = json_object_get(m, "error");
 			if (e != NULL) {
-				printf("%s %s error %s %s\n", json_string_value(json_object_get(m, "uri")),
-				       json_string_value(json_object_get(m, "kms_uri")),
-				       cell(json_object_get(e, "code"), tmp, sizeof(tmp)),
-				       json_string_value(json_object_get(e, "message")));
-				ret = EXIT_VAULT;
+				char reason[300];
+				json_t *k;
+				snprintf(reason, sizeof(reason), "%s (%s)",
+				         json_string_value(json_object_get(json_object_get(e, "data"), "error"))
+				                 ? json_string_value(json_object_get(json_object_get(e, "data"), "error"))
+				                 : "error",
+				         json_string_value(json_object_get(e, "message")) ? json_string_value(json_object_get(e, "message")) : "");
+				k = json_object_get(reasons, reason);
+				json_object_set_new(reasons, reason, json_integer(k ? json_integer_value(k) + 1 : 1));
 			} else {
-				printf("%s %s %s %s\n", json_string_value(json_object_get(m, "uri")),
-				       json_string_value(json_object_get(m, "kms_uri")),
-				       json_string_value(json_object_get(m, "guk_id")),
-				       json_string_value(json_object_get(m, "i_message")));
+				sent++;
 			}
+			if (ctx->json)
+				json_array_append(all, m);
+			else
+				failed_any |= gmk_print_member(m);
 		}
+		json_decref(res);
+		res = NULL;
+		done += count;
+		if (tty && total > chunk)
+			gmk_progress(done, total);
 	}
+	if (ctx->json) {
+		json_t *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O, s:O}", "group", pos[1], "gmk_id", gmk_id, "time",
+		                        pinned_time, "distributed", (json_int_t)sent, "failed", (json_int_t)(total - sent),
+		                        "failed_by_reason", reasons, "members", all);
+		print_json(out);
+		json_decref(out);
+	} else {
+		const char *reason;
+		fprintf(stderr, "gmk %s of %s: distributed %zu of %zu members, %zu failed\n", gmk_id, pos[1], sent, total,
+		        total - sent);
+		json_object_foreach(reasons, reason, v)
+			fprintf(stderr, "  %6lld  %s\n", (long long)json_integer_value(v), reason);
+	}
+	ret = failed_any || sent < total ? EXIT_VAULT : 0;
+out:
+	json_decref(part);
 	json_decref(res);
+	json_decref(members);
+	json_decref(all);
+	json_decref(reasons);
 	return ret;
 }
 
@@ -1402,7 +1500,7 @@ static const struct command commands[] = {
 	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_gmk_revoke },
 	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_gmk_list },
 	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_gmk_show },
-	{ "gmk distribute", "DOMAIN GROUP SENDER_URI MEMBERS_FILE|- [--time T] [--id GMK_ID]",
+	{ "gmk distribute", "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--chunk N]",
 	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_gmk_distribute },
 	{ "audit verify", "[FILE...]", "check the audit log's hash chain and checkpoint MACs (auditor)",
 	  cmd_audit_verify },
