@@ -23,4 +23,10 @@ int mcx_crypto_sha256_parts(uint8_t out[32], size_t n, const uint8_t *const *par
 /* Wipes len bytes so that the compiler cannot drop it. */
 void mcx_crypto_wipe(void *p, size_t len);
 
+/*
+ * Test hook (tests/crypto only): non-zero makes SAKKE invert by Fermat,
+ * a^(m-2), instead of the blinded BN_mod_inverse.  Never set by the library.
+ */
+extern int mcx_sakke_inv_fermat;
+
 #endif /* MCX_CRYPTO_INTERNAL_H */

@@ -55,10 +55,10 @@ struct ppt {
  * sum_i e_i 2^((COMB_T j + i) COMB_D) B; a multiplication is COMB_D - 1
  * doublings and COMB_M COMB_D additions of entries chosen by masked scans.
  */
-#define COMB_T 5
+#define COMB_T 6
 #define COMB_M 4
 #define COMB_N (1 << COMB_T)
-#define COMB_D 52                       /* ceil(1024 / (COMB_T COMB_M)) */
+#define COMB_D 43                       /* ceil(1024 / (COMB_T COMB_M)) */
 
 struct pt_comb {
 	struct apt e[COMB_M][COMB_N];   /* affine; e[j][0] (the point at infinity) unused */
@@ -197,6 +197,8 @@ static inline void fsub(const struct mcx_sakke_params *s, fe *r, const fe *a, co
  * About 60 us instead of 250 us for a^(m-2).  Falls back to Fermat (constant
  * time) if the random source or BN fails, and for a = 0 (r = 0).
  */
+int mcx_sakke_inv_fermat;
+
 static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uint64_t r3[NL],
 			uint64_t r[NL], const uint64_t a[NL])
 {
@@ -206,7 +208,7 @@ static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uin
 	BIGNUM *E = NULL;
 	int ok = 0;
 
-	if (RAND_priv_bytes(buf, sizeof(buf)) == 1) {
+	if (!mcx_sakke_inv_fermat && RAND_priv_bytes(buf, sizeof(buf)) == 1) {
 		uint64_t borrow;
 		(void)mcx_limbs_from_bytes(v, NL, buf, sizeof(buf));
 		if (ctx->bits % 64 != 0)
