@@ -11,7 +11,7 @@ one limb is stored per row):
   MCX_ADX_RED8     the window starts as T[0..7]; row k takes mu_k = w0 * n0,
                    adds mu_k * X (X = m[0..7]) so that w0 becomes 0, and
                    shifts; mu[0..7] = mu_k, mu[8..15] = the final window
-                   (%0 T, %1 X, %2 mu, %3 n0 in memory)
+                   (%0 T, %1 X, %2 mu; mu[16] = n0 on entry)
 
 The two carry chains (CF: high halves, OF: low halves) never overflow a row:
 window + X * y < 2^576.  No branch and no value-dependent address.
@@ -36,7 +36,7 @@ def kernel(rows, reduce):
     for k in range(rows):
         if reduce:
             e(f"movq {w[0]}, %%rdx")
-            e("imulq %3, %%rdx")
+            e("imulq 128(%2), %%rdx")        # n0 = mu[16]
             e(f"movq %%rdx, {8*k}(%2)")
         else:
             e(f"movq {8*k}(%2), %%rdx")

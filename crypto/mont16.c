@@ -145,11 +145,15 @@ adx_mul8x8(uint64_t out[16], const uint64_t x[8], const uint64_t y[8])
 	__asm__ volatile(MCX_ADX_MUL8x8 : : "r"(out), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
 }
 
-/* Eight reduction rows with m[0..7]: mu[0..7], and the window mu[8..15]. */
+/*
+ * Eight reduction rows with m[0..7]: mu[0..7], and the window mu[8..15];
+ * mu[16] holds n0 (a memory operand of its own would need a fourth register,
+ * which instrumented builds with a frame pointer do not have).
+ */
 static inline ADX __attribute__((always_inline)) void
-adx_red8(const uint64_t t[8], const uint64_t m[8], uint64_t mu[16], const uint64_t *n0)
+adx_red8(const uint64_t t[8], const uint64_t m[8], uint64_t mu[17])
 {
-	__asm__ volatile(MCX_ADX_RED8 : : "r"(t), "r"(m), "r"(mu), "m"(*n0) : MCX_ADX_CLOBBERS);
+	__asm__ volatile(MCX_ADX_RED8 : : "r"(t), "r"(m), "r"(mu) : MCX_ADX_CLOBBERS);
 }
 
 /*
@@ -162,12 +166,13 @@ adx_red8(const uint64_t t[8], const uint64_t m[8], uint64_t mu[16], const uint64
 static inline ADX __attribute__((always_inline)) void
 adx_reduce(uint64_t r[N16], const uint64_t t[2 * N16], const uint64_t m[N16], uint64_t n0)
 {
-	uint64_t mu[16], b[16], v[24], w[16];
+	uint64_t mu[17], b[16], v[24], w[16];
 	unsigned char c1, c2;
 	unsigned long long x;
 
 	/* Stage 1: rows 0..7 on t (32 limbs) -> v (24 limbs). */
-	adx_red8(t, m, mu, &n0);
+	mu[16] = n0;
+	adx_red8(t, m, mu);
 	adx_mul8x8(b, m + 8, mu);
 	c1 = c2 = 0;
 	for (int i = 0; i < 24; i++) {
@@ -176,7 +181,7 @@ adx_reduce(uint64_t r[N16], const uint64_t t[2 * N16], const uint64_t m[N16], ui
 		v[i] = x;
 	}
 	/* Stage 2: rows 8..15 on v -> w (16 limbs) + carry. */
-	adx_red8(v, m, mu, &n0);
+	adx_red8(v, m, mu);
 	adx_mul8x8(b, m + 8, mu);
 	c1 = c2 = 0;
 	for (int i = 0; i < 16; i++) {

@@ -275,7 +275,7 @@ TEST(portable_equals_adx_random)
 TEST(contexts_match_byte_api_and_reject)
 {
 	uint8_t z[128], Z[257], Z2[257], id[40], rsk[257], ssv[16], a[273], c[273], sv[16];
-	struct mcx_sakke_public *pub = NULL;
+	struct mcx_sakke_public *pub = NULL, *pub2 = NULL;
 	struct mcx_sakke_receiver *rx = NULL;
 
 	REQUIRE(mcx_sakke_master_generate(sk, NULL, NULL, z, Z) == 0);
@@ -299,7 +299,8 @@ TEST(contexts_match_byte_api_and_reject)
 	rsk[100] ^= 1;
 	Z2[0] = 0x02;
 	CHECK_EQ_INT(mcx_sakke_receiver_new(sk, Z2, id, sizeof(id), rsk, &rx), MCX_ERR_INVALID_ARGUMENT);
-	CHECK_EQ_INT(mcx_sakke_public_new(sk, Z2, &pub), MCX_ERR_INVALID_ARGUMENT);
+	CHECK_EQ_INT(mcx_sakke_public_new(sk, Z2, &pub2), MCX_ERR_INVALID_ARGUMENT);
+	CHECK(pub2 == NULL);
 	CHECK_EQ_INT(mcx_sakke_receiver_new(sk, Z2, NULL, 0, rsk, &rx), MCX_ERR_INVALID_ARGUMENT);
 	Z2[0] = 0x04;
 	REQUIRE(mcx_sakke_receiver_new(sk, Z2, id, sizeof(id), rsk, &rx) == 0);
@@ -316,9 +317,10 @@ TEST(contexts_match_byte_api_and_reject)
 		memcpy(bad, a, sizeof(bad));
 		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		memset(sv, 0xAA, sizeof(sv));
-		CHECK(mcx_sakke_decapsulate_rx(rx, bad, sizeof(bad), sv) != 0);
+		CHECK_EQ_INT(mcx_sakke_decapsulate_rx(rx, bad, sizeof(bad), sv), MCX_ERR_SIGNATURE_INVALID);
 		CHECK_MEM(sv, zero, 16);
-		CHECK(mcx_sakke_decapsulate_pub(pub, id, sizeof(id), rsk, bad, sizeof(bad), sv) != 0);
+		CHECK_EQ_INT(mcx_sakke_decapsulate_pub(pub, id, sizeof(id), rsk, bad, sizeof(bad), sv),
+			     MCX_ERR_SIGNATURE_INVALID);
 	}
 	mcx_sakke_receiver_free(rx);
 	mcx_sakke_public_free(pub);
