@@ -594,20 +594,50 @@ out:
 	return ret;
 }
 
-/* sel = c->e[j][e] by a masked scan of the whole table (all-zero for e = 0). */
+/*
+ * sel = c->e[j][e] by a masked scan of the whole table (all-zero for e = 0):
+ * every entry is read, 16 octets at a time into register accumulators.
+ */
 static inline void comb_select(struct apt *sel, const struct pt_comb *c, unsigned j, uint64_t e)
 {
-	uint64_t acc[2 * NL] = { 0 };
-	for (uint64_t i = 1; i < COMB_N; i++) {
-		const uint64_t mask = mcx_ct_is_zero64(i ^ e);
-		const uint64_t *restrict x = c->e[j][i].x.v, *restrict y = c->e[j][i].y.v;
-		for (size_t l = 0; l < NL; l++) {
-			acc[l] |= x[l] & mask;
-			acc[NL + l] |= y[l] & mask;
+	uint64_t mask[COMB_N];
+	for (uint64_t i = 0; i < COMB_N; i++)
+		mask[i] = mcx_ct_is_zero64(i ^ e);
+#if defined(__SSE2__)
+	{
+		__m128i *out = (__m128i *)(void *)sel;
+		const struct apt *t = c->e[j];
+		for (size_t l = 0; l < sizeof(struct apt) / 16; l += 4) {
+			__m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+			for (size_t i = 1; i < COMB_N; i++) {
+				const __m128i *in = (const __m128i *)(const void *)&t[i] + l;
+				__m128i m = _mm_set1_epi64x((long long)mask[i]);
+				a0 = _mm_or_si128(a0, _mm_and_si128(_mm_loadu_si128(in), m));
+				a1 = _mm_or_si128(a1, _mm_and_si128(_mm_loadu_si128(in + 1), m));
+				a2 = _mm_or_si128(a2, _mm_and_si128(_mm_loadu_si128(in + 2), m));
+				a3 = _mm_or_si128(a3, _mm_and_si128(_mm_loadu_si128(in + 3), m));
+			}
+			_mm_storeu_si128(out + l, a0);
+			_mm_storeu_si128(out + l + 1, a1);
+			_mm_storeu_si128(out + l + 2, a2);
+			_mm_storeu_si128(out + l + 3, a3);
 		}
 	}
-	memcpy(sel->x.v, acc, sizeof(sel->x.v));
-	memcpy(sel->y.v, acc + NL, sizeof(sel->y.v));
+#else
+	{
+		uint64_t acc[2 * NL] = { 0 };
+		for (uint64_t i = 1; i < COMB_N; i++) {
+			const uint64_t *restrict x = c->e[j][i].x.v, *restrict y = c->e[j][i].y.v;
+			for (size_t l = 0; l < NL; l++) {
+				acc[l] |= x[l] & mask[i];
+				acc[NL + l] |= y[l] & mask[i];
+			}
+		}
+		memcpy(sel->x.v, acc, sizeof(sel->x.v));
+		memcpy(sel->y.v, acc + NL, sizeof(sel->y.v));
+	}
+#endif
+	mcx_crypto_wipe(mask, sizeof(mask));
 }
 
 /*
