@@ -69,6 +69,8 @@ struct g_comb {
 	fe t[COMB_M][COMB_N];
 };
 
+#define Z_CACHE 4
+
 struct mcx_sakke_params {
 	struct mcx_mont fp;      /* arithmetic mod p */
 	struct mcx_mont fq;      /* arithmetic mod q */
@@ -84,12 +86,13 @@ struct mcx_sakke_params {
 	BIGNUM *pbn, *qbn;       /* p and q for the blinded inversion */
 	uint64_t p3[NL], q3[NL]; /* R^3 mod p, R^3 mod q */
 	/*
-	 * The one mutable part: the public-key context of the last Z used through
-	 * the byte-oriented API (reference counted, under lock).
+	 * The one mutable part: the public-key contexts of the last Z_CACHE Z
+	 * values used through the byte-oriented API, most recent first
+	 * (reference counted, under lock).
 	 */
 	pthread_mutex_t lock;
 	int lock_ok;
-	struct mcx_sakke_public *cached;
+	struct mcx_sakke_public *cached[Z_CACHE];
 };
 
 struct mcx_sakke_public {
@@ -1244,7 +1247,8 @@ void mcx_sakke_params_free(struct mcx_sakke_params *params)
 {
 	if (params == NULL)
 		return;
-	free(params->cached);     /* no user may be left: the caller frees params last */
+	for (size_t i = 0; i < Z_CACHE; i++)
+		free(params->cached[i]);   /* no user may be left: the caller frees params last */
 	BN_free(params->pbn);
 	BN_free(params->qbn);
 	if (params->lock_ok)
@@ -1387,9 +1391,10 @@ static void compute_R(const struct mcx_sakke_params *s, const struct mcx_sakke_p
 }
 
 /*
- * The byte-oriented encapsulate/decapsulate keep the context of the last Z
- * in params: a hit skips decoding Z, a miss builds the context (about the
- * cost of the variable-base multiplication it replaces) and installs it.
+ * The byte-oriented encapsulate/decapsulate keep the contexts of the last
+ * Z_CACHE values of Z in params: a hit skips decoding Z, a miss builds the
+ * context (about the cost of the variable-base multiplication it replaces,
+ * see docs/crypto.md) and installs it in front, dropping the oldest.
  * Returns a reference for pub_put(), or NULL with *err set.
  */
 static struct mcx_sakke_public *pub_get(const struct mcx_sakke_params *cs,
@@ -1400,10 +1405,14 @@ static struct mcx_sakke_public *pub_get(const struct mcx_sakke_params *cs,
 	struct mcx_sakke_public *p = NULL, *old = NULL;
 
 	(void)pthread_mutex_lock(&s->lock);
-	if (s->cached != NULL && memcmp(s->cached->Zb, Z, MCX_SAKKE_POINT_LEN) == 0) {
-		p = s->cached;
-		p->refs++;
-	}
+	for (size_t i = 0; i < Z_CACHE && s->cached[i] != NULL; i++)
+		if (memcmp(s->cached[i]->Zb, Z, MCX_SAKKE_POINT_LEN) == 0) {   /* public */
+			p = s->cached[i];
+			memmove(&s->cached[1], &s->cached[0], i * sizeof(s->cached[0]));
+			s->cached[0] = p;
+			p->refs++;
+			break;
+		}
 	(void)pthread_mutex_unlock(&s->lock);
 	if (p != NULL)
 		return p;
@@ -1412,8 +1421,9 @@ static struct mcx_sakke_public *pub_get(const struct mcx_sakke_params *cs,
 		return NULL;
 	p->refs = 2;   /* ours and the cache's */
 	(void)pthread_mutex_lock(&s->lock);
-	old = s->cached;
-	s->cached = p;
+	old = s->cached[Z_CACHE - 1];
+	memmove(&s->cached[1], &s->cached[0], (Z_CACHE - 1) * sizeof(s->cached[0]));
+	s->cached[0] = p;
 	if (old != NULL && --old->refs != 0)
 		old = NULL;
 	(void)pthread_mutex_unlock(&s->lock);

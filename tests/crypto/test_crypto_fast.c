@@ -341,7 +341,7 @@ static void *cache_worker(void *arg)
 	struct cache_job *j = arg;
 	for (int i = 0; i < 6; i++) {
 		uint8_t ssv[16], enc[273], sv[16];
-		int k = i % 2;
+		int k = i % 2;   /* two keys per thread, six in all */
 		rand_or_die(ssv, sizeof(ssv));
 		if (mcx_sakke_encapsulate(sk, j->Z[k], j->id, 32, ssv, enc) != 0 ||
 		    mcx_sakke_decapsulate(sk, j->Z[k], j->id, 32, j->rsk[k], enc, sizeof(enc), sv) != 0 ||
@@ -351,21 +351,24 @@ static void *cache_worker(void *arg)
 	return NULL;
 }
 
-/* Two KMS keys alternating over four threads: the cache is replaced all the time. */
+/*
+ * Six KMS keys (more than the four cached) over four threads: contexts are
+ * built, hit, moved to the front and evicted while other threads use them.
+ */
 TEST(z_cache_threads)
 {
-	uint8_t z[2][128], Z[2][257], rsk[2][257], id[32];
+	uint8_t z[6][128], Z[6][257], rsk[6][257], id[32];
 	struct cache_job job[4];
 	pthread_t t[4];
 
 	rand_or_die(id, sizeof(id));
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 6; k++) {
 		REQUIRE(mcx_sakke_master_generate(sk, NULL, NULL, z[k], Z[k]) == 0);
 		REQUIRE(mcx_sakke_rsk_issue(sk, z[k], id, sizeof(id), rsk[k]) == 0);
 	}
 	for (int i = 0; i < 4; i++) {
-		job[i] = (struct cache_job){ { Z[i % 2], Z[1 - i % 2] }, { rsk[i % 2], rsk[1 - i % 2] },
-					     id, 0 };
+		int a = i, b = (i + 3) % 6;
+		job[i] = (struct cache_job){ { Z[a], Z[b] }, { rsk[a], rsk[b] }, id, 0 };
 		REQUIRE(pthread_create(&t[i], NULL, cache_worker, &job[i]) == 0);
 	}
 	for (int i = 0; i < 4; i++) {
