@@ -1,14 +1,16 @@
 /*
  * mcxvault crypto — SAKKE, RFC 6508, with the RFC 6509 parameter set 1.
  *
- * Arithmetic: F_p in Montgomery form on 16 fixed 64-bit limbs (crypto/mont.h),
- * F_p^2 = F_p[i]/(i^2 + 1) (p = 3 mod 4).  Curve points use homogeneous
- * projective coordinates with the complete addition/doubling formulas of
- * Renes-Costello-Batina 2016 (Algorithms 4 and 6, a = -3; here b = 0), so a
- * scalar multiplication has no exceptional case and no branch: every scalar
- * multiplication with a secret (z, (z+b)^-1, r) is a fixed 4-bit window walk
- * with a masked (constant-time) table lookup.  The Miller loop uses Jacobian
- * coordinates and only branches on the bits of q - 1, which are public.
+ * Arithmetic: F_p in Montgomery form on 16 fixed 64-bit limbs (crypto/mont16.h:
+ * portable or mulx/adx, chosen at run time), F_p^2 = F_p[i]/(i^2 + 1)
+ * (p = 3 mod 4).  Curve points use homogeneous projective coordinates with the
+ * complete formulas of Renes-Costello-Batina 2016 (Algorithms 4, 5 and 6,
+ * a = -3; here b = 0), so a scalar multiplication has no exceptional case and
+ * no branch: every scalar multiplication (z, (z+b)^-1, r, r b) is a
+ * fixed-base comb over a table of P or Z with masked (constant-time) lookups;
+ * g^r is the same comb over g.  Inversions of secrets are blinded.  The Miller
+ * loop uses Jacobian coordinates and only branches on the NAF digits of
+ * q - 1, which are public.  docs/crypto.md ("Constant time", "Speed").
  *
  * Clauses: s.2.1 HashToIntegerRange, s.3.2 the Tate-Lichtenbaum pairing and
  * the F_p representation of PF_p, s.6.1.1 RSK issue, s.6.1.2 RSK validation,
