@@ -117,11 +117,12 @@ MCX_RESULT mcx_sakke_decapsulate_pub(const struct mcx_sakke_public *pub,
 
 /*
  * Optional receiver context: the RSK with its Miller loop precomputed (about
- * 400 KiB of secret-derived data, wiped on free; building it costs about one
- * pairing).  mcx_sakke_receiver_new validates the RSK (RFC 6508 s.6.1.2:
+ * 350 KiB of secret-derived data, wiped on free; building it, with Z's context
+ * and the RSK validation, costs about two decapsulations).
+ * mcx_sakke_receiver_new validates the RSK (RFC 6508 s.6.1.2:
  * MCX_ERR_SIGNATURE_INVALID if it fails); mcx_sakke_decapsulate_rx then
- * equals mcx_sakke_decapsulate for that Z, identifier and RSK, about twice as
- * fast.  Refers to params (must outlive it); read-only, shareable by threads.
+ * equals mcx_sakke_decapsulate for that Z, identifier and RSK, 2-3 times as
+ * fast.  The byte API never caches an RSK.  Refers to params (must outlive it); read-only, shareable by threads.
  */
 struct mcx_sakke_receiver;
 
