@@ -51,6 +51,10 @@ struct ppt {
 	fe x, y, z;   /* homogeneous projective; (0:1:0) is the point at infinity */
 };
 
+struct jac {
+	fe X, Y, Z;   /* Jacobian: x = X/Z^2, y = Y/Z^3 (Miller loop, table set-up) */
+};
+
 /*
  * Fixed-base comb (Lim-Lee) for scalars < 2^1024: COMB_M tables of 2^COMB_T
  * entries, teeth COMB_D bits apart.  Table j, entry e (bits e_0..e_4) holds
@@ -550,10 +554,19 @@ static int batch_inv(const struct mcx_sakke_params *s, fe *r, const fe *a, size_
 	return ret;
 }
 
-/* Builds the comb of a public point B of order q; -1 if an entry is infinity. */
+static void ml_dbl(const struct mcx_sakke_params *s, struct jac *c, const struct apt *Q,
+		   struct fp2 *l, fe coef[3]);
+
+/*
+ * Builds the comb of a public point B of order q; -1 if an entry is infinity.
+ * Public data, so the teeth [2^(43 k)]B come from the cheaper Jacobian
+ * doubling (3 M + 5 S, not complete: fine for a point of odd order, never
+ * infinity here) and are then moved to homogeneous coordinates.
+ */
 static int pt_comb_build(const struct mcx_sakke_params *s, struct pt_comb *c, const struct apt *B)
 {
 	struct ppt teeth[COMB_T * COMB_M], *pp = NULL;
+	struct jac jb;
 	fe *zs = NULL, *zi = NULL, *scratch = NULL;
 	size_t n = COMB_M * (COMB_N - 1), k = 0;
 	int ret = -1;
@@ -565,10 +578,17 @@ static int pt_comb_build(const struct mcx_sakke_params *s, struct pt_comb *c, co
 	if (pp == NULL || zs == NULL || zi == NULL || scratch == NULL)
 		goto out;
 	pt_from_affine(s, &teeth[0], B);
+	jb.X = B->x;
+	jb.Y = B->y;
+	fone(s, &jb.Z);
 	for (unsigned i = 1; i < COMB_T * COMB_M; i++) {
-		teeth[i] = teeth[i - 1];
+		fe z2;
 		for (unsigned d = 0; d < COMB_D; d++)
-			pt_dbl(s, &teeth[i], &teeth[i]);
+			ml_dbl(s, &jb, NULL, NULL, NULL);
+		fmul(s, &teeth[i].x, &jb.X, &jb.Z);   /* (X Z : Y : Z^3) */
+		teeth[i].y = jb.Y;
+		fsqr(s, &z2, &jb.Z);
+		fmul(s, &teeth[i].z, &z2, &jb.Z);
 	}
 	for (unsigned j = 0; j < COMB_M; j++) {
 		size_t base = k;
@@ -785,10 +805,6 @@ static void g_pow_comb(const struct mcx_sakke_params *s, struct fp2 *out, const 
  * Each step either evaluates the line at psi(Q) directly (Q != NULL), or
  * returns it as l = A x_Q + B + i C y_Q (coef[0..2]) for a precomputed table.
  */
-struct jac {
-	fe X, Y, Z;
-};
-
 /* Doubling (dbl-2001-b, a = -3) and its tangent line. */
 static void ml_dbl(const struct mcx_sakke_params *s, struct jac *c, const struct apt *Q,
 		   struct fp2 *l, fe coef[3])
@@ -817,12 +833,12 @@ static void ml_dbl(const struct mcx_sakke_params *s, struct jac *c, const struct
 		fsub(s, &l->a, &l->a, &t1);
 		fmul(s, &t0, &z3, &delta);
 		fmul(s, &l->b, &t0, &Q->y);
-	} else {
+	} else if (coef != NULL) {
 		fmul(s, &coef[0], &alpha, &delta);
 		fmul(s, &t0, &alpha, &c->X);
 		fsub(s, &coef[1], &t0, &t1);
 		fmul(s, &coef[2], &z3, &delta);
-	}
+	}                                       /* neither: the point only */
 	/* X3 = alpha^2 - 8 beta, Y3 = alpha (4 beta - X3) - 8 gamma^2 */
 	fadd(s, &beta, &beta, &beta);
 	fadd(s, &beta, &beta, &beta);           /* 4 beta */
