@@ -42,7 +42,6 @@ struct mcxvault {
 	char *path;
 	struct mcx_buf *wbuf;     /* the request being sent */
 	struct mcx_buf *rbuf;     /* bytes received, not yet consumed */
-	uint64_t last_answer_ns;  /* CLOCK_MONOTONIC of the last complete response */
 };
 
 /*
@@ -264,12 +263,6 @@ static MCX_RESULT conn_ready(struct mcxvault *v, struct mcxvault_error *err)
 		/* the child's copy of the parent's socket: never read from it */
 		conn_drop(v);
 	}
-	/* The vault closes a connection only after server.idle_timeout (>= 1 s) of
-	 * silence, so a connection that answered within the last half second is
-	 * alive: skip the poll() system call on the hot path. */
-	if (v->fd >= 0 && v->outstanding == 0 && mcx_buf_len(v->rbuf) == 0 &&
-	    mcx_monotonic_ns() - v->last_answer_ns < 500000000u)
-		return MCX_OK;
 	if (v->fd >= 0 && v->outstanding == 0) {
 		pfd.fd = v->fd;
 		pfd.events = POLLIN;
@@ -574,7 +567,6 @@ static MCX_RESULT receive_locked(struct mcxvault *v, uint64_t deadline, json_t *
 	if (r == MCX_OK || rpc_failed) {
 		/* a complete, well-formed response: the stream is still in step */
 		v->outstanding--;
-		v->last_answer_ns = mcx_monotonic_ns();
 		v->scanned = 0;
 		if (mcx_buf_consume(v->rbuf, len) != MCX_OK)
 			r = MCX_ERR_INTERNAL;

@@ -283,6 +283,8 @@ static int config_load_access_entry(struct vault_config *c, const config_setting
 		MCX_GUARD(config_int(e, "uid", 0, 0xfffffffeLL, &id, c->path, error));
 		entry->kind = VAULT_PRINCIPAL_UID;
 		entry->id = (uint32_t)id;
+		free(entry->principal);
+		entry->principal = NULL;
 		MCX_ENSURE(asprintf(&entry->principal, "uid %lld", id) >= 0, MCX_ERR_ALLOC);
 	}
 	if ((s = config_setting_get_member(e, "gid")) != NULL) {
@@ -291,6 +293,8 @@ static int config_load_access_entry(struct vault_config *c, const config_setting
 		MCX_GUARD(config_int(e, "gid", 0, 0xfffffffeLL, &id, c->path, error));
 		entry->kind = VAULT_PRINCIPAL_GID;
 		entry->id = (uint32_t)id;
+		free(entry->principal);
+		entry->principal = NULL;
 		MCX_ENSURE(asprintf(&entry->principal, "gid %lld", id) >= 0, MCX_ERR_ALLOC);
 	}
 	if ((s = config_setting_get_member(e, "user")) != NULL) {
@@ -302,6 +306,8 @@ static int config_load_access_entry(struct vault_config *c, const config_setting
 		           config_fail(error, c->path, s, "unknown user '%s'", name));
 		entry->kind = VAULT_PRINCIPAL_UID;
 		entry->id = (uint32_t)found->pw_uid;
+		free(entry->principal);
+		entry->principal = NULL;
 		MCX_ENSURE(asprintf(&entry->principal, "user %s", name) >= 0, MCX_ERR_ALLOC);
 	}
 	if ((s = config_setting_get_member(e, "group")) != NULL) {
@@ -313,6 +319,8 @@ static int config_load_access_entry(struct vault_config *c, const config_setting
 		           config_fail(error, c->path, s, "unknown group '%s'", name));
 		entry->kind = VAULT_PRINCIPAL_GID;
 		entry->id = (uint32_t)found->gr_gid;
+		free(entry->principal);
+		entry->principal = NULL;
 		MCX_ENSURE(asprintf(&entry->principal, "group %s", name) >= 0, MCX_ERR_ALLOC);
 	}
 	MCX_ENSURE(principals == 1,
