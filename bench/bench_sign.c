@@ -420,7 +420,7 @@ static unsigned bench_rounds(void)
 	return (unsigned)v;
 }
 
-enum { RAW1, HSM1, VAULT1, RAW2, HSM2, VAULT2, STATUS1, STATUS2, LINES };
+enum { RAW1, HSM1, VAULT1, RAW2, HSM2, VAULT2, STATUS1, STATUS2, AUDIT1, AUDIT2, LINES };
 
 int main(void)
 {
@@ -437,9 +437,15 @@ int main(void)
 		[VAULT2] = { "vaultd sign.sign", op_vault_sign, 2, NULL },
 		[STATUS1] = { "vaultd vault.status (RPC only)", op_vault_status, 1, NULL },
 		[STATUS2] = { "vaultd vault.status (RPC only)", op_vault_status, 2, NULL },
+		[AUDIT1] = { "vaultd sign.sign, audit on", op_vault_sign, 1, NULL },
+		[AUDIT2] = { "vaultd sign.sign, audit on", op_vault_sign, 2, NULL },
 	};
 	const struct bench_result *raw1 = &res[RAW1], *hsm1 = &res[HSM1], *hsm2 = &res[HSM2];
 	const struct bench_result *vs1 = &res[VAULT1], *vs2 = &res[VAULT2], *st1 = &res[STATUS1];
+	const struct bench_result *au1 = &res[AUDIT1], *au2 = &res[AUDIT2];
+	struct fixture fx_audit;
+	struct mcxvault *va[BENCH_THREADS_MAX];
+	FILE *config = NULL;
 	double seconds = bench_seconds();
 	unsigned rounds = bench_rounds();
 	char when[32], note[64];
@@ -477,6 +483,47 @@ int main(void)
 		fprintf(stderr, "bench_sign: warm-up failed\n");
 		return 1;
 	}
+	/* A second vaultd on the same token with the audit log on (both only
+	 * sign, so they share the token safely); its lines run interleaved with
+	 * the audit-off lines, so load from elsewhere hits both alike. */
+	fx_audit = fx;
+	snprintf(fx_audit.socket, sizeof(fx_audit.socket), "%s/audit.sock", fx.dir);
+	snprintf(fx_audit.config, sizeof(fx_audit.config), "%s/audit.conf", fx.dir);
+	snprintf(fx_audit.log, sizeof(fx_audit.log), "%s/vaultd-audit.log", fx.dir);
+	{
+		char line[512];
+		FILE *in = fopen(fx.config, "r");
+		if (in == NULL || (config = fopen(fx_audit.config, "w")) == NULL) {
+			fprintf(stderr, "bench_sign: cannot write %s\n", fx_audit.config);
+			return 1;
+		}
+		while (fgets(line, sizeof(line), in) != NULL) {
+			if (strstr(line, "socket = ") != NULL)
+				fprintf(config, "  socket = \"%s\";\n", fx_audit.socket);
+			else
+				fputs(line, config);
+		}
+		/* the configured defaults (batch 1024, interval 1 s) unless MCX_BENCH_AUDIT_BATCH */
+		if (getenv("MCX_BENCH_AUDIT_BATCH") != NULL)
+			fprintf(config, "audit = { file = \"%s/audit.jsonl\"; batch = %s; };\n", fx.dir,
+			        getenv("MCX_BENCH_AUDIT_BATCH"));
+		else
+			fprintf(config, "audit = { file = \"%s/audit.jsonl\"; };\n", fx.dir);
+		fclose(in);
+		fclose(config);
+	}
+	fx_audit.vaultd = 0;
+	if (fixture_start(&fx_audit) != 0)
+		return 1;
+	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
+		if ((r = mcxvault_connect(fx_audit.socket, &va[i])) != 0) {
+			fprintf(stderr, "bench_sign: connect (audit on): %s\n", mcxvault_strerror(r));
+			return 1;
+		}
+	if (bench_warm_up(va[0]) != 0) {
+		fprintf(stderr, "bench_sign: warm-up (audit on) failed\n");
+		return 1;
+	}
 
 	printf("sign.sign benchmark, %s, %ld CPUs, %.1f s per line in %u rounds, vaultd workers = 2\n", when,
 	       sysconf(_SC_NPROCESSORS_ONLN), seconds, rounds);
@@ -484,10 +531,14 @@ int main(void)
 	/* every round runs every line for seconds/rounds: load from elsewhere on
 	 * the machine hits direct and vaultd lines alike */
 	for (unsigned round = 0; round < rounds; round++)
-		for (unsigned i = 0; i < LINES; i++)
-			failed |= bench_run(&res[i], res[i].op == op_vault_sign || res[i].op == op_vault_status
-			                                 ? (void *const *)v : NULL,
+		for (unsigned i = 0; i < LINES; i++) {
+			int audited = i == AUDIT1 || i == AUDIT2;
+			bench_vaultd = audited ? fx_audit.vaultd : fx.vaultd;
+			failed |= bench_run(&res[i], audited ? (void *const *)va
+			                                     : res[i].op == op_vault_sign || res[i].op == op_vault_status
+			                                               ? (void *const *)v : NULL,
 			                    seconds / rounds);
+		}
 	printf("%-32s %7s %9s %8s %8s %9s %9s\n", "measurement", "threads", "ops/s", "p50 us", "p99 us",
 	       "cpu/op:", "vaultd");
 	printf("%-32s %7s %9s %8s %8s %9s %9s\n", "", "", "", "", "", "here us", "us");
@@ -503,13 +554,23 @@ int main(void)
 	/* medians move far less than throughput when the machine is busy */
 	printf("  %-44s %6.2f   (median latency, direct / vaultd; load-robust cross-check)\n",
 	       "vaultd 1 client / direct 1 thread, by p50", vs1->p50_us > 0 ? hsm1->p50_us / vs1->p50_us : 0);
+	/* issue goal: the audit log costs sign.sign at most 15 % of its throughput */
+	ratio_line("audit on / audit off, 1 client", au1->ops_per_s, vs1->ops_per_s, 0.85, NULL);
+	ratio_line("audit on / audit off, 2 clients", au2->ops_per_s, vs2->ops_per_s, 0.85, NULL);
 	printf("\nbreakdown, 1 thread (us per operation at the median):\n");
 	printf("  HSM layer over raw C_Sign       %7.1f\n", hsm1->p50_us - raw1->p50_us);
 	printf("  RPC round trip (vault.status)   %7.1f\n", st1->p50_us);
 	printf("  sign.sign over hsm_ecdsa_sign   %7.1f\n", vs1->p50_us - hsm1->p50_us);
 
-	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
+	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++) {
 		mcxvault_close(v[i]);
+		mcxvault_close(va[i]);
+	}
+	if (fixture_stop(&fx_audit) != 0) {
+		fprintf(stderr, "bench_sign: vaultd (audit on) did not exit cleanly\n");
+		fixture_dump_log(&fx_audit);
+		failed = 1;
+	}
 	raw_close();
 	hsm_close(bench_hsm);
 	if (fixture_stop(&fx) != 0) {

@@ -464,7 +464,7 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	c->idle_timeout = 300;
 	c->max_connections = 1024;
 	c->log_level = VAULT_LOG_INFO;
-	c->audit_batch = 64;
+	c->audit_batch = 1024;
 	c->audit_checkpoint_interval = 1;
 	c->refcount = 1;
 
