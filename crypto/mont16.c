@@ -164,26 +164,31 @@ adx_red8(const uint64_t t[8], const uint64_t m[8], uint64_t mu[17])
  * v' = v[8..] + A + B, which is v + sum mu_k m 2^(64k) shifted by 512 bits.
  */
 static inline ADX __attribute__((always_inline)) void
-adx_reduce(uint64_t r[N16], const uint64_t t[2 * N16], const uint64_t m[N16], uint64_t n0)
+adx_reduce(uint64_t r[N16], const uint64_t *t0, const uint64_t *t8, int t8len,
+	   const uint64_t *add8, const uint64_t m[N16], uint64_t n0)
 {
 	uint64_t mu[17], b[16], v[24], w[16];
-	unsigned char c1, c2;
+	unsigned char c1, c2, c3;
 	unsigned long long x;
 
-	/* Stage 1: rows 0..7 on t (32 limbs) -> v (24 limbs). */
+	/* Stage 1: rows 0..7 on t (limbs 0..7: t0; 8..31: t8 + add8) -> v (24 limbs). */
 	mu[16] = n0;
-	adx_red8(t, m, mu);
+	adx_red8(t0, m, mu);
 	adx_mul8x8(b, m + 8, mu);
-	c1 = c2 = 0;
+	c1 = c2 = c3 = 0;
+#pragma GCC unroll 24
 	for (int i = 0; i < 24; i++) {
-		c1 = _addcarry_u64(c1, t[8 + i], i < 8 ? mu[8 + i] : 0, &x);
+		c1 = _addcarry_u64(c1, i < t8len ? t8[i] : 0, i < 8 ? mu[8 + i] : 0, &x);
 		c2 = _addcarry_u64(c2, x, i < 16 ? b[i] : 0, &x);
+		if (add8 != NULL)
+			c3 = _addcarry_u64(c3, x, add8[i], &x);
 		v[i] = x;
 	}
 	/* Stage 2: rows 8..15 on v -> w (16 limbs) + carry. */
 	adx_red8(v, m, mu);
 	adx_mul8x8(b, m + 8, mu);
 	c1 = c2 = 0;
+#pragma GCC unroll 16
 	for (int i = 0; i < 16; i++) {
 		c1 = _addcarry_u64(c1, v[8 + i], i < 8 ? mu[8 + i] : 0, &x);
 		c2 = _addcarry_u64(c2, x, b[i], &x);
@@ -192,12 +197,14 @@ adx_reduce(uint64_t r[N16], const uint64_t t[2 * N16], const uint64_t m[N16], ui
 	{
 		uint64_t s[N16], keep;
 		unsigned char bw = 0;
+#pragma GCC unroll 16
 		for (int i = 0; i < N16; i++) {
 			bw = _subborrow_u64(bw, w[i], m[i], &x);
 			s[i] = x;
 		}
 		/* keep w when w < m and no carry out (w + carry 2^1024 < 2m). */
 		keep = 0 - ((uint64_t)bw & (uint64_t)((c1 | c2) ^ 1));
+#pragma GCC unroll 16
 		for (int i = 0; i < N16; i++)
 			r[i] = (w[i] & keep) | (s[i] & ~keep);
 	}
@@ -206,19 +213,12 @@ adx_reduce(uint64_t r[N16], const uint64_t t[2 * N16], const uint64_t m[N16], ui
 ADX void mcx_mont16_mul_adx(uint64_t r[N16], const uint64_t a[N16], const uint64_t b[N16],
 			    const uint64_t m[N16], uint64_t n0)
 {
-	uint64_t lo[24], hi[24], t[2 * N16];
-	unsigned char c = 0;
-	unsigned long long x;
+	uint64_t lo[24], hi[24];
 
+	/* a b = lo + hi 2^512, the sum folded into the first reduction stage */
 	adx_mul8x16(lo, a, b);
 	adx_mul8x16(hi, a + 8, b);
-	for (int i = 0; i < 8; i++)
-		t[i] = lo[i];
-	for (int i = 0; i < 24; i++) {
-		c = _addcarry_u64(c, i < 16 ? lo[8 + i] : 0, hi[i], &x);
-		t[8 + i] = x;
-	}
-	adx_reduce(r, t, m, n0);
+	adx_reduce(r, lo, lo + 8, 16, hi, m, n0);
 }
 
 ADX void mcx_mont16_sqr_adx(uint64_t r[N16], const uint64_t a[N16], const uint64_t m[N16],
@@ -232,18 +232,20 @@ ADX void mcx_mont16_sqr_adx(uint64_t r[N16], const uint64_t a[N16], const uint64
 	adx_mul8x8(ll, a, a);
 	adx_mul8x8(hh, a + 8, a + 8);
 	adx_mul8x8(lh, a, a + 8);
+#pragma GCC unroll 16
 	for (int i = 0; i < 16; i++) {
 		t[i] = ll[i];
 		t[16 + i] = hh[i];
 	}
 	for (int k = 0; k < 2; k++) {
 		c = 0;
+#pragma GCC unroll 24
 		for (int i = 0; i < 24; i++) {
 			c = _addcarry_u64(c, t[8 + i], i < 16 ? lh[i] : 0, &x);
 			t[8 + i] = x;
 		}
 	}
-	adx_reduce(r, t, m, n0);
+	adx_reduce(r, t, t + 8, 24, NULL, m, n0);
 }
 #endif
 
