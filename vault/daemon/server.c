@@ -422,13 +422,17 @@ static void *server_reaper(void *arg)
 		uint64_t limit = (uint64_t)atomic_load(&server->idle_timeout) * 1000000000u;
 
 		pthread_mutex_lock(&server->connections_lock);
-		for (struct vault_connection *c = server->connections; c != NULL; c = c->next)
-			if (now - atomic_load(&c->last_activity_ns) > limit && c->fd >= 0) {
-				vault_info("closing idle connection of uid %u pid %d", (unsigned)c->caller.uid,
-				           (int)c->caller.pid);
-				(void)shutdown(c->fd, SHUT_RDWR);
-				atomic_store(&c->last_activity_ns, now);   /* once is enough */
-			}
+		for (struct vault_connection *c = server->connections; c != NULL; c = c->next) {
+			uint64_t last = atomic_load(&c->last_activity_ns);
+			/* a worker may have stamped the connection after `now` was read:
+			 * that is activity, not a wrapped-around idle time */
+			if (last >= now || now - last <= limit || c->fd < 0)
+				continue;
+			vault_info("closing idle connection of uid %u pid %d", (unsigned)c->caller.uid,
+			           (int)c->caller.pid);
+			(void)shutdown(c->fd, SHUT_RDWR);
+			atomic_store(&c->last_activity_ns, now);   /* once is enough */
+		}
 		pthread_mutex_unlock(&server->connections_lock);
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += 1;
