@@ -165,23 +165,27 @@ adx_red8(const uint64_t t[8], const uint64_t m[8], uint64_t mu[17])
  */
 static inline ADX __attribute__((always_inline)) void
 adx_reduce(uint64_t r[N16], const uint64_t *t0, const uint64_t *t8, int t8len,
-	   const uint64_t *add8, const uint64_t m[N16], uint64_t n0)
+	   const uint64_t *add8, int add8len, int twice, const uint64_t m[N16], uint64_t n0)
 {
 	uint64_t mu[17], b[16], v[24], w[16];
-	unsigned char c1, c2, c3;
+	unsigned char c1, c2, c3, c4;
 	unsigned long long x;
 
-	/* Stage 1: rows 0..7 on t (limbs 0..7: t0; 8..31: t8 + add8) -> v (24 limbs). */
+	/*
+	 * Stage 1: rows 0..7 on t (limbs 0..7: t0; limbs 8..31: t8 + add8, or
+	 * t8 + 2 add8 when twice) -> v (24 limbs).
+	 */
 	mu[16] = n0;
 	adx_red8(t0, m, mu);
 	adx_mul8x8(b, m + 8, mu);
-	c1 = c2 = c3 = 0;
+	c1 = c2 = c3 = c4 = 0;
 #pragma GCC unroll 24
 	for (int i = 0; i < 24; i++) {
 		c1 = _addcarry_u64(c1, i < t8len ? t8[i] : 0, i < 8 ? mu[8 + i] : 0, &x);
 		c2 = _addcarry_u64(c2, x, i < 16 ? b[i] : 0, &x);
-		if (add8 != NULL)
-			c3 = _addcarry_u64(c3, x, add8[i], &x);
+		c3 = _addcarry_u64(c3, x, i < add8len ? add8[i] : 0, &x);
+		if (twice)
+			c4 = _addcarry_u64(c4, x, i < add8len ? add8[i] : 0, &x);
 		v[i] = x;
 	}
 	/* Stage 2: rows 8..15 on v -> w (16 limbs) + carry. */
@@ -218,34 +222,19 @@ ADX void mcx_mont16_mul_adx(uint64_t r[N16], const uint64_t a[N16], const uint64
 	/* a b = lo + hi 2^512, the sum folded into the first reduction stage */
 	adx_mul8x16(lo, a, b);
 	adx_mul8x16(hi, a + 8, b);
-	adx_reduce(r, lo, lo + 8, 16, hi, m, n0);
+	adx_reduce(r, lo, lo + 8, 16, hi, 24, 0, m, n0);
 }
 
 ADX void mcx_mont16_sqr_adx(uint64_t r[N16], const uint64_t a[N16], const uint64_t m[N16],
 			    uint64_t n0)
 {
-	uint64_t ll[16], hh[16], lh[16], t[2 * N16];
-	unsigned char c = 0;
-	unsigned long long x;
+	uint64_t t[2 * N16], lh[16];
 
-	/* a^2 = aL^2 + 2 aL aH 2^512 + aH^2 2^1024 */
-	adx_mul8x8(ll, a, a);
-	adx_mul8x8(hh, a + 8, a + 8);
+	/* a^2 = aL^2 + aH^2 2^1024 (t) + 2 aL aH 2^512, folded into the reduction */
+	adx_mul8x8(t, a, a);
+	adx_mul8x8(t + 16, a + 8, a + 8);
 	adx_mul8x8(lh, a, a + 8);
-#pragma GCC unroll 16
-	for (int i = 0; i < 16; i++) {
-		t[i] = ll[i];
-		t[16 + i] = hh[i];
-	}
-	for (int k = 0; k < 2; k++) {
-		c = 0;
-#pragma GCC unroll 24
-		for (int i = 0; i < 24; i++) {
-			c = _addcarry_u64(c, t[8 + i], i < 16 ? lh[i] : 0, &x);
-			t[8 + i] = x;
-		}
-	}
-	adx_reduce(r, t, t + 8, 24, NULL, m, n0);
+	adx_reduce(r, t, t + 8, 24, lh, 16, 1, m, n0);
 }
 #endif
 
