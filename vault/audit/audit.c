@@ -134,33 +134,67 @@ static int audit_write_line(struct audit_log *log, const char *line, size_t len)
 	return MCX_OK;
 }
 
-/* Adds "seq", "time", "prev" to record, writes it, advances the chain.
- * The caller holds log->lock. */
-static int audit_emit(struct audit_log *log, json_t *record, int64_t now)
+/* Appends the chain fields to a serialised record body ("{...", without its
+ * closing brace), writes the line, advances the chain.  The caller holds
+ * log->lock: only this short step is serialised, the JSON of the body is
+ * built before. */
+static int audit_emit_body(struct audit_log *log, const char *body, size_t body_len, int64_t now)
 {
 	int r = MCX_ERR_INTERNAL;
-	char prev[65], when[21];
-	char *text = NULL;
-	size_t len;
+	char prev[65], when[21], tail[160];
+	struct mcx_buf *line = NULL;
+	int n;
 
 	hex32(log->head, prev);
 	mcx_time_format(now, when);
-	MCX_ENSURE(json_object_set_new(record, "seq", json_integer((json_int_t)(log->seq + 1))) == 0 &&
-	           json_object_set_new(record, "time", json_string(when)) == 0 &&
-	           json_object_set_new(record, "prev", json_string(prev)) == 0,
-	           MCX_ERR_ALLOC);
-	MCX_ENSURE_ALLOC(text = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS));
-	len = strlen(text);
-	MCX_ENSURE(len + 1 < AUDIT_LINE_MAX, MCX_ERR_NO_BUFFER_SPACE);
-	text[len] = '\n';   /* json_dumps leaves room: overwrite the NUL, write len + 1 */
-	MCX_GUARD(audit_write_line(log, text, len + 1));
-	SHA256((const uint8_t *)text, len, log->head);   /* the line without its newline */
+	n = snprintf(tail, sizeof(tail), "%s\"prev\":\"%s\",\"seq\":%" PRIu64 ",\"time\":\"%s\"}", body_len > 1 ? "," : "",
+	             prev, log->seq + 1, when);
+	MCX_ENSURE(n > 0 && (size_t)n < sizeof(tail), MCX_ERR_INTERNAL);
+	MCX_ENSURE(body_len + (size_t)n + 1 < AUDIT_LINE_MAX, MCX_ERR_NO_BUFFER_SPACE);
+	MCX_ENSURE_ALLOC(line = mcx_buf_new(body_len + (size_t)n + 1));
+	MCX_GUARD(mcx_buf_put(line, body, body_len));
+	MCX_GUARD(mcx_buf_put(line, tail, (size_t)n));
+	MCX_GUARD(mcx_buf_put_u8(line, '\n'));
+	MCX_GUARD(audit_write_line(log, (const char *)mcx_buf_ptr(line), mcx_buf_len(line)));
+	/* written: the chain head is this line (without its newline) */
+	SHA256(mcx_buf_ptr(line), mcx_buf_len(line) - 1, log->head);
 	log->seq++;
 	if (log->window_from == 0)
 		log->window_from = now;
 	r = MCX_OK;
 out:
-	free(text);
+	mcx_buf_free(line);
+	return r;
+}
+
+/* Serialises record ("{" ... without the closing brace) for audit_emit_body. */
+static char *audit_body(json_t *record, size_t *len)
+{
+	char *text = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (text == NULL)
+		return NULL;
+	*len = strlen(text);
+	if (*len < 2 || text[*len - 1] != '}') {
+		free(text);
+		return NULL;
+	}
+	text[--(*len)] = '\0';   /* drop "}": the chain fields close the object */
+	return text;
+}
+
+/* Writes a record built under the lock (start, stop, checkpoints). */
+static int audit_emit(struct audit_log *log, json_t *record, int64_t now)
+{
+	int r = MCX_ERR_INTERNAL;
+	size_t len = 0;
+	char *body = audit_body(record, &len);
+
+	MCX_ENSURE_ALLOC(body);
+	MCX_GUARD(audit_emit_body(log, body, len, now));
+	r = MCX_OK;
+out:
+	free(body);
 	return r;
 }
 
@@ -389,6 +423,8 @@ MCX_RESULT audit_append(struct audit_log *log, const struct audit_event *ev)
 {
 	int r = MCX_ERR_INTERNAL;
 	json_t *record = NULL, *roles = NULL, *external = NULL;
+	char *body = NULL;
+	size_t body_len = 0;
 
 	MCX_ENSURE_ALLOC(roles = json_array());
 	for (unsigned bit = 1; bit <= VAULT_ROLE_AUDITOR; bit <<= 1)
@@ -414,14 +450,17 @@ MCX_RESULT audit_append(struct audit_log *log, const struct audit_event *ev)
 		                               json_pack("{s:i, s:s}", "code", mcx_error_rpc_code(ev->error), "name",
 		                                         mcx_error_name(ev->error))) == 0,
 		           MCX_ERR_ALLOC);
+	/* the JSON is built outside the lock; only the chain step is serialised */
+	MCX_ENSURE_ALLOC(body = audit_body(record, &body_len));
 	pthread_mutex_lock(&log->lock);
-	r = audit_emit(log, record, mcx_time_now());
+	r = audit_emit_body(log, body, body_len, mcx_time_now());
 	if (r == MCX_OK && log->seq - log->sealed_seq >= log->batch)
 		pthread_cond_signal(&log->wake);
 	pthread_mutex_unlock(&log->lock);
 	if (r != MCX_OK && r != MCX_ERR_AUDIT_UNAVAILABLE)
 		r = MCX_ERR_AUDIT_UNAVAILABLE;
 out:
+	free(body);
 	json_decref(record);
 	json_decref(roles);
 	json_decref(external);
