@@ -11,3 +11,10 @@ $(TEST_KMS): $(call objs,tests/kms/test_kms.c tests/lib/vault_fixture.c vault/km
 	     $(LIBMCXVAULT_A) $(LIBMCXCRYPTO) $(LIBMCXCOMMON) | $(VAULTD)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter-out $(VAULTD),$^) $(PKG_LIBS) $(LDLIBS)
+
+# scan_secrets: run by test_kms_token.sh over token objects read with pkcs11-tool.
+SCAN_SECRETS := $(B)/tests/kms/scan_secrets
+EXTRA_TARGETS += $(SCAN_SECRETS)
+$(SCAN_SECRETS): $(call objs,tests/kms/scan_secrets.c) $(LIBMCXCRYPTO) $(LIBMCXCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
