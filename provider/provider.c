@@ -130,11 +130,19 @@ out:
 
 static const OSSL_ALGORITHM mcxp_keymgmt[] = {
 	{ MCXP_EC_NAMES, MCXP_PROPS, mcxp_ec_keymgmt_functions, "mcxvault EC key (vault reference)" },
+	{ MCX_PROV_SAKKE_NAME, MCXP_PROPS, mcxp_sakke_keymgmt_functions, "SAKKE key (RFC 6508, software)" },
+	{ MCX_PROV_ECCSI_NAME, MCXP_PROPS, mcxp_eccsi_keymgmt_functions, "ECCSI key (RFC 6507, software)" },
 	{ NULL, NULL, NULL, NULL },
 };
 
 static const OSSL_ALGORITHM mcxp_signature[] = {
 	{ "ECDSA", MCXP_PROPS, mcxp_ecdsa_signature_functions, "ECDSA with the vault's P-256 keys" },
+	{ MCX_PROV_ECCSI_NAME, MCXP_PROPS, mcxp_eccsi_signature_functions, "ECCSI (RFC 6507)" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM mcxp_kem[] = {
+	{ MCX_PROV_SAKKE_NAME, MCXP_PROPS, mcxp_sakke_kem_functions, "SAKKE (RFC 6508)" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -151,6 +159,8 @@ static const OSSL_ALGORITHM *mcxp_query(void *provctx, int operation_id, int *no
 		return mcxp_keymgmt;
 	case OSSL_OP_SIGNATURE:
 		return mcxp_signature;
+	case OSSL_OP_KEM:
+		return mcxp_kem;
 	case OSSL_OP_STORE:
 		return mcxp_store;
 	default:
@@ -200,6 +210,8 @@ static void mcxp_ctx_free(struct mcxp_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	mcxvault_close(ctx->conn);
+	mcx_sakke_params_free(ctx->sakke);
+	mcx_eccsi_params_free(ctx->eccsi);
 	OSSL_LIB_CTX_free(ctx->libctx);
 	free(ctx->socket);
 	(void)pthread_mutex_destroy(&ctx->lock);

@@ -33,7 +33,10 @@
 #include <openssl/evp.h>
 
 #include "mcxvault.h"
+#include "mcx/eccsi.h"
+#include "mcx/provider.h"
 #include "mcx/safety.h"
+#include "mcx/sakke.h"
 
 #define MCXP_NAME          "mcxvault"
 #define MCXP_URI_SCHEME    "mcxvault"
@@ -70,6 +73,10 @@ struct mcxp_ctx {
 	int timeout_ms;                 /* config "timeout" (seconds) */
 	pthread_mutex_t lock;           /* guards conn (creation and teardown) */
 	struct mcxvault *conn;          /* opened on first use; reconnects itself after fork() */
+	/* SAKKE / ECCSI software keys (mcx_keys.c): the crypto module's
+	 * parameters, created on first use under lock, read-only after. */
+	struct mcx_sakke_params *sakke;
+	struct mcx_eccsi_params *eccsi;
 };
 
 /* Properties for the work done by other providers (default) in ctx->libctx. */
@@ -155,5 +162,51 @@ extern const OSSL_DISPATCH mcxp_store_functions[];
 /* --- signature.c ------------------------------------------------------------- */
 
 extern const OSSL_DISPATCH mcxp_ecdsa_signature_functions[];
+
+/* --- mcx_keys.c: KEYMGMT "SAKKE" and "ECCSI" (software keys) ----------------- */
+
+enum mcxp_ibk_type { MCXP_IBK_SAKKE = 1, MCXP_IBK_ECCSI = 2 };
+
+/*
+ * An identity-based key held by the provider itself (not a vault key).
+ *   SAKKE: kms = Z (257), priv = RSK (257)
+ *   ECCSI: kms = KPAK (65), priv = SSK (32), pvt = PVT (65)
+ * priv is wiped when the key is freed.
+ */
+struct mcxp_ibk {
+	struct mcxp_ctx *ctx;
+	enum mcxp_ibk_type type;
+	int has_public;                 /* kms and id set */
+	int has_private;                /* priv (and for ECCSI pvt) set */
+	uint8_t kms[MCX_SAKKE_POINT_LEN];
+	size_t kms_len;
+	uint8_t *id;
+	size_t id_len;
+	uint8_t priv[MCX_SAKKE_POINT_LEN];
+	size_t priv_len;
+	uint8_t pvt[MCX_ECCSI_POINT_LEN];
+};
+
+extern const OSSL_DISPATCH mcxp_sakke_keymgmt_functions[];
+extern const OSSL_DISPATCH mcxp_eccsi_keymgmt_functions[];
+
+/* The crypto module's parameters of ctx, created on first use; raise on failure. */
+MCX_RESULT mcxp_sakke_params(struct mcxp_ctx *ctx, const struct mcx_sakke_params **out);
+MCX_RESULT mcxp_eccsi_params(struct mcxp_ctx *ctx, const struct mcx_eccsi_params **out);
+/* A random source for the crypto module: RAND_priv_bytes_ex in ctx->libctx. */
+int mcxp_rand(void *ctx, uint8_t *out, size_t len);
+/* A new empty key of a type, and its release (wipes the private part). */
+struct mcxp_ibk *mcxp_ibk_new(struct mcxp_ctx *ctx, enum mcxp_ibk_type type);
+void mcxp_ibk_free(struct mcxp_ibk *key);
+
+/* --- sakke.c / eccsi.c / mcx_codec.c ------------------------------------------ */
+
+extern const OSSL_DISPATCH mcxp_sakke_kem_functions[];
+extern const OSSL_DISPATCH mcxp_eccsi_signature_functions[];
+extern const OSSL_DISPATCH mcxp_sakke_encoder_priv_functions[];
+extern const OSSL_DISPATCH mcxp_sakke_encoder_pub_functions[];
+extern const OSSL_DISPATCH mcxp_eccsi_encoder_priv_functions[];
+extern const OSSL_DISPATCH mcxp_eccsi_encoder_pub_functions[];
+extern const OSSL_DISPATCH mcxp_ibk_decoder_functions[];
 
 #endif /* MCX_PROVIDER_H */
