@@ -10,3 +10,11 @@ $(TEST_PROVIDER_API): $(call objs,tests/provider/test_provider_api.c) $(LIBMCXVA
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter-out $(PROVIDER_SO),$^) \
 	  $(shell pkg-config --libs libcrypto jansson 2>/dev/null || echo -lcrypto -ljansson) $(LDLIBS)
+
+# SAKKE KEM and ECCSI signature through EVP (software keys; no vault needed):
+# a test program of its own, loading $(B)/mcxvault.so.
+$(B)/tests/test_provider_mcx: $(call objs,tests/provider/test_provider_mcx.c) $(LIBMCXCRYPTO) $(LIBMCXCOMMON) | $(PROVIDER_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(PROVIDER_SO),$^) \
+	  $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto) $(LDLIBS)
+TEST_PROGRAMS += $(B)/tests/test_provider_mcx
