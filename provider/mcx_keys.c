@@ -138,7 +138,6 @@ static OSSL_FUNC_keymgmt_load_fn ibk_load;
 static OSSL_FUNC_keymgmt_has_fn ibk_has;
 static OSSL_FUNC_keymgmt_match_fn ibk_match;
 static OSSL_FUNC_keymgmt_validate_fn ibk_validate;
-static OSSL_FUNC_keymgmt_import_fn ibk_import;
 static OSSL_FUNC_keymgmt_import_types_fn sakke_io_types;
 static OSSL_FUNC_keymgmt_import_types_fn eccsi_io_types;
 static OSSL_FUNC_keymgmt_export_fn ibk_export;
@@ -286,7 +285,7 @@ static int get_octets(struct mcxp_ctx *ctx, const OSSL_PARAM params[], const cha
 	return 1;
 }
 
-static int ibk_import(void *keydata, int selection, const OSSL_PARAM params[])
+int mcxp_ibk_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
 	struct mcxp_ibk *key = keydata;
 	const void *kms, *id, *priv, *pvt = NULL;
@@ -496,7 +495,7 @@ static void *ibk_dup(const void *keydata_from, int selection)
 	{ OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))ibk_has },                                   \
 	{ OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))ibk_match },                               \
 	{ OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))ibk_validate },                         \
-	{ OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))ibk_import },                             \
+	{ OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))mcxp_ibk_import },                             \
 	{ OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))ibk_export },                             \
 	{ OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))ibk_get_params },                     \
 	{ OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))ibk_dup }

@@ -10,7 +10,7 @@
 #
 # SPDX-License-Identifier: Apache-2.0
 PROVIDER_SRCS := provider/provider.c provider/key.c provider/store.c provider/signature.c \
-                 provider/mcx_keys.c provider/sakke.c provider/eccsi.c
+                 provider/mcx_keys.c provider/sakke.c provider/eccsi.c provider/mcx_codec.c
 PROVIDER_SO   := $(B)/mcxvault.so
 EXTRA_TARGETS += $(PROVIDER_SO)
 

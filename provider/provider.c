@@ -146,6 +146,27 @@ static const OSSL_ALGORITHM mcxp_kem[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
+/*
+ * The software keys as PEM blocks (mcx_codec.c); no DER form, no OIDs.  The
+ * structure names are those PEM_write_bio_PrivateKey and PEM_write_bio_PUBKEY
+ * ask for; the blocks are this provider's own format, not PKCS#8 / SPKI.
+ */
+#define MCXP_PEM_PRIV MCXP_PROPS ",output=pem,structure=PrivateKeyInfo"
+#define MCXP_PEM_PUB  MCXP_PROPS ",output=pem,structure=SubjectPublicKeyInfo"
+static const OSSL_ALGORITHM mcxp_encoder[] = {
+	{ MCX_PROV_SAKKE_NAME, MCXP_PEM_PRIV, mcxp_sakke_encoder_priv_functions, "SAKKE private key to PEM" },
+	{ MCX_PROV_SAKKE_NAME, MCXP_PEM_PUB, mcxp_sakke_encoder_pub_functions, "SAKKE public key to PEM" },
+	{ MCX_PROV_ECCSI_NAME, MCXP_PEM_PRIV, mcxp_eccsi_encoder_priv_functions, "ECCSI private key to PEM" },
+	{ MCX_PROV_ECCSI_NAME, MCXP_PEM_PUB, mcxp_eccsi_encoder_pub_functions, "ECCSI public key to PEM" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static const OSSL_ALGORITHM mcxp_decoder[] = {
+	{ MCX_PROV_SAKKE_NAME, MCXP_PROPS ",input=pem", mcxp_sakke_decoder_functions, "PEM to SAKKE key" },
+	{ MCX_PROV_ECCSI_NAME, MCXP_PROPS ",input=pem", mcxp_eccsi_decoder_functions, "PEM to ECCSI key" },
+	{ NULL, NULL, NULL, NULL },
+};
+
 static const OSSL_ALGORITHM mcxp_store[] = {
 	{ MCXP_URI_SCHEME, MCXP_PROPS, mcxp_store_functions, "mcxvault: key URIs" },
 	{ NULL, NULL, NULL, NULL },
@@ -161,6 +182,10 @@ static const OSSL_ALGORITHM *mcxp_query(void *provctx, int operation_id, int *no
 		return mcxp_signature;
 	case OSSL_OP_KEM:
 		return mcxp_kem;
+	case OSSL_OP_ENCODER:
+		return mcxp_encoder;
+	case OSSL_OP_DECODER:
+		return mcxp_decoder;
 	case OSSL_OP_STORE:
 		return mcxp_store;
 	default:

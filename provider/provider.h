@@ -198,6 +198,8 @@ int mcxp_rand(void *ctx, uint8_t *out, size_t len);
 /* A new empty key of a type, and its release (wipes the private part). */
 struct mcxp_ibk *mcxp_ibk_new(struct mcxp_ctx *ctx, enum mcxp_ibk_type type);
 void mcxp_ibk_free(struct mcxp_ibk *key);
+/* KEYMGMT import: the key's octet strings from params (include/mcx/provider.h). */
+int mcxp_ibk_import(void *keydata, int selection, const OSSL_PARAM params[]);
 
 /* --- sakke.c / eccsi.c / mcx_codec.c ------------------------------------------ */
 
@@ -207,6 +209,7 @@ extern const OSSL_DISPATCH mcxp_sakke_encoder_priv_functions[];
 extern const OSSL_DISPATCH mcxp_sakke_encoder_pub_functions[];
 extern const OSSL_DISPATCH mcxp_eccsi_encoder_priv_functions[];
 extern const OSSL_DISPATCH mcxp_eccsi_encoder_pub_functions[];
-extern const OSSL_DISPATCH mcxp_ibk_decoder_functions[];
+extern const OSSL_DISPATCH mcxp_sakke_decoder_functions[];
+extern const OSSL_DISPATCH mcxp_eccsi_decoder_functions[];
 
 #endif /* MCX_PROVIDER_H */

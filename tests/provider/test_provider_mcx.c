@@ -459,6 +459,80 @@ TEST(todata_fromdata_round_trip)
 	EVP_PKEY_free(k);
 }
 
+/* PEM text of a BIO as a NUL-terminated string (valid until the BIO changes). */
+static const char *bio_text(BIO *b)
+{
+	char *p = NULL;
+
+	if (BIO_write(b, "", 1) != 1 || BIO_get_mem_data(b, &p) <= 0)
+		return "";
+	return p;
+}
+
+TEST(pem_encoder_decoder_round_trip)
+{
+	EVP_PKEY *e = eccsi_key(eK, eid, eid_len, essk, epvt), *s = sakke_key(sZ, sb, sb_len, srsk);
+	EVP_PKEY *e2 = NULL, *s2 = NULL, *spub = NULL, *bad = NULL;
+	BIO *b = NULL;
+	EVP_PKEY_CTX *c = NULL;
+	uint8_t out[16], ssv[16], enc[273];
+	size_t len = sizeof(out);
+	char *text = NULL, *q;
+
+	REQUIRE(e != NULL && s != NULL);
+	/* ECCSI private key: PEM_write_bio_PrivateKey / PEM_read_bio_PrivateKey_ex. */
+	REQUIRE((b = BIO_new(BIO_s_mem())) != NULL);
+	CHECK(PEM_write_bio_PrivateKey(b, e, NULL, NULL, 0, NULL, NULL) == 1);
+	CHECK(strncmp(bio_text(b), "-----BEGIN " MCX_PROV_PEM_ECCSI_PRIVATE "-----\n", 38) == 0);
+	BIO_free(b);
+	REQUIRE((b = BIO_new(BIO_s_mem())) != NULL);
+	CHECK(PEM_write_bio_PrivateKey(b, e, NULL, NULL, 0, NULL, NULL) == 1);
+	CHECK((e2 = PEM_read_bio_PrivateKey_ex(b, NULL, NULL, NULL, libctx, NULL)) != NULL);
+	CHECK(e2 != NULL && EVP_PKEY_eq(e, e2) == 1 && evp_check(e2, 0));
+	CHECK(e2 != NULL && EVP_PKEY_is_a(e2, MCX_PROV_ECCSI_NAME));
+	BIO_free(b);
+	/* SAKKE private key, then its public half through PEM_write_bio_PUBKEY. */
+	REQUIRE((b = BIO_new(BIO_s_mem())) != NULL);
+	CHECK(PEM_write_bio_PrivateKey(b, s, NULL, NULL, 0, NULL, NULL) == 1);
+	CHECK((s2 = PEM_read_bio_PrivateKey_ex(b, NULL, NULL, NULL, libctx, NULL)) != NULL);
+	CHECK(s2 != NULL && evp_decap(s2, ssed, sizeof(ssed), out, &len) && memcmp(out, sssv, 16) == 0);
+	BIO_free(b);
+	REQUIRE((b = BIO_new(BIO_s_mem())) != NULL);
+	CHECK(PEM_write_bio_PUBKEY(b, s) == 1);
+	text = OPENSSL_strdup(bio_text(b));
+	CHECK(text != NULL && strstr(text, "-----BEGIN " MCX_PROV_PEM_SAKKE_PUBLIC "-----") == text);
+	BIO_free(b);
+	REQUIRE(text != NULL && strlen(text) > 100);
+	REQUIRE((b = BIO_new_mem_buf(text, -1)) != NULL);
+	CHECK((spub = PEM_read_bio_PUBKEY_ex(b, NULL, NULL, NULL, libctx, NULL)) != NULL);
+	CHECK(spub != NULL && EVP_PKEY_eq(s, spub) == 1);
+	BIO_free(b);
+	b = NULL;
+	/* The public key encapsulates to the private one. */
+	if (spub != NULL && (c = EVP_PKEY_CTX_new_from_pkey(libctx, spub, NULL)) != NULL) {
+		size_t wl = sizeof(enc), sl = sizeof(ssv);
+
+		CHECK(EVP_PKEY_encapsulate_init(c, NULL) == 1 && EVP_PKEY_encapsulate(c, enc, &wl, ssv, &sl) == 1);
+		len = sizeof(out);
+		CHECK(evp_decap(s, enc, wl, out, &len) && memcmp(out, ssv, 16) == 0);
+	}
+	/* A changed body (a base64 character of the KMS key) is refused. */
+	q = text + strlen("-----BEGIN " MCX_PROV_PEM_SAKKE_PUBLIC "-----\n") + 2;
+	*q = *q == 'A' ? 'B' : 'A';
+	REQUIRE((b = BIO_new_mem_buf(text, (int)strlen(text) - 30)) != NULL);   /* truncated too */
+	CHECK((bad = PEM_read_bio_PUBKEY_ex(b, NULL, NULL, NULL, libctx, NULL)) == NULL);
+	ERR_clear_error();
+	BIO_free(b);
+	OPENSSL_free(text);
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(bad);
+	EVP_PKEY_free(spub);
+	EVP_PKEY_free(s2);
+	EVP_PKEY_free(e2);
+	EVP_PKEY_free(s);
+	EVP_PKEY_free(e);
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -495,6 +569,7 @@ int main(int argc, char **argv)
 	RUN(eccsi_one_bit_changes_rejected);
 	RUN(eccsi_key_validation);
 	RUN(todata_fromdata_round_trip);
+	RUN(pem_encoder_decoder_round_trip);
 
 	OSSL_PROVIDER_unload(mcx);
 	OSSL_PROVIDER_unload(def);
