@@ -69,7 +69,7 @@ static OSSL_FUNC_encoder_does_selection_fn codec_does_selection;
 static OSSL_FUNC_encoder_does_selection_fn codec_does_private;
 static OSSL_FUNC_encoder_does_selection_fn codec_does_public;
 static OSSL_FUNC_encoder_encode_fn ibk_encode;
-static OSSL_FUNC_decoder_decode_fn ibk_decode;
+static OSSL_FUNC_decoder_decode_fn ibk_decode_pem;
 static OSSL_FUNC_decoder_export_object_fn ibk_export_object;
 
 #define CODEC_NEW(name, type, half)                      \
@@ -90,9 +90,10 @@ static void codec_free(void *vctx)
 	OPENSSL_free(vctx);
 }
 
+/* Selection 0 means "whatever is there" (the file: store asks that way). */
 static int codec_does_selection(void *provctx, int selection)
 {
-	return (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
+	return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0;
 }
 
 static int codec_does_private(void *provctx, int selection)
@@ -163,49 +164,33 @@ static int get_record(const uint8_t **p, size_t *left, uint8_t tag, const uint8_
 }
 
 /*
- * A PEM block of this decoder's key type becomes a key object handed to
- * libcrypto by reference (KEYMGMT load takes it over).  Anything else is
- * left alone: returning 1 without an object lets other decoders try.
+ * A body (the records above) into a key object handed to libcrypto by
+ * reference (KEYMGMT load takes it over).  private: 1 or 0 as the PEM label
+ * says, -1 when unknown (then the records present decide, and a body that
+ * is not this key type's is left alone: returning 1 without an object lets
+ * other decoders try).
  */
-static int ibk_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb, void *data_cbarg,
-		      OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+static int body_to_object(struct mcxp_codec *c, const uint8_t *body, size_t len, int private,
+			  OSSL_CALLBACK *data_cb, void *data_cbarg)
 {
-	struct mcxp_codec *c = vctx;
-	BIO *in = NULL;
-	char *name = NULL, *header = NULL;
-	unsigned char *data = NULL;
-	long len = 0;
-	const uint8_t *p, *kms = NULL, *id = NULL, *priv = NULL, *pvt = NULL;
-	size_t left, kms_len = 0, id_len = 0, priv_len = 0, pvt_len = 0;
+	const uint8_t *p = body, *kms = NULL, *id = NULL, *priv = NULL, *pvt = NULL;
+	size_t left = len, kms_len = 0, id_len = 0, priv_len = 0, pvt_len = 0, n = 0;
 	struct mcxp_ibk *key = NULL;
 	OSSL_PARAM kp[5], obj[4];
-	size_t n = 0;
-	int private, objtype = OSSL_OBJECT_PKEY, ok = 1;
+	int objtype = OSSL_OBJECT_PKEY, ok = 0;
 
-	if (c == NULL || (in = BIO_new_from_core_bio(c->ctx->libctx, cin)) == NULL)
-		return 0;
-	ERR_set_mark();
-	if (PEM_read_bio(in, &name, &header, &data, &len) <= 0) {
-		ERR_pop_to_mark();      /* not PEM: not ours, and no error */
-		goto out;
+	if (!get_record(&p, &left, TAG_KMS, &kms, &kms_len) || kms_len != (c->type == MCXP_IBK_SAKKE ?
+	    MCX_SAKKE_POINT_LEN : MCX_ECCSI_POINT_LEN) || !get_record(&p, &left, TAG_ID, &id, &id_len)) {
+		if (private < 0)
+			return 1;       /* not ours */
+		goto bad;
 	}
-	ERR_clear_last_mark();
-	if (strcmp(name, pem_label(c->type, 1)) == 0)
-		private = 1;
-	else if (strcmp(name, pem_label(c->type, 0)) == 0)
-		private = 0;
-	else
-		goto out;
-	p = data;
-	left = (size_t)len;
-	ok = 0;
-	if (!get_record(&p, &left, TAG_KMS, &kms, &kms_len) || !get_record(&p, &left, TAG_ID, &id, &id_len) ||
-	    (private && !get_record(&p, &left, TAG_PRIV, &priv, &priv_len)) ||
+	if (private < 0)
+		private = left != 0;
+	if ((private && !get_record(&p, &left, TAG_PRIV, &priv, &priv_len)) ||
 	    (private && c->type == MCXP_IBK_ECCSI && !get_record(&p, &left, TAG_PVT, &pvt, &pvt_len)) ||
-	    left != 0) {
-		MCXP_RAISE(c->ctx, MCXP_R_BAD_INPUT, "%s: malformed body", name);
-		goto out;
-	}
+	    left != 0)
+		goto bad;
 	kp[n++] = OSSL_PARAM_construct_octet_string(c->type == MCXP_IBK_SAKKE ? MCX_PROV_PARAM_KMS_PUBLIC_KEY :
 						    MCX_PROV_PARAM_KPAK, (void *)kms, kms_len);
 	kp[n++] = OSSL_PARAM_construct_octet_string(MCX_PROV_PARAM_IDENTITY, (void *)id, id_len);
@@ -224,8 +209,39 @@ static int ibk_decode(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBA
 	obj[2] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &key, sizeof(key));
 	obj[3] = OSSL_PARAM_construct_end();
 	ok = data_cb(obj, data_cbarg);
+	goto out;
+bad:
+	MCXP_RAISE(c->ctx, MCXP_R_BAD_INPUT, "%s key: malformed body",
+		   c->type == MCXP_IBK_SAKKE ? MCX_PROV_SAKKE_NAME : MCX_PROV_ECCSI_NAME);
 out:
 	mcxp_ibk_free(key);     /* NULL when KEYMGMT load took it over */
+	return ok;
+}
+
+/* input=pem: a block with one of this key type's labels (others: not ours). */
+static int ibk_decode_pem(void *vctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb,
+			  void *data_cbarg, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+	struct mcxp_codec *c = vctx;
+	BIO *in = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len = 0;
+	int ok = 1;
+
+	if (c == NULL || (in = BIO_new_from_core_bio(c->ctx->libctx, cin)) == NULL)
+		return 0;
+	ERR_set_mark();
+	if (PEM_read_bio(in, &name, &header, &data, &len) <= 0) {
+		ERR_pop_to_mark();      /* not PEM: not ours, and no error */
+		goto out;
+	}
+	ERR_clear_last_mark();
+	if (strcmp(name, pem_label(c->type, 1)) == 0)
+		ok = body_to_object(c, data, (size_t)len, 1, data_cb, data_cbarg);
+	else if (strcmp(name, pem_label(c->type, 0)) == 0)
+		ok = body_to_object(c, data, (size_t)len, 0, data_cb, data_cbarg);
+out:
 	OPENSSL_free(name);
 	OPENSSL_free(header);
 	OPENSSL_clear_free(data, len > 0 ? (size_t)len : 0);
@@ -274,20 +290,14 @@ ENCODER_TABLE(mcxp_sakke_encoder_pub_functions, sakke_codec_new_pub, codec_does_
 ENCODER_TABLE(mcxp_eccsi_encoder_priv_functions, eccsi_codec_new_priv, codec_does_private);
 ENCODER_TABLE(mcxp_eccsi_encoder_pub_functions, eccsi_codec_new_pub, codec_does_public);
 
-const OSSL_DISPATCH mcxp_sakke_decoder_functions[] = {
-	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))sakke_codec_new },
-	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))codec_free },
-	{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))codec_does_selection },
-	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))ibk_decode },
-	{ OSSL_FUNC_DECODER_EXPORT_OBJECT, (void (*)(void))ibk_export_object },
-	{ 0, NULL },
-};
-
-const OSSL_DISPATCH mcxp_eccsi_decoder_functions[] = {
-	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))eccsi_codec_new },
-	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))codec_free },
-	{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))codec_does_selection },
-	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))ibk_decode },
-	{ OSSL_FUNC_DECODER_EXPORT_OBJECT, (void (*)(void))ibk_export_object },
-	{ 0, NULL },
-};
+#define DECODER_TABLE(name, newctx, decode)                                         \
+	const OSSL_DISPATCH name[] = {                                             \
+		{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))newctx },              \
+		{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))codec_free },         \
+		{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))codec_does_selection }, \
+		{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))decode },              \
+		{ OSSL_FUNC_DECODER_EXPORT_OBJECT, (void (*)(void))ibk_export_object }, \
+		{ 0, NULL },                                                       \
+	}
+DECODER_TABLE(mcxp_sakke_decoder_functions, sakke_codec_new, ibk_decode_pem);
+DECODER_TABLE(mcxp_eccsi_decoder_functions, eccsi_codec_new, ibk_decode_pem);
