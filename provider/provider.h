@@ -7,16 +7,19 @@
  *                half), key URIs, KEYMGMT "EC"
  *   store.c      STORE for the "mcxvault:" scheme
  *   signature.c  SIGNATURE "ECDSA": every private operation is one sign.sign
+ *   mcx_keys.c   KEYMGMT "SAKKE" / "ECCSI": software keys (struct mcxp_ibk)
+ *   sakke.c      KEM "SAKKE", eccsi.c SIGNATURE "ECCSI": the crypto module
+ *   mcx_codec.c  PEM ENCODER / DECODER for those keys
  *
  * The private half of a key never leaves the vault: a key loaded from the
  * store is a reference (domain, purpose, version) with the public key the
  * vault returned for it; signing sends the 32-octet SHA-256 digest to vaultd,
  * so the vault's roles, domain scoping and audit apply to every signature.
  *
- * Room for the rest of issue 6: SAKKE and ECCSI keys will be further
- * purposes of the same URI ("purpose=sakke", "purpose=eccsi"), further
- * KEYMGMT entries keyed on struct mcxp_key's purpose, and their own operation
- * tables (ASYM_CIPHER / KEM for SAKKE, SIGNATURE for ECCSI) next to ECDSA.
+ * SAKKE and ECCSI keys are software keys held by the provider (computed by
+ * crypto/, no vault call).  Vault-held ones would be further purposes of the
+ * same URI ("purpose=sakke", "purpose=eccsi") and a vault-reference variant
+ * of struct mcxp_ibk.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
