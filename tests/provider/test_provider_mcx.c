@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <libgen.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include "tests/test.h"
 
 static OSSL_LIB_CTX *libctx;
+static const char *provider_dir;             /* where mcxvault.so is, for further library contexts */
 static struct mcx_sakke_params *sp;
 static struct mcx_eccsi_params *ep;
 
@@ -533,6 +535,81 @@ TEST(pem_encoder_decoder_round_trip)
 	EVP_PKEY_free(e);
 }
 
+/*
+ * Threads sharing keys in a fresh library context: the crypto module's
+ * parameters are created on first use, concurrently here.
+ */
+struct thread_arg {
+	EVP_PKEY *sakke, *eccsi;
+	OSSL_LIB_CTX *lc;
+	int ok;
+};
+
+static void *worker(void *varg)
+{
+	struct thread_arg *a = varg;
+	EVP_PKEY_CTX *c = NULL;
+	EVP_MD_CTX *md = NULL;
+	uint8_t enc[273], ssv[16], out[16], sig[129];
+	size_t wl = sizeof(enc), sl = sizeof(ssv), ol = sizeof(out), gl = sizeof(sig);
+	int i;
+
+	a->ok = 1;
+	for (i = 0; i < 3 && a->ok; i++) {
+		a->ok = (c = EVP_PKEY_CTX_new_from_pkey(a->lc, a->sakke, NULL)) != NULL &&
+			EVP_PKEY_encapsulate_init(c, NULL) == 1 && EVP_PKEY_encapsulate(c, enc, &wl, ssv, &sl) == 1 &&
+			EVP_PKEY_decapsulate_init(c, NULL) == 1 && EVP_PKEY_decapsulate(c, out, &ol, enc, wl) == 1 &&
+			memcmp(out, ssv, 16) == 0;
+		EVP_PKEY_CTX_free(c);
+		c = NULL;
+		a->ok = a->ok && (md = EVP_MD_CTX_new()) != NULL &&
+			EVP_DigestSignInit_ex(md, NULL, NULL, a->lc, NULL, a->eccsi, NULL) == 1 &&
+			EVP_DigestSign(md, sig, &gl, ssv, sizeof(ssv)) == 1 &&
+			mcx_eccsi_verify(ep, eK, eid, eid_len, ssv, sizeof(ssv), sig, gl) == 0;
+		EVP_MD_CTX_free(md);
+		md = NULL;
+	}
+	return NULL;
+}
+
+TEST(threads_share_keys_and_parameters)
+{
+	OSSL_LIB_CTX *saved = libctx, *lc = OSSL_LIB_CTX_new();
+	OSSL_PROVIDER *d = NULL, *m = NULL;
+	struct thread_arg a[4];
+	pthread_t t[4];
+	EVP_PKEY *s = NULL, *e = NULL;
+	int i, started = 0;
+
+	REQUIRE(lc != NULL);
+	d = OSSL_PROVIDER_load(lc, "default");
+	if (OSSL_PROVIDER_set_default_search_path(lc, provider_dir) == 1)
+		m = OSSL_PROVIDER_load(lc, "mcxvault");
+	libctx = lc;
+	s = sakke_key(sZ, sb, sb_len, srsk);
+	e = eccsi_key(eK, eid, eid_len, essk, epvt);
+	libctx = saved;
+	CHECK(d != NULL && m != NULL && s != NULL && e != NULL);
+	if (s != NULL && e != NULL) {
+		for (i = 0; i < 4; i++) {
+			a[i] = (struct thread_arg){ s, e, lc, 0 };
+			if (pthread_create(&t[i], NULL, worker, &a[i]) != 0)
+				break;
+			started++;
+		}
+		for (i = 0; i < started; i++)
+			(void)pthread_join(t[i], NULL);
+		CHECK_EQ_INT(started, 4);
+		for (i = 0; i < started; i++)
+			CHECK(a[i].ok);
+	}
+	EVP_PKEY_free(e);
+	EVP_PKEY_free(s);
+	OSSL_PROVIDER_unload(m);
+	OSSL_PROVIDER_unload(d);
+	OSSL_LIB_CTX_free(lc);
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -557,6 +634,7 @@ int main(int argc, char **argv)
 		printf("provider-mcx: 0 passed, 1 failed\n");
 		return 1;
 	}
+	provider_dir = dir;
 	RUN(algorithms_registered_with_provider_property);
 	RUN(sakke_rfc6508_vector_decapsulates_through_evp);
 	RUN(sakke_evp_encapsulate_module_decapsulates);
@@ -570,6 +648,7 @@ int main(int argc, char **argv)
 	RUN(eccsi_key_validation);
 	RUN(todata_fromdata_round_trip);
 	RUN(pem_encoder_decoder_round_trip);
+	RUN(threads_share_keys_and_parameters);
 
 	OSSL_PROVIDER_unload(mcx);
 	OSSL_PROVIDER_unload(def);
