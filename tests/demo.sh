@@ -37,12 +37,14 @@ printf '%s\n' "demo-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" > "$VAR/pin"
 printf '$ softhsm2-util --init-token --free --label mcx-vault --so-pin <so-pin> --pin <pin>\n'
 softhsm2-util --init-token --free --label mcx-vault --so-pin "$(cat "$VAR/pin")-so" --pin "$(cat "$VAR/pin")"
 
-step "A vaultd configuration: one security domain, and you ($(id -un)) as admin and signer"
+step "A vaultd configuration: one security domain, an audit log, a GMS store, and you ($(id -un)) holding every role"
 cat > "$VAR/vault.conf" <<EOT
 server = { socket = "$VAR/vaultd.sock"; socket_mode = "0660"; workers = 2; };
 log = { level = "info"; };
 hsm = { module = "softhsm2"; token = "pkcs11:token=mcx-vault"; pin_file = "$VAR/pin"; };
-access = ( { uid = $(id -u); roles = [ "admin", "signer", "auditor" ]; } );
+audit = { file = "$VAR/audit.jsonl"; };
+gms = { store = "$VAR/gms.sqlite"; };
+access = ( { uid = $(id -u); roles = [ "admin", "signer", "kms", "gms", "auditor" ]; } );
 domains = ( { name = "police.example"; kms_uri = "kms.police.example"; } );
 EOT
 cat "$VAR/vault.conf"
@@ -64,7 +66,7 @@ done
 export MCXVAULT_SOCKET="$VAR/vaultd.sock"
 run "$VAULTCTL" status
 
-step "Initialise the domain: its signing key is generated inside the HSM"
+step "Initialise the domain: its signing key and KMS master secrets are generated inside the HSM"
 run "$VAULTCTL" domain init police.example
 
 step "Sign a message with the domain key (ECDSA P-256 computed by the HSM)"
@@ -98,6 +100,28 @@ step "Retire version 1: its private key is destroyed, its public key stays"
 run "$VAULTCTL" key retire police.example sign 1
 run "$VAULTCTL" key list police.example
 
+step "The domain's KMS certificate (TS 33.180 Annex D), signed with the domain key"
+run "$VAULTCTL" cert show police.example
+
+step "The KMS provisions a user: UID, RSK (SAKKE) and SSK/PVT (ECCSI) for the current key period"
+"$VAULTCTL" --json kms user-keys police.example sip:alice@police.example > "$VAR/alice.json"
+python3 - "$VAR/alice.json" <<'PY' 2>/dev/null || sed 's/"\(rsk\|ssk\)": *"[^"]*"/"\1": "…"/' "$VAR/alice.json"
+import json, sys
+k = json.load(open(sys.argv[1]))
+print("user %s, UID %s…, key period %d (%s .. %s)" % (k["user_uri"], k["user_id"][:16], k["key_period_no"], k["valid_from"], k["valid_to"]))
+print("RSK %d octets, SSK %d octets, PVT %d octets (base64url in the JSON answer; the vault validated them before answering)" % (
+    len(k["rsk"]) * 3 // 4, len(k["ssk"]) * 3 // 4, len(k["pvt"]) * 3 // 4))
+PY
+
+step "A group master key for a talk group, distributed as MIKEY-SAKKE I_MESSAGEs (one per member)"
+run "$VAULTCTL" gmk create police.example sip:patrol-north@police.example
+printf 'sip:alice@police.example\nsip:bob@police.example\nsip:carol@partner.example kms.partner.example\n' > "$VAR/members.txt"
+cat "$VAR/members.txt"
+printf '$ %s\n' "$VAULTCTL gmk distribute police.example sip:patrol-north@police.example --sender sip:gms@police.example --members $VAR/members.txt"
+"$VAULTCTL" gmk distribute police.example sip:patrol-north@police.example --sender sip:gms@police.example \
+	--members "$VAR/members.txt" | cut -c1-110 || true
+echo "(carol's KMS is not a trusted external domain: her member fails alone, the others are served)"
+
 step "Look at the token from outside with pkcs11-tool: private keys are sensitive and never extractable"
 if command -v pkcs11-tool >/dev/null 2>&1; then
 	pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label mcx-vault --login \
@@ -109,16 +133,22 @@ fi
 
 step "A caller without the admin role is refused (default deny)"
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1; then
-	chmod 0755 "$VAR"; chmod 0666 "$VAR/vaultd.sock" 2>/dev/null || true
+	# reach the socket through its group, never by making it world-writable
+	chgrp nogroup "$VAR" "$VAR/vaultd.sock" && chmod 0710 "$VAR"
 	printf '$ setpriv --reuid=nobody --regid=nogroup --clear-groups vaultctl key rotate police.example\n'
 	if setpriv --reuid=nobody --regid=nogroup --clear-groups "$VAULTCTL" -s "$VAR/vaultd.sock" key rotate police.example; then
 		echo "unexpected: nobody could rotate" >&2
 		exit 1
 	fi
-	chmod 0660 "$VAR/vaultd.sock"; chmod 0700 "$VAR"
+	chgrp "$(id -g)" "$VAR" "$VAR/vaultd.sock"; chmod 0700 "$VAR"
 else
 	echo "(needs root and setpriv to run a client as another user; skipped)"
 fi
+
+step "Every key operation, change and denial is in the audit log: the auditor checks it"
+run "$VAULTCTL" audit tail -n 3 | cut -c1-150
+sleep 1.2   # let the next checkpoint seal the last records
+run "$VAULTCTL" audit verify
 
 step "Stop vaultd"
 kill -TERM "$vaultd_pid"
