@@ -318,12 +318,50 @@ static void pt_from_affine(const struct mcx_sakke_params *s, struct ppt *r, cons
 	fone(s, &r->z);
 }
 
+/*
+ * The second half of RCB 2016 Algorithms 4 and 5 with b = 0, shared by the
+ * full and the mixed addition: from t0 = X1X2, t1 = Y1Y2, t2 = Z1Z2, t3, t4
+ * and Y3 = X1Z2 + X2Z1 as both heads compute them, the sum r.
+ */
+static inline void pt_add_finish(const struct mcx_sakke_params *s, struct ppt *r, fe t0, fe t1, fe t2,
+				 const fe *t3, const fe *t4, fe y3)
+{
+	static const fe zero;
+	fe x3, z3;
+
+	x3 = y3;                      /* X3 = Y3 - b*t2 */
+	fadd(s, &z3, &x3, &x3);
+	fadd(s, &x3, &x3, &z3);
+	fsub(s, &z3, &t1, &x3);
+	fadd(s, &x3, &t1, &x3);
+	fadd(s, &t1, &t2, &t2);
+	fadd(s, &t2, &t1, &t2);
+	fsub(s, &y3, &zero, &t2);     /* Y3 = b*Y3 - t2 */
+	fsub(s, &y3, &y3, &t0);
+	fadd(s, &t1, &y3, &y3);
+	fadd(s, &y3, &t1, &y3);
+	fadd(s, &t1, &t0, &t0);
+	fadd(s, &t0, &t1, &t0);
+	fsub(s, &t0, &t0, &t2);
+	fmul(s, &t1, t4, &y3);
+	fmul(s, &t2, &t0, &y3);
+	fmul(s, &y3, &x3, &z3);
+	fadd(s, &y3, &y3, &t2);
+	fmul(s, &x3, t3, &x3);
+	fsub(s, &x3, &x3, &t1);
+	fmul(s, &z3, t4, &z3);
+	fmul(s, &t1, t3, &t0);
+	fadd(s, &z3, &z3, &t1);
+	r->x = x3;
+	r->y = y3;
+	r->z = z3;
+}
+
 /* Algorithm 4 with b = 0 (steps 19 and 25 are multiplications by b). */
 static void pt_add(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *p,
 		   const struct ppt *q)
 {
-	static const fe zero;
-	fe t0, t1, t2, t3, t4, x3, y3, z3;
+	fe t0, t1, t2, t3, t4, x3, y3;
 
 	fmul(s, &t0, &p->x, &q->x);
 	fmul(s, &t1, &p->y, &q->y);
@@ -343,32 +381,7 @@ static void pt_add(const struct mcx_sakke_params *s, struct ppt *r, const struct
 	fmul(s, &x3, &x3, &y3);
 	fadd(s, &y3, &t0, &t2);
 	fsub(s, &y3, &x3, &y3);
-	x3 = y3;                      /* X3 = Y3 - b*t2 */
-	fadd(s, &z3, &x3, &x3);
-	fadd(s, &x3, &x3, &z3);
-	fsub(s, &z3, &t1, &x3);
-	fadd(s, &x3, &t1, &x3);
-	fadd(s, &t1, &t2, &t2);
-	fadd(s, &t2, &t1, &t2);
-	fsub(s, &y3, &zero, &t2);     /* Y3 = b*Y3 - t2 */
-	fsub(s, &y3, &y3, &t0);
-	fadd(s, &t1, &y3, &y3);
-	fadd(s, &y3, &t1, &y3);
-	fadd(s, &t1, &t0, &t0);
-	fadd(s, &t0, &t1, &t0);
-	fsub(s, &t0, &t0, &t2);
-	fmul(s, &t1, &t4, &y3);
-	fmul(s, &t2, &t0, &y3);
-	fmul(s, &y3, &x3, &z3);
-	fadd(s, &y3, &y3, &t2);
-	fmul(s, &x3, &t3, &x3);
-	fsub(s, &x3, &x3, &t1);
-	fmul(s, &z3, &t4, &z3);
-	fmul(s, &t1, &t3, &t0);
-	fadd(s, &z3, &z3, &t1);
-	r->x = x3;
-	r->y = y3;
-	r->z = z3;
+	pt_add_finish(s, r, t0, t1, t2, &t3, &t4, y3);
 }
 
 /* Algorithm 6 with b = 0 (steps 8 and 18 are multiplications by b). */
@@ -470,8 +483,7 @@ static int pt_encode(const struct mcx_sakke_params *s, uint8_t out[MCX_SAKKE_POI
 static void pt_madd(const struct mcx_sakke_params *s, struct ppt *r, const struct ppt *p,
 		    const struct apt *q)
 {
-	static const fe zero;
-	fe t0, t1, t2, t3, t4, x3, y3, z3;
+	fe t0, t1, t2, t3, t4, y3;
 
 	fmul(s, &t0, &p->x, &q->x);
 	fmul(s, &t1, &p->y, &q->y);
@@ -485,32 +497,7 @@ static void pt_madd(const struct mcx_sakke_params *s, struct ppt *r, const struc
 	fadd(s, &t4, &t4, &p->y);
 	fmul(s, &y3, &q->x, &p->z);
 	fadd(s, &y3, &y3, &p->x);
-	x3 = y3;
-	fadd(s, &z3, &x3, &x3);
-	fadd(s, &x3, &x3, &z3);
-	fsub(s, &z3, &t1, &x3);
-	fadd(s, &x3, &t1, &x3);
-	fadd(s, &t1, &t2, &t2);
-	fadd(s, &t2, &t1, &t2);
-	fsub(s, &y3, &zero, &t2);
-	fsub(s, &y3, &y3, &t0);
-	fadd(s, &t1, &y3, &y3);
-	fadd(s, &y3, &t1, &y3);
-	fadd(s, &t1, &t0, &t0);
-	fadd(s, &t0, &t1, &t0);
-	fsub(s, &t0, &t0, &t2);
-	fmul(s, &t1, &t4, &y3);
-	fmul(s, &t2, &t0, &y3);
-	fmul(s, &y3, &x3, &z3);
-	fadd(s, &y3, &y3, &t2);
-	fmul(s, &x3, &t3, &x3);
-	fsub(s, &x3, &x3, &t1);
-	fmul(s, &z3, &t4, &z3);
-	fmul(s, &t1, &t3, &t0);
-	fadd(s, &z3, &z3, &t1);
-	r->x = x3;
-	r->y = y3;
-	r->z = z3;
+	pt_add_finish(s, r, t0, t1, t2, &t3, &t4, y3);
 }
 
 /* The comb digit of k for table j and column col (positions public, value secret). */
