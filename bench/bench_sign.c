@@ -2,7 +2,7 @@
  * bench_sign — sign.sign through vaultd against direct C_Sign, in one run.
  *
  * One fresh SoftHSM token (temporary directory, SOFTHSM2_CONF) and one vaultd
- * child with workers = 2 (tests/stress/fixture.c).  domain.init makes the
+ * child with workers = 2 (tests/lib/vault_fixture.c).  domain.init makes the
  * key; this process then opens the same token through the HSM layer and signs
  * with the very same private key:
  *
@@ -40,7 +40,7 @@
 #include "mcxvault.h"
 #include "mcx/util.h"
 #include "pkcs11/hsm.h"
-#include "tests/stress/fixture.h"
+#include "tests/lib/vault_fixture.h"
 
 #define BENCH_DOMAIN "a.example"
 #define BENCH_KEY_LABEL "mcxvault/" BENCH_DOMAIN "/sign/1"
@@ -364,8 +364,8 @@ static int raw_open(void)
 		return -1;
 	for (unsigned long i = 0; i < n; i++) {
 		if (raw_fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
-		    p11_kit_space_strlen(ti.label, sizeof(ti.label)) != strlen(FIXTURE_TOKEN_LABEL) ||
-		    memcmp(ti.label, FIXTURE_TOKEN_LABEL, strlen(FIXTURE_TOKEN_LABEL)) != 0)
+		    p11_kit_space_strlen(ti.label, sizeof(ti.label)) != strlen(TEST_VAULT_TOKEN_LABEL) ||
+		    memcmp(ti.label, TEST_VAULT_TOKEN_LABEL, strlen(TEST_VAULT_TOKEN_LABEL)) != 0)
 			continue;
 		for (unsigned k = 0; k < BENCH_THREADS_MAX; k++)
 			if (raw_fl->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
@@ -424,7 +424,7 @@ enum { RAW1, HSM1, VAULT1, RAW2, HSM2, VAULT2, STATUS1, STATUS2, AUDIT1, AUDIT2,
 
 int main(void)
 {
-	struct fixture fx;
+	struct test_vault fx;
 	struct hsm_options opt;
 	struct mcxvault *v[BENCH_THREADS_MAX] = { NULL };
 	struct mcxvault_error e;
@@ -443,7 +443,7 @@ int main(void)
 	const struct bench_result *raw1 = &res[RAW1], *hsm1 = &res[HSM1], *hsm2 = &res[HSM2];
 	const struct bench_result *vs1 = &res[VAULT1], *vs2 = &res[VAULT2], *st1 = &res[STATUS1];
 	const struct bench_result *au1 = &res[AUDIT1], *au2 = &res[AUDIT2];
-	struct fixture fx_audit;
+	struct test_vault fx_audit;
 	struct mcxvault *va[BENCH_THREADS_MAX];
 	FILE *config = NULL;
 	double seconds = bench_seconds();
@@ -453,9 +453,9 @@ int main(void)
 	int failed = 0, r;
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
-	if (fixture_setup(&fx, 2) != 0 || fixture_start(&fx) != 0)
+	if (test_vault_setup(&fx, "sign", TEST_VAULT_DOMAINS_AB, NULL, 2, 0) != 0 || test_vault_start(&fx) != 0)
 		return 1;
-	bench_vaultd = fx.vaultd;
+	bench_vaultd = fx.pid;
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		if ((r = mcxvault_connect(fx.socket, &v[i])) != 0) {
 			fprintf(stderr, "bench_sign: connect: %s\n", mcxvault_strerror(r));
@@ -463,15 +463,16 @@ int main(void)
 		}
 	if (mcxvault_domain_init(v[0], BENCH_DOMAIN, NULL, &e) != 0) {
 		fprintf(stderr, "bench_sign: domain.init: %s\n", e.message);
-		fixture_dump_log(&fx);
+		test_vault_dump_log(&fx);
 		return 1;
 	}
 
 	/* The same token, now with the key vaultd made, from this process. */
+	setenv("SOFTHSM2_CONF", fx.softhsm_conf, 1);
 	memset(&opt, 0, sizeof(opt));
 	opt.module = "softhsm2";
-	opt.token_uri = "pkcs11:token=" FIXTURE_TOKEN_LABEL;
-	opt.pin = FIXTURE_PIN;
+	opt.token_uri = "pkcs11:token=" TEST_VAULT_TOKEN_LABEL;
+	opt.pin = TEST_VAULT_PIN;
 	opt.sessions = BENCH_THREADS_MAX;
 	if (hsm_open(&opt, &bench_hsm) != MCX_OK ||
 	    hsm_find_by_label(bench_hsm, HSM_CLASS_PRIVATE_KEY, BENCH_KEY_LABEL, &bench_key) != MCX_OK ||
@@ -498,8 +499,10 @@ int main(void)
 			return 1;
 		}
 		while (fgets(line, sizeof(line), in) != NULL) {
-			if (strstr(line, "socket = ") != NULL)
-				fprintf(config, "  socket = \"%s\";\n", fx_audit.socket);
+			/* the same configuration with the other socket */
+			char *at = strstr(line, fx.socket);
+			if (at != NULL)
+				fprintf(config, "%.*s%s%s", (int)(at - line), line, fx_audit.socket, at + strlen(fx.socket));
 			else
 				fputs(line, config);
 		}
@@ -512,8 +515,8 @@ int main(void)
 		fclose(in);
 		fclose(config);
 	}
-	fx_audit.vaultd = 0;
-	if (fixture_start(&fx_audit) != 0)
+	fx_audit.pid = 0;
+	if (test_vault_start(&fx_audit) != 0)
 		return 1;
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
 		if ((r = mcxvault_connect(fx_audit.socket, &va[i])) != 0) {
@@ -533,7 +536,7 @@ int main(void)
 	for (unsigned round = 0; round < rounds; round++)
 		for (unsigned i = 0; i < LINES; i++) {
 			int audited = i == AUDIT1 || i == AUDIT2;
-			bench_vaultd = audited ? fx_audit.vaultd : fx.vaultd;
+			bench_vaultd = audited ? fx_audit.pid : fx.pid;
 			failed |= bench_run(&res[i], audited ? (void *const *)va
 			                                     : res[i].op == op_vault_sign || res[i].op == op_vault_status
 			                                               ? (void *const *)v : NULL,
@@ -566,18 +569,18 @@ int main(void)
 		mcxvault_close(v[i]);
 		mcxvault_close(va[i]);
 	}
-	if (fixture_stop(&fx_audit) != 0) {
+	if (test_vault_stop(&fx_audit) != 0) {
 		fprintf(stderr, "bench_sign: vaultd (audit on) did not exit cleanly\n");
-		fixture_dump_log(&fx_audit);
+		test_vault_dump_log(&fx_audit);
 		failed = 1;
 	}
 	raw_close();
 	hsm_close(bench_hsm);
-	if (fixture_stop(&fx) != 0) {
+	if (test_vault_stop(&fx) != 0) {
 		fprintf(stderr, "bench_sign: vaultd did not exit cleanly\n");
-		fixture_dump_log(&fx);
+		test_vault_dump_log(&fx);
 		failed = 1;
 	}
-	fixture_cleanup(&fx);
+	test_vault_cleanup(&fx);
 	return failed ? 1 : 0;
 }

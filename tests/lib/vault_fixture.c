@@ -1,7 +1,6 @@
 /*
- * mcxvault — throw-away vaults for the GMS tests and bench_gms; see
- * gms_fixture.h.  (Adapted from tests/kms/kms_fixture.c: adds the GMS store
- * and a larger request limit for 10,000-member batches.)
+ * mcxvault — throw-away vaults on their own SoftHSM tokens, for every test
+ * and benchmark that runs a real vaultd from C; see vault_fixture.h.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -173,8 +172,8 @@ int test_vault_setup(struct test_vault *v, const char *tag, const char *domains,
 	if (test_vault_write(v->softhsm_conf, text, 0600) != 0)
 		goto fail;
 	{
-		char *const argv[] = { "softhsm2-util", "--init-token", "--free", "--label", "mcx-vault",
-				       "--pin", "1234", "--so-pin", "5678", NULL };
+		char *const argv[] = { "softhsm2-util", "--init-token", "--free", "--label", TEST_VAULT_TOKEN_LABEL,
+				       "--pin", TEST_VAULT_PIN, "--so-pin", "5678", NULL };
 		char *saved = getenv("SOFTHSM2_CONF") ? strdup(getenv("SOFTHSM2_CONF")) : NULL;
 		int rc;
 
@@ -191,14 +190,14 @@ int test_vault_setup(struct test_vault *v, const char *tag, const char *domains,
 		}
 	}
 	snprintf(path, sizeof(path), "%s/pin", v->dir);
-	if (test_vault_write(path, "1234\n", 0600) != 0)
+	if (test_vault_write(path, TEST_VAULT_PIN "\n", 0600) != 0)
 		goto fail;
 	n = snprintf(text, sizeof(text),
 		     "server = { socket = \"%s\"; socket_mode = \"0660\"; workers = %u;\n"
 		     "           max_request_bytes = 8388608; };\n"
 		     "log = { level = \"info\"; };\n"
 		     "%s%s%s"
-		     "hsm = { module = \"softhsm2\"; token = \"pkcs11:token=mcx-vault\";\n"
+		     "hsm = { module = \"softhsm2\"; token = \"pkcs11:token=" TEST_VAULT_TOKEN_LABEL "\";\n"
 		     "        pin_file = \"%s\"; sync_path = \"%s\"; };\n"
 		     "access = (\n"
 		     "  { uid = %u; roles = [ \"admin\", \"kms\", \"gms\", \"signer\", \"auditor\" ]; }%s\n"

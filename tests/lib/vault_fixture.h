@@ -24,6 +24,10 @@
 
 #define TEST_VAULT_MAX 4
 
+/* The token every test vault gets, for tests that open it themselves. */
+#define TEST_VAULT_TOKEN_LABEL "mcx-vault"
+#define TEST_VAULT_PIN "1234"
+
 /* Two home domains, a.example and b.example, for tests that need both. */
 #define TEST_VAULT_DOMAINS_AB                                                  \
 	"{ name = \"a.example\"; kms_uri = \"kms.a.example\"; },\n"            \

@@ -6,6 +6,6 @@
 TEST_STRESS := $(B)/tests/test_stress
 TEST_PROGRAMS += $(TEST_STRESS)
 
-$(TEST_STRESS): $(call objs,tests/stress/test_stress.c tests/stress/fixture.c) $(LIBMCXVAULT_A) | $(VAULTD)
+$(TEST_STRESS): $(call objs,tests/stress/test_stress.c tests/lib/vault_fixture.c) $(LIBMCXVAULT_A) | $(VAULTD)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter-out $(VAULTD),$^) $(PKG_LIBS) $(LDLIBS)

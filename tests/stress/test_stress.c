@@ -41,7 +41,7 @@
 #include <openssl/sha.h>
 
 #include "mcxvault.h"
-#include "tests/stress/fixture.h"
+#include "tests/lib/vault_fixture.h"
 #include "tests/test.h"
 
 #define STRESS_DOMAIN "a.example"
@@ -60,7 +60,7 @@
 #define STRESS_DEFAULT_SECONDS 10
 #endif
 
-static struct fixture fx;
+static struct test_vault fx;
 static uint64_t deadline_ns;
 static atomic_int stop;
 
@@ -443,7 +443,7 @@ TEST(daemon_exits_cleanly)
 	rotator.v = NULL;
 	mcxvault_close(admin);
 	admin = NULL;
-	CHECK_EQ_INT(fixture_stop(&fx), 0);
+	CHECK_EQ_INT(test_vault_stop(&fx), 0);
 }
 
 int main(void)
@@ -452,7 +452,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	seconds = stress_seconds();
-	if (fixture_setup(&fx, 2) != 0 || fixture_start(&fx) != 0) {
+	if (test_vault_setup(&fx, "sign", TEST_VAULT_DOMAINS_AB, NULL, 2, 0) != 0 || test_vault_start(&fx) != 0) {
 		printf("FAIL - fixture: no token or no vaultd\n");
 		test_failed++;
 		return test_summary("stress");
@@ -467,8 +467,8 @@ int main(void)
 		RUN(daemon_exits_cleanly);
 	}
 	if (test_failed > 0)
-		fixture_dump_log(&fx);
-	fixture_cleanup(&fx);
+		test_vault_dump_log(&fx);
+	test_vault_cleanup(&fx);
 	for (size_t i = 0; i < pkeys_alloc; i++)
 		EVP_PKEY_free(pkeys[i]);
 	free(pkeys);
