@@ -1,5 +1,5 @@
 # Stress test: many signers against a real vaultd while the domain key
-# rotates (test_stress), on a throw-away token and vaultd (fixture.c, also
+# rotates (test_stress), on a throw-away token and vaultd (tests/lib/vault_fixture.c, also
 # used by bench/bench_sign).  MCX_STRESS_SECONDS sets its length.
 #
 # SPDX-License-Identifier: Apache-2.0

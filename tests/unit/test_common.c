@@ -94,6 +94,27 @@ TEST(buf_growth_across_many_puts)
 	mcx_buf_free(b);
 }
 
+/* What vaultd's connection buffers rely on: consumed secret bytes are zeroed in place. */
+TEST(secret_buf_wipes_what_it_consumes)
+{
+	struct mcx_buf *b = mcx_buf_new_secret(4096);
+	const uint8_t *p;
+	uint8_t zero[16] = { 0 };
+
+	REQUIRE(b != NULL);
+	CHECK_OK(mcx_buf_put(b, "transport-key-16", 16));
+	CHECK_OK(mcx_buf_put(b, "tail", 4));
+	p = mcx_buf_ptr(b);
+	CHECK_OK(mcx_buf_consume(b, 16));
+	CHECK_MEM(p, zero, 16);                 /* the consumed key is gone */
+	CHECK_MEM(mcx_buf_ptr(b), "tail", 4);
+	CHECK_OK(mcx_buf_consume_end(b, 2));
+	CHECK_MEM(p + 18, zero, 2);             /* so is a dropped end */
+	mcx_buf_reset(b);
+	CHECK_MEM(p + 16, zero, 2);
+	mcx_buf_free(b);
+}
+
 /* RFC 4648 section 10 vectors, in the URL-safe alphabet without padding. */
 TEST(base64url_vectors)
 {
@@ -196,6 +217,7 @@ int main(void)
 	RUN(buf_getters_are_checked);
 	RUN(buf_put_get_roundtrip);
 	RUN(buf_growth_across_many_puts);
+	RUN(secret_buf_wipes_what_it_consumes);
 	RUN(base64url_vectors);
 	RUN(base64url_rejects_other_forms);
 	RUN(hex_roundtrip);

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libxml/parser.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,20 @@ static void usage(FILE *out)
 	             "  -f       stay in the foreground and log to stderr\n"
 	             "  -t       check the configuration file and exit\n"
 	             "  -V       print the version\n");
+}
+
+/* JSON trees hold request parameters (transport keys) and results (user
+ * keys) on their way through: every block jansson frees is wiped first. */
+static void *json_secure_malloc(size_t size)
+{
+	return malloc(size);
+}
+
+static void json_secure_free(void *p)
+{
+	if (p != NULL)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
 }
 
 /* Keeps key material out of core files and away from ptrace by other users. */
@@ -127,6 +143,7 @@ int main(int argc, char **argv)
 	}
 	vault_log_init(0, VAULT_LOG_INFO);
 	harden_process();
+	json_set_alloc_funcs(json_secure_malloc, json_secure_free);
 	if (vault_config_load(config_path, &config, &error) != MCX_OK) {
 		fprintf(stderr, "vaultd: %s\n", error ? error : "cannot load the configuration");
 		free(error);

@@ -226,9 +226,12 @@ static void server_accept(struct vault_server *server)
 			vault_warning("connection refused: %u connections open", atomic_load(&server->vault->connections));
 			continue;
 		}
+		/* requests carry transport keys and answers carry user keys: both
+		 * buffers are locked in memory and wiped as they are consumed */
 		if ((c = calloc(1, sizeof(*c))) == NULL ||
-		    (c->input = mcx_buf_new(server->max_request_bytes + READ_CHUNK)) == NULL ||
-		    (c->output = mcx_buf_new(OUTPUT_MAX)) == NULL || vault_caller_from_socket(fd, &c->caller) != MCX_OK) {
+		    (c->input = mcx_buf_new_secret(server->max_request_bytes + READ_CHUNK)) == NULL ||
+		    (c->output = mcx_buf_new_secret(OUTPUT_MAX)) == NULL ||
+		    vault_caller_from_socket(fd, &c->caller) != MCX_OK) {
 			vault_error("cannot set up a connection: out of memory or no peer credentials");
 			if (c != NULL)
 				c->fd = -1;
