@@ -1183,7 +1183,8 @@ static ck_rv_t op_data_set(struct hsm *h, ck_session_handle_t session, void *ctx
 	return CKR_OK;
 }
 
-MCX_RESULT hsm_data_set_value(struct hsm *h, hsm_handle_t object, const void *value, size_t len)
+MCX_RESULT hsm_data_set_value(struct hsm *h, hsm_handle_t object, const void *value, size_t len,
+                              hsm_handle_t *current)
 {
 	struct data_ctx c;
 	int r = MCX_ERR_INTERNAL;
@@ -1196,6 +1197,8 @@ MCX_RESULT hsm_data_set_value(struct hsm *h, hsm_handle_t object, const void *va
 	c.value = value != NULL ? value : "";
 	c.len = len;
 	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_data_set, &c));
+	if (current != NULL)
+		*current = c.new_object != 0 ? c.new_object : object;
 	r = 0;
 out:
 	return r;

@@ -116,8 +116,10 @@ MCX_RESULT hsm_data_create(struct hsm *hsm, const char *label, const void *value
 /* Where the token refuses to change CKA_VALUE of a data object (SoftHSM 2.6.1
  * does, by design), the object is replaced by a new one with the same label
  * (created first, then the old one destroyed): the old handle then gives
- * MCX_ERR_HSM_STALE_HANDLE and the new one is found with hsm_find_by_label(). */
-MCX_RESULT hsm_data_set_value(struct hsm *hsm, hsm_handle_t object, const void *value, size_t len);
+ * MCX_ERR_HSM_STALE_HANDLE; *current (if not NULL) receives the handle that
+ * holds the value now, the same or the new one. */
+MCX_RESULT hsm_data_set_value(struct hsm *hsm, hsm_handle_t object, const void *value, size_t len,
+                              hsm_handle_t *current);
 MCX_RESULT hsm_data_get_value(struct hsm *hsm, hsm_handle_t object, struct mcx_buf *out);
 MCX_RESULT hsm_object_destroy(struct hsm *hsm, hsm_handle_t object);
 

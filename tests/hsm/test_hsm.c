@@ -244,7 +244,8 @@ TEST(data_objects)
 	CHECK_MEM(mcx_buf_ptr(b), "hello", 5);
 	mcx_buf_reset(b);
 	memset(big, 0xa5, sizeof(big));
-	CHECK_OK(hsm_data_set_value(h, d, big, HSM_DATA_VALUE_MAX));
+	CHECK_OK(hsm_data_set_value(h, d, big, HSM_DATA_VALUE_MAX, &found));
+	CHECK(found != HSM_HANDLE_INVALID);
 	/* SoftHSM cannot change CKA_VALUE in place: the object was replaced */
 	if (hsm_data_get_value(h, d, b) == MCX_ERR_HSM_STALE_HANDLE)
 		CHECK_OK(hsm_find_by_label(h, HSM_CLASS_DATA, "test.data.1", &d));
@@ -255,9 +256,10 @@ TEST(data_objects)
 	CHECK(hsm_data_get_value(h, d, b) == MCX_ERR_NO_BUFFER_SPACE);
 	CHECK_EQ_INT(mcx_buf_len(b), HSM_DATA_VALUE_MAX);
 	mcx_buf_reset(b);
-	CHECK_EQ_INT(hsm_data_set_value(h, d, big, sizeof(big)), MCX_ERR_INVALID_ARGUMENT);
-	CHECK_OK(hsm_data_set_value(h, d, NULL, 0));
+	CHECK_EQ_INT(hsm_data_set_value(h, d, big, sizeof(big), NULL), MCX_ERR_INVALID_ARGUMENT);
+	CHECK_OK(hsm_data_set_value(h, d, NULL, 0, &found));
 	CHECK_OK(hsm_find_by_label(h, HSM_CLASS_DATA, "test.data.1", &d));
+	CHECK_EQ_INT(found, d);   /* the handle set_value returned is the one that holds the value */
 	CHECK_OK(hsm_data_get_value(h, d, b));
 	CHECK_EQ_INT(mcx_buf_len(b), 0);
 
@@ -286,7 +288,7 @@ TEST(data_objects)
 	mcx_buf_reset(b);
 	CHECK_EQ_INT(hsm_data_get_value(h, d, b), MCX_ERR_HSM_STALE_HANDLE);
 	CHECK_EQ_INT(mcx_buf_len(b), 0);
-	CHECK_EQ_INT(hsm_data_set_value(h, d, "x", 1), MCX_ERR_HSM_STALE_HANDLE);
+	CHECK_EQ_INT(hsm_data_set_value(h, d, "x", 1, NULL), MCX_ERR_HSM_STALE_HANDLE);
 	CHECK_EQ_INT(hsm_find_by_label(h, HSM_CLASS_DATA, "test.data.1", &found), MCX_ERR_NOT_FOUND);
 	mcx_buf_free(b);
 	hsm_close(h);

@@ -6,8 +6,14 @@
 #   ...                      # vaultctl / clients against the real daemon
 #   harness_stop; harness_cleanup
 #
+#   harness_restart [KILL]   # SIGTERM (or SIGKILL) and start again: same token, store, log
+#   harness_audit_verify     # vaultctl audit verify of the live log (exit status)
+#
 # Environment: B (build directory, default build), HARNESS_EXTRA_ACCESS
-# (extra libconfig access entries), HARNESS_DOMAINS (extra domain groups).
+# (extra libconfig access entries), HARNESS_DOMAINS (extra domain groups),
+# HARNESS_AUDIT (the audit log; on by default, as in production, at
+# $HARNESS_DIR/audit.jsonl; "off" for none), HARNESS_AUDIT_BATCH,
+# HARNESS_AUDIT_INTERVAL, HARNESS_GMS_STORE (a gms.store path; default none).
 #
 # SPDX-License-Identifier: Apache-2.0
 
@@ -58,6 +64,16 @@ domains = (
   { name = "b.example"; kms_uri = "kms.b.example"; }${HARNESS_DOMAINS:-}
 );
 EOT
+	HARNESS_AUDIT_FILE=
+	if [ "${HARNESS_AUDIT:-on}" != off ]; then
+		case "${HARNESS_AUDIT:-on}" in on) HARNESS_AUDIT_FILE="$HARNESS_DIR/audit.jsonl" ;; *) HARNESS_AUDIT_FILE=$HARNESS_AUDIT ;; esac
+		cat >> "$HARNESS_DIR/vault.conf" <<EOT
+audit = { file = "$HARNESS_AUDIT_FILE"; batch = ${HARNESS_AUDIT_BATCH:-64}; checkpoint_interval = ${HARNESS_AUDIT_INTERVAL:-1}; };
+EOT
+	fi
+	if [ -n "${HARNESS_GMS_STORE:-}" ]; then
+		echo "gms = { store = \"$HARNESS_GMS_STORE\"; };" >> "$HARNESS_DIR/vault.conf"
+	fi
 }
 
 # Starts vaultd in the foreground, logging to $HARNESS_DIR/vaultd.log.
@@ -84,6 +100,23 @@ harness_stop() {
 		wait "$HARNESS_PID" 2>/dev/null
 		HARNESS_PID=
 	fi
+}
+
+# Stops vaultd with SIGTERM (or the signal given, e.g. KILL) and starts it
+# again over the same token, store and audit log.
+harness_restart() {
+	if [ -n "${HARNESS_PID:-}" ]; then
+		kill -"${1:-TERM}" "$HARNESS_PID" 2>/dev/null
+		wait "$HARNESS_PID" 2>/dev/null
+		HARNESS_PID=
+	fi
+	harness_start
+}
+
+# vaultctl audit verify over the live log (waits for a checkpoint first).
+harness_audit_verify() {
+	[ -n "${HARNESS_AUDIT_FILE:-}" ] || return 0
+	"$B/vaultctl" -s "$MCXVAULT_SOCKET" audit verify "$@"
 }
 
 harness_cleanup() {

@@ -25,22 +25,44 @@
 #include "vault/daemon/log.h"
 
 #define AUDIT_LINE_MAX (64u * 1024u)
+#define AUDIT_ANCHOR_STALE_MAX 4
 
 struct audit_log {
 	struct hsm *hsm;
 	char *path;
-	int fd;
+	int fd;                       /* -1 until audit_begin when the file does not exist yet */
 	off_t good_size;              /* file size after the last complete line */
 	pthread_mutex_t lock;         /* the chain: seq, head, writes */
 	uint64_t seq;
 	uint8_t head[32];             /* SHA-256 of the last line */
 	uint64_t sealed_seq;          /* last seq covered by a checkpoint */
 	int64_t window_from;          /* time of the first unsealed record */
-	int healthy;
+	int healthy;                  /* the last write succeeded */
+	int sealing;                  /* the last checkpoint MAC succeeded */
+	int64_t seal_retry_at;        /* after a failed MAC: not before this time */
 	uint64_t failures;
+	uint64_t seal_failures;
 	unsigned batch;
 	unsigned interval;
+	long group;
 	hsm_handle_t mac_key;
+	/* the last checkpoint written (under lock): what the anchor should name */
+	uint64_t checkpoint_seq;
+	uint8_t checkpoint_hash[32];
+	/* the anchor in the token (under anchor_lock) */
+	pthread_mutex_t anchor_lock;
+	hsm_handle_t anchor;
+	hsm_handle_t anchor_stale[AUDIT_ANCHOR_STALE_MAX]; /* duplicates a crash inside an update left */
+	size_t anchor_stale_count;
+	uint64_t anchor_seq;
+	uint8_t anchor_hash[32];
+	int64_t anchor_time;
+	/* what audit_open found, for audit_begin */
+	int torn_tail;
+	int last_was_stop;
+	int break_accepted;
+	char break_reason[384];
+	int begun;
 	pthread_t checkpointer;
 	int checkpointer_started;
 	int stopping;
@@ -198,7 +220,21 @@ out:
 	return r;
 }
 
-/* Seals everything written so far; the caller holds log->lock. */
+/* Test seam: the HSM cannot be made to fail one HMAC on demand under a
+ * running vaultd, so while the file named by MCXVAULT_TEST_AUDIT_MAC_FAIL
+ * exists the checkpoint MAC fails as if the token were gone. */
+static int audit_mac(struct audit_log *log, const uint8_t *input, size_t len, uint8_t mac[32])
+{
+	const char *seam = getenv("MCXVAULT_TEST_AUDIT_MAC_FAIL");
+
+	if (seam != NULL && access(seam, F_OK) == 0)
+		return MCX_ERR_HSM_UNAVAILABLE;
+	return hsm_hmac_sha256(log->hsm, log->mac_key, input, len, mac);
+}
+
+/* Seals everything written so far; the caller holds log->lock.  A MAC the
+ * HSM cannot compute is not silent: the log turns unhealthy and audited
+ * requests are refused until a checkpoint succeeds again. */
 static int audit_checkpoint_locked(struct audit_log *log, const char *kind)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -210,19 +246,152 @@ static int audit_checkpoint_locked(struct audit_log *log, const char *kind)
 
 	hex32(log->head, prev);
 	MCX_GUARD(audit_checkpoint_input(log->seq + 1, prev, first, last, from, now, input));
-	MCX_GUARD(hsm_hmac_sha256(log->hsm, log->mac_key, input, sizeof(input), mac));
+	r = audit_mac(log, input, sizeof(input), mac);
+	if (r != MCX_OK) {
+		if (log->sealing)
+			vault_error("audit: the HSM cannot seal %s (%s): refusing audited requests until a checkpoint succeeds",
+			            log->path, mcx_strerror(r));
+		log->sealing = 0;
+		log->seal_failures++;
+		log->seal_retry_at = now + log->interval;
+		MCX_BAIL(r);
+	}
 	hex32(mac, mac_hex);
 	MCX_ENSURE_ALLOC(record = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "type", "checkpoint", "kind",
 	                                    kind, "first_seq", (json_int_t)first, "last_seq", (json_int_t)last,
 	                                    "from", (json_int_t)from, "to", (json_int_t)now, "mac_key",
 	                                    AUDIT_MAC_KEY_LABEL, "mac", mac_hex));
 	MCX_GUARD(audit_emit(log, record, now));
+	if (!log->sealing)
+		vault_info("audit: %s is sealed again (checkpoint %" PRIu64 ")", log->path, log->seq);
+	log->sealing = 1;
 	log->sealed_seq = log->seq;
 	log->window_from = 0;
+	log->checkpoint_seq = log->seq;
+	memcpy(log->checkpoint_hash, log->head, 32);
 	r = MCX_OK;
 out:
 	json_decref(record);
 	return r;
+}
+
+/* --- the anchor in the token ------------------------------------------------- */
+
+static int anchor_encode(uint64_t seq, const uint8_t hash[32], int64_t when, char *out, size_t cap)
+{
+	char hex[65];
+	int n;
+
+	hex32(hash, hex);
+	n = snprintf(out, cap, "{\"hash\":\"%s\",\"seq\":%" PRIu64 ",\"time\":%lld}", hex, seq, (long long)when);
+	return n > 0 && (size_t)n < cap ? MCX_OK : MCX_ERR_INTERNAL;
+}
+
+static int anchor_decode(const uint8_t *value, size_t len, uint64_t *seq, uint8_t hash[32], int64_t *when)
+{
+	int r = MCX_ERR_PARSE;
+	json_t *root = json_loadb((const char *)value, len, 0, NULL);
+	json_int_t s = 0, t = 0;
+	const char *h = NULL;
+	struct mcx_buf *raw = NULL;
+
+	if (root == NULL || json_unpack(root, "{s:s, s:I, s:I}", "hash", &h, "seq", &s, "time", &t) != 0 || s <= 0 ||
+	    strlen(h) != 64 || (raw = mcx_buf_new(32)) == NULL || mcx_hex_decode(raw, h, 64) != MCX_OK)
+		goto out;
+	*seq = (uint64_t)s;
+	memcpy(hash, mcx_buf_ptr(raw), 32);
+	*when = t;
+	r = MCX_OK;
+out:
+	mcx_buf_free(raw);
+	json_decref(root);
+	return r;
+}
+
+/* hsm_object_fn: keeps the anchor with the highest seq; the others are
+ * duplicates from a crash between create and destroy inside an update. */
+static int anchor_visit(void *context, const struct hsm_object *object)
+{
+	struct audit_log *log = context;
+	uint64_t seq = 0;
+	uint8_t hash[32];
+	int64_t when = 0;
+	hsm_handle_t loser;
+
+	if (object->object_class != HSM_CLASS_DATA || strcmp(object->label, AUDIT_ANCHOR_LABEL) != 0)
+		return MCX_OK;
+	if (anchor_decode(object->value, object->value_len, &seq, hash, &when) != MCX_OK) {
+		vault_error("audit: the token's audit anchor cannot be read: treating it as a broken history");
+		snprintf(log->break_reason, sizeof(log->break_reason),
+		         "the token's audit anchor is unreadable (changed outside vaultd)");
+		loser = object->handle;
+	} else if (seq > log->anchor_seq) {
+		loser = log->anchor;
+		log->anchor = object->handle;
+		log->anchor_seq = seq;
+		memcpy(log->anchor_hash, hash, 32);
+		log->anchor_time = when;
+	} else {
+		loser = object->handle;
+	}
+	if (loser != HSM_HANDLE_INVALID && log->anchor_stale_count < AUDIT_ANCHOR_STALE_MAX)
+		log->anchor_stale[log->anchor_stale_count++] = loser;
+	return MCX_OK;
+}
+
+/* Names the checkpoint (seq, hash) in the token.  Called after the
+ * checkpoint line is on disk (fdatasync), so the anchor is never ahead of
+ * the log.  Unless force, at most once per checkpoint interval: an update
+ * replaces a token object (SoftHSM cannot change CKA_VALUE in place), which
+ * costs milliseconds and the object lock. */
+static int audit_anchor_store(struct audit_log *log, uint64_t seq, const uint8_t hash[32], int force)
+{
+	int r = MCX_ERR_INTERNAL;
+	char value[160];
+	int64_t now = mcx_time_now();
+
+	pthread_mutex_lock(&log->anchor_lock);
+	if (seq == 0 || seq <= log->anchor_seq ||
+	    (!force && now - log->anchor_time < (int64_t)log->interval && now >= log->anchor_time)) {
+		r = MCX_OK;
+		goto out;
+	}
+	MCX_GUARD(anchor_encode(seq, hash, now, value, sizeof(value)));
+	if (log->anchor != HSM_HANDLE_INVALID) {
+		r = hsm_data_set_value(log->hsm, log->anchor, value, strlen(value), &log->anchor);
+		if (r == MCX_ERR_HSM_STALE_HANDLE)   /* the token was re-inserted: find it again, once */
+			r = hsm_find_by_label(log->hsm, HSM_CLASS_DATA, AUDIT_ANCHOR_LABEL, &log->anchor) == MCX_OK
+			            ? hsm_data_set_value(log->hsm, log->anchor, value, strlen(value), &log->anchor)
+			            : MCX_ERR_HSM_STALE_HANDLE;
+		MCX_GUARD(r);
+	} else {
+		MCX_GUARD(hsm_data_create(log->hsm, AUDIT_ANCHOR_LABEL, value, strlen(value), &log->anchor));
+	}
+	log->anchor_seq = seq;
+	memcpy(log->anchor_hash, hash, 32);
+	log->anchor_time = now;
+	while (log->anchor_stale_count > 0)
+		if (hsm_object_destroy(log->hsm, log->anchor_stale[--log->anchor_stale_count]) != MCX_OK)
+			vault_warning("audit: cannot remove a superseded anchor object from the token");
+	r = MCX_OK;
+out:
+	if (r != MCX_OK)
+		vault_error("audit: cannot update the anchor of %s in the token: %s", log->path, mcx_strerror(r));
+	pthread_mutex_unlock(&log->anchor_lock);
+	return r;
+}
+
+/* Anchors the last checkpoint written; the caller does not hold log->lock. */
+static int audit_anchor_latest(struct audit_log *log, int force)
+{
+	uint64_t seq;
+	uint8_t hash[32];
+
+	pthread_mutex_lock(&log->lock);
+	seq = log->checkpoint_seq;
+	memcpy(hash, log->checkpoint_hash, 32);
+	pthread_mutex_unlock(&log->lock);
+	return audit_anchor_store(log, seq, hash, force);
 }
 
 static int audit_open_file(struct audit_log *log);
@@ -263,16 +432,23 @@ static void *audit_checkpointer(void *arg)
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += log->interval;
 		pthread_cond_timedwait(&log->wake, &log->lock, &deadline);
-		if (!log->stopping)
-			audit_check_file(log);
-		if (log->stopping || log->seq == log->sealed_seq)
-			continue;
-		if (audit_checkpoint_locked(log, "periodic") == MCX_OK) {
+		if (log->stopping)
+			break;
+		audit_check_file(log);
+		if (log->seq != log->sealed_seq && (log->sealing || mcx_time_now() >= log->seal_retry_at) &&
+		    audit_checkpoint_locked(log, "periodic") == MCX_OK) {
 			int fd = log->fd;
-			/* flush outside the lock: requests keep appending meanwhile */
+			/* flush and anchor outside the lock: requests keep appending meanwhile */
 			pthread_mutex_unlock(&log->lock);
 			if (fd >= 0 && fdatasync(fd) != 0)
 				vault_error("audit: fdatasync %s: %s", log->path, strerror(errno));
+			else
+				if (audit_anchor_latest(log, 0) != MCX_OK) { /* logged; tried again at the next checkpoint */ }
+			pthread_mutex_lock(&log->lock);
+		} else if (log->checkpoint_seq > log->anchor_seq) {
+			/* idle after a checkpoint the rate limit did not anchor */
+			pthread_mutex_unlock(&log->lock);
+			if (audit_anchor_latest(log, 0) != MCX_OK) { /* logged; tried again at the next checkpoint */ }
 			pthread_mutex_lock(&log->lock);
 		}
 	}
@@ -280,62 +456,178 @@ static void *audit_checkpointer(void *arg)
 	return NULL;
 }
 
-/* Continues the chain from the last complete line of an existing file. */
-static int audit_resume(struct audit_log *log)
+/* --- start: read the log, check it against the anchor ---------------------- */
+
+struct scan_line {
+	uint64_t seq;
+	uint8_t hash[32];
+	char prev[65];
+	int is_stop;
+};
+
+/* Parses the complete lines of text[0..len) (each ends in '\n'). */
+static int scan_lines(char *text, size_t len, struct scan_line **lines, size_t *count)
 {
 	int r = MCX_ERR_INTERNAL;
-	struct stat st;
-	off_t size, start;
-	char *tail = NULL, *line, *end;
-	ssize_t n;
-	json_t *record = NULL, *seq;
-	size_t want;
+	size_t cap = 0, n = 0;
+	struct scan_line *v = NULL, *grown;
+	char *p = text, *end = text + len;
+	json_t *record = NULL;
 
-	MCX_ENSURE(fstat(log->fd, &st) == 0, MCX_ERR_SYSTEM);
-	size = st.st_size;
-	log->good_size = size;
-	if (size == 0)
-		return MCX_OK;
-	want = size > (off_t)AUDIT_LINE_MAX ? AUDIT_LINE_MAX : (size_t)size;
-	start = size - (off_t)want;
-	MCX_ENSURE_ALLOC(tail = malloc(want + 1));
-	MCX_ENSURE((n = pread(log->fd, tail, want, start)) == (ssize_t)want, MCX_ERR_SYSTEM);
-	tail[want] = '\0';
-	if (tail[want - 1] != '\n') {
-		/* a torn last line (power loss mid-write): cut it off, and say so */
-		end = strrchr(tail, '\n');
-		log->good_size = end != NULL ? start + (end - tail) + 1 : start;
-		vault_warning("audit: %s ends in a partial record: removing it", log->path);
-		MCX_ENSURE(ftruncate(log->fd, log->good_size) == 0, MCX_ERR_SYSTEM);
-		if (end == NULL)
-			MCX_BAIL(MCX_ERR_PARSE);
-		end[1] = '\0';
-		want = (size_t)(end - tail) + 1;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		json_t *jseq, *jprev, *jtype, *jkind;
+		MCX_ENSURE(nl != NULL, MCX_ERR_INTERNAL);
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			MCX_ENSURE_ALLOC(grown = realloc(v, cap * sizeof(*v)));
+			v = grown;
+		}
+		json_decref(record);
+		record = json_loadb(p, (size_t)(nl - p), 0, NULL);
+		jseq = json_object_get(record, "seq");
+		jprev = json_object_get(record, "prev");
+		memset(&v[n], 0, sizeof(v[n]));
+		if (json_is_integer(jseq) && json_integer_value(jseq) > 0)
+			v[n].seq = (uint64_t)json_integer_value(jseq);
+		if (json_is_string(jprev) && json_string_length(jprev) == 64)
+			memcpy(v[n].prev, json_string_value(jprev), 65);
+		jtype = json_object_get(record, "type");
+		jkind = json_object_get(record, "kind");
+		v[n].is_stop = json_is_string(jtype) && strcmp(json_string_value(jtype), "checkpoint") == 0 &&
+		               json_is_string(jkind) && strcmp(json_string_value(jkind), "stop") == 0;
+		SHA256((const uint8_t *)p, (size_t)(nl - p), v[n].hash);
+		n++;
+		p = nl + 1;
 	}
-	tail[want - 1] = '\0';
-	line = strrchr(tail, '\n');
-	line = line != NULL ? line + 1 : tail;
-	MCX_ENSURE((record = json_loads(line, 0, NULL)) != NULL, MCX_ERR_PARSE);
-	MCX_ENSURE(json_is_integer(seq = json_object_get(record, "seq")), MCX_ERR_PARSE);
-	log->seq = (uint64_t)json_integer_value(seq);
-	SHA256((const uint8_t *)line, strlen(line), log->head);
-	log->sealed_seq = log->seq;   /* what is on disk from before is sealed or lost to us */
+	*lines = v;
+	*count = n;
+	v = NULL;
 	r = MCX_OK;
 out:
-	if (r != MCX_OK)
-		vault_error("audit: cannot continue the chain of %s (%s): move the file away to start a new one",
-		            log->path, mcx_strerror(r));
 	json_decref(record);
-	free(tail);
+	free(v);
 	return r;
 }
 
+#define audit_break(log, ...) snprintf((log)->break_reason, sizeof((log)->break_reason), __VA_ARGS__)
+
+/* Reads the end of the log (back to the anchored checkpoint), sets the chain
+ * state, and names in log->break_reason anything the anchor contradicts.
+ * Reads only: a torn last line is noted here and cut off in audit_begin. */
+static int audit_scan(struct audit_log *log)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct stat st;
+	size_t window = 4 * AUDIT_LINE_MAX, want = 0, count = 0, first = 0, found = SIZE_MAX;
+	off_t start = 0;
+	char *text = NULL, *cut;
+	struct scan_line *lines = NULL;
+	char hex[65];
+
+	if (log->fd < 0 || (fstat(log->fd, &st) == 0 && st.st_size == 0)) {
+		log->good_size = 0;
+		if (log->anchor_seq > 0)
+			audit_break(log, "%s is %s, but the token's anchor seals record %" PRIu64 ": the log was deleted",
+			            log->path, log->fd < 0 ? "missing" : "empty", log->anchor_seq);
+		return MCX_OK;
+	}
+	MCX_ENSURE(fstat(log->fd, &st) == 0, MCX_ERR_SYSTEM);
+	for (;;) {
+		free(text);
+		free(lines);
+		text = NULL;
+		lines = NULL;
+		want = (size_t)st.st_size < window ? (size_t)st.st_size : window;
+		start = st.st_size - (off_t)want;
+		MCX_ENSURE_ALLOC(text = malloc(want + 1));
+		MCX_ENSURE(pread(log->fd, text, want, start) == (ssize_t)want, MCX_ERR_SYSTEM);
+		text[want] = '\0';
+		cut = memrchr(text, '\n', want);
+		first = 0;
+		if (start > 0) {
+			char *nl = memchr(text, '\n', want);
+			first = nl != NULL ? (size_t)(nl - text) + 1 : want;
+		}
+		if (cut != NULL && (size_t)(cut - text) + 1 > first)
+			MCX_GUARD(scan_lines(text + first, (size_t)(cut - text) + 1 - first, &lines, &count));
+		else
+			count = 0;
+		/* enough: the window starts at the file's start, or reaches back to the anchor */
+		if (start == 0 || (count > 0 && (log->anchor_seq == 0 || lines[0].seq <= log->anchor_seq)))
+			break;
+		window *= 4;
+	}
+	log->good_size = cut != NULL ? start + (cut - text) + 1 : start;
+	log->torn_tail = log->good_size != st.st_size;
+	if (count == 0) {
+		if (log->anchor_seq > 0)
+			audit_break(log, "%s holds no complete record, but the token's anchor seals record %" PRIu64,
+			            log->path, log->anchor_seq);
+		r = MCX_OK;
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (lines[i].seq == 0) {
+			audit_break(log, "a line of %s near record %" PRIu64 " is not an audit record: the log was changed",
+			            log->path, i > 0 ? lines[i - 1].seq + 1 : 0);
+			break;
+		}
+		if (i > 0) {
+			hex32(lines[i - 1].hash, hex);
+			if (lines[i].seq != lines[i - 1].seq + 1 || strcmp(lines[i].prev, hex) != 0) {
+				audit_break(log, "record %" PRIu64 " of %s does not follow record %" PRIu64
+				            ": records were changed, removed or reordered",
+				            lines[i].seq, log->path, lines[i - 1].seq);
+				break;
+			}
+		}
+		if (lines[i].seq == log->anchor_seq)
+			found = i;
+	}
+	if (log->break_reason[0] == '\0' && log->anchor_seq > 0) {
+		hex32(log->anchor_hash, hex);
+		if (found != SIZE_MAX) {
+			if (memcmp(lines[found].hash, log->anchor_hash, 32) != 0)
+				audit_break(log, "record %" PRIu64 " of %s is not the checkpoint the token's anchor sealed: "
+				            "the log was rewritten or replaced", log->anchor_seq, log->path);
+		} else if (lines[count - 1].seq < log->anchor_seq) {
+			audit_break(log, "%s ends at record %" PRIu64 ", but the token's anchor seals record %" PRIu64
+			            ": the log was truncated", log->path, lines[count - 1].seq, log->anchor_seq);
+		} else if (!(start == 0 && lines[0].seq == log->anchor_seq + 1 && strcmp(lines[0].prev, hex) == 0)) {
+			/* not the file that follows a rotation either */
+			audit_break(log, "%s begins at record %" PRIu64 " and does not continue the anchored checkpoint %" PRIu64
+			            ": the log was replaced", log->path, lines[0].seq, log->anchor_seq);
+		}
+	}
+	log->seq = lines[count - 1].seq;
+	memcpy(log->head, lines[count - 1].hash, 32);
+	log->sealed_seq = log->seq;   /* what is on disk from before is sealed or lost to us */
+	log->checkpoint_seq = 0;
+	log->last_was_stop = lines[count - 1].is_stop;
+	r = MCX_OK;
+out:
+	free(lines);
+	free(text);
+	return r;
+}
+
+/* Opens the log for appending (and reading, for the scan); created 0640
+ * whatever the umask, for an auditor group (audit.group). */
 static int audit_open_file(struct audit_log *log)
 {
-	log->fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	struct stat st;
+
+	log->fd = open(log->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (log->fd < 0) {
 		vault_error("audit: cannot open %s: %s", log->path, strerror(errno));
 		return MCX_ERR_AUDIT_UNAVAILABLE;
+	}
+	if (fstat(log->fd, &st) == 0 && st.st_size == 0) {
+		if (fchmod(log->fd, 0640) != 0)
+			vault_warning("audit: chmod 0640 %s: %s", log->path, strerror(errno));
+		if (log->group >= 0 && fchown(log->fd, (uid_t)-1, (gid_t)log->group) != 0)
+			vault_warning("audit: chgrp %ld %s: %s", log->group, log->path, strerror(errno));
 	}
 	return MCX_OK;
 }
@@ -353,8 +645,7 @@ out:
 	return r;
 }
 
-MCX_RESULT audit_open(struct hsm *hsm, const char *path, unsigned batch, unsigned interval_seconds,
-                      struct audit_log **out)
+MCX_RESULT audit_open(struct hsm *hsm, const struct audit_options *options, struct audit_log **out)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct audit_log *log = NULL;
@@ -363,9 +654,11 @@ MCX_RESULT audit_open(struct hsm *hsm, const char *path, unsigned batch, unsigne
 	MCX_ENSURE_ALLOC(log = calloc(1, sizeof(*log)));
 	log->fd = -1;
 	log->hsm = hsm;
-	log->batch = batch > 0 ? batch : 64;
-	log->interval = interval_seconds > 0 ? interval_seconds : 1;
+	log->batch = options->batch > 0 ? options->batch : 64;
+	log->interval = options->interval_seconds > 0 ? options->interval_seconds : 1;
+	log->group = options->group;
 	log->healthy = 1;
+	log->sealing = 1;
 	{
 		/* the chain step is a few microseconds: spin briefly on contention
 		 * instead of a futex sleep and wake-up, which cost more here */
@@ -375,8 +668,9 @@ MCX_RESULT audit_open(struct hsm *hsm, const char *path, unsigned batch, unsigne
 		pthread_mutex_init(&log->lock, &attr);
 		pthread_mutexattr_destroy(&attr);
 	}
+	pthread_mutex_init(&log->anchor_lock, NULL);
 	pthread_cond_init(&log->wake, NULL);
-	MCX_ENSURE_ALLOC(log->path = strdup(path));
+	MCX_ENSURE_ALLOC(log->path = strdup(options->path));
 	r = hsm_find_by_label(hsm, HSM_CLASS_SECRET_KEY, AUDIT_MAC_KEY_LABEL, &log->mac_key);
 	if (r == MCX_ERR_NOT_FOUND) {
 		vault_info("creating the audit MAC key %s in the token", AUDIT_MAC_KEY_LABEL);
@@ -385,20 +679,80 @@ MCX_RESULT audit_open(struct hsm *hsm, const char *path, unsigned batch, unsigne
 	} else {
 		MCX_GUARD(r);
 	}
-	MCX_GUARD(audit_open_file(log));
-	MCX_GUARD(audit_resume(log));
-	pthread_mutex_lock(&log->lock);
-	r = audit_note(log, "start");
-	pthread_mutex_unlock(&log->lock);
-	MCX_GUARD(r);
-	MCX_ENSURE(pthread_create(&log->checkpointer, NULL, audit_checkpointer, log) == 0, MCX_ERR_SYSTEM);
-	log->checkpointer_started = 1;
-	vault_info("audit log %s: continuing at record %" PRIu64, path, log->seq);
+	MCX_GUARD(hsm_objects_walk(hsm, AUDIT_ANCHOR_LABEL, anchor_visit, log));
+	log->fd = open(log->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (log->fd < 0 && errno != ENOENT) {
+		vault_error("audit: cannot open %s: %s", log->path, strerror(errno));
+		MCX_BAIL(MCX_ERR_AUDIT_UNAVAILABLE);
+	}
+	r = audit_scan(log);
+	if (r != MCX_OK) {
+		vault_error("audit: cannot read %s (%s)", log->path, mcx_strerror(r));
+		goto out;
+	}
+	if (log->break_reason[0] != '\0') {
+		if (!options->accept_break) {
+			vault_error("audit: %s. vaultd does not start over a broken audit history: put the log back as "
+			            "it was, or start once with --accept-audit-break to continue anyway (the break is "
+			            "recorded in the log)", log->break_reason);
+			MCX_BAIL(MCX_ERR_SIGNATURE_INVALID);
+		}
+		vault_warning("audit: %s; accepted by --accept-audit-break: it is recorded in the log", log->break_reason);
+		log->break_accepted = 1;
+	}
 	*out = log;
 	log = NULL;
 	r = MCX_OK;
 out:
 	audit_close(log);
+	return r;
+}
+
+MCX_RESULT audit_begin(struct audit_log *log)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *record = NULL;
+	char anchor_hex[65];
+
+	pthread_mutex_lock(&log->lock);
+	if (log->fd < 0)
+		MCX_GUARD(audit_open_file(log));
+	if (log->torn_tail) {
+		/* a torn last line (power loss mid-write): cut it off, and say so */
+		vault_warning("audit: %s ends in a partial record: removing it", log->path);
+		MCX_ENSURE(ftruncate(log->fd, log->good_size) == 0, MCX_ERR_SYSTEM);
+	}
+	if (log->break_accepted) {
+		hex32(log->anchor_hash, anchor_hex);
+		MCX_ENSURE_ALLOC(record = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:i}", "type", "audit-break", "reason",
+		                                    log->break_reason, "anchor_seq", (json_int_t)log->anchor_seq,
+		                                    "anchor_hash", anchor_hex, "found_seq", (json_int_t)log->seq,
+		                                    "accepted_by", "vaultd --accept-audit-break", "uid", (int)getuid()));
+		MCX_GUARD(audit_emit(log, record, mcx_time_now()));
+		/* the anchor moves to the new history below, whatever its seq */
+		pthread_mutex_lock(&log->anchor_lock);
+		log->anchor_seq = 0;
+		pthread_mutex_unlock(&log->anchor_lock);
+	}
+	json_decref(record);
+	MCX_ENSURE_ALLOC(record = json_pack("{s:s, s:s, s:i, s:s}", "type", "start", "version", MCXVAULT_VERSION, "pid",
+	                                    (int)getpid(), "previous",
+	                                    log->seq == 0 ? "new-log" : log->last_was_stop ? "clean-stop" : "no-stop-record"));
+	MCX_GUARD(audit_emit(log, record, mcx_time_now()));
+	MCX_GUARD(audit_checkpoint_locked(log, "start"));
+	MCX_ENSURE(fdatasync(log->fd) == 0, MCX_ERR_AUDIT_UNAVAILABLE);
+	pthread_mutex_unlock(&log->lock);
+	r = audit_anchor_latest(log, 1);
+	pthread_mutex_lock(&log->lock);
+	MCX_GUARD(r);
+	MCX_ENSURE(pthread_create(&log->checkpointer, NULL, audit_checkpointer, log) == 0, MCX_ERR_SYSTEM);
+	log->checkpointer_started = 1;
+	log->begun = 1;
+	vault_info("audit log %s: continuing at record %" PRIu64 ", anchored in the token", log->path, log->seq);
+	r = MCX_OK;
+out:
+	pthread_mutex_unlock(&log->lock);
+	json_decref(record);
 	return r;
 }
 
@@ -412,16 +766,22 @@ void audit_close(struct audit_log *log)
 	pthread_mutex_unlock(&log->lock);
 	if (log->checkpointer_started)
 		pthread_join(log->checkpointer, NULL);
-	if (log->fd >= 0) {
+	if (log->fd >= 0 && log->begun) {
+		int sealed;
 		pthread_mutex_lock(&log->lock);
-		if (audit_note(log, "stop") != MCX_OK || audit_checkpoint_locked(log, "stop") != MCX_OK)
-			vault_error("audit: could not seal %s at shutdown", log->path);
+		sealed = audit_note(log, "stop") == MCX_OK && audit_checkpoint_locked(log, "stop") == MCX_OK;
 		pthread_mutex_unlock(&log->lock);
+		if (!sealed)
+			vault_error("audit: could not seal %s at shutdown", log->path);
 		if (fdatasync(log->fd) != 0)
 			vault_error("audit: fdatasync %s: %s", log->path, strerror(errno));
-		close(log->fd);
+		else if (sealed)
+			if (audit_anchor_latest(log, 1) != MCX_OK) { /* logged */ }
 	}
+	if (log->fd >= 0)
+		close(log->fd);
 	pthread_mutex_destroy(&log->lock);
+	pthread_mutex_destroy(&log->anchor_lock);
 	pthread_cond_destroy(&log->wake);
 	free(log->path);
 	free(log);
@@ -455,14 +815,15 @@ out:
 }
 
 /*
- * The record of a call, formatted straight into a bounded buffer: this runs
- * for every audited request, so no JSON tree is built.  Keys in sorted order
- * (caller, domain, error, external_kms, key, method, outcome, subject, type);
- * audit_emit_body then adds prev, seq and time.
+ * The record of a call or of an intent, formatted straight into a bounded
+ * buffer: this runs for every audited request, so no JSON tree is built.
+ * Keys in sorted order (caller, count, domain, error, external_kms, intent,
+ * key, method, outcome, params, subject, type); audit_emit_body then adds
+ * prev, seq and time.
  */
-static int audit_call_body(const struct audit_event *ev, struct mcx_buf *b)
+static int audit_record_body(const struct audit_event *ev, const char *type, struct mcx_buf *b)
 {
-	int r = MCX_ERR_INTERNAL, first = 1;
+	int r = MCX_ERR_INTERNAL, first = 1, is_intent = strcmp(type, "intent") == 0;
 
 	MCX_GUARD(mcx_buf_putf(b, "{\"caller\":{\"pid\":%ld,\"roles\":[", (long)ev->pid));
 	for (unsigned bit = 1; bit <= VAULT_ROLE_AUDITOR; bit <<= 1)
@@ -471,14 +832,16 @@ static int audit_call_body(const struct audit_event *ev, struct mcx_buf *b)
 			first = 0;
 		}
 	MCX_GUARD(mcx_buf_putf(b, "],\"uid\":%lu}", (unsigned long)ev->uid));
+	if (ev->count > 1)
+		MCX_GUARD(mcx_buf_putf(b, ",\"count\":%llu", (unsigned long long)ev->count));
 	if (ev->domain != NULL) {
 		MCX_GUARD(mcx_buf_put(b, ",\"domain\":", 10));
 		MCX_GUARD(audit_put_string(b, ev->domain));
 	}
-	if (ev->error != 0)
+	if (ev->error != 0 && !is_intent)
 		MCX_GUARD(mcx_buf_putf(b, ",\"error\":{\"code\":%d,\"name\":\"%s\"}", mcx_error_rpc_code(ev->error),
 		                       mcx_error_name(ev->error)));
-	if (ev->external_count > 0) {
+	if (ev->external_count > 0 && !is_intent) {
 		MCX_GUARD(mcx_buf_put(b, ",\"external_kms\":[", 17));
 		for (size_t i = 0; i < ev->external_count && i < AUDIT_EXTERNAL_MAX; i++) {
 			if (i > 0)
@@ -487,36 +850,59 @@ static int audit_call_body(const struct audit_event *ev, struct mcx_buf *b)
 		}
 		MCX_GUARD(mcx_buf_put_u8(b, ']'));
 	}
-	if (ev->key_purpose != NULL) {
+	if (ev->intent != 0 && !is_intent)
+		MCX_GUARD(mcx_buf_putf(b, ",\"intent\":%llu", (unsigned long long)ev->intent));
+	if (ev->key_purpose != NULL && !is_intent) {
 		MCX_GUARD(mcx_buf_put(b, ",\"key\":{\"purpose\":", 18));
 		MCX_GUARD(audit_put_string(b, ev->key_purpose));
 		MCX_GUARD(mcx_buf_putf(b, ",\"version\":%lu}", (unsigned long)ev->key_version));
 	}
 	MCX_GUARD(mcx_buf_put(b, ",\"method\":", 10));
 	MCX_GUARD(audit_put_string(b, ev->method));
-	MCX_GUARD(mcx_buf_putf(b, ",\"outcome\":\"%s\"", ev->error == 0 ? "ok" : "error"));
-	if (ev->subject != NULL) {
+	if (!is_intent)
+		MCX_GUARD(mcx_buf_putf(b, ",\"outcome\":\"%s\"", ev->error == 0 ? "ok" : "error"));
+	if (is_intent) {
+		MCX_GUARD(mcx_buf_put(b, ",\"params\":{", 11));
+		for (size_t i = 0; i < ev->param_count && i < AUDIT_PARAMS_MAX; i++) {
+			if (i > 0)
+				MCX_GUARD(mcx_buf_put_u8(b, ','));
+			MCX_GUARD(audit_put_string(b, ev->param_names[i]));
+			MCX_GUARD(mcx_buf_put_u8(b, ':'));
+			if (ev->param_strings[i] != NULL)
+				MCX_GUARD(audit_put_string(b, ev->param_strings[i]));
+			else
+				MCX_GUARD(mcx_buf_putf(b, "%lld", ev->param_ints[i]));
+		}
+		MCX_GUARD(mcx_buf_put_u8(b, '}'));
+	}
+	if (ev->subject != NULL && !is_intent) {
 		MCX_GUARD(mcx_buf_put(b, ",\"subject\":", 11));
 		MCX_GUARD(audit_put_string(b, ev->subject));
 	}
-	MCX_GUARD(mcx_buf_put(b, ",\"type\":\"call\"", 14));
+	MCX_GUARD(mcx_buf_putf(b, ",\"type\":\"%s\"", type));
 	r = MCX_OK;
 out:
 	return r;
 }
 
-MCX_RESULT audit_append(struct audit_log *log, const struct audit_event *ev)
+/* Formats and chains one record; *seq (if not NULL) receives its number. */
+static int audit_record(struct audit_log *log, const struct audit_event *ev, const char *type, uint64_t *seq,
+                        int *fd)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct mcx_buf *body = NULL;
 
 	MCX_ENSURE_ALLOC(body = mcx_buf_new(AUDIT_LINE_MAX));
-	MCX_GUARD(audit_call_body(ev, body));
+	MCX_GUARD(audit_record_body(ev, type, body));
 	/* only the chain step is serialised */
 	pthread_mutex_lock(&log->lock);
 	r = audit_emit_body(log, (const char *)mcx_buf_ptr(body), mcx_buf_len(body), mcx_time_now());
 	if (r == MCX_OK && log->seq - log->sealed_seq >= log->batch)
 		pthread_cond_signal(&log->wake);
+	if (seq != NULL)
+		*seq = log->seq;
+	if (fd != NULL)
+		*fd = log->fd;
 	pthread_mutex_unlock(&log->lock);
 out:
 	if (r != MCX_OK && r != MCX_ERR_AUDIT_UNAVAILABLE)
@@ -525,16 +911,41 @@ out:
 	return r;
 }
 
+MCX_RESULT audit_append(struct audit_log *log, const struct audit_event *ev)
+{
+	return audit_record(log, ev, "call", NULL, NULL);
+}
+
+MCX_RESULT audit_intent(struct audit_log *log, const struct audit_event *ev, uint64_t *seq)
+{
+	int r = MCX_ERR_INTERNAL, fd = -1;
+
+	MCX_GUARD(audit_record(log, ev, "intent", seq, &fd));
+	/* durable before the change is made, not only written */
+	if (fd < 0 || fdatasync(fd) != 0) {
+		vault_error("audit: fdatasync %s: %s: the change is not made", log->path, strerror(errno));
+		MCX_BAIL(MCX_ERR_AUDIT_UNAVAILABLE);
+	}
+	r = MCX_OK;
+out:
+	return r;
+}
+
 MCX_RESULT audit_reopen(struct audit_log *log)
 {
-	int r = MCX_ERR_INTERNAL, old;
+	int r = MCX_ERR_INTERNAL, old, sealed = 0;
 
 	pthread_mutex_lock(&log->lock);
-	if (log->fd >= 0 && audit_checkpoint_locked(log, "rotate") != MCX_OK)
-		vault_warning("audit: could not seal %s before reopening", log->path);
+	if (log->fd >= 0) {
+		sealed = audit_checkpoint_locked(log, "rotate") == MCX_OK;
+		if (!sealed)
+			vault_warning("audit: could not seal %s before reopening", log->path);
+	}
 	old = log->fd;
-	if (old >= 0 && fdatasync(old) != 0)
+	if (old >= 0 && fdatasync(old) != 0) {
 		vault_error("audit: fdatasync %s: %s", log->path, strerror(errno));
+		sealed = 0;
+	}
 	r = audit_open_file(log);
 	if (r == MCX_OK) {
 		struct stat st;
@@ -547,6 +958,9 @@ MCX_RESULT audit_reopen(struct audit_log *log)
 		log->fd = old;   /* keep writing where we were */
 	}
 	pthread_mutex_unlock(&log->lock);
+	/* the anchor names the old file's last checkpoint, which the new file continues */
+	if (sealed)
+		if (audit_anchor_latest(log, 1) != MCX_OK) { /* logged */ }
 	return r;
 }
 
@@ -558,15 +972,23 @@ void audit_status_get(struct audit_log *log, struct audit_status *status)
 	status->seq = log->seq;
 	status->sealed_seq = log->sealed_seq;
 	hex32(log->head, status->head);
-	status->healthy = log->healthy;
+	status->writable = log->healthy;
+	status->sealing = log->sealing;
+	status->healthy = log->healthy && log->sealing;
 	status->failures = log->failures;
+	status->seal_failures = log->seal_failures;
 	pthread_mutex_unlock(&log->lock);
+	pthread_mutex_lock(&log->anchor_lock);
+	status->anchor_seq = log->anchor_seq;
+	hex32(log->anchor_hash, status->anchor_hash);
+	status->anchor_time = log->anchor_time;
+	pthread_mutex_unlock(&log->anchor_lock);
 }
 
 int audit_writable(struct audit_log *log)
 {
 	struct statvfs vfs;
-	int healthy, fd;
+	int healthy, sealing, fd;
 	const char *seam = getenv("MCXVAULT_TEST_AUDIT_READONLY");
 
 	if (seam != NULL && access(seam, F_OK) == 0)
@@ -574,8 +996,13 @@ int audit_writable(struct audit_log *log)
 
 	pthread_mutex_lock(&log->lock);
 	healthy = log->healthy;
+	sealing = log->sealing;
 	fd = log->fd;
+	if (!sealing && mcx_time_now() >= log->seal_retry_at)
+		pthread_cond_signal(&log->wake);   /* the checkpointer tries again now */
 	pthread_mutex_unlock(&log->lock);
+	if (!sealing)
+		return 0;
 	if (healthy)
 		return 1;
 	if (fd < 0 || fstatvfs(fd, &vfs) != 0)

@@ -5,11 +5,18 @@
  *   - a changed record k: record k+1's "prev" is not SHA-256(line k) while
  *     the sequence numbers run on — "record k was changed";
  *   - a removed record: the sequence jumps — "record k is missing";
- *   - swapped records: the sequence goes backwards — "reordered";
+ *   - swapped records: the sequence skips one and the next line holds it —
+ *     "records k and k+1 were swapped (reordered)";
  *   - records changed and re-chained by someone without the HSM key: the next
  *     checkpoint's MAC does not verify;
  *   - a truncated file: it ends on records no checkpoint seals (the caller
- *     compares with the vault's own sequence number for the live file).
+ *     compares with the vault's own sequence number for the live file), or
+ *     before the checkpoint the token's anchor names;
+ *   - a rewritten, re-chained file: the anchored checkpoint's line differs.
+ *
+ * An "audit-break" record is a break an administrator accepted when vaultd
+ * refused to start (vaultd --accept-audit-break); it continues the chain and
+ * is counted and reported, not failed.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -126,10 +133,26 @@ MCX_RESULT audit_chain_verify_file(const char *path, struct audit_chain_state *s
 				MCX_BAIL(chain_fail(st, line_no, seq,
 				                    "record %" PRIu64 " comes after record %" PRIu64 ": records were reordered",
 				                    seq, st->seq));
-			if (seq > st->seq + 1)
+			if (seq > st->seq + 1) {
+				/* the next line tells a swap from a gap */
+				uint64_t next_seq = 0;
+				char *peek = NULL;
+				size_t peek_cap = 0;
+				if (getline(&peek, &peek_cap, f) > 0) {
+					json_t *next = json_loads(peek, 0, NULL), *jn = json_object_get(next, "seq");
+					next_seq = json_is_integer(jn) ? (uint64_t)json_integer_value(jn) : 0;
+					json_decref(next);
+				}
+				free(peek);
+				if (next_seq == st->seq + 1)
+					MCX_BAIL(chain_fail(st, line_no, st->seq + 1,
+					                    "records %" PRIu64 " and %" PRIu64 " were swapped (reordered): line %zu holds record %" PRIu64
+					                    " and line %zu record %" PRIu64,
+					                    next_seq, seq, line_no, seq, line_no + 1, next_seq));
 				MCX_BAIL(chain_fail(st, line_no, st->seq + 1,
-				                    "record %" PRIu64 " is missing or out of order (the file goes from %" PRIu64 " to %" PRIu64 ")",
+				                    "record %" PRIu64 " is missing (the file goes from %" PRIu64 " to %" PRIu64 ")",
 				                    st->seq + 1, st->seq, seq));
+			}
 			if (strcmp(prev, st->head) != 0)
 				MCX_BAIL(chain_fail(st, line_no - 1, st->seq,
 				                    "record %" PRIu64 " was changed (record %" PRIu64 " does not link to it)",
@@ -160,9 +183,23 @@ MCX_RESULT audit_chain_verify_file(const char *path, struct audit_chain_state *s
 			}
 			st->checkpoints++;
 			st->sealed_seq = seq;
+		} else if (strcmp(type, "audit-break") == 0) {
+			json_t *reason = json_object_get(record, "reason");
+			if (st->breaks++ == 0) {
+				st->break_seq = seq;
+				snprintf(st->break_reason, sizeof(st->break_reason), "%s",
+				         json_is_string(reason) ? json_string_value(reason) : "(no reason given)");
+			}
 		}
 		SHA256((const uint8_t *)line, (size_t)n, digest);
 		hex32(digest, st->head);
+		if (st->anchor_seq != 0 && seq == st->anchor_seq) {
+			MCX_ENSURE(strcmp(st->head, st->anchor_hash) == 0,
+			           chain_fail(st, line_no, seq,
+			                      "record %" PRIu64 " is not the checkpoint the HSM anchor sealed: the log was "
+			                      "rewritten or replaced", seq));
+			st->anchor_seen = 1;
+		}
 		st->seq = seq;
 		st->records++;
 	}

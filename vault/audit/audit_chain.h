@@ -28,9 +28,17 @@ struct audit_chain_state {
 	uint64_t seq;                 /* last record seen */
 	char head[65];                /* SHA-256 hex of the last line */
 	uint64_t sealed_seq;          /* last record covered by a verified checkpoint */
+	/* set before the first file: the checkpoint the token's anchor names
+	 * (audit.status "anchor"); 0: none */
+	uint64_t anchor_seq;
+	char anchor_hash[65];
+	int anchor_seen;              /* the anchored record was found and matched */
 	/* totals */
 	size_t records;
 	size_t checkpoints;
+	size_t breaks;                /* "audit-break" records: breaks an administrator accepted */
+	uint64_t break_seq;           /* the first of them */
+	char break_reason[384];
 	/* the first problem, if any */
 	int failed;
 	char file[512];

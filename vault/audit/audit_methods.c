@@ -25,6 +25,14 @@ static int audit_enabled(struct rpc_call *call)
 	return MCX_OK;
 }
 
+/* A caller whose auditor/admin role is limited to some domains sees only
+ * their records: the log as a whole (file, sequence, chain head, anchor)
+ * tells how busy other domains are, so it is for unscoped callers only. */
+static int audit_caller_unscoped(struct rpc_call *call)
+{
+	return (vault_access_roles_unscoped(call->config, call->caller) & call->method->roles) != 0;
+}
+
 int method_audit_status(struct rpc_call *call, json_t *params, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -32,18 +40,40 @@ int method_audit_status(struct rpc_call *call, json_t *params, json_t **result)
 
 	MCX_GUARD(audit_enabled(call));
 	audit_status_get(call->vault->audit, &st);
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:I, s:I, s:s, s:b, s:I, s:s}", "file", st.path, "seq",
-	                                     (json_int_t)st.seq, "sealed_seq", (json_int_t)st.sealed_seq, "head",
-	                                     st.head, "healthy", st.healthy, "failures", (json_int_t)st.failures,
-	                                     "mac_key", AUDIT_MAC_KEY_LABEL));
+	if (!audit_caller_unscoped(call)) {
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:b, s:b, s:b, s:s}", "healthy", st.healthy, "writable",
+		                                     st.writable, "sealing", st.sealing, "scope", "domains"));
+		r = MCX_OK;
+		goto out;
+	}
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:I, s:I, s:s, s:b, s:b, s:b, s:I, s:I, s:s, s:s, s:{s:I, s:s, s:I}}",
+	                                     "file", st.path, "seq", (json_int_t)st.seq, "sealed_seq",
+	                                     (json_int_t)st.sealed_seq, "head", st.head, "healthy", st.healthy,
+	                                     "writable", st.writable, "sealing", st.sealing, "failures",
+	                                     (json_int_t)st.failures, "seal_failures", (json_int_t)st.seal_failures,
+	                                     "mac_key", AUDIT_MAC_KEY_LABEL, "scope", "all", "anchor", "seq",
+	                                     (json_int_t)st.anchor_seq, "hash", st.anchor_hash, "time",
+	                                     (json_int_t)st.anchor_time));
 	r = MCX_OK;
 out:
 	return r;
 }
 
+/* Whether a scoped caller may see this record: only records of its domains. */
+static int audit_record_visible(struct rpc_call *call, int unscoped, json_t *record)
+{
+	json_t *domain;
+
+	if (unscoped)
+		return 1;
+	domain = json_object_get(record, "domain");
+	return json_is_string(domain) &&
+	       (vault_access_roles(call->config, call->caller, json_string_value(domain)) & call->method->roles) != 0;
+}
+
 int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result)
 {
-	int r = MCX_ERR_INTERNAL, fd = -1;
+	int r = MCX_ERR_INTERNAL, fd = -1, unscoped;
 	uint64_t count = 20;
 	struct audit_status st;
 	struct stat sb;
@@ -54,6 +84,7 @@ int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result)
 
 	MCX_GUARD(audit_enabled(call));
 	MCX_GUARD(rpc_param_uint(call, params, "count", 0, AUDIT_TAIL_MAX, &count, NULL));
+	unscoped = audit_caller_unscoped(call);
 	audit_status_get(call->vault->audit, &st);
 	MCX_ENSURE((fd = open(st.path, O_RDONLY | O_CLOEXEC)) >= 0 && fstat(fd, &sb) == 0,
 	           rpc_fail(call, MCX_ERR_SYSTEM, "cannot read the audit log: %s", strerror(errno)));
@@ -75,12 +106,20 @@ int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result)
 		if (line == data && start > 0)
 			break;   /* the first line in the window may be cut */
 		*end = '\0';
-		if (end > line && (record = json_loads(line, 0, NULL)) != NULL)
-			json_array_insert_new(lines, 0, record);
-		n++;
+		if (end > line && (record = json_loads(line, 0, NULL)) != NULL) {
+			if (audit_record_visible(call, unscoped, record)) {
+				json_array_insert_new(lines, 0, record);
+				n++;
+			} else {
+				json_decref(record);
+			}
+		}
 		p = line;
 	}
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:O}", "file", st.path, "records", lines));
+	if (unscoped)
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:O}", "file", st.path, "records", lines));
+	else
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:O}", "records", lines));
 	r = MCX_OK;
 out:
 	if (fd >= 0)

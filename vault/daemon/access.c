@@ -74,3 +74,15 @@ unsigned vault_access_roles(const struct vault_config *config, const struct vaul
 	}
 	return roles;
 }
+
+unsigned vault_access_roles_unscoped(const struct vault_config *config, const struct vault_caller *caller)
+{
+	unsigned roles = 0;
+
+	if (config == NULL || caller == NULL)
+		return 0;
+	for (size_t i = 0; i < config->access_count; i++)
+		if (config->access[i].domain_count == 0 && access_entry_matches(&config->access[i], caller))
+			roles |= config->access[i].roles;
+	return roles;
+}

@@ -212,7 +212,8 @@ out:
 
 static int config_load_audit(struct vault_config *c, const config_setting_t *s, char **error)
 {
-	static const char *const allowed[] = { "file", "batch", "checkpoint_interval", NULL };
+	char *group = NULL;
+	static const char *const allowed[] = { "file", "batch", "checkpoint_interval", "group", NULL };
 	int r = MCX_ERR_INTERNAL;
 	long long v;
 
@@ -227,8 +228,18 @@ static int config_load_audit(struct vault_config *c, const config_setting_t *s, 
 	v = c->audit_checkpoint_interval;
 	MCX_GUARD(config_int(s, "checkpoint_interval", 1, 3600, &v, c->path, error));
 	c->audit_checkpoint_interval = (unsigned)v;
+	MCX_GUARD(config_string(s, "group", 0, &group, c->path, error));
+	if (group != NULL) {
+		struct group gr, *found = NULL;
+		char buf[4096];
+		MCX_ENSURE(getgrnam_r(group, &gr, buf, sizeof(buf), &found) == 0 && found != NULL,
+		           config_fail(error, c->path, config_setting_get_member(s, "group"),
+		                       "audit.group: no group named '%s'", group));
+		c->audit_group = (long)found->gr_gid;
+	}
 	r = MCX_OK;
 out:
+	free(group);
 	return r;
 }
 
@@ -465,6 +476,7 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	c->max_connections = 1024;
 	c->log_level = VAULT_LOG_INFO;
 	c->audit_batch = 1024;
+	c->audit_group = -1;
 	c->audit_checkpoint_interval = 1;
 	c->refcount = 1;
 

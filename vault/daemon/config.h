@@ -77,6 +77,7 @@ struct vault_config {
 	char *audit_file;             /* JSON-lines audit log; NULL: audit off */
 	unsigned audit_batch;         /* records per HMAC checkpoint */
 	unsigned audit_checkpoint_interval; /* seconds: a checkpoint at least this often */
+	long audit_group;             /* gid of a new audit log file (audit.group); -1: vaultd's */
 	/* gms */
 	char *gms_store;              /* SQLite file of wrapped per-group key material */
 	/* hsm */

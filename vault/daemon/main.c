@@ -3,6 +3,10 @@
  *
  *   vaultd [-f] [-c FILE]    run (in the foreground with -f, logging to stderr)
  *   vaultd -t [-c FILE]      check the configuration and exit
+ *   vaultd --accept-audit-break [-f] [-c FILE]
+ *                            start although the audit log contradicts the
+ *                            token's anchor (truncated, deleted, replaced or
+ *                            rewritten); the break is recorded in the log
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -37,12 +41,16 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: vaultd [-f] [-c FILE]\n"
+	fprintf(out, "usage: vaultd [-f] [--accept-audit-break] [-c FILE]\n"
 	             "       vaultd -t [-c FILE]\n"
 	             "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	             "  -f       stay in the foreground and log to stderr\n"
 	             "  -t       check the configuration file and exit\n"
-	             "  -V       print the version\n");
+	             "  -V       print the version\n"
+	             "  --accept-audit-break\n"
+	             "           start even though the audit log no longer matches the anchor in the\n"
+	             "           token (it was truncated, deleted, replaced or rewritten); the break\n"
+	             "           is recorded in the log as an \"audit-break\" record\n");
 }
 
 /* JSON trees hold request parameters (transport keys) and results (user
@@ -115,7 +123,11 @@ out:
 int main(int argc, char **argv)
 {
 	const char *config_path = DEFAULT_CONFIG;
-	int foreground = 0, check_only = 0, opt, r = MCX_ERR_INTERNAL, status = 1;
+	int foreground = 0, check_only = 0, accept_audit_break = 0, opt, r = MCX_ERR_INTERNAL, status = 1;
+	static const struct option long_options[] = {
+		{ "accept-audit-break", no_argument, NULL, 'B' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct vault vault;
 	struct vault_config *config = NULL;
 	struct vault_server *server = NULL;
@@ -127,8 +139,9 @@ int main(int argc, char **argv)
 	memset(&vault, 0, sizeof(vault));
 	memset(pin, 0, sizeof(pin));
 	mcx_lock_memory(pin, sizeof(pin));
-	while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:ftVh", long_options, NULL)) != -1) {
 		switch (opt) {
+		case 'B': accept_audit_break = 1; break;
 		case 'c': config_path = optarg; break;
 		case 'f': foreground = 1; break;
 		case 't': check_only = 1; break;
@@ -195,11 +208,20 @@ int main(int argc, char **argv)
 		            mcx_strerror(r));
 		goto out;
 	}
-	if (config->audit_file != NULL &&
-	    (r = audit_open(vault.hsm, config->audit_file, config->audit_batch, config->audit_checkpoint_interval,
-	                    &vault.audit)) != MCX_OK) {
-		vault_error("cannot open the audit log %s: %s", config->audit_file, mcx_strerror(r));
-		goto out;
+	if (config->audit_file != NULL) {
+		struct audit_options audit = {
+			.path = config->audit_file,
+			.batch = config->audit_batch,
+			.interval_seconds = config->audit_checkpoint_interval,
+			.accept_break = accept_audit_break,
+			.group = config->audit_group,
+		};
+		/* checks the log against the token's anchor and writes nothing yet:
+		 * a start that fails below leaves the log as it was */
+		if ((r = audit_open(vault.hsm, &audit, &vault.audit)) != MCX_OK) {
+			vault_error("cannot open the audit log %s: %s", config->audit_file, mcx_strerror(r));
+			goto out;
+		}
 	}
 	if ((r = keystore_open(vault.hsm, &vault.keystore)) != MCX_OK) {
 		vault_error("cannot load keys from the token: %s", mcx_strerror(r));
@@ -221,6 +243,10 @@ int main(int argc, char **argv)
 	}
 	if ((r = vault_server_open(&vault, config, &server)) != MCX_OK)
 		goto out;
+	if (vault.audit != NULL && (r = audit_begin(vault.audit)) != MCX_OK) {
+		vault_error("cannot start the audit log %s: %s", config->audit_file, mcx_strerror(r));
+		goto out;
+	}
 	if ((r = vault_server_start(server)) != MCX_OK) {
 		vault_error("cannot start worker threads");
 		goto out;

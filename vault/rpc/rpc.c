@@ -69,7 +69,43 @@ static int rpc_audit(struct rpc_call *call, int outcome)
 	for (size_t i = 0; i < call->audit.external_count && i < AUDIT_EXTERNAL_MAX; i++)
 		ev.external_kms[ev.external_count++] = call->audit.external_kms[i];
 	ev.error = outcome;
+	ev.intent = call->audit.intent_seq;
 	return audit_append(call->vault->audit, &ev);
+}
+
+/* The parameters an intent record names: what is about to change.  Only
+ * identifiers (never key material, certificates or payloads). */
+static const char *const rpc_intent_params[] = { "purpose", "version", "group", "gmk_id", "server_uri",
+	                                         "key_id", "kms_uri", NULL };
+
+/* Writes the intent of a state-changing call and flushes it to disk before
+ * the handler runs: if this fails, nothing is done and the caller gets -32008. */
+static int rpc_audit_intent(struct rpc_call *call, json_t *params)
+{
+	struct audit_event ev;
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.uid = call->caller->uid;
+	ev.pid = call->caller->pid;
+	ev.roles = call->roles;
+	ev.method = call->method->name;
+	ev.domain = call->domain;
+	for (size_t i = 0; rpc_intent_params[i] != NULL && ev.param_count < AUDIT_PARAMS_MAX; i++) {
+		json_t *v = json_object_get(params, rpc_intent_params[i]);
+		if (json_is_string(v) && json_string_length(v) <= 256 && strlen(json_string_value(v)) == json_string_length(v)) {
+			ev.param_names[ev.param_count] = rpc_intent_params[i];
+			ev.param_strings[ev.param_count++] = json_string_value(v);
+		} else if (json_is_integer(v)) {
+			ev.param_names[ev.param_count] = rpc_intent_params[i];
+			ev.param_ints[ev.param_count++] = (long long)json_integer_value(v);
+		}
+	}
+	r = audit_intent(call->vault->audit, &ev, &call->audit.intent_seq);
+	if (r != MCX_OK)
+		return rpc_fail(call, MCX_ERR_AUDIT_UNAVAILABLE,
+		                "the audit log cannot be written: request refused, nothing was changed");
+	return MCX_OK;
 }
 
 static int rpc_audited(const struct rpc_call *call, int outcome)
@@ -200,6 +236,8 @@ static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
 	/* fail closed: with the audit log known broken, do nothing that must be recorded */
 	if (rpc_audited(call, MCX_OK) && !audit_writable(call->vault->audit))
 		MCX_BAIL(rpc_fail(call, MCX_ERR_AUDIT_UNAVAILABLE, "the audit log cannot be written: request refused"));
+	if (rpc_audited(call, MCX_OK) && (call->method->flags & RPC_CHANGES_STATE))
+		MCX_GUARD(rpc_audit_intent(call, params));
 	r = call->method->handler(call, params, result);
 	if (r == MCX_OK && *result == NULL)
 		r = MCX_ERR_INTERNAL;
@@ -266,11 +304,19 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
 	}
 	err = rpc_dispatch(&call, request, &result);
 	if (err != MCX_ERR_AUDIT_UNAVAILABLE && rpc_audited(&call, err) && rpc_audit(&call, err) != MCX_OK) {
-		/* the record could not be written: the caller must not get a result */
-		json_decref(result);
-		result = NULL;
-		if (err != MCX_ERR_PERMISSION_DENIED)
-			err = rpc_fail(&call, MCX_ERR_AUDIT_UNAVAILABLE, "the audit log cannot be written: request refused");
+		if (call.audit.intent_seq != 0) {
+			/* the change is made and its intent record is on disk: -32008
+			 * would say nothing happened, so answer the truth */
+			vault_error("audit: the outcome of %s (intent record %llu) could not be recorded",
+			            call.method->name, (unsigned long long)call.audit.intent_seq);
+		} else {
+			/* the record could not be written: the caller must not get a result */
+			json_decref(result);
+			result = NULL;
+			if (err != MCX_ERR_PERMISSION_DENIED)
+				err = rpc_fail(&call, MCX_ERR_AUDIT_UNAVAILABLE,
+				               "the audit log cannot be written: request refused");
+		}
 	}
 	if (err != MCX_OK)
 		goto respond_error;

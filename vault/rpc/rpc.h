@@ -34,6 +34,7 @@ struct rpc_call {
 		const char *external_kms[8];
 		size_t external_count;
 		char external_storage[8][256];
+		uint64_t intent_seq;                 /* the write-ahead record of a state change */
 	} audit;
 };
 
@@ -48,6 +49,8 @@ enum rpc_domain_rule {
 /* Method flags: every row of the table says which. */
 #define RPC_AUDITED   0x0u   /* every call leaves an audit record (and fails closed without one) */
 #define RPC_READ_ONLY 0x1u   /* touches no key material and changes nothing: not audited unless denied */
+#define RPC_CHANGES_STATE 0x2u /* changes keys, trust or group state: an "intent" record is on disk
+                                * (fdatasync) before the handler runs, so -32008 means nothing happened */
 
 struct rpc_method {
 	const char *name;

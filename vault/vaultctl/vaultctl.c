@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mcxvault.h"
@@ -1359,14 +1360,39 @@ static int audit_mac_check_rpc(void *context, const struct audit_checkpoint_fiel
 	return r;
 }
 
+/* Whether two paths name the same file (the live log may be given under
+ * another spelling). */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a != NULL && b != NULL && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static uint64_t json_u64(json_t *object, const char *name)
+{
+	json_t *v = json_object_get(object, name);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/*
+ * The live file is compared with what the vault says it wrote: records after
+ * the last checkpoint are "not yet sealed" (fine, the vault vouches for its
+ * head), a file that ends early was truncated, and a record beyond the
+ * vault's head was not written by the vault.  The checkpoint the token's
+ * anchor names must be in the files, unchanged.
+ */
 static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 {
 	struct mcxvault_error e;
 	struct audit_chain_state st;
-	json_t *status = NULL;
+	json_t *status = NULL, *anchor;
 	char *pos[16];
-	const char *live = NULL;
-	int n, r, ret, i;
+	const char *live = NULL, *anchor_hash;
+	int n, r, ret, i, is_live = 0;
+	uint64_t unsealed = 0;
 
 	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 16, &n)) != 0)
 		return ret;
@@ -1375,9 +1401,21 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 	if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &status, &e)) != 0)
 		return vault_error("audit.status", r, &e);
 	live = json_string_value(json_object_get(status, "file"));
-	if (n == 0 && live != NULL)
+	if (live == NULL && n == 0) {
+		fprintf(stderr, "vaultctl: audit verify: the vault shows the log only to callers unscoped by domain\n");
+		json_decref(status);
+		return EXIT_VAULT;
+	}
+	if (n == 0)
 		pos[n++] = (char *)live;
 	memset(&st, 0, sizeof(st));
+	anchor = json_object_get(status, "anchor");
+	anchor_hash = json_string_value(json_object_get(anchor, "hash"));
+	st.anchor_seq = json_u64(anchor, "seq");
+	if (st.anchor_seq != 0 && anchor_hash != NULL)
+		snprintf(st.anchor_hash, sizeof(st.anchor_hash), "%s", anchor_hash);
+	else
+		st.anchor_seq = 0;
 	ret = 0;
 	for (i = 0; i < n && ret == 0; i++) {
 		r = audit_chain_verify_file(pos[i], &st, audit_mac_check_rpc, ctx);
@@ -1388,35 +1426,59 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 			ret = EXIT_VAULT;
 		}
 	}
-	if (ret == 0 && !st.failed && n > 0) {
-		const char *last = pos[n - 1];
-		uint64_t vault_seq = (uint64_t)json_integer_value(json_object_get(status, "seq"));
+	is_live = n > 0 && same_file(pos[n - 1], live);
+	if (ret == 0 && !st.failed && is_live) {
+		uint64_t vault_seq = json_u64(status, "seq");
 		const char *vault_head = json_string_value(json_object_get(status, "head"));
-		if (live != NULL && strcmp(last, live) == 0) {
-			/* the live file: the vault knows where it ends */
-			if (st.seq < vault_seq) {
-				st.failed = 1;
-				snprintf(st.problem, sizeof(st.problem),
-				         "the file ends at record %" PRIu64 " but the vault has written up to %" PRIu64
-				         ": truncated", st.seq, vault_seq);
-			} else if (st.seq == vault_seq && vault_head != NULL && strcmp(st.head, vault_head) != 0) {
-				st.failed = 1;
-				st.problem_seq = st.seq;
-				snprintf(st.problem, sizeof(st.problem), "record %" PRIu64 " (the last) was changed", st.seq);
-			}
-		} else if (st.seq > st.sealed_seq) {
-			st.failed = 1;
-			st.problem_seq = st.sealed_seq + 1;
-			snprintf(st.problem, sizeof(st.problem),
-			         "records %" PRIu64 "..%" PRIu64 " are not sealed by a checkpoint: the file was truncated"
-			         " (or vaultd crashed)", st.sealed_seq + 1, st.seq);
+		if (st.seq > vault_seq) {
+			/* the vault may have written more since: ask again */
+			json_decref(status);
+			status = NULL;
+			if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &status, &e)) != 0)
+				return vault_error("audit.status", r, &e);
+			vault_seq = json_u64(status, "seq");
+			vault_head = NULL;   /* only a record at the end is compared */
 		}
+		if (st.seq > vault_seq) {
+			st.failed = 1;
+			st.problem_seq = vault_seq + 1;
+			snprintf(st.problem, sizeof(st.problem),
+			         "records %" PRIu64 "..%" PRIu64 " were not written by the vault (its last record is %" PRIu64
+			         "): appended by someone else", vault_seq + 1, st.seq, vault_seq);
+		} else if (st.seq < vault_seq) {
+			st.failed = 1;
+			snprintf(st.problem, sizeof(st.problem),
+			         "the file ends at record %" PRIu64 " but the vault has written up to %" PRIu64 ": truncated",
+			         st.seq, vault_seq);
+		} else if (vault_head != NULL && strcmp(st.head, vault_head) != 0) {
+			st.failed = 1;
+			st.problem_seq = st.seq;
+			snprintf(st.problem, sizeof(st.problem), "record %" PRIu64 " (the last) was changed", st.seq);
+		} else if (st.seq > st.sealed_seq) {
+			unsealed = st.seq - st.sealed_seq;
+		}
+	} else if (ret == 0 && !st.failed && st.seq > st.sealed_seq) {
+		st.failed = 1;
+		st.problem_seq = st.sealed_seq + 1;
+		snprintf(st.problem, sizeof(st.problem),
+		         "records %" PRIu64 "..%" PRIu64 " are not sealed by a checkpoint: the file was truncated"
+		         " (or vaultd crashed)", st.sealed_seq + 1, st.seq);
+	}
+	if (ret == 0 && !st.failed && st.anchor_seq != 0 && !st.anchor_seen && is_live && st.seq < st.anchor_seq) {
+		st.failed = 1;
+		st.problem_seq = st.seq + 1;
+		snprintf(st.problem, sizeof(st.problem),
+		         "the log ends at record %" PRIu64 ", but the HSM anchor seals record %" PRIu64 ": truncated",
+		         st.seq, st.anchor_seq);
 	}
 	if (ctx->json) {
-		json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:s?, s:I, s:s?}", "intact", !st.failed && ret == 0,
-		                        "records", (json_int_t)st.records, "checkpoints", (json_int_t)st.checkpoints,
-		                        "last_seq", (json_int_t)st.seq, "file", st.failed ? st.file : NULL, "problem_seq",
-		                        (json_int_t)st.problem_seq, "problem", st.failed ? st.problem : NULL);
+		json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s?, s:I, s:s?, s:s?}", "intact",
+		                        !st.failed && ret == 0, "records", (json_int_t)st.records, "checkpoints",
+		                        (json_int_t)st.checkpoints, "last_seq", (json_int_t)st.seq, "unsealed",
+		                        (json_int_t)unsealed, "anchor_seq", (json_int_t)st.anchor_seq, "breaks",
+		                        (json_int_t)st.breaks, "anchor_checked", st.anchor_seen, "file",
+		                        st.failed ? st.file : NULL, "problem_seq", (json_int_t)st.problem_seq, "problem",
+		                        st.failed ? st.problem : NULL, "break", st.breaks ? st.break_reason : NULL);
 		print_json(out);
 		json_decref(out);
 	} else if (st.failed && st.line == 0) {
@@ -1424,8 +1486,16 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 	} else if (st.failed) {
 		printf("TAMPERED: %s line %zu: %s\n", st.file, st.line, st.problem);
 	} else if (ret == 0) {
-		printf("intact: %zu records up to %" PRIu64 ", %zu checkpoints verified by the vault\n", st.records, st.seq,
+		printf("intact: %zu records up to %" PRIu64 ", %zu checkpoints verified by the vault", st.records, st.seq,
 		       st.checkpoints);
+		if (st.anchor_seen)
+			printf(", HSM anchor at record %" PRIu64 " matches", st.anchor_seq);
+		if (unsealed > 0)
+			printf("; the last %" PRIu64 " not yet sealed (the vault vouches for them)", unsealed);
+		printf("\n");
+		if (st.breaks > 0)
+			printf("note: %zu accepted break(s) in the history, the first at record %" PRIu64 ": %s\n", st.breaks,
+			       st.break_seq, st.break_reason);
 	}
 	json_decref(status);
 	return st.failed ? EXIT_VAULT : ret;
