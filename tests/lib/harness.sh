@@ -13,7 +13,7 @@
 # (extra libconfig access entries), HARNESS_DOMAINS (extra domain groups),
 # HARNESS_AUDIT (the audit log; on by default, as in production, at
 # $HARNESS_DIR/audit.jsonl; "off" for none), HARNESS_AUDIT_BATCH,
-# HARNESS_AUDIT_INTERVAL, HARNESS_GMS_STORE (a gms.store path; default none).
+# HARNESS_AUDIT_INTERVAL, HARNESS_AUDIT_GROUP, HARNESS_GMS_STORE (a gms.store path; default none).
 #
 # SPDX-License-Identifier: Apache-2.0
 
@@ -66,9 +66,11 @@ domains = (
 EOT
 	HARNESS_AUDIT_FILE=
 	if [ "${HARNESS_AUDIT:-on}" != off ]; then
+		HARNESS_AUDIT_GROUP_SETTING=
+		[ -n "${HARNESS_AUDIT_GROUP:-}" ] && HARNESS_AUDIT_GROUP_SETTING=" group = \"$HARNESS_AUDIT_GROUP\";"
 		case "${HARNESS_AUDIT:-on}" in on) HARNESS_AUDIT_FILE="$HARNESS_DIR/audit.jsonl" ;; *) HARNESS_AUDIT_FILE=$HARNESS_AUDIT ;; esac
 		cat >> "$HARNESS_DIR/vault.conf" <<EOT
-audit = { file = "$HARNESS_AUDIT_FILE"; batch = ${HARNESS_AUDIT_BATCH:-64}; checkpoint_interval = ${HARNESS_AUDIT_INTERVAL:-1}; };
+audit = { file = "$HARNESS_AUDIT_FILE"; batch = ${HARNESS_AUDIT_BATCH:-64}; checkpoint_interval = ${HARNESS_AUDIT_INTERVAL:-1};$HARNESS_AUDIT_GROUP_SETTING };
 EOT
 	fi
 	if [ -n "${HARNESS_GMS_STORE:-}" ]; then

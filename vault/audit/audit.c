@@ -321,9 +321,9 @@ static int anchor_visit(void *context, const struct hsm_object *object)
 	if (object->object_class != HSM_CLASS_DATA || strcmp(object->label, AUDIT_ANCHOR_LABEL) != 0)
 		return MCX_OK;
 	if (anchor_decode(object->value, object->value_len, &seq, hash, &when) != MCX_OK) {
-		vault_error("audit: the token's audit anchor cannot be read: treating it as a broken history");
+		vault_error("audit: the HSM audit anchor cannot be read: treating it as a broken history");
 		snprintf(log->break_reason, sizeof(log->break_reason),
-		         "the token's audit anchor is unreadable (changed outside vaultd)");
+		         "the HSM audit anchor is unreadable (changed outside vaultd)");
 		loser = object->handle;
 	} else if (seq > log->anchor_seq) {
 		loser = log->anchor;
@@ -528,7 +528,7 @@ static int audit_scan(struct audit_log *log)
 	if (log->fd < 0 || (fstat(log->fd, &st) == 0 && st.st_size == 0)) {
 		log->good_size = 0;
 		if (log->anchor_seq > 0)
-			audit_break(log, "%s is %s, but the token's anchor seals record %" PRIu64 ": the log was deleted",
+			audit_break(log, "%s is %s, but the HSM anchor seals record %" PRIu64 ": the log was deleted",
 			            log->path, log->fd < 0 ? "missing" : "empty", log->anchor_seq);
 		return MCX_OK;
 	}
@@ -562,7 +562,7 @@ static int audit_scan(struct audit_log *log)
 	log->torn_tail = log->good_size != st.st_size;
 	if (count == 0) {
 		if (log->anchor_seq > 0)
-			audit_break(log, "%s holds no complete record, but the token's anchor seals record %" PRIu64,
+			audit_break(log, "%s holds no complete record, but the HSM anchor seals record %" PRIu64,
 			            log->path, log->anchor_seq);
 		r = MCX_OK;
 		goto out;
@@ -589,10 +589,10 @@ static int audit_scan(struct audit_log *log)
 		hex32(log->anchor_hash, hex);
 		if (found != SIZE_MAX) {
 			if (memcmp(lines[found].hash, log->anchor_hash, 32) != 0)
-				audit_break(log, "record %" PRIu64 " of %s is not the checkpoint the token's anchor sealed: "
+				audit_break(log, "record %" PRIu64 " of %s is not the checkpoint the HSM anchor sealed: "
 				            "the log was rewritten or replaced", log->anchor_seq, log->path);
 		} else if (lines[count - 1].seq < log->anchor_seq) {
-			audit_break(log, "%s ends at record %" PRIu64 ", but the token's anchor seals record %" PRIu64
+			audit_break(log, "%s ends at record %" PRIu64 ", but the HSM anchor seals record %" PRIu64
 			            ": the log was truncated", log->path, lines[count - 1].seq, log->anchor_seq);
 		} else if (!(start == 0 && lines[0].seq == log->anchor_seq + 1 && strcmp(lines[0].prev, hex) == 0)) {
 			/* not the file that follows a rotation either */

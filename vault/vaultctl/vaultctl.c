@@ -1501,6 +1501,44 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 	return st.failed ? EXIT_VAULT : ret;
 }
 
+/* audit.status as "name: value" lines; exit 1 when the log is unhealthy, so
+ * that monitoring can call it as it is. */
+static int cmd_audit_status(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL, *anchor;
+	char *pos[1];
+	int n, r, ret, healthy;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &res, &e)) != 0)
+		return vault_error("audit.status", r, &e);
+	healthy = json_is_true(json_object_get(res, "healthy"));
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		const char *file = json_string_value(json_object_get(res, "file"));
+		printf("healthy:     %s\n", healthy ? "yes" : "NO");
+		printf("writable:    %s\n", json_is_true(json_object_get(res, "writable")) ? "yes" : "NO (disk full or read-only)");
+		printf("sealing:     %s\n", json_is_true(json_object_get(res, "sealing")) ? "yes" : "NO (the HSM could not MAC the last checkpoint)");
+		if (file != NULL) {
+			anchor = json_object_get(res, "anchor");
+			printf("file:        %s\n", file);
+			printf("last record: %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(res, "seq")));
+			printf("sealed up to:%" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(res, "sealed_seq")));
+			printf("anchor:      record %" JSON_INTEGER_FORMAT " in the token\n",
+			       json_integer_value(json_object_get(anchor, "seq")));
+		} else {
+			printf("scope:       your domains only (file and sequence are shown to unscoped auditors)\n");
+		}
+	}
+	json_decref(res);
+	return healthy ? 0 : EXIT_VAULT;
+}
+
 static int cmd_audit_tail(struct ctx *ctx, int argc, char **argv)
 {
 	struct mcxvault_error e;
@@ -1574,6 +1612,8 @@ static const struct command commands[] = {
 	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_gmk_distribute },
 	{ "audit verify", "[FILE...]", "check the audit log's hash chain and checkpoint MACs (auditor)",
 	  cmd_audit_verify },
+	{ "audit status", "", "the audit log's health, last record and HSM anchor; exit 1 if unhealthy (auditor)",
+	  cmd_audit_status },
 	{ "audit tail", "[-n N]", "print the last audit records (auditor)", cmd_audit_tail },
 	{ "help", "", "show this help", cmd_help },
 };
