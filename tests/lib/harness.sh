@@ -13,7 +13,8 @@
 # (extra libconfig access entries), HARNESS_DOMAINS (extra domain groups),
 # HARNESS_AUDIT (the audit log; on by default, as in production, at
 # $HARNESS_DIR/audit.jsonl; "off" for none), HARNESS_AUDIT_BATCH,
-# HARNESS_AUDIT_INTERVAL, HARNESS_AUDIT_GROUP, HARNESS_GMS_STORE (a gms.store path; default none).
+# HARNESS_AUDIT_INTERVAL, HARNESS_AUDIT_GROUP, HARNESS_GMS_STORE (a gms.store path; default none),
+# HARNESS_SERVER_EXTRA (more settings for the server group).
 #
 # SPDX-License-Identifier: Apache-2.0
 
@@ -47,7 +48,7 @@ server = {
   socket_mode = "${HARNESS_SOCKET_MODE:-0660}";
   max_request_bytes = ${HARNESS_MAX_REQUEST:-1048576};
   workers = ${HARNESS_WORKERS:-2};
-  idle_timeout = ${HARNESS_IDLE_TIMEOUT:-300};
+  idle_timeout = ${HARNESS_IDLE_TIMEOUT:-300};${HARNESS_SERVER_EXTRA:-}
 };
 log = { level = "${HARNESS_LOG_LEVEL:-info}"; };
 hsm = {

@@ -10,6 +10,8 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -17,7 +19,7 @@ MCX_RESULT vault_caller_from_socket(int fd, struct vault_caller *caller)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	socklen_t len = sizeof(cred), glen;
 	struct passwd pw, *found = NULL;
 	char buf[4096];
 	int n;
@@ -30,8 +32,30 @@ MCX_RESULT vault_caller_from_socket(int fd, struct vault_caller *caller)
 	caller->pid = cred.pid;
 	caller->groups[0] = cred.gid;
 	caller->group_count = 1;
-	/* SO_PEERCRED carries the primary gid only: a group entry must also
-	 * match a caller whose account lists the group as supplementary. */
+	/* SO_PEERCRED carries the primary gid only.  The groups the peer really
+	 * had when it connected come from SO_PEERGROUPS (Linux 4.13): not the
+	 * ones /etc/group lists for its name, which a process that dropped a
+	 * group (setgroups) would otherwise still be credited with. */
+	glen = (socklen_t)(sizeof(caller->groups) - sizeof(caller->groups[0]));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, &caller->groups[1], &glen) == 0) {
+		caller->group_count = 1 + (int)(glen / sizeof(gid_t));
+		r = MCX_OK;
+		goto out;
+	}
+	if (errno == ERANGE) {
+		/* more supplementary groups than we keep: the first ones only, said once per connection */
+		gid_t *all = NULL;
+		if ((all = malloc(glen)) != NULL && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &glen) == 0) {
+			size_t keep = MCX_ARRAY_SIZE(caller->groups) - 1;
+			memcpy(&caller->groups[1], all, keep * sizeof(gid_t));
+			caller->group_count = (int)MCX_ARRAY_SIZE(caller->groups);
+			free(all);
+			r = MCX_OK;
+			goto out;
+		}
+		free(all);
+	}
+	/* kernels without SO_PEERGROUPS: the account's groups from the group database */
 	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &found) == 0 && found != NULL) {
 		n = (int)MCX_ARRAY_SIZE(caller->groups);
 		if (getgrouplist(found->pw_name, cred.gid, caller->groups, &n) >= 0)

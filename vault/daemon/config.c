@@ -145,7 +145,9 @@ static int config_bool(const config_setting_t *group, const char *name, int *out
 static int config_load_server(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "socket", "socket_mode", "max_request_bytes", "workers",
-		                               "idle_timeout", "max_connections", NULL };
+		                               "idle_timeout", "max_connections", "max_connections_per_uid",
+		                               "no_role_connections", "no_role_max_request_bytes",
+		                               "reserved_connections", "request_timeout", "max_buffered_bytes", NULL };
 	int r = MCX_ERR_INTERNAL;
 	long long v;
 	char *mode = NULL, *end = NULL;
@@ -180,6 +182,34 @@ static int config_load_server(struct vault_config *c, const config_setting_t *s,
 	v = c->max_connections;
 	MCX_GUARD(config_int(s, "max_connections", 1, 65536, &v, c->path, error));
 	c->max_connections = (unsigned)v;
+	v = c->max_connections_per_uid;
+	MCX_GUARD(config_int(s, "max_connections_per_uid", 1, 65536, &v, c->path, error));
+	c->max_connections_per_uid = (unsigned)v;
+	v = c->no_role_connections;
+	MCX_GUARD(config_int(s, "no_role_connections", 0, 65536, &v, c->path, error));
+	c->no_role_connections = (unsigned)v;
+	v = (long long)c->no_role_max_request_bytes;
+	MCX_GUARD(config_int(s, "no_role_max_request_bytes", 256, 1024 * 1024, &v, c->path, error));
+	c->no_role_max_request_bytes = (size_t)v;
+	v = c->reserved_connections;
+	MCX_GUARD(config_int(s, "reserved_connections", 0, 65536, &v, c->path, error));
+	c->reserved_connections = (unsigned)v;
+	v = c->request_timeout;
+	MCX_GUARD(config_int(s, "request_timeout", 1, 3600, &v, c->path, error));
+	c->request_timeout = (unsigned)v;
+	v = (long long)c->max_buffered_bytes;
+	MCX_GUARD(config_int(s, "max_buffered_bytes", 1024 * 1024, 16LL * 1024 * 1024 * 1024, &v, c->path, error));
+	c->max_buffered_bytes = (size_t)v;
+	/* the budgets must fit inside each other, or a limit would be a lie */
+	MCX_ENSURE(c->reserved_connections < c->max_connections,
+	           config_fail(error, c->path, config_setting_get_member(s, "reserved_connections"),
+	                       "'reserved_connections' (%u) must be below 'max_connections' (%u)",
+	                       c->reserved_connections, c->max_connections));
+	if (c->no_role_max_request_bytes > c->max_request_bytes)
+		c->no_role_max_request_bytes = c->max_request_bytes;
+	MCX_ENSURE(c->max_buffered_bytes >= c->max_request_bytes,
+	           config_fail(error, c->path, config_setting_get_member(s, "max_buffered_bytes"),
+	                       "'max_buffered_bytes' must hold at least one request of 'max_request_bytes'"));
 	r = MCX_OK;
 out:
 	free(mode);
@@ -213,7 +243,7 @@ out:
 static int config_load_audit(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	char *group = NULL;
-	static const char *const allowed[] = { "file", "batch", "checkpoint_interval", "group", NULL };
+	static const char *const allowed[] = { "file", "batch", "checkpoint_interval", "group", "denial_window", NULL };
 	int r = MCX_ERR_INTERNAL;
 	long long v;
 
@@ -228,6 +258,9 @@ static int config_load_audit(struct vault_config *c, const config_setting_t *s, 
 	v = c->audit_checkpoint_interval;
 	MCX_GUARD(config_int(s, "checkpoint_interval", 1, 3600, &v, c->path, error));
 	c->audit_checkpoint_interval = (unsigned)v;
+	v = c->audit_denial_window;
+	MCX_GUARD(config_int(s, "denial_window", 1, 3600, &v, c->path, error));
+	c->audit_denial_window = (unsigned)v;
 	MCX_GUARD(config_string(s, "group", 0, &group, c->path, error));
 	if (group != NULL) {
 		struct group gr, *found = NULL;
@@ -474,9 +507,16 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	c->workers = 2;
 	c->idle_timeout = 300;
 	c->max_connections = 1024;
+	c->max_connections_per_uid = 256;
+	c->no_role_connections = 16;
+	c->no_role_max_request_bytes = 4096;
+	c->reserved_connections = 16;
+	c->request_timeout = 30;
+	c->max_buffered_bytes = 256u * 1024 * 1024;
 	c->log_level = VAULT_LOG_INFO;
 	c->audit_batch = 1024;
 	c->audit_group = -1;
+	c->audit_denial_window = 10;
 	c->audit_checkpoint_interval = 1;
 	c->refcount = 1;
 

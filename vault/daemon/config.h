@@ -70,6 +70,13 @@ struct vault_config {
 	unsigned workers;
 	unsigned idle_timeout;        /* seconds */
 	unsigned max_connections;
+	/* budgets that follow roles (docs/operations.md, "Limits") */
+	unsigned max_connections_per_uid;     /* any one uid, whatever its roles */
+	unsigned no_role_connections;         /* all callers without a role together */
+	size_t no_role_max_request_bytes;     /* a line from a caller without a role */
+	unsigned reserved_connections;        /* the last slots: admins only */
+	unsigned request_timeout;             /* seconds from a line's first byte to its end */
+	size_t max_buffered_bytes;            /* unanswered input of all connections together */
 	/* log */
 	int log_level;
 	int log_syslog;
@@ -77,7 +84,8 @@ struct vault_config {
 	char *audit_file;             /* JSON-lines audit log; NULL: audit off */
 	unsigned audit_batch;         /* records per HMAC checkpoint */
 	unsigned audit_checkpoint_interval; /* seconds: a checkpoint at least this often */
-	long audit_group;             /* gid of a new audit log file (audit.group); -1: vaultd's */
+	long audit_group;
+	unsigned audit_denial_window; /* seconds: repeated denials of one uid and method become one record */             /* gid of a new audit log file (audit.group); -1: vaultd's */
 	/* gms */
 	char *gms_store;              /* SQLite file of wrapped per-group key material */
 	/* hsm */

@@ -4,6 +4,8 @@
  */
 #include "vault/daemon/log.h"
 
+#include "mcx/util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,4 +53,33 @@ void vault_log(enum vault_log_level level, const char *fmt, ...)
 		syslog(syslog_priorities[level], "%s", message);
 	else
 		fprintf(stderr, "vaultd[%ld]: %s: %s\n", (long)getpid(), level_names[level], message);
+}
+
+void vault_log_limited(struct vault_log_limit *limit, enum vault_log_level level, const char *fmt, ...)
+{
+	char message[900];
+	va_list ap;
+	unsigned long suppressed;
+	uint64_t now = mcx_monotonic_ns();
+
+	if ((int)level > log_level)
+		return;
+	pthread_mutex_lock(&limit->lock);
+	if (limit->last_ns != 0 && now - limit->last_ns < VAULT_LOG_LIMIT_NS) {
+		limit->suppressed++;
+		pthread_mutex_unlock(&limit->lock);
+		return;
+	}
+	suppressed = limit->suppressed;
+	limit->suppressed = 0;
+	limit->last_ns = now;
+	pthread_mutex_unlock(&limit->lock);
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (suppressed > 0)
+		vault_log(level, "%s (and %lu more like it in the last %llu s)", message, suppressed,
+		          (unsigned long long)(VAULT_LOG_LIMIT_NS / 1000000000ull));
+	else
+		vault_log(level, "%s", message);
 }

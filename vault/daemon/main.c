@@ -35,6 +35,7 @@
 #include "vault/gms/gms.h"
 #include "vault/kms/kms.h"
 #include "vault/redirect/redirect.h"
+#include "vault/rpc/rpc.h"
 
 #define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
 #define PIN_MAX 256
@@ -86,7 +87,7 @@ static int read_pin(const struct vault_config *config, char pin[PIN_MAX])
 	struct stat st;
 	ssize_t n;
 	size_t len = 0;
-	const char *env;
+	char *env;
 
 	memset(pin, 0, PIN_MAX);
 	if (config->hsm_pin_file != NULL) {
@@ -104,6 +105,10 @@ static int read_pin(const struct vault_config *config, char pin[PIN_MAX])
 		len = strlen(env);
 		MCX_ENSURE(len < PIN_MAX, MCX_ERR_HSM_PIN);
 		memcpy(pin, env, len);
+		/* gone from the environment once read: wiped in place (what
+		 * /proc/<pid>/environ shows, and what a child would inherit), then unset */
+		mcx_wipe(env, len);
+		unsetenv("MCXVAULT_PIN");
 	} else {
 		vault_error("no PIN: set hsm.pin_file or MCXVAULT_PIN");
 		MCX_BAIL(MCX_ERR_HSM_PIN);
@@ -276,6 +281,8 @@ int main(int argc, char **argv)
 out:
 	mcx_wipe(pin, sizeof(pin));
 	vault_server_free(server);
+	if (vault.config != NULL)
+		rpc_denials_flush(&vault, 1);   /* the last window's counts, before the stop record */
 	/* services: free in reverse order */
 	redirect_service_free(vault.redirect);
 	gms_service_free(vault.gms);

@@ -13,7 +13,21 @@
  * connection before giving the others a turn.
  *
  * An idle reaper thread shuts down connections idle for longer than
- * server.idle_timeout; the owning worker then sees the hang-up and frees it.
+ * server.idle_timeout, and connections whose current request line has not
+ * ended within server.request_timeout of its first byte (a trickle of bytes
+ * keeps a connection active, it cannot keep a line open for ever); the
+ * owning worker then sees the hang-up and frees it.
+ *
+ * Budgets follow roles (the caller is known at accept, SO_PEERCRED): a
+ * caller without any role may only call vault.status, so it gets few
+ * connections (server.no_role_connections, all such callers together) and
+ * short lines (no_role_max_request_bytes); any one uid holds at most
+ * max_connections_per_uid; the last reserved_connections slots are for
+ * admins, so an operator always gets in while others flood; and the input
+ * buffered by all connections together is bounded (max_buffered_bytes: it
+ * is mlocked, as requests carry transport keys).  When the process runs out
+ * of descriptors, accepting pauses for a moment instead of spinning on a
+ * level-triggered listener.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -23,9 +37,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,6 +57,10 @@
 #define WORKER_BATCH 16
 #define READ_CHUNK 65536
 #define OUTPUT_MAX (64u * 1024u * 1024u)
+#define ACCEPT_PAUSE_NS (100u * 1000u * 1000u)   /* after EMFILE/ENFILE */
+#define FD_RESERVE 64                             /* descriptors beyond connections: HSM, log, store */
+
+enum connection_class { CLASS_NO_ROLE, CLASS_ROLE, CLASS_ADMIN };
 
 struct vault_connection {
 	int fd;
@@ -48,6 +68,10 @@ struct vault_connection {
 	struct mcx_buf *input;
 	struct mcx_buf *output;
 	atomic_ullong last_activity_ns;
+	atomic_ullong line_started_ns;   /* first byte of a request line not yet complete; 0: none */
+	enum connection_class class;
+	size_t line_limit;            /* max_request_bytes, or no_role_max_request_bytes */
+	size_t accounted;             /* input bytes counted in server->buffered */
 	int peer_closed;              /* read returned 0 */
 	int close_after_flush;        /* protocol error: answer, then close */
 	struct vault_connection *prev, *next;
@@ -62,6 +86,18 @@ struct vault_server {
 	size_t max_request_bytes;
 	atomic_uint idle_timeout;
 	atomic_uint max_connections;
+	atomic_uint max_per_uid;
+	atomic_uint no_role_connections;
+	atomic_size_t no_role_max_request_bytes;
+	atomic_uint reserved_connections;
+	atomic_uint request_timeout;
+	atomic_size_t max_buffered_bytes;
+	atomic_size_t buffered;          /* input held by all connections */
+	atomic_uint no_role_open;        /* connections of callers without a role */
+	unsigned fd_limit_connections;   /* what RLIMIT_NOFILE leaves for connections */
+	atomic_int accept_paused;
+	atomic_ullong accept_resume_ns;
+
 	pthread_t *workers;
 	unsigned worker_count;
 	unsigned workers_started;
@@ -92,6 +128,54 @@ static int server_socket_in_use(const char *path)
 	return in_use;
 }
 
+/* Raises the soft RLIMIT_NOFILE to fit `wanted` connections plus the
+ * descriptors the HSM module, the logs and the store need; returns how many
+ * connections the limit allows (fewer than wanted only when the hard limit
+ * is too low, which is said once). */
+static unsigned server_fit_fd_limit(unsigned wanted)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)wanted + FD_RESERVE;
+	unsigned fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return wanted;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		struct rlimit raised = rl;
+		raised.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+			vault_info("raised the open-file limit from %llu to %llu for %u connections",
+			           (unsigned long long)rl.rlim_cur, (unsigned long long)raised.rlim_cur, wanted);
+			rl = raised;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return wanted;
+	fit = rl.rlim_cur > FD_RESERVE + 1 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1;
+	vault_warning("the open-file limit is %llu (hard limit %llu): serving at most %u connections, not "
+	              "server.max_connections = %u; raise LimitNOFILE / ulimit -n to %llu",
+	              (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, fit, wanted,
+	              (unsigned long long)need);
+	return fit;
+}
+
+/* The budgets of a (re)loaded configuration; connections already open keep
+ * the class and line limit they were given at accept. */
+static void server_apply_limits(struct vault_server *server, const struct vault_config *config)
+{
+	unsigned max = config->max_connections < server->fd_limit_connections ? config->max_connections
+	                                                                       : server->fd_limit_connections;
+
+	atomic_store(&server->idle_timeout, config->idle_timeout);
+	atomic_store(&server->max_connections, max);
+	atomic_store(&server->max_per_uid, config->max_connections_per_uid);
+	atomic_store(&server->no_role_connections, config->no_role_connections);
+	atomic_store(&server->no_role_max_request_bytes, config->no_role_max_request_bytes);
+	atomic_store(&server->reserved_connections, config->reserved_connections < max ? config->reserved_connections : 0);
+	atomic_store(&server->request_timeout, config->request_timeout);
+	atomic_store(&server->max_buffered_bytes, config->max_buffered_bytes);
+}
+
 MCX_RESULT vault_server_open(struct vault *vault, const struct vault_config *config, struct vault_server **out)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -106,8 +190,8 @@ MCX_RESULT vault_server_open(struct vault *vault, const struct vault_config *con
 	server->listen_fd = server->epoll_fd = server->stop_fd = -1;
 	server->vault = vault;
 	server->max_request_bytes = config->max_request_bytes;
-	atomic_store(&server->idle_timeout, config->idle_timeout);
-	atomic_store(&server->max_connections, config->max_connections);
+	server->fd_limit_connections = server_fit_fd_limit(config->max_connections);
+	server_apply_limits(server, config);
 	server->worker_count = config->workers;
 	pthread_mutex_init(&server->connections_lock, NULL);
 	pthread_mutex_init(&server->reaper_lock, NULL);
@@ -186,6 +270,9 @@ static void server_connection_close(struct vault_server *server, struct vault_co
 	c->fd = -1;
 	pthread_mutex_unlock(&server->connections_lock);
 	atomic_fetch_sub(&server->vault->connections, 1);
+	if (c->class == CLASS_NO_ROLE)
+		atomic_fetch_sub(&server->no_role_open, 1);
+	atomic_fetch_sub(&server->buffered, c->accounted);
 	connection_free(c);
 }
 
@@ -206,43 +293,128 @@ static int connection_arm(struct vault_server *server, struct vault_connection *
 	return epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0 ? MCX_OK : MCX_ERR_SYSTEM;
 }
 
+/* Says why a connection was refused; a flood of connections must not
+ * become a flood of log lines. */
+static void server_note_refusal(struct vault_server *server, const struct vault_caller *caller, const char *why)
+{
+	static struct vault_log_limit limit = VAULT_LOG_LIMIT_INIT;
+
+	(void)server;
+	vault_log_limited(&limit, VAULT_LOG_WARNING, "connection of uid %u pid %d refused: %s", (unsigned)caller->uid,
+	                  (int)caller->pid, why);
+}
+
+/* Out of descriptors (EMFILE/ENFILE): the listener is level-triggered, so
+ * trying again at once would spin; take it out of the epoll set and let the
+ * reaper put it back after ACCEPT_PAUSE_NS. */
+static void server_pause_accept(struct vault_server *server, int err)
+{
+	int expected = 0;
+	static const struct vault_caller nobody;
+
+	if (!atomic_compare_exchange_strong(&server->accept_paused, &expected, 1))
+		return;
+	atomic_store(&server->accept_resume_ns, mcx_monotonic_ns() + ACCEPT_PAUSE_NS);
+	(void)epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, server->listen_fd, NULL);
+	static struct vault_log_limit limit = VAULT_LOG_LIMIT_INIT;
+
+	(void)nobody;
+	vault_log_limited(&limit, VAULT_LOG_WARNING, "accept: %s: accepting paused for 100 ms",
+	                  err == EMFILE ? "out of file descriptors (EMFILE; raise LimitNOFILE)"
+	                                : "the system is out of file descriptors or memory");
+	pthread_mutex_lock(&server->reaper_lock);
+	pthread_cond_signal(&server->reaper_cond);
+	pthread_mutex_unlock(&server->reaper_lock);
+}
+
+static enum connection_class server_caller_class(struct vault_server *server, const struct vault_caller *caller)
+{
+	struct vault_config *config = vault_config_acquire(server->vault);
+	unsigned roles = vault_access_roles(config, caller, NULL);
+
+	vault_config_release(server->vault, config);
+	return roles == 0 ? CLASS_NO_ROLE : (roles & VAULT_ROLE_ADMIN) ? CLASS_ADMIN : CLASS_ROLE;
+}
+
+/* NULL when c may have a slot, else why not; the caller holds
+ * connections_lock, so the counts cannot change between check and insert. */
+static const char *server_admission(struct vault_server *server, const struct vault_connection *c)
+{
+	unsigned open = atomic_load(&server->vault->connections), max = atomic_load(&server->max_connections);
+	unsigned per_uid = 0, max_per_uid = atomic_load(&server->max_per_uid);
+
+	if (open >= max)
+		return "too many connections";
+	if (c->class != CLASS_ADMIN && open + atomic_load(&server->reserved_connections) >= max)
+		return "too many connections (the last slots are reserved for admins)";
+	if (c->class == CLASS_NO_ROLE && atomic_load(&server->no_role_open) >= atomic_load(&server->no_role_connections))
+		return "too many connections from callers without a role";
+	for (const struct vault_connection *o = server->connections; o != NULL; o = o->next)
+		if (o->caller.uid == c->caller.uid && ++per_uid >= max_per_uid)
+			return "too many connections from this uid";
+	return NULL;
+}
+
+static void server_refuse(int fd, const char *why)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line),
+	                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32010,\"message\":\"%s\","
+	                 "\"data\":{\"error\":\"MCX_ERR_BUSY\"}}}\n", why);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 static void server_accept(struct vault_server *server)
 {
 	for (;;) {
 		struct vault_connection *c = NULL;
 		struct epoll_event ev;
+		const char *why;
 		int fd = accept4(server->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				server_pause_accept(server, errno);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
 				vault_warning("accept: %s", strerror(errno));
 			return;
 		}
-		if (atomic_load(&server->vault->connections) >= atomic_load(&server->max_connections)) {
-			static const char busy[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32010,"
-			                           "\"message\":\"too many connections\",\"data\":{\"error\":\"MCX_ERR_BUSY\"}}}\n";
-			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if ((c = calloc(1, sizeof(*c))) == NULL || vault_caller_from_socket(fd, &c->caller) != MCX_OK) {
+			vault_error("cannot set up a connection: out of memory or no peer credentials");
+			free(c);
 			close(fd);
-			vault_warning("connection refused: %u connections open", atomic_load(&server->vault->connections));
 			continue;
 		}
+		c->fd = -1;
+		c->class = server_caller_class(server, &c->caller);
+		c->line_limit = c->class == CLASS_NO_ROLE ? atomic_load(&server->no_role_max_request_bytes)
+		                                          : server->max_request_bytes;
 		/* requests carry transport keys and answers carry user keys: both
-		 * buffers are locked in memory and wiped as they are consumed */
-		if ((c = calloc(1, sizeof(*c))) == NULL ||
-		    (c->input = mcx_buf_new_secret(server->max_request_bytes + READ_CHUNK)) == NULL ||
-		    (c->output = mcx_buf_new_secret(OUTPUT_MAX)) == NULL ||
-		    vault_caller_from_socket(fd, &c->caller) != MCX_OK) {
-			vault_error("cannot set up a connection: out of memory or no peer credentials");
-			if (c != NULL)
-				c->fd = -1;
+		 * buffers are locked in memory and wiped as they are consumed; they
+		 * grow on demand up to these caps */
+		if ((c->input = mcx_buf_new_secret(c->line_limit + READ_CHUNK)) == NULL ||
+		    (c->output = mcx_buf_new_secret(OUTPUT_MAX)) == NULL) {
+			vault_error("cannot set up a connection: out of memory");
 			connection_free(c);
 			close(fd);
+			continue;
+		}
+		pthread_mutex_lock(&server->connections_lock);
+		if ((why = server_admission(server, c)) != NULL) {
+			pthread_mutex_unlock(&server->connections_lock);
+			server_note_refusal(server, &c->caller, why);
+			connection_free(c);
+			server_refuse(fd, why);
 			continue;
 		}
 		c->fd = fd;
 		atomic_store(&c->last_activity_ns, mcx_monotonic_ns());
 		atomic_fetch_add(&server->vault->connections, 1);
-		pthread_mutex_lock(&server->connections_lock);
+		if (c->class == CLASS_NO_ROLE)
+			atomic_fetch_add(&server->no_role_open, 1);
 		c->next = server->connections;
 		if (c->next != NULL)
 			c->next->prev = c;
@@ -263,14 +435,31 @@ static void server_accept(struct vault_server *server)
 	}
 }
 
-/* Reads what is there without blocking. */
+/* Reads what is there without blocking, within the global bound on
+ * buffered input: a connection that would cross it is answered -32010 and
+ * closed (its line was not complete, nothing was lost). */
 static void connection_read(struct vault_server *server, struct vault_connection *c)
 {
-	while (!c->peer_closed && mcx_buf_avail(c->input) > 0) {
+	while (!c->peer_closed && !c->close_after_flush && mcx_buf_avail(c->input) > 0) {
 		size_t want = mcx_buf_avail(c->input) < READ_CHUNK ? mcx_buf_avail(c->input) : READ_CHUNK;
+		size_t held = atomic_load(&server->buffered), bound = atomic_load(&server->max_buffered_bytes);
 		uint8_t *p = NULL;
 		ssize_t n;
 
+		if (held >= bound) {
+			static struct vault_log_limit limit = VAULT_LOG_LIMIT_INIT;
+			vault_log_limited(&limit, VAULT_LOG_WARNING,
+			                  "uid %u pid %d: the vault holds %zu bytes of unanswered input (server.max_buffered_bytes):"
+			                  " closing this connection", (unsigned)c->caller.uid, (int)c->caller.pid, held);
+			mcx_buf_reset(c->input);
+			if (rpc_append_error(c->output, NULL, MCX_ERR_BUSY, "the vault is busy: too much unanswered input") !=
+			    MCX_OK)
+				vault_error("cannot build the 'busy' response");
+			c->close_after_flush = 1;
+			return;
+		}
+		if (want > bound - held)
+			want = bound - held;
 		if (mcx_buf_reserve(c->input, want, &p) != MCX_OK)
 			return;
 		n = recv(c->fd, p, want, 0);
@@ -281,6 +470,8 @@ static void connection_read(struct vault_server *server, struct vault_connection
 		}
 		if (n > 0) {
 			atomic_store(&c->last_activity_ns, mcx_monotonic_ns());
+			atomic_fetch_add(&server->buffered, (size_t)n);
+			c->accounted += (size_t)n;
 			if ((size_t)n < want)
 				return;   /* drained the socket for now */
 			continue;
@@ -298,6 +489,8 @@ static void connection_read(struct vault_server *server, struct vault_connection
 	(void)server;
 }
 
+static struct vault_log_limit too_large_limit = VAULT_LOG_LIMIT_INIT;
+
 /* Answers up to WORKER_BATCH complete lines; returns 1 if more are waiting. */
 static int connection_process(struct vault_server *server, struct vault_connection *c)
 {
@@ -306,7 +499,7 @@ static int connection_process(struct vault_server *server, struct vault_connecti
 
 	while (!c->close_after_flush) {
 		if (mcx_buf_find_byte(c->input, '\n', &offset) != MCX_OK) {
-			if (mcx_buf_len(c->input) >= server->max_request_bytes) {
+			if (mcx_buf_len(c->input) >= c->line_limit) {
 				goto too_large;
 			}
 			if (c->peer_closed && mcx_buf_len(c->input) > 0) {
@@ -315,7 +508,7 @@ static int connection_process(struct vault_server *server, struct vault_connecti
 			}
 			return 0;
 		}
-		if (offset + 1 > server->max_request_bytes)
+		if (offset + 1 > c->line_limit)
 			goto too_large;
 		if (handled == WORKER_BATCH || mcx_buf_len(c->output) > READ_CHUNK)
 			return 1;
@@ -331,13 +524,15 @@ static int connection_process(struct vault_server *server, struct vault_connecti
 	return 0;
 
 too_large:
-	vault_warning("uid %u pid %d sent a request over %zu bytes: closing the connection",
-	              (unsigned)c->caller.uid, (int)c->caller.pid, server->max_request_bytes);
+	vault_log_limited(&too_large_limit, VAULT_LOG_WARNING, "uid %u pid %d sent a request over %zu bytes: closing the connection",
+	                  (unsigned)c->caller.uid, (int)c->caller.pid, c->line_limit);
 	atomic_fetch_add(&server->vault->requests_total, 1);
 	atomic_fetch_add(&server->vault->requests_failed, 1);
 	mcx_buf_reset(c->input);
 	if (rpc_append_error(c->output, NULL, MCX_ERR_REQUEST_TOO_LARGE,
-	                     "request too large: over server.max_request_bytes") != MCX_OK)
+	                     c->class == CLASS_NO_ROLE
+	                             ? "request too large: over server.no_role_max_request_bytes (the caller has no role)"
+	                             : "request too large: over server.max_request_bytes") != MCX_OK)
 		vault_error("cannot build the 'request too large' response");
 	c->close_after_flush = 1;
 	return 0;
@@ -362,6 +557,23 @@ static int connection_flush(struct vault_connection *c)
 	return 0;
 }
 
+/* Brings server->buffered in line with what c holds now, and starts or
+ * stops the clock of an incomplete request line (server.request_timeout). */
+static void connection_account(struct vault_server *server, struct vault_connection *c)
+{
+	size_t now_len = mcx_buf_len(c->input), offset;
+
+	if (now_len < c->accounted)
+		atomic_fetch_sub(&server->buffered, c->accounted - now_len);
+	else
+		atomic_fetch_add(&server->buffered, now_len - c->accounted);
+	c->accounted = now_len;
+	if (now_len == 0 || mcx_buf_find_byte(c->input, '\n', &offset) == MCX_OK)
+		atomic_store(&c->line_started_ns, 0);
+	else if (atomic_load(&c->line_started_ns) == 0)
+		atomic_store(&c->line_started_ns, mcx_monotonic_ns());
+}
+
 static void server_handle_connection(struct vault_server *server, struct vault_connection *c, uint32_t events)
 {
 	int more = 0;
@@ -380,6 +592,7 @@ static void server_handle_connection(struct vault_server *server, struct vault_c
 		goto close;   /* everything a (half-)closed client sent has been answered */
 	if ((events & (EPOLLHUP | EPOLLERR)) && mcx_buf_len(c->output) > 0)
 		goto close;   /* the peer cannot read what is pending */
+	connection_account(server, c);
 	if (connection_arm(server, c, more) != MCX_OK)
 		goto close;
 	return;
@@ -423,13 +636,32 @@ static void *server_reaper(void *arg)
 	while (!atomic_load(&server->stopping)) {
 		uint64_t now = mcx_monotonic_ns();
 		uint64_t limit = (uint64_t)atomic_load(&server->idle_timeout) * 1000000000u;
+		uint64_t line_limit = (uint64_t)atomic_load(&server->request_timeout) * 1000000000u;
+		unsigned slow = 0;
 
+		if (atomic_load(&server->accept_paused) && now >= atomic_load(&server->accept_resume_ns)) {
+			struct epoll_event ev;
+			memset(&ev, 0, sizeof(ev));
+			ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+			ev.data.ptr = &listen_token;
+			if (epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, server->listen_fd, &ev) == 0 || errno == EEXIST)
+				atomic_store(&server->accept_paused, 0);
+		}
 		pthread_mutex_lock(&server->connections_lock);
 		for (struct vault_connection *c = server->connections; c != NULL; c = c->next) {
-			uint64_t last = atomic_load(&c->last_activity_ns);
+			uint64_t last = atomic_load(&c->last_activity_ns), started = atomic_load(&c->line_started_ns);
+			if (c->fd < 0)
+				continue;
 			/* a worker may have stamped the connection after `now` was read:
 			 * that is activity, not a wrapped-around idle time */
-			if (last >= now || now - last <= limit || c->fd < 0)
+			if (started != 0 && started < now && now - started > line_limit) {
+				/* a slowloris: bytes keep coming, the line never ends */
+				slow++;
+				(void)shutdown(c->fd, SHUT_RDWR);
+				atomic_store(&c->line_started_ns, UINT64_MAX);   /* once is enough */
+				continue;
+			}
+			if (last >= now || now - last <= limit)
 				continue;
 			vault_info("closing idle connection of uid %u pid %d", (unsigned)c->caller.uid,
 			           (int)c->caller.pid);
@@ -437,8 +669,23 @@ static void *server_reaper(void *arg)
 			atomic_store(&c->last_activity_ns, now);   /* once is enough */
 		}
 		pthread_mutex_unlock(&server->connections_lock);
+		rpc_denials_flush(server->vault, 0);
+		if (slow > 0) {
+			static struct vault_log_limit slow_limit = VAULT_LOG_LIMIT_INIT;
+			vault_log_limited(&slow_limit, VAULT_LOG_WARNING,
+			                  "closed %u connections whose request line did not end within server.request_timeout (%u s)",
+			                  slow, atomic_load(&server->request_timeout));
+		}
 		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += 1;
+		if (atomic_load(&server->accept_paused)) {
+			deadline.tv_nsec += ACCEPT_PAUSE_NS;
+			if (deadline.tv_nsec >= 1000000000L) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000000000L;
+			}
+		} else {
+			deadline.tv_sec += 1;
+		}
 		pthread_cond_timedwait(&server->reaper_cond, &server->reaper_lock, &deadline);
 	}
 	pthread_mutex_unlock(&server->reaper_lock);
@@ -463,8 +710,9 @@ out:
 
 void vault_server_reconfigure(struct vault_server *server, const struct vault_config *config)
 {
-	atomic_store(&server->idle_timeout, config->idle_timeout);
-	atomic_store(&server->max_connections, config->max_connections);
+	if (config->max_connections > server->fd_limit_connections)
+		server->fd_limit_connections = server_fit_fd_limit(config->max_connections);
+	server_apply_limits(server, config);
 }
 
 void vault_server_stop(struct vault_server *server)

@@ -74,7 +74,11 @@ MCX_RESULT gms_store_open(const char *path, struct gms_store **out)
 	MCX_ENSURE_ALLOC(store = calloc(1, sizeof(*store)));
 	pthread_mutex_init(&store->lock, NULL);
 	MCX_ENSURE_ALLOC(store->path = strdup(path));
-	if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+	/* a symlink planted at the store's path would redirect wrapped group keys
+	 * (and the -wal/-shm files) wherever its owner likes: refused, as the
+	 * PIN file and the audit log are opened O_NOFOLLOW */
+	if (sqlite3_open_v2(path, &store->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
 	                    NULL) != SQLITE_OK) {
 		vault_error("cannot open gms.store '%s': %s", path,
 		            store->db ? sqlite3_errmsg(store->db) : "out of memory");

@@ -9,6 +9,7 @@
  */
 #include "vault/rpc/rpc.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +51,132 @@ void rpc_audit_external(struct rpc_call *call, const char *kms_uri)
 	snprintf(call->audit.external_storage[n], sizeof(call->audit.external_storage[n]), "%s", kms_uri);
 	call->audit.external_kms[n] = call->audit.external_storage[n];
 	call->audit.external_count++;
+}
+
+/*
+ * Denial floods.  Every denied request stays visible, but a caller without
+ * a role that sends thousands per second must not fill the disk or the
+ * daemon log: the first denial of a (uid, method) in a window of
+ * audit.denial_window seconds is recorded and logged at once, the rest of
+ * the window only counted, and when the window ends one record
+ * ("count": N) and one log line stand for them.  The chain stays one line
+ * per record, so it stays verifiable.  The table is bounded; callers beyond
+ * it share one overflow entry.  One vault per process: the table is static.
+ */
+#define DENIAL_SLOTS 256
+
+struct denial_entry {
+	uid_t uid;
+	pid_t pid;
+	unsigned roles;
+	const char *method;           /* a row of the method table: lives for ever */
+	char domain[129];
+	int code;
+	uint64_t count;               /* denials after the first, not yet recorded */
+	int used;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	uint64_t window_start_ns;
+	struct denial_entry slots[DENIAL_SLOTS];
+	struct denial_entry overflow;  /* uid/method of the first caller that did not fit */
+} rpc_denials = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* 1: record and log this denial now; 0: it was counted for the window's summary. */
+static int rpc_denial_note(struct rpc_call *call)
+{
+	const char *method = call->method->name;
+	size_t h = ((size_t)call->caller->uid * 2654435761u) ^ (size_t)(uintptr_t)method, i;
+	struct denial_entry *e = NULL;
+	int first = 0;
+
+	pthread_mutex_lock(&rpc_denials.lock);
+	if (rpc_denials.window_start_ns == 0)
+		rpc_denials.window_start_ns = mcx_monotonic_ns();
+	for (i = 0; i < DENIAL_SLOTS; i++) {
+		struct denial_entry *slot = &rpc_denials.slots[(h + i) % DENIAL_SLOTS];
+		if (!slot->used || (slot->uid == call->caller->uid && slot->method == method)) {
+			e = slot;
+			break;
+		}
+	}
+	if (e == NULL) {
+		e = &rpc_denials.overflow;
+		if (e->used) {
+			e->count++;
+			goto out;
+		}
+	}
+	if (!e->used) {
+		e->used = 1;
+		e->uid = call->caller->uid;
+		e->method = e == &rpc_denials.overflow ? "(methods of callers beyond the denial table)" : method;
+		e->count = 0;
+		first = 1;
+	} else {
+		e->count++;
+	}
+	e->pid = call->caller->pid;
+	e->roles = call->roles;
+	e->code = mcx_error_rpc_code(MCX_ERR_PERMISSION_DENIED);
+	snprintf(e->domain, sizeof(e->domain), "%s", call->audit_requested_domain ? call->audit_requested_domain : "");
+out:
+	pthread_mutex_unlock(&rpc_denials.lock);
+	return first;
+}
+
+static void rpc_denial_summary(struct vault *vault, const struct denial_entry *e, unsigned window)
+{
+	struct audit_event ev;
+
+	vault_warning("denied: uid %u: %llu more calls of %s in the last %u s", (unsigned)e->uid,
+	              (unsigned long long)e->count, e->method, window);
+	if (vault->audit == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.uid = e->uid;
+	ev.pid = e->pid;
+	ev.roles = e->roles;
+	ev.method = e->method;
+	ev.domain = e->domain[0] ? e->domain : NULL;
+	ev.error = MCX_ERR_PERMISSION_DENIED;
+	ev.count = e->count;
+	if (audit_append(vault->audit, &ev) != MCX_OK)
+		vault_error("audit: cannot record %llu denials of %s for uid %u", (unsigned long long)e->count, e->method,
+		            (unsigned)e->uid);
+}
+
+void rpc_denials_flush(struct vault *vault, int all)
+{
+	struct vault_config *config = vault_config_acquire(vault);
+	unsigned window = config != NULL ? config->audit_denial_window : 10;
+	uint64_t now = mcx_monotonic_ns();
+	struct denial_entry *pending = NULL;
+	size_t n = 0;
+
+	vault_config_release(vault, config);
+	pthread_mutex_lock(&rpc_denials.lock);
+	if (rpc_denials.window_start_ns == 0 ||
+	    (!all && now - rpc_denials.window_start_ns < (uint64_t)window * 1000000000u)) {
+		pthread_mutex_unlock(&rpc_denials.lock);
+		return;
+	}
+	/* copy out what must be written, reset the window, write outside the lock */
+	pending = calloc(DENIAL_SLOTS + 1, sizeof(*pending));
+	for (size_t i = 0; i <= DENIAL_SLOTS; i++) {
+		struct denial_entry *e = i < DENIAL_SLOTS ? &rpc_denials.slots[i] : &rpc_denials.overflow;
+		if (e->used && e->count > 0 && pending != NULL)
+			pending[n++] = *e;
+		memset(e, 0, sizeof(*e));
+	}
+	rpc_denials.window_start_ns = 0;
+	pthread_mutex_unlock(&rpc_denials.lock);
+	if (pending == NULL)
+		vault_error("denials of the last window could not be summarised: out of memory");
+	for (size_t i = 0; i < n; i++)
+		rpc_denial_summary(vault, &pending[i], window);
+	free(pending);
 }
 
 /* Appends the call's audit record; the request fails closed if it cannot. */
@@ -248,7 +375,7 @@ out:
 MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line, size_t len,
                            struct mcx_buf *out)
 {
-	int r = MCX_ERR_INTERNAL, err;
+	int r = MCX_ERR_INTERNAL, err, denial_counted = 0;
 	json_t *request = NULL, *result = NULL, *response = NULL, *id = NULL, *version;
 	json_error_t jerr;
 	struct vault_config *config = NULL;
@@ -303,7 +430,9 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
 		}
 	}
 	err = rpc_dispatch(&call, request, &result);
-	if (err != MCX_ERR_AUDIT_UNAVAILABLE && rpc_audited(&call, err) && rpc_audit(&call, err) != MCX_OK) {
+	if (err == MCX_ERR_PERMISSION_DENIED && call.method != NULL && !rpc_denial_note(&call)) {
+		denial_counted = 1;   /* recorded and logged with its window's count */
+	} else if (err != MCX_ERR_AUDIT_UNAVAILABLE && rpc_audited(&call, err) && rpc_audit(&call, err) != MCX_OK) {
 		if (call.audit.intent_seq != 0) {
 			/* the change is made and its intent record is on disk: -32008
 			 * would say nothing happened, so answer the truth */
@@ -329,7 +458,7 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
 
 respond_error:
 	atomic_fetch_add(&vault->requests_failed, 1);
-	if (err == MCX_ERR_PERMISSION_DENIED)
+	if (err == MCX_ERR_PERMISSION_DENIED && !denial_counted)
 		vault_warning("denied: uid %u pid %d: %s", (unsigned)caller->uid, (int)caller->pid, call.error_detail);
 	else if (mcx_error_rpc_code(err) == MCX_RPC_INTERNAL_ERROR || err == MCX_ERR_HSM_UNAVAILABLE)
 		vault_error("%s failed for uid %u: %s (%s)", call.method ? call.method->name : "request",

@@ -70,6 +70,10 @@ const struct rpc_method *rpc_method_find(const char *name);
 /* Handles one request line and appends exactly one response line to out. */
 MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line,
                            size_t len, struct mcx_buf *out);
+/* Writes the aggregated denials of windows that have ended (all of them
+ * with `all`): one audit record and one log line per uid and method, with
+ * the count.  Called about once a second (the server's reaper) and at stop. */
+void rpc_denials_flush(struct vault *vault, int all);
 /* Appends an error response with a null id (used for over-long lines). */
 MCX_RESULT rpc_append_error(struct mcx_buf *out, json_t *id, int err, const char *message);
 
