@@ -26,6 +26,13 @@ for prog in "$B"/bench/bench_*; do
 	echo
 done
 
+# a role holder's latency while a caller without a role attacks (root only)
+if [ "$found" -ne 0 ]; then
+	echo "==> hostile.sh"
+	B="$B" bash "$(dirname "$0")/hostile.sh" || status=1
+	echo
+fi
+
 if [ "$found" -eq 0 ]; then
 	echo "bench/run.sh: no benchmark programs in $B/bench (run make first)" >&2
 	exit 1
