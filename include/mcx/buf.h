@@ -45,6 +45,9 @@ MCX_RESULT mcx_buf_reserve(struct mcx_buf *buf, size_t len, uint8_t **dp);
 /* Removes len bytes from the start / the end. */
 MCX_RESULT mcx_buf_consume(struct mcx_buf *buf, size_t len);
 MCX_RESULT mcx_buf_consume_end(struct mcx_buf *buf, size_t len);
+/* Gives back the last len bytes of a reservation that were never written
+ * (no wipe: they hold nothing); for anything written use consume_end. */
+MCX_RESULT mcx_buf_unreserve(struct mcx_buf *buf, size_t len);
 
 MCX_RESULT mcx_buf_put(struct mcx_buf *buf, const void *v, size_t len);
 MCX_RESULT mcx_buf_putb(struct mcx_buf *buf, const struct mcx_buf *v);

@@ -115,6 +115,34 @@ TEST(secret_buf_wipes_what_it_consumes)
 	mcx_buf_free(b);
 }
 
+/* The invariant mcx_buf_unreserve relies on: past the readable bytes of a
+ * secret buffer there is nothing but zeros, from its allocation on and on
+ * every path that shrinks or moves it. */
+TEST(secret_buf_nothing_past_the_end)
+{
+	struct mcx_buf *b = mcx_buf_new_secret(1024);
+	uint8_t *room = NULL, zero[600] = { 0 };
+	REQUIRE(b != NULL);
+	/* a reservation partly filled (as by recv), the rest given back unwiped */
+	CHECK_OK(mcx_buf_reserve(b, 512, &room));
+	memcpy(room, "line-one\n", 9);
+	CHECK_OK(mcx_buf_unreserve(b, 512 - 9));
+	CHECK_EQ_INT(mcx_buf_len(b), 9);
+	CHECK_MEM(room + 9, zero, 512 - 9 < 256 ? 512 - 9 : 256);
+	CHECK_EQ_INT(mcx_buf_unreserve(b, 10), MCX_ERR_MESSAGE_INCOMPLETE);
+	/* a consumed line leaves zeros; a compaction that moves the rest to the
+	 * front wipes where it came from */
+	CHECK_OK(mcx_buf_put(b, "secret-transport-key", 20));
+	CHECK_OK(mcx_buf_consume(b, 9));
+	for (int i = 0; i < 30; i++)
+		CHECK_OK(mcx_buf_put(b, "0123456789abcdef0123456789abcdef", 32));   /* forces growth/compaction */
+	CHECK_OK(mcx_buf_consume(b, mcx_buf_len(b)));
+	CHECK_EQ_INT(mcx_buf_len(b), 0);
+	CHECK_OK(mcx_buf_reserve(b, 600, &room));
+	CHECK_MEM(room, zero, 600);             /* nothing of the key anywhere in the reused room */
+	mcx_buf_free(b);
+}
+
 /* RFC 4648 section 10 vectors, in the URL-safe alphabet without padding. */
 TEST(base64url_vectors)
 {
@@ -218,6 +246,7 @@ int main(void)
 	RUN(buf_put_get_roundtrip);
 	RUN(buf_growth_across_many_puts);
 	RUN(secret_buf_wipes_what_it_consumes);
+	RUN(secret_buf_nothing_past_the_end);
 	RUN(base64url_vectors);
 	RUN(base64url_rejects_other_forms);
 	RUN(hex_roundtrip);

@@ -469,7 +469,7 @@ static MCX_RESULT read_line(struct mcxvault *v, uint64_t deadline, size_t *len_o
 		}
 		MCX_GUARD(mcx_buf_reserve(v->rbuf, chunk, &p));
 		n = recv(v->fd, p, chunk, 0);
-		MCX_GUARD(mcx_buf_consume_end(v->rbuf, n > 0 ? chunk - (size_t)n : chunk));
+		MCX_GUARD(mcx_buf_unreserve(v->rbuf, n > 0 ? chunk - (size_t)n : chunk));
 		if (n > 0)
 			continue;
 		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))

@@ -463,8 +463,9 @@ static void connection_read(struct vault_server *server, struct vault_connection
 		if (mcx_buf_reserve(c->input, want, &p) != MCX_OK)
 			return;
 		n = recv(c->fd, p, want, 0);
-		/* give back the room recv did not fill; cannot fail, it was just reserved */
-		if (mcx_buf_consume_end(c->input, n > 0 ? want - (size_t)n : want) != MCX_OK) {
+		/* give back the room recv did not fill (never written: nothing to
+		 * wipe); cannot fail, it was just reserved */
+		if (mcx_buf_unreserve(c->input, n > 0 ? want - (size_t)n : want) != MCX_OK) {
 			c->peer_closed = 1;
 			return;
 		}

@@ -258,12 +258,24 @@ static int rpc_dump_to_buf(const char *text, size_t len, void *data)
 	return mcx_buf_put(data, text, len) == MCX_OK ? 0 : -1;
 }
 
-/* Serialises a response object and appends it plus '\n'; nothing on failure. */
+/* Serialises a response object and appends it plus '\n'; nothing on failure.
+ * Most responses fit a few KiB: they are dumped into the stack and appended
+ * with one copy (jansson's callback form calls back per token, and each
+ * append costs a reservation); larger ones stream into the buffer. */
 static int rpc_append_json(struct mcx_buf *out, json_t *response)
 {
 	int r = MCX_ERR_INTERNAL;
-	size_t before = mcx_buf_len(out);
+	size_t before = mcx_buf_len(out), n;
+	char small[4096];
 
+	n = json_dumpb(response, small, sizeof(small) - 1, JSON_COMPACT);
+	if (n > 0 && n < sizeof(small)) {
+		small[n++] = '\n';
+		r = mcx_buf_put(out, small, n);
+		/* a response may carry user keys: no copy stays on the stack */
+		mcx_wipe(small, n);
+		return r;
+	}
 	if (json_dump_callback(response, rpc_dump_to_buf, out, JSON_COMPACT) != 0) {
 		/* take back a partial line: the output carries whole responses only */
 		if (mcx_buf_consume_end(out, mcx_buf_len(out) - before) != MCX_OK)
