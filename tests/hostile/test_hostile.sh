@@ -64,6 +64,9 @@ role_holders_served() {
 	timeout 2 setpriv --reuid=daemon --regid=nogroup --clear-groups $V -t 2 sign a.example "$HARNESS_DIR/msg" >/dev/null 2>&1
 }
 check "before any attack: the admin and the signer are served" role_holders_served
+out=$(as_nobody $V --json status 2>&1)
+check "vault.status for a caller without a role: up and who it is, no token serial, load or audit state" \
+	"echo '$out' | grep -q '\"reachable\": true' && ! echo '$out' | grep -qE 'token_serial|\"requests\"|\"audit\"|\"connections\"'"
 
 # --- 1. a connection flood and a slowloris ---------------------------------------
 lines0=$(log_lines)

@@ -19,6 +19,18 @@ int method_vault_status(struct rpc_call *call, json_t *params, json_t **result)
 	memset(&info, 0, sizeof(info));
 	if (hsm_token_info(call->vault->hsm, &info) != MCX_OK)
 		info.reachable = 0;
+	if (held == 0) {
+		/* anyone who reaches the socket may ask; a caller without a role
+		 * learns that the vault is up and who it is to the vault, not the
+		 * token's serial, the load, or how busy the audit log is */
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:{s:b}, s:[], s:{s:I, s:I, s:I, s:[]}}", "version",
+		                                     MCXVAULT_VERSION, "hsm", "reachable", info.reachable, "domains",
+		                                     "caller", "uid", (json_int_t)call->caller->uid, "gid",
+		                                     (json_int_t)call->caller->gid, "pid", (json_int_t)call->caller->pid,
+		                                     "roles"));
+		r = MCX_OK;
+		goto out;
+	}
 	MCX_ENSURE_ALLOC(domains = json_array());
 	for (size_t i = 0; i < call->config->domain_count; i++)
 		if (vault_access_roles(call->config, call->caller, call->config->domains[i].name) != 0)
@@ -43,8 +55,13 @@ int method_vault_status(struct rpc_call *call, json_t *params, json_t **result)
 	if (call->vault->audit != NULL) {
 		struct audit_status st;
 		audit_status_get(call->vault->audit, &st);
-		json_object_set_new(*result, "audit", json_pack("{s:b, s:I}", "healthy", st.healthy, "seq",
-		                                                (json_int_t)st.seq));
+		/* the sequence number tells how busy every domain is: for callers whose
+		 * auditor or admin role covers every domain (as audit.status) */
+		if (vault_access_roles_unscoped(call->config, call->caller) & (VAULT_ROLE_AUDITOR | VAULT_ROLE_ADMIN))
+			json_object_set_new(*result, "audit", json_pack("{s:b, s:I}", "healthy", st.healthy, "seq",
+			                                                (json_int_t)st.seq));
+		else
+			json_object_set_new(*result, "audit", json_pack("{s:b}", "healthy", st.healthy));
 	} else {
 		json_object_set_new(*result, "audit", json_pack("{s:b}", "enabled", 0));
 	}
