@@ -9,6 +9,8 @@
 #   flood.py SOCKET bigline N BYTES HOLD_S  N connections each sending BYTES of one unended line
 #   flood.py SOCKET deny SECONDS            pipelined calls the caller may not make, as fast as it can
 #   flood.py SOCKET latency N DOMAIN        N sign.sign calls one after another: p50/p99/max in ms
+#   flood.py SOCKET replay N DOMAIN KMS     N redirect responses signed and then evaluated by a
+#                                            signer of DOMAIN (fills DOMAIN's share of the replay cache)
 #
 # Prints one line "key=value ..." with what it saw, for the shell to check.
 #
@@ -171,6 +173,39 @@ def latency(path, n, domain):
     print(f"n={n} errors={errors} p50_ms={p(0.5):.2f} p99_ms={p(0.99):.2f} max_ms={times[-1]:.2f}")
 
 
+def pipelined(s, requests, batch=256):
+    """Sends requests in batches on one connection; returns the responses in order."""
+    out = []
+    for i in range(0, len(requests), batch):
+        chunk = requests[i:i + batch]
+        s.sendall(b"".join(json.dumps(r).encode() + b"\n" for r in chunk))
+        buf = b""
+        while buf.count(b"\n") < len(chunk):
+            data = s.recv(1 << 20)
+            if not data:
+                raise OSError("the vault closed the connection")
+            buf += data
+        out.extend(json.loads(line) for line in buf.split(b"\n")[:len(chunk)])
+    return out
+
+
+def replay(path, n, domain, kms):
+    s = connect(path)
+    s.settimeout(60)
+    sign = [{"jsonrpc": "2.0", "id": i, "method": "redirect.sign",
+             "params": {"domain": domain, "originating_id": f"sip:u{i}@{domain}", "receiving_id": f"sip:r{i}@{domain}",
+                        "originating_kms_uri": kms, "acceptable_initiating_kms": [kms],
+                        "acceptable_receiving_kms": [kms]}} for i in range(n)]
+    signed = [r["result"]["response"] for r in pipelined(s, sign) if "result" in r]
+    evaluate = [{"jsonrpc": "2.0", "id": i, "method": "redirect.evaluate",
+                 "params": {"domain": domain, "response": resp}} for i, resp in enumerate(signed)]
+    answers = pipelined(s, evaluate)
+    busy = sum(1 for r in answers if r.get("error", {}).get("code") == -32010)
+    evaluated = sum(1 for r in answers if "result" in r)
+    s.close()
+    print(f"signed={len(signed)} evaluated={evaluated} busy={busy}")
+
+
 def main():
     path, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     if mode == "conns":
@@ -183,6 +218,8 @@ def main():
         deny(path, float(args[0]))
     elif mode == "latency":
         latency(path, int(args[0]), args[1])
+    elif mode == "replay":
+        replay(path, int(args[0]), args[1], args[2])
     else:
         sys.exit(f"unknown mode {mode}")
 

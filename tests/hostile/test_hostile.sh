@@ -10,7 +10,9 @@
 #                                                  RSS bounded
 #   3. RLIMIT_NOFILE cut under a running vaultd -> accepting pauses, no spin, few log lines
 #   4. a denial flood                           -> one record per uid and method per window
-#   (the HSM's loss and return: tests/faults/; the replay cache: tests/redirect/)
+#   5. a signer scoped to a.example fills the   -> a.example's share only: b.example's
+#      redirect replay cache                       redirect.evaluate is still served
+#   (the HSM's loss and return: tests/faults/)
 #
 # Bounds asserted: a role holder's call answers within 2 s during every
 # attack; vaultd's RSS stays under 150 MB (400 MB in the ASan build, whose
@@ -143,6 +145,15 @@ check "records ($records) plus counts add up to the denials ($(field "$out" deni
 check "vaultd's log grew by $(( $(log_lines) - lines0 )) lines (bound 20)" "[ \$(( \$(log_lines) - $lines0 )) -lt 20 ]"
 out=$($V audit verify 2>&1)
 check "the audit log still verifies: $out" "echo '$out' | grep -q '^intact'"
+
+# --- 5. the redirect replay cache, per domain ---------------------------------------
+$V domain init b.example >/dev/null
+out=$(as_signer "$PY" "$HARNESS_DIR/flood.py" "$MCXVAULT_SOCKET" replay 8300 a.example kms.a.example)
+check "a signer of a.example fills a.example's share of the replay cache (8,192 of 16,384): $out" \
+	"[ \$(field '$out' evaluated) -eq 8192 ] && [ \$(field '$out' busy) -eq \$(( \$(field '$out' signed) - 8192 )) ]"
+out=$("$PY" "$HARNESS_DIR/flood.py" "$MCXVAULT_SOCKET" replay 20 b.example kms.b.example)
+check "b.example's redirect.evaluate is still served: $out" "[ \$(field '$out' evaluated) -eq 20 ] && [ \$(field '$out' busy) -eq 0 ]"
+check "the role holders are served" role_holders_served
 
 harness_stop
 check "no sanitizer report in vaultd's log" "! grep -qE 'Sanitizer|runtime error' '$HARNESS_DIR/vaultd.log'"

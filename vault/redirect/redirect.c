@@ -19,6 +19,7 @@ struct redirect_entry {
 	uint8_t key[32];
 	int64_t expires;          /* 0: free slot */
 	enum redirect_seen state;
+	uint64_t domain_tag;      /* whose quota the entry counts against */
 };
 
 struct redirect_service {
@@ -176,14 +177,35 @@ void redirect_cache_key(const char *domain, const uint8_t payload_digest[32], ui
 	SHA256(input, dlen + 1 + 32, key);
 }
 
-/* Under the lock: the live entry with key, or NULL; *free_slot gets a reusable slot. */
+size_t redirect_cache_quota(const struct vault_config *config)
+{
+	size_t domains = config != NULL && config->domain_count > 0 ? config->domain_count : 1;
+
+	return REDIRECT_CACHE_MAX / domains > 0 ? REDIRECT_CACHE_MAX / domains : 1;
+}
+
+/* FNV-1a of the domain name: entries only need to tell domains apart for
+ * counting (a collision would merely share a quota). */
+static uint64_t cache_domain_tag(const char *domain)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *p = (const unsigned char *)domain; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h;
+}
+
+/* Under the lock: the live entry with key, or NULL; *free_slot gets a
+ * reusable slot; *in_domain (if not NULL) counts the live entries of tag. */
 static struct redirect_entry *cache_find(struct redirect_service *s, const uint8_t key[32], int64_t now,
-                                         struct redirect_entry **free_slot)
+                                         struct redirect_entry **free_slot, uint64_t tag, size_t *in_domain)
 {
 	struct redirect_entry *found = NULL;
 
 	if (free_slot != NULL)
 		*free_slot = NULL;
+	if (in_domain != NULL)
+		*in_domain = 0;
 	for (size_t i = 0; i < REDIRECT_CACHE_MAX; i++) {
 		struct redirect_entry *e = &s->entries[i];
 		if (e->expires != 0 && e->expires < now)
@@ -193,6 +215,8 @@ static struct redirect_entry *cache_find(struct redirect_service *s, const uint8
 				*free_slot = e;
 			continue;
 		}
+		if (in_domain != NULL && e->domain_tag == tag)
+			(*in_domain)++;
 		if (found == NULL && memcmp(e->key, key, 32) == 0)
 			found = e;
 	}
@@ -205,24 +229,28 @@ enum redirect_seen redirect_cache_peek(struct redirect_service *s, const uint8_t
 	enum redirect_seen state;
 
 	pthread_mutex_lock(&s->lock);
-	e = cache_find(s, key, now, NULL);
+	e = cache_find(s, key, now, NULL, 0, NULL);
 	state = e != NULL ? e->state : REDIRECT_SEEN_NONE;
 	pthread_mutex_unlock(&s->lock);
 	return state;
 }
 
-/* Under the lock: the entry for key, created in *slot if new. */
-static int cache_slot(struct redirect_service *s, const uint8_t key[32], int64_t expires, int64_t now,
-                      struct redirect_entry **out)
+/* Under the lock: the entry for key, created in *slot if new and the
+ * domain is within its quota. */
+static int cache_slot(struct redirect_service *s, const char *domain, size_t quota, const uint8_t key[32],
+                      int64_t expires, int64_t now, struct redirect_entry **out)
 {
-	struct redirect_entry *slot = NULL, *e = cache_find(s, key, now, &slot);
+	uint64_t tag = cache_domain_tag(domain);
+	size_t held = 0;
+	struct redirect_entry *slot = NULL, *e = cache_find(s, key, now, &slot, tag, &held);
 
 	if (e == NULL) {
-		if (slot == NULL)
+		if (slot == NULL || held >= quota)
 			return MCX_ERR_BUSY;
 		memcpy(slot->key, key, 32);
 		slot->state = REDIRECT_SEEN_NONE;
 		slot->expires = expires;
+		slot->domain_tag = tag;
 		e = slot;
 	} else if (expires > e->expires) {
 		e->expires = expires;
@@ -231,14 +259,15 @@ static int cache_slot(struct redirect_service *s, const uint8_t key[32], int64_t
 	return MCX_OK;
 }
 
-MCX_RESULT redirect_cache_claim(struct redirect_service *s, const uint8_t key[32], int64_t expires, int hold,
-                                int64_t now, enum redirect_seen *previous, enum redirect_seen *now_state)
+MCX_RESULT redirect_cache_claim(struct redirect_service *s, const char *domain, size_t quota, const uint8_t key[32],
+                                int64_t expires, int hold, int64_t now, enum redirect_seen *previous,
+                                enum redirect_seen *now_state)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct redirect_entry *e = NULL;
 
 	pthread_mutex_lock(&s->lock);
-	MCX_GUARD(cache_slot(s, key, expires, now, &e));
+	MCX_GUARD(cache_slot(s, domain, quota, key, expires, now, &e));
 	*previous = e->state;
 	switch (e->state) {
 	case REDIRECT_SEEN_USED: break;
@@ -253,13 +282,14 @@ out:
 	return r;
 }
 
-MCX_RESULT redirect_cache_accept(struct redirect_service *s, const uint8_t key[32], int64_t expires, int64_t now)
+MCX_RESULT redirect_cache_accept(struct redirect_service *s, const char *domain, size_t quota, const uint8_t key[32],
+                                 int64_t expires, int64_t now)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct redirect_entry *e = NULL;
 
 	pthread_mutex_lock(&s->lock);
-	MCX_GUARD(cache_slot(s, key, expires, now, &e));
+	MCX_GUARD(cache_slot(s, domain, quota, key, expires, now, &e));
 	MCX_ENSURE(e->state != REDIRECT_SEEN_USED, MCX_ERR_EXISTS);
 	e->state = REDIRECT_SEEN_ACCEPTED;
 	r = MCX_OK;

@@ -72,7 +72,11 @@ struct redirect_signer {
 MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trust *trust, const struct jose_jws *jws,
                                  const char *iss, struct redirect_signer *out);
 
-/* The replay cache.  Keys are SHA-256(home domain || 0 || payload digest). */
+/* The replay cache.  Keys are SHA-256(home domain || 0 || payload digest).
+ * Each home domain may hold at most its quota of live entries
+ * (redirect_cache_quota: the cache divided among the configured domains),
+ * so a caller scoped to one domain that fills it (a signer evaluating
+ * responses in a loop) gets -32010 for that domain only. */
 enum redirect_seen {
 	REDIRECT_SEEN_NONE = 0,
 	REDIRECT_SEEN_HELD,       /* evaluated with decision hold */
@@ -86,11 +90,14 @@ enum redirect_seen redirect_cache_peek(struct redirect_service *redirect, const 
  * NONE/HELD -> HELD (hold) or USED, ACCEPTED -> USED, and leaves USED alone.
  * *previous receives the state before, *now_state the state after.
  * MCX_ERR_BUSY when the cache is full of responses still inside their window. */
-MCX_RESULT redirect_cache_claim(struct redirect_service *redirect, const uint8_t key[32], int64_t expires,
-                                int hold, int64_t now, enum redirect_seen *previous, enum redirect_seen *now_state);
+MCX_RESULT redirect_cache_claim(struct redirect_service *redirect, const char *domain, size_t quota,
+                                const uint8_t key[32], int64_t expires, int hold, int64_t now,
+                                enum redirect_seen *previous, enum redirect_seen *now_state);
 /* redirect.accept: NONE/HELD/ACCEPTED -> ACCEPTED; MCX_ERR_EXISTS when already USED. */
-MCX_RESULT redirect_cache_accept(struct redirect_service *redirect, const uint8_t key[32], int64_t expires,
-                                 int64_t now);
+MCX_RESULT redirect_cache_accept(struct redirect_service *redirect, const char *domain, size_t quota,
+                                 const uint8_t key[32], int64_t expires, int64_t now);
+/* Live entries one home domain may hold: REDIRECT_CACHE_MAX / configured domains. */
+size_t redirect_cache_quota(const struct vault_config *config);
 
 /* The longest redirect.max_age of any configured domain (the cache window). */
 int64_t redirect_max_age_horizon(const struct vault_config *config);

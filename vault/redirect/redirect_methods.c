@@ -407,12 +407,17 @@ int method_redirect_evaluate(struct rpc_call *call, json_t *params, json_t **res
 		if (redirect_cache_peek(call->vault->redirect, key, now) == REDIRECT_SEEN_USED)
 			MCX_GUARD(append_reason(reasons, "replayed"));
 	} else {
-		r = redirect_cache_claim(call->vault->redirect, key, sdrr_expires(call, s.iat), d->redirect.hold_until_accepted,
-		                         now, &before, &after);
-		if (r == MCX_ERR_BUSY)
-			vault_warning("redirect.evaluate: domain %s: the replay cache is full (%d responses)", call->domain,
-			              REDIRECT_CACHE_MAX);
-		MCX_ENSURE(r != MCX_ERR_BUSY, rpc_fail(call, MCX_ERR_BUSY, "the replay cache is full: try again later"));
+		r = redirect_cache_claim(call->vault->redirect, call->domain, redirect_cache_quota(call->config), key,
+		                         sdrr_expires(call, s.iat), d->redirect.hold_until_accepted, now, &before, &after);
+		if (r == MCX_ERR_BUSY) {
+			static struct vault_log_limit full = VAULT_LOG_LIMIT_INIT;
+			vault_log_limited(&full, VAULT_LOG_WARNING,
+			                  "redirect.evaluate: domain %s holds its share of the replay cache (%zu responses)",
+			                  call->domain, redirect_cache_quota(call->config));
+		}
+		MCX_ENSURE(r != MCX_ERR_BUSY, rpc_fail(call, MCX_ERR_BUSY,
+		                                       "domain '%s' holds its share of the replay cache: try again later",
+		                                       call->domain));
 		MCX_GUARD(r);
 		if (before == REDIRECT_SEEN_USED) {
 			reject = 1;
@@ -514,9 +519,11 @@ int method_redirect_accept(struct rpc_call *call, json_t *params, json_t **resul
 	MCX_ENSURE(signer.status != REDIRECT_SIG_INVALID,
 	           rpc_fail(call, MCX_ERR_SIGNATURE_INVALID, "response %s: %s", s.id, signer.detail));
 	redirect_cache_key(call->domain, jws.payload_digest, key);
-	r = redirect_cache_accept(call->vault->redirect, key, sdrr_expires(call, s.iat), now);
+	r = redirect_cache_accept(call->vault->redirect, call->domain, redirect_cache_quota(call->config), key,
+	                          sdrr_expires(call, s.iat), now);
 	MCX_ENSURE(r != MCX_ERR_EXISTS, rpc_fail(call, r, "response %s was already used", s.id));
-	MCX_ENSURE(r != MCX_ERR_BUSY, rpc_fail(call, r, "the replay cache is full: try again later"));
+	MCX_ENSURE(r != MCX_ERR_BUSY, rpc_fail(call, r, "domain '%s' holds its share of the replay cache: try again later",
+	                                       call->domain));
 	MCX_GUARD(r);
 	MCX_GUARD(redirect_record(call, "redirect.accept", &s, &signer, NULL));
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:b}", "domain", call->domain, "response_id", s.id,
