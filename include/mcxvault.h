@@ -191,6 +191,22 @@ MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_sign(struct mcxvault *v, const cha
 						   char **kid_out, uint8_t sig[MCXVAULT_SIGNATURE_LEN],
 						   struct mcxvault_error *err_out);
 /*
+ * sign.sign for n SHA-256 digests, pipelined on the handle's connection:
+ * up to 16 requests in flight, answers collected in order, so the round
+ * trips overlap the vault's work.  sigs[i] receives the signature of
+ * digests[i] and results[i] 0 or that digest's MCX_ERR_* code; kids (if not
+ * NULL, an array of n) the key id of each signature (free each with
+ * mcxvault_free(); a rotation during the batch may split them between two
+ * versions).  Returns 0 when every digest was signed, else the first error
+ * (err_out describes it); when the connection fails, every digest not yet
+ * answered gets that error and none of them is sent again by the library.
+ * Uses mcxvault_send()/mcxvault_receive(): one thread at a time per handle.
+ */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_sign_many(struct mcxvault *v, const char *domain,
+							const uint8_t (*digests)[32], size_t n,
+							uint8_t (*sigs)[MCXVAULT_SIGNATURE_LEN], int *results,
+							char **kids, struct mcxvault_error *err_out);
+/*
  * sign.verify: checks a 64-octet r||s signature over data (or a 32-octet
  * digest) with the version named by kid, or with every version when kid is
  * NULL.  A wrong signature is not an error: the call returns 0 with

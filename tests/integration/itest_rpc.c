@@ -344,6 +344,44 @@ TEST(sign_data_and_digest)
 	EVP_PKEY_free(key);
 }
 
+/* mcxvault_sign_many: 100 digests pipelined on one connection, each
+ * signature checked by OpenSSL; errors per digest; nothing for n = 0. */
+TEST(sign_many_pipelined)
+{
+	enum { N = 100 };
+	static uint8_t digests[N][32], sigs[N][MCXVAULT_SIGNATURE_LEN];
+	int results[N], good = 0;
+	char *kids[N];
+	struct mcxvault *v = NULL;
+	struct mcxvault_error e;
+	EVP_PKEY *key;
+
+	REQUIRE((key = public_key("a.example", 0, NULL)) != NULL);
+	REQUIRE(mcxvault_connect(NULL, &v) == 0);
+	for (int i = 0; i < N; i++)
+		SHA256((const uint8_t *)&i, sizeof(i), digests[i]);
+	CHECK_EQ_INT(mcxvault_sign_many(v, "a.example", digests, N, sigs, results, kids, &e), 0);
+	for (int i = 0; i < N; i++) {
+		good += results[i] == 0 && kids[i] != NULL && strcmp(kids[i], "a.example/sign/1") == 0 &&
+		        itest_ossl_verify(key, digests[i], 32, 1, sigs[i]) == 1;
+		mcxvault_free(kids[i]);
+	}
+	CHECK_EQ_INT(good, N);
+	/* an error answers every digest of the batch, and the connection stays usable */
+	CHECK_EQ_INT(mcxvault_sign_many(v, "nowhere.example", digests, 20, sigs, results, NULL, &e), MCX_ERR_NOT_FOUND);
+	CHECK_EQ_INT(e.rpc_code, -32002);
+	good = 0;
+	for (int i = 0; i < 20; i++)
+		good += results[i] == MCX_ERR_NOT_FOUND;
+	CHECK_EQ_INT(good, 20);
+	CHECK_EQ_INT(mcxvault_sign_many(v, "a.example", digests, 0, sigs, results, NULL, &e), 0);
+	CHECK_EQ_INT(mcxvault_sign_many(v, "a.example", NULL, 3, sigs, results, NULL, &e), MCX_ERR_INVALID_ARGUMENT);
+	CHECK_EQ_INT(mcxvault_sign_many(v, "a.example", digests, 1, sigs, results, NULL, &e), 0);
+	CHECK_EQ_INT(itest_ossl_verify(key, digests[0], 32, 1, sigs[0]), 1);
+	mcxvault_close(v);
+	EVP_PKEY_free(key);
+}
+
 TEST(sign_errors)
 {
 	uint8_t sig[64], digest[33] = { 0 };
@@ -589,6 +627,7 @@ static int suite_methods(void)
 	RUN(domain_init);
 	RUN(domain_list_show);
 	RUN(sign_data_and_digest);
+	RUN(sign_many_pipelined);
 	RUN(sign_errors);
 	RUN(verify_method);
 	RUN(rotate);

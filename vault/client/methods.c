@@ -311,3 +311,90 @@ out:
 	json_decref(result);
 	return r;
 }
+
+/* Requests of mcxvault_sign_many() in flight at once: enough to keep both
+ * of vaultd's workers and the socket busy, small enough that the requests
+ * never fill the socket buffer while we are not reading. */
+#define SIGN_MANY_WINDOW 16
+
+/* The signature and kid of one sign.sign result. */
+static int sign_result(json_t *result, uint8_t sig[MCXVAULT_SIGNATURE_LEN], char **kid_out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_buf *raw = NULL;
+	const char *text = json_string_value(json_object_get(result, "signature"));
+
+	MCX_ENSURE_ALLOC(raw = mcx_buf_new(MCXVAULT_SIGNATURE_LEN * 2));
+	MCX_ENSURE(text != NULL && mcx_base64url_decode(raw, text, strlen(text)) == MCX_OK &&
+	           mcx_buf_len(raw) == MCXVAULT_SIGNATURE_LEN,
+	           MCX_ERR_PROTOCOL);
+	MCX_GUARD(result_string(result, "kid", kid_out));
+	memcpy(sig, mcx_buf_ptr(raw), MCXVAULT_SIGNATURE_LEN);
+	r = MCX_OK;
+out:
+	mcx_buf_free(raw);
+	return r;
+}
+
+int mcxvault_sign_many(struct mcxvault *v, const char *domain, const uint8_t (*digests)[32], size_t n,
+		       uint8_t (*sigs)[MCXVAULT_SIGNATURE_LEN], int *results, char **kids,
+		       struct mcxvault_error *err_out)
+{
+	int r = MCX_ERR_INTERNAL, first = MCX_OK;
+	size_t sent = 0, done = 0;
+	struct mcxvault_error e;
+	json_t *params = NULL, *result = NULL;
+
+	if (v == NULL || domain == NULL || (n > 0 && (digests == NULL || sigs == NULL || results == NULL))) {
+		err_fill(err_out, MCX_ERR_INVALID_ARGUMENT, "sign.sign", "sign_many needs a vault, a domain, digests, "
+			 "room for the signatures and the results");
+		return MCX_ERR_INVALID_ARGUMENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		results[i] = MCX_ERR_INTERNAL;
+		if (kids != NULL)
+			kids[i] = NULL;
+	}
+	while (done < n) {
+		/* keep the window full; responses come back in request order */
+		while (sent < n && sent - done < SIGN_MANY_WINDOW) {
+			if ((r = domain_params(domain, &params)) != MCX_OK ||
+			    (r = put_payload(params, digests[sent], 32, 1)) != MCX_OK) {
+				err_fill(err_out, r, "sign.sign", "invalid domain name");
+				goto fail_rest;
+			}
+			r = mcxvault_send(v, "sign.sign", params, NULL, &e);
+			json_decref(params);
+			params = NULL;
+			if (r != MCX_OK)
+				goto broken;
+			sent++;
+		}
+		r = mcxvault_receive(v, &result, NULL, &e);
+		if (r != MCX_OK && e.rpc_code == 0)
+			goto broken;   /* the stream is gone: so are the outstanding requests */
+		if (r == MCX_OK && (r = sign_result(result, sigs[done], kids != NULL ? &kids[done] : NULL)) != MCX_OK) {
+			e.rpc_code = 0;
+			snprintf(e.name, sizeof(e.name), "%s", mcx_error_name(r));
+			snprintf(e.message, sizeof(e.message), "sign.sign: result has no 64-octet signature or no kid");
+		}
+		json_decref(result);
+		result = NULL;
+		results[done] = r;
+		if (r != MCX_OK && first == MCX_OK) {
+			first = r;
+			if (err_out != NULL)
+				*err_out = e;
+		}
+		done++;
+	}
+	return first;
+
+broken:
+	if (err_out != NULL)
+		*err_out = e;
+fail_rest:
+	for (size_t i = done; i < n; i++)
+		results[i] = r;
+	return first != MCX_OK ? first : r;
+}
