@@ -426,8 +426,18 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
 		goto respond_error;
 	}
 	if (id == NULL) {
-		err = rpc_fail(&call, MCX_ERR_INVALID_REQUEST, "notifications (requests without 'id') are not supported");
-		goto respond_error;
+		/* a notification: JSON-RPC 2.0 section 4.1 says the server MUST NOT
+		 * reply (a client would pair our answer with its next request).
+		 * vaultd does not execute it either: every call it makes is one
+		 * whose result, or refusal, the caller must see. */
+		static struct vault_log_limit notified = VAULT_LOG_LIMIT_INIT;
+		json_t *m = json_object_get(request, "method");
+		vault_log_limited(&notified, VAULT_LOG_INFO,
+		                  "uid %u pid %d sent a notification (%.64s, no 'id'): not executed, not answered",
+		                  (unsigned)caller->uid, (int)caller->pid, json_is_string(m) ? json_string_value(m) : "?");
+		atomic_fetch_add(&vault->requests_failed, 1);
+		r = MCX_OK;
+		goto out;
 	}
 	{
 		const char *key;

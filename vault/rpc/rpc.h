@@ -67,7 +67,8 @@ extern const struct rpc_method rpc_methods[];
 extern const size_t rpc_method_count;
 const struct rpc_method *rpc_method_find(const char *name);
 
-/* Handles one request line and appends exactly one response line to out. */
+/* Handles one request line and appends one response line to out, or none
+ * for a notification (a request without "id", JSON-RPC 2.0 section 4.1). */
 MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line,
                            size_t len, struct mcx_buf *out);
 /* Writes the aggregated denials of windows that have ended (all of them
