@@ -9,6 +9,7 @@
 #   make check      install missing Debian packages, build both, run every test
 #   make demo       install missing packages, build, walk through the main job
 #   make bench      run the benchmarks (docs/performance.md)
+#   make bench-ir   instruction counts per request under callgrind (docs/performance.md)
 #   make install    install vaultd, vaultctl, libmcxvault, headers, provider
 #
 # SPDX-License-Identifier: Apache-2.0
@@ -112,6 +113,11 @@ bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 	@B=$(B) sh bench/run.sh
 
+# instruction counts (callgrind): stable where times are not
+bench-ir: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
+	@B=$(B) bash bench/ir.sh
+
 install: build-all install-provider
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mcx \
 	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)/etc/mcxvault
@@ -128,6 +134,6 @@ install: build-all install-provider
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all deps demo check bench clean install
+.PHONY: all build-all deps demo check bench bench-ir clean install
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
