@@ -28,6 +28,7 @@
 #include "mcx/util.h"
 #include "pkcs11/hsm.h"
 #include "vault/daemon/log.h"
+#include "vault/daemon/notify.h"
 #include "vault/daemon/server.h"
 #include "vault/daemon/vault.h"
 #include "vault/keys/keystore.h"
@@ -160,6 +161,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vault_log_init(0, VAULT_LOG_INFO);
+	vault_notify_init();
 	harden_process();
 	json_set_alloc_funcs(json_secure_malloc, json_secure_free);
 	if (vault_config_load(config_path, &config, &error) != MCX_OK) {
@@ -258,23 +260,30 @@ int main(int argc, char **argv)
 	}
 	vault_info("vaultd %s ready on %s (%u workers, %zu domains)", MCXVAULT_VERSION, config->socket_path,
 	           config->workers, config->domain_count);
+	vault_notify("READY=1\nSTATUS=serving %zu domains with %u workers", config->domain_count, config->workers);
 
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&signals, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			vault_notify("RELOADING=1\nSTATUS=reloading the configuration, reopening the audit log");
 			/* logrotate moved the audit file: seal it, continue the chain in a new one */
 			if (vault.audit != NULL && audit_reopen(vault.audit) != MCX_OK)
 				vault_error("audit: reopening the log failed; still writing the old file");
 			if (vault_reload(&vault) == MCX_OK) {
 				struct vault_config *now = vault_config_acquire(&vault);
 				vault_server_reconfigure(server, now);
+				vault_notify("READY=1\nSTATUS=serving %zu domains with %u workers", now->domain_count,
+				             now->workers);
 				vault_config_release(&vault, now);
+			} else {
+				vault_notify("READY=1\nSTATUS=serving; the last reload failed (see the log)");
 			}
 			continue;
 		}
 		vault_info("signal %d: stopping", sig);
+		vault_notify("STOPPING=1\nSTATUS=stopping on signal %d", sig);
 		break;
 	}
 	status = 0;

@@ -52,6 +52,7 @@
 #include "mcx/buf.h"
 #include "mcx/util.h"
 #include "vault/daemon/log.h"
+#include "vault/daemon/notify.h"
 #include "vault/rpc/rpc.h"
 
 #define WORKER_BATCH 16
@@ -81,6 +82,7 @@ struct vault_server {
 	struct vault *vault;
 	char *socket_path;
 	int listen_fd;
+	int listen_passed;            /* from the service manager (vaultd.socket): not ours to unlink */
 	int epoll_fd;
 	int stop_fd;                  /* eventfd: wakes every worker to stop */
 	size_t max_request_bytes;
@@ -176,27 +178,15 @@ static void server_apply_limits(struct vault_server *server, const struct vault_
 	atomic_store(&server->max_buffered_bytes, config->max_buffered_bytes);
 }
 
-MCX_RESULT vault_server_open(struct vault *vault, const struct vault_config *config, struct vault_server **out)
+/* Binds and listens on server.socket: a stale socket of a dead vaultd is
+ * replaced, anything else at the path, or a live vaultd, is refused. */
+static int server_bind(struct vault_server *server, const struct vault_config *config)
 {
 	int r = MCX_ERR_INTERNAL;
-	struct vault_server *server = NULL;
 	struct sockaddr_un sa;
 	struct stat st;
-	struct epoll_event ev;
 	mode_t old_umask;
 
-	*out = NULL;
-	MCX_ENSURE_ALLOC(server = calloc(1, sizeof(*server)));
-	server->listen_fd = server->epoll_fd = server->stop_fd = -1;
-	server->vault = vault;
-	server->max_request_bytes = config->max_request_bytes;
-	server->fd_limit_connections = server_fit_fd_limit(config->max_connections);
-	server_apply_limits(server, config);
-	server->worker_count = config->workers;
-	pthread_mutex_init(&server->connections_lock, NULL);
-	pthread_mutex_init(&server->reaper_lock, NULL);
-	pthread_cond_init(&server->reaper_cond, NULL);
-	MCX_ENSURE_ALLOC(server->socket_path = strdup(config->socket_path));
 	if (strlen(config->socket_path) >= sizeof(sa.sun_path)) {
 		vault_error("socket path '%s' is longer than %zu bytes", config->socket_path, sizeof(sa.sun_path) - 1);
 		MCX_BAIL(MCX_ERR_CONFIG);
@@ -227,6 +217,40 @@ MCX_RESULT vault_server_open(struct vault *vault, const struct vault_config *con
 	}
 	MCX_ENSURE(chmod(config->socket_path, (mode_t)config->socket_mode) == 0, MCX_ERR_SYSTEM);
 	MCX_ENSURE(listen(server->listen_fd, 128) == 0, MCX_ERR_SYSTEM);
+	r = MCX_OK;
+out:
+	return r;
+}
+
+MCX_RESULT vault_server_open(struct vault *vault, const struct vault_config *config, struct vault_server **out)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct vault_server *server = NULL;
+	struct epoll_event ev;
+
+	*out = NULL;
+	MCX_ENSURE_ALLOC(server = calloc(1, sizeof(*server)));
+	server->listen_fd = server->epoll_fd = server->stop_fd = -1;
+	server->vault = vault;
+	server->max_request_bytes = config->max_request_bytes;
+	server->fd_limit_connections = server_fit_fd_limit(config->max_connections);
+	server_apply_limits(server, config);
+	server->worker_count = config->workers;
+	pthread_mutex_init(&server->connections_lock, NULL);
+	pthread_mutex_init(&server->reaper_lock, NULL);
+	pthread_cond_init(&server->reaper_cond, NULL);
+	MCX_ENSURE_ALLOC(server->socket_path = strdup(config->socket_path));
+	if ((server->listen_fd = vault_listen_fd_from_manager()) >= 0) {
+		/* socket activation: systemd bound it (path, mode and owner are the
+		 * socket unit's); vaultd only makes it non-blocking */
+		int flags = fcntl(server->listen_fd, F_GETFL);
+		server->listen_passed = 1;
+		MCX_ENSURE(flags >= 0 && fcntl(server->listen_fd, F_SETFL, flags | O_NONBLOCK) == 0 &&
+		           fcntl(server->listen_fd, F_SETFD, FD_CLOEXEC) == 0, MCX_ERR_SYSTEM);
+		vault_info("listening on the socket passed by the service manager");
+	} else {
+		MCX_GUARD(server_bind(server, config));
+	}
 	MCX_ENSURE((server->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) >= 0, MCX_ERR_SYSTEM);
 	MCX_ENSURE((server->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) >= 0, MCX_ERR_SYSTEM);
 	memset(&ev, 0, sizeof(ev));
@@ -740,7 +764,8 @@ void vault_server_stop(struct vault_server *server)
 	if (server->listen_fd >= 0) {
 		close(server->listen_fd);
 		server->listen_fd = -1;
-		(void)unlink(server->socket_path);
+		if (!server->listen_passed)
+			(void)unlink(server->socket_path);
 	}
 }
 
