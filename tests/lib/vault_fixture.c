@@ -318,7 +318,7 @@ int test_vault_stop(struct test_vault *v)
 
 int test_vault_restart(struct test_vault *v, int sig)
 {
-	int status;
+	int status = 0, clean = 1;
 
 	if (v->dir[0] == '\0')
 		return -1;
@@ -328,8 +328,15 @@ int test_vault_restart(struct test_vault *v, int sig)
 			if (errno != EINTR)
 				break;
 		v->pid = 0;
+		if (sig == SIGTERM && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+			fprintf(stderr, "test_vault: vaultd did not exit cleanly on SIGTERM (status 0x%x)\n", status);
+			test_vault_dump_log(v);
+			clean = 0;
+		}
 	}
-	return test_vault_start(v);
+	if (test_vault_start(v) != 0)
+		return -1;
+	return clean ? 0 : -1;
 }
 
 int test_vault_audit_verify(const struct test_vault *v)

@@ -66,7 +66,9 @@ int test_vault_start(struct test_vault *v);
 /* SIGTERM: vaultd's exit status (0 = clean); -1 when it cannot be reaped. */
 int test_vault_stop(struct test_vault *v);
 /* Stops vaultd with sig (SIGTERM or SIGKILL), reaps it and starts it again
- * over the same token, store and audit log; 0 once the new one answers. */
+ * over the same token, store and audit log; 0 once the new one answers.
+ * -1 when it does not start, or when the old one did not exit 0 on SIGTERM
+ * (a sanitizer report at exit): the new one is started all the same. */
 int test_vault_restart(struct test_vault *v, int sig);
 /* vaultctl -s <socket> audit verify, output in <dir>/audit-verify.out:
  * its exit status, 0 when the log is intact (and 0 when audit is off). */
