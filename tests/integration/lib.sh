@@ -24,6 +24,8 @@ IT_FAIL=0
 IT_SKIP=0
 IT_SUITE=integration
 IT_EXTRA_PIDS=
+IT_STARTS=0     # vaultds started by it_start, and stopped cleanly by it_stop
+IT_STOPS=0
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 if [ -f "$HARNESS_ROOT/tests/lsan.supp" ]; then
@@ -107,7 +109,10 @@ it_start() {
 	if harness_start; then
 		it_i=0
 		while [ $it_i -lt 200 ] && kill -0 "$HARNESS_PID" 2>/dev/null; do
-			"$B/vaultctl" -t 2 status >/dev/null 2>&1 && return 0
+			if "$B/vaultctl" -t 2 status >/dev/null 2>&1; then
+				IT_STARTS=$((IT_STARTS + 1))
+				return 0
+			fi
 			sleep 0.05
 			it_i=$((it_i + 1))
 		done
@@ -127,6 +132,8 @@ it_stop() {
 		if [ "$it_rc" -ne 0 ]; then
 			fail "vaultd exits 0 on SIGTERM (exit status $it_rc)"
 			tail -20 "$HARNESS_DIR/vaultd.log" | sed 's/^/  # /'
+		else
+			IT_STOPS=$((IT_STOPS + 1))
 		fi
 	fi
 	it_check_log
