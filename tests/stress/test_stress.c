@@ -72,7 +72,9 @@
 #endif
 
 static struct test_vault fx;
-static uint64_t deadline_ns;
+/* The end of the run; moved later when a restart ends less than a second
+ * before it, so that every signer gets to sign after both restarts. */
+static atomic_uint_fast64_t deadline_ns;
 static atomic_int stop;
 
 /* Odd while vaultd is being restarted; a request whose iteration saw it odd
@@ -123,6 +125,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Until both restarts are done and the deadline has passed. */
+static int running(void)
+{
+	return !atomic_load(&stop) &&
+	       (atomic_load(&restart_gen) < RESTARTS * 2 || now_ns() < (uint64_t)atomic_load(&deadline_ns));
+}
+
 static unsigned stress_seconds(void)
 {
 	const char *s = getenv("MCX_STRESS_SECONDS");
@@ -140,11 +149,15 @@ static unsigned stress_seconds(void)
 	return (unsigned)v;
 }
 
+static uint64_t start_ns;
+
 static void note_error(char *first, size_t size, const char *what, const struct mcxvault_error *e, int r)
 {
 	if (first[0] == '\0')
-		snprintf(first, size, "%s: %s (%s)", what, e != NULL && e->message[0] ? e->message : mcxvault_strerror(r),
-		         e != NULL && e->name[0] ? e->name : mcxvault_error_name(r));
+		snprintf(first, size, "%s: %s (%s) at %.2f s, %u restart(s) done", what,
+		         e != NULL && e->message[0] ? e->message : mcxvault_strerror(r),
+		         e != NULL && e->name[0] ? e->name : mcxvault_error_name(r), (double)(now_ns() - start_ns) / 1e9,
+		         atomic_load(&restart_gen) / 2);
 }
 
 /* "a.example/sign/N" -> N, or 0. */
@@ -256,7 +269,7 @@ static void *signer_main(void *arg)
 	uint64_t i;
 	int r;
 
-	for (i = 0; !atomic_load(&stop) && now_ns() < deadline_ns; i++) {
+	for (i = 0; running(); i++) {
 		uint32_t floor = (uint32_t)atomic_load(&committed_version), version;
 		unsigned gen = atomic_load(&restart_gen);
 		char *kid = NULL, *vkid = NULL;
@@ -335,7 +348,7 @@ static void *rotator_main(void *arg)
 	int64_t version;
 	int r;
 
-	while (!atomic_load(&stop) && now_ns() < deadline_ns) {
+	while (running()) {
 		if (atomic_load(&rotator_pause)) {
 			struct timespec nap = { 0, 2 * 1000 * 1000 };
 			atomic_store(&rotator_paused, 1);
@@ -387,10 +400,31 @@ static int restart_under_load(int sig, double *seconds_out)
 	t0 = now_ns();
 	atomic_fetch_add(&restart_gen, 1);   /* odd: the window opens */
 	r = test_vault_restart(&fx, sig);
+	if (now_ns() + 1000000000u > (uint64_t)atomic_load(&deadline_ns))
+		atomic_store(&deadline_ns, now_ns() + 1000000000u);   /* a second of signing after it */
 	atomic_fetch_add(&restart_gen, 1);   /* even: closed */
 	*seconds_out = (double)(now_ns() - t0) / 1e9;
 	atomic_store(&rotator_pause, 0);
 	return r;
+}
+
+/* For a failure: the audit records of failed calls (method, key, error). */
+static void dump_audit_errors(void)
+{
+	char line[2048];
+	unsigned shown = 0;
+	FILE *f;
+
+	if (fx.audit[0] == '\0' || (f = fopen(fx.audit, "r")) == NULL)
+		return;
+	fprintf(stderr, "--- failed calls in %s ---\n", fx.audit);
+	while (fgets(line, sizeof(line), f) != NULL && shown < 20)
+		if (strstr(line, "\"error\":{") != NULL) {
+			fputs(line, stderr);
+			shown++;
+		}
+	fprintf(stderr, "--- end ---\n");
+	fclose(f);
 }
 
 static struct mcxvault *admin;
@@ -403,6 +437,7 @@ TEST(sign_while_rotating)
 	struct mcxvault_error e;
 	uint64_t total = 0, rpc = 0, sign_errors = 0, bad = 0, backwards = 0, bad_kids = 0, verify_errors = 0;
 	uint64_t outage = 0;
+	double elapsed;
 	unsigned started = 0, came_back = 0;
 	int restart_rc[RESTARTS] = { -1, -1 };
 
@@ -413,7 +448,8 @@ TEST(sign_while_rotating)
 	}
 	REQUIRE(mcxvault_connect(fx.socket, &rotator.v) == 0);
 	rotator.last_version = 1;
-	deadline_ns = now_ns() + (uint64_t)seconds * 1000000000u;
+	start_ns = now_ns();
+	atomic_store(&deadline_ns, start_ns + (uint64_t)seconds * 1000000000u);
 	for (unsigned i = 0; i < STRESS_SIGNERS; i++) {
 		if (pthread_create(&signers[i].tid, NULL, signer_main, &signers[i]) != 0)
 			break;
@@ -428,7 +464,7 @@ TEST(sign_while_rotating)
 	{
 		/* SIGKILL at a third of the run, SIGTERM at two thirds */
 		static const int sigs[RESTARTS] = { SIGKILL, SIGTERM };
-		uint64_t start = deadline_ns - (uint64_t)seconds * 1000000000u;
+		uint64_t start = start_ns;
 		for (unsigned k = 0; k < RESTARTS; k++) {
 			uint64_t at = start + (uint64_t)seconds * 1000000000u * (k + 1) / (RESTARTS + 1);
 			double took = 0;
@@ -461,9 +497,10 @@ TEST(sign_while_rotating)
 	}
 	if (rotator.first_error[0] != '\0')
 		printf("  rotator: %s\n", rotator.first_error);
-	printf("  %u s, %d signers: %" PRIu64 " signatures (%.0f/s), all verified locally, %" PRIu64
+	elapsed = (double)(now_ns() - start_ns) / 1e9;
+	printf("  %.1f s, %d signers: %" PRIu64 " signatures (%.0f/s), all verified locally, %" PRIu64
 	       " also by sign.verify; %" PRIu64 " rotations, %" PRIu64 " retirements\n",
-	       seconds, STRESS_SIGNERS, total, (double)total / seconds, rpc, rotator.rotations,
+	       elapsed, STRESS_SIGNERS, total, (double)total / elapsed, rpc, rotator.rotations,
 	       rotator.retirements);
 	printf("  %" PRIu64 " requests cut by the restarts (not errors); %u of %d signers signed after both\n", outage,
 	       came_back, STRESS_SIGNERS);
@@ -572,8 +609,10 @@ int main(void)
 		RUN(audit_log_intact);
 		RUN(daemon_exits_cleanly);
 	}
-	if (test_failed > 0)
+	if (test_failed > 0) {
 		test_vault_dump_log(&fx);
+		dump_audit_errors();
+	}
 	test_vault_cleanup(&fx);
 	for (size_t i = 0; i < pkeys_alloc; i++)
 		EVP_PKEY_free(pkeys[i]);
