@@ -314,7 +314,9 @@ if harness_setup && C_DIR=$HARNESS_DIR &&
 	check "vault C after SIGKILL: the same KMS certificate" 0 '^<SignedKmsCertificate' "$out" \
 		-s "$C_SOCK" cert show c.example --xml
 	if cmp -s "$out" "$T/c.xml"; then ok "vault C's certificate is unchanged"; else fail "vault C's certificate changed" "$out"; fi
-	check "vault C: audit verify intact after SIGKILL" 0 '^intact: ' "$out" -s "$C_SOCK" audit verify
+	if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+		check "vault C: audit verify intact after SIGKILL" 0 '^intact: ' "$out" -s "$C_SOCK" audit verify
+	fi
 	check "external import twice: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
 		external import $D "$T/c.xml" "$T/c.pem"
 	check "external import our own certificate: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
@@ -347,9 +349,14 @@ check "cert show --xml of a retired generation is unchanged" 0 '^<SignedKmsCerti
 if cmp -s "$out" "$T/a1.xml"; then ok "retired certificate XML unchanged"; else fail "retired certificate XML changed" "$out"; fi
 
 # --- the audit log (on, as in production) -------------------------------------
-check "audit verify: intact after a SIGTERM restart and a SIGKILL" 0 '^intact: [0-9]+ records' "$out" audit verify
-check "audit verify --json" 0 '"intact": true' "$out" --json audit verify
-check "audit tail -n 1" 0 'key\.retire' "$out" audit tail -n 1
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	check "audit verify: intact after a SIGTERM restart and a SIGKILL" 0 '^intact: [0-9]+ records' "$out" audit verify
+	check "audit verify --json" 0 '"intact": true' "$out" --json audit verify
+	check "audit tail -n 1" 0 'key\.retire' "$out" audit tail -n 1
+else
+	echo "skipped - audit verify (HARNESS_AUDIT=off)"
+	skipped=$((skipped + 1))
+fi
 
 # --- where the socket comes from ------------------------------------------
 sock=$MCXVAULT_SOCKET

@@ -65,9 +65,11 @@ for sig in TERM KILL; do
 		bash -c "grep -Eq '^sip:alice@a.example kms.a.example [0-9a-f]{8} [A-Za-z0-9_-]{500,}$' <<<'$out' &&
 			grep -q '^gmk $gmk_id of sip:g1@a.example: distributed 1 of 1' '$HARNESS_DIR/summary'"
 done
-out=$("$VC" audit verify)
-check "audit verify: intact after a SIGTERM restart and a SIGKILL" grep -q '^intact: ' <<<"$out"
-check "the audit log records the distributions" grep -q '"method":"gmk.distribute"' "$HARNESS_AUDIT_FILE"
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	out=$("$VC" audit verify)
+	check "audit verify: intact after a SIGTERM restart and a SIGKILL" grep -q '^intact: ' <<<"$out"
+	check "the audit log records the distributions" grep -q '"method":"gmk.distribute"' "$HARNESS_AUDIT_FILE"
+fi
 
 out=$("$VC" gmk revoke a.example sip:g1@a.example)
 check "gmk revoke destroys both" grep -q '2 GMK(s) destroyed' <<<"$out"

@@ -56,8 +56,10 @@ for sig in TERM KILL; do
 	check "after SIG$sig: both KMS generations keep their public values (Z, KPAK)" "[ $same -eq 1 ]"
 	check "after SIG$sig: alice's RSK is derived unchanged from the same master secret" "[ -n '$rsk_before' ] && [ \"\$(rsk)\" = '$rsk_before' ]"
 done
-out=$($V audit verify 2>&1)
-check "audit verify: intact after a SIGTERM restart and a SIGKILL" "echo '$out' | grep -q '^intact: '"
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	out=$($V audit verify 2>&1)
+	check "audit verify: intact after a SIGTERM restart and a SIGKILL" "echo '$out' | grep -q '^intact: '"
+fi
 harness_stop
 
 check "the scanner finds a secret planted in noise (positive control)" "'$B/tests/kms/scan_secrets' --self-test >/dev/null"
@@ -80,7 +82,9 @@ for pair in "${publics[@]}"; do
 	else
 		not_ok "master secret found in the clear: $out"
 	fi
-	if out=$("$B/tests/kms/scan_secrets" "$1" "$2" "$HARNESS_AUDIT_FILE" 2>&1); then
+	if [ -z "${HARNESS_AUDIT_FILE:-}" ]; then
+		:
+	elif out=$("$B/tests/kms/scan_secrets" "$1" "$2" "$HARNESS_AUDIT_FILE" 2>&1); then
 		ok "the audit log holds no master secret (z or KSAK), raw or as hex"
 	else
 		not_ok "master secret found in the audit log: $out"
@@ -91,8 +95,10 @@ check "without the PIN no KMS object is visible at all" \
 listing=$($P11 --login --pin 1234 --list-objects --type secrkey 2>/dev/null)
 check "the vault KEK is a secret key that is sensitive and never extractable" \
 	"echo '$listing' | grep -A8 'mcxvault-kek/1' | grep -q 'sensitive, always sensitive, never extractable'"
-check "the audit MAC key is sensitive and never extractable" \
-	"echo '$listing' | grep -A8 'mcxvault-audit/1' | grep -q 'sensitive, always sensitive, never extractable'"
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	check "the audit MAC key is sensitive and never extractable" \
+		"echo '$listing' | grep -A8 'mcxvault-audit/1' | grep -q 'sensitive, always sensitive, never extractable'"
+fi
 check "the sealed secrets differ from one generation to the next" \
 	"! cmp -s \"\$(grep -n 'kms/1/sealed' '$HARNESS_DIR/labels' | cut -d: -f1 | sed 's|^|$objects/|')\" \"\$(grep -n 'kms/2/sealed' '$HARNESS_DIR/labels' | cut -d: -f1 | sed 's|^|$objects/|')\""
 
