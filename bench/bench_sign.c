@@ -476,7 +476,9 @@ int main(void)
 	int failed = 0, r;
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
-	if (test_vault_setup(&fx, "sign", TEST_VAULT_DOMAINS_AB, NULL, 2, 0) != 0 || test_vault_start(&fx) != 0)
+	/* the audit-off lines: this vaultd without the log (the fixture's default
+	 * is on); the audit-on lines use a second vaultd configured below */
+	if (test_vault_setup_audit(&fx, "sign", TEST_VAULT_DOMAINS_AB, NULL, 2, 0, 0) != 0 || test_vault_start(&fx) != 0)
 		return 1;
 	bench_vaultd = fx.pid;
 	for (unsigned i = 0; i < BENCH_THREADS_MAX; i++)
@@ -538,6 +540,7 @@ int main(void)
 		fclose(in);
 		fclose(config);
 	}
+	snprintf(fx_audit.audit, sizeof(fx_audit.audit), "%s/audit.jsonl", fx.dir);
 	fx_audit.pid = 0;
 	if (test_vault_start(&fx_audit) != 0)
 		return 1;

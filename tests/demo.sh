@@ -50,19 +50,25 @@ EOT
 cat "$VAR/vault.conf"
 run "$VAULTD" -t -c "$VAR/vault.conf"
 
+# starts vaultd in the background and waits until it answers
+start_vaultd() {
+	"$VAULTD" -f -c "$VAR/vault.conf" >>"$VAR/vaultd.log" 2>&1 &
+	vaultd_pid=$!
+	i=0
+	until [ -S "$VAR/vaultd.sock" ] && "$VAULTCTL" -s "$VAR/vaultd.sock" -t 2 status >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$vaultd_pid" 2>/dev/null; then
+			echo "vaultd did not start:" >&2
+			cat "$VAR/vaultd.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+
 step "Start vaultd (log in ./var/vaultd.log)"
-"$VAULTD" -f -c "$VAR/vault.conf" >"$VAR/vaultd.log" 2>&1 &
-vaultd_pid=$!
-i=0
-while [ ! -S "$VAR/vaultd.sock" ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$vaultd_pid" 2>/dev/null; then
-		echo "vaultd did not start:" >&2
-		cat "$VAR/vaultd.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+: > "$VAR/vaultd.log"
+start_vaultd
 export MCXVAULT_SOCKET="$VAR/vaultd.sock"
 run "$VAULTCTL" status
 
@@ -77,7 +83,7 @@ kid=$(cut -d' ' -f1 "$VAR/signature.txt")
 signature=$(cut -d' ' -f2 "$VAR/signature.txt")
 
 step "Verify it through the vault, and independently with openssl and the public key"
-run "$VAULTCTL" verify police.example "$signature" "$VAR/message.txt"
+run "$VAULTCTL" verify police.example -- "$signature" "$VAR/message.txt"
 run "$VAULTCTL" pubkey police.example > "$VAR/police.pem"
 cat "$VAR/police.pem"
 "$VAULTCTL" sign police.example "$VAR/message.txt" --der > "$VAR/signature.der"
@@ -85,7 +91,7 @@ run openssl dgst -sha256 -verify "$VAR/police.pem" -signature "$VAR/signature.de
 
 step "A tampered message does not verify"
 printf 'Security Domain Redirect Response for sip:mallory@police.example\n' > "$VAR/tampered.txt"
-if "$VAULTCTL" verify police.example "$signature" "$VAR/tampered.txt"; then
+if "$VAULTCTL" verify police.example -- "$signature" "$VAR/tampered.txt"; then
 	echo "unexpected: the tampered message verified" >&2
 	exit 1
 fi
@@ -94,7 +100,7 @@ step "Rotate the key: version 2 becomes active, version 1 verify-only"
 run "$VAULTCTL" key rotate police.example
 run "$VAULTCTL" sign police.example "$VAR/message.txt"
 printf '%s\n' "(the signature made by $kid before the rotation still verifies:)"
-run "$VAULTCTL" verify police.example "$signature" "$VAR/message.txt"
+run "$VAULTCTL" verify police.example -- "$signature" "$VAR/message.txt"
 
 step "Retire version 1: its private key is destroyed, its public key stays"
 run "$VAULTCTL" key retire police.example sign 1
@@ -148,6 +154,26 @@ fi
 step "Every key operation, change and denial is in the audit log: the auditor checks it"
 run "$VAULTCTL" audit tail -n 3 | cut -c1-150
 sleep 1.2   # let the next checkpoint seal the last records
+run "$VAULTCTL" audit verify
+
+step "Restart vaultd (SIGTERM, then start again over the same token and audit log): keys, groups and the log carry on"
+"$VAULTCTL" key list police.example > "$VAR/keys.before"
+printf '$ kill -TERM %s; vaultd -f -c %s\n' "$vaultd_pid" "$VAR/vault.conf"
+kill -TERM "$vaultd_pid"
+wait "$vaultd_pid" 2>/dev/null || true
+start_vaultd
+grep -E 'audit log .*continuing at record' "$VAR/vaultd.log" | tail -n 1
+run "$VAULTCTL" key list police.example
+if ! "$VAULTCTL" key list police.example | cmp -s - "$VAR/keys.before"; then
+	echo "unexpected: the keys changed across the restart" >&2
+	exit 1
+fi
+run "$VAULTCTL" gmk list police.example
+printf '%s\n' "(the signature made by $kid before the restart still verifies:)"
+run "$VAULTCTL" verify police.example -- "$signature" "$VAR/message.txt"
+run "$VAULTCTL" sign police.example "$VAR/message.txt"
+sleep 1.2   # let the next checkpoint seal the new records
+printf '%s\n' "(one hash chain across both runs of vaultd, anchored in the HSM:)"
 run "$VAULTCTL" audit verify
 
 step "Stop vaultd"

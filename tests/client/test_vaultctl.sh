@@ -3,7 +3,10 @@
 # exit codes 0/1/2, --json, -s, -c, and that `vaultctl sign --der` verifies
 # with `openssl dgst -sha256 -verify` and the key from `vaultctl pubkey`;
 # the KMS commands (cert show, kms user-keys, kms cert-cache, external
-# import/list/remove against a second vault on its own token).
+# import/list/remove against a second vault on its own token).  As in
+# production the audit log is on: vault A is restarted (SIGTERM) and killed
+# (SIGKILL) with external trust in place, both vaults' state must survive,
+# and `vaultctl audit verify` must find both logs intact.
 #
 #   B=build bash tests/client/test_vaultctl.sh
 #
@@ -271,6 +274,49 @@ if harness_setup && C_DIR=$HARNESS_DIR &&
 		"$out" external list $D
 	check "external import (JWK key)" 0 "^b\.example now trusts kms\.c\.example$" "$out" \
 		external import b.example "$T/c.xml" "$T/c.jwk"
+	# restarts with the trust in place: the same token, store and audit log
+	"$V" external list $D >"$T/ext-a.before" 2>&1
+	"$V" external list b.example >"$T/ext-b.before" 2>&1
+	"$V" key list $D >"$T/keys.before" 2>&1
+	# each vault restarts on its own token: harness_setup of C exported C's SOFTHSM2_CONF
+	# (vault A over C's token would find another anchor and refuse its own log)
+	A_HSM=$A_DIR/softhsm2.conf C_HSM=$C_DIR/softhsm2.conf
+	for sig in TERM KILL; do
+		if SOFTHSM2_CONF=$A_HSM harness_restart $sig 2>"$err"; then
+			ok "vault A starts again after SIG$sig"
+		else
+			fail "vault A starts again after SIG$sig" "$err"
+		fi
+		A_PID=$HARNESS_PID
+		if "$V" external list $D >"$T/ext-a.after" 2>&1 && cmp -s "$T/ext-a.before" "$T/ext-a.after" &&
+		   "$V" external list b.example >"$T/ext-b.after" 2>&1 && cmp -s "$T/ext-b.before" "$T/ext-b.after" &&
+		   grep -q 'kms\.c\.example' "$T/ext-a.after"; then
+			ok "after SIG$sig: both domains still trust kms.c.example (external list unchanged)"
+		else
+			fail "after SIG$sig: external trust changed" "$T/ext-a.after" "$T/ext-b.after"
+		fi
+		if "$V" key list $D >"$T/keys.after" 2>&1 && cmp -s "$T/keys.before" "$T/keys.after"; then
+			ok "after SIG$sig: key list unchanged"
+		else
+			fail "after SIG$sig: key list changed" "$T/keys.before" "$T/keys.after"
+		fi
+	done
+	check "a signature from before the restarts verifies" 0 "^valid $D/sign/1$" "$out" verify $D -- "$sig1" "$T/data"
+	# vault C too: killed and started again over its token and log
+	HARNESS_DIR=$C_DIR HARNESS_PID=$C_PID
+	if SOFTHSM2_CONF=$C_HSM harness_restart KILL 2>"$err"; then
+		ok "vault C starts again after SIGKILL"
+	else
+		fail "vault C starts again after SIGKILL" "$err"
+	fi
+	C_PID=$HARNESS_PID
+	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID MCXVAULT_SOCKET=$A_SOCK
+	check "vault C after SIGKILL: the same KMS certificate" 0 '^<SignedKmsCertificate' "$out" \
+		-s "$C_SOCK" cert show c.example --xml
+	if cmp -s "$out" "$T/c.xml"; then ok "vault C's certificate is unchanged"; else fail "vault C's certificate changed" "$out"; fi
+	if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+		check "vault C: audit verify intact after SIGKILL" 0 '^intact: ' "$out" -s "$C_SOCK" audit verify
+	fi
 	check "external import twice: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
 		external import $D "$T/c.xml" "$T/c.pem"
 	check "external import our own certificate: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
@@ -301,6 +347,16 @@ check "cert show a retired generation" 0 '^state: +retired$' "$out" cert show $D
 check "cert show --xml of a retired generation is unchanged" 0 '^<SignedKmsCertificate' "$out" \
 	cert show $D --version 1 --xml
 if cmp -s "$out" "$T/a1.xml"; then ok "retired certificate XML unchanged"; else fail "retired certificate XML changed" "$out"; fi
+
+# --- the audit log (on, as in production) -------------------------------------
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	check "audit verify: intact after a SIGTERM restart and a SIGKILL" 0 '^intact: [0-9]+ records' "$out" audit verify
+	check "audit verify --json" 0 '"intact": true' "$out" --json audit verify
+	check "audit tail -n 1" 0 'key\.retire' "$out" audit tail -n 1
+else
+	echo "skipped - audit verify (HARNESS_AUDIT=off)"
+	skipped=$((skipped + 1))
+fi
 
 # --- where the socket comes from ------------------------------------------
 sock=$MCXVAULT_SOCKET

@@ -5,11 +5,14 @@
  * exchanged with external.import both ways; members of both domains get
  * their keys from their own KMS (kms.user_keys), A distributes a GMK, and
  * every member parses, verifies and decapsulates its I_MESSAGE here with
- * mcx_mikey_* as a client would.
+ * mcx_mikey_* as a client would.  Both vaults run with the audit log on and
+ * are restarted with SIGTERM and killed with SIGKILL midway: groups, GMKs,
+ * KMS secrets and trust survive, and both logs verify intact at the end.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,20 +564,24 @@ TEST(bad_input)
 	CHECK_EQ_INT(call(vb, "gmk.list", json_pack("{s:s}", "domain", "c.example"), NULL), -32005);
 }
 
-TEST(restart_keeps_groups)
+/* What vault A and B built must survive a restart: the group and its current
+ * GMK, the KMS master secrets (a member's RSK is derived again, unchanged),
+ * the trust of the other domain (carol of c.example is served; B still lists
+ * kms.a.example). */
+static void check_state_after_restart(const char *how)
 {
-	const char *uris[] = { bob.uri };
-	json_t *res = NULL;
+	const char *uris[] = { bob.uri, carol.uri };
+	const char *kmss[] = { NULL, "kms.c.example" };
+	struct member again = alice;
+	json_t *res = NULL, *ext;
 	uint8_t g[MCX_MIKEY_GMK_LEN];
+	int trusts_a = 0;
+	size_t i;
 
-	if (!have_setup)
-		SKIP("no vaults");
-	mcxvault_close(va);
-	va = NULL;
-	CHECK_EQ_INT(test_vault_stop(&vault_a), 0);
-	REQUIRE(test_vault_start(&vault_a) == 0);
+	printf("  after %s\n", how);
 	REQUIRE(mcxvault_connect(vault_a.socket, &va) == 0);
 	REQUIRE(mcxvault_set_timeout(va, 120000) == 0);
+	REQUIRE(mcxvault_connect(vault_b.socket, &vb) == 0);
 	REQUIRE(call(va, "gmk.list", json_pack("{s:s}", "domain", "a.example"), &res) == 0);
 	CHECK_EQ_INT(json_array_size(json_object_get(res, "groups")), 1);
 	CHECK_EQ_INT(id_of(json_object_get(json_array_get(json_object_get(res, "groups"), 0), "current"), "gmk_id"),
@@ -582,11 +589,48 @@ TEST(restart_keeps_groups)
 	json_decref(res);
 	REQUIRE(call(va, "gmk.distribute",
 	             json_pack("{s:s, s:s, s:s, s:o}", "domain", "a.example", "group", GROUP, "sender_uri", SENDER,
-	                       "members", members_json(uris, NULL, 1)),
+	                       "members", members_json(uris, kmss, 2)),
 	             &res) == 0);
 	CHECK_OK(member_open(&bob, member_entry(res, 0), SENDER, gmk_id2, g));
 	CHECK_MEM(g, gmk2, sizeof(g));
+	CHECK_OK(member_open(&carol, member_entry(res, 1), SENDER, gmk_id2, g));
+	CHECK_MEM(g, gmk2, sizeof(g));
 	json_decref(res);
+	CHECK_OK(user_keys(va, "a.example", &again));
+	CHECK_MEM(again.rsk, alice.rsk, sizeof(again.rsk));
+	CHECK_MEM(again.uid, alice.uid, sizeof(again.uid));
+	REQUIRE(call(vb, "external.list", json_pack("{s:s}", "domain", "c.example"), &res) == 0);
+	json_array_foreach(json_object_get(res, "external"), i, ext) {
+		const char *uri = json_string_value(json_object_get(ext, "kms_uri"));
+		trusts_a |= uri != NULL && strcmp(uri, "kms.a.example") == 0;
+	}
+	if (!trusts_a) {
+		char *text = json_dumps(res, JSON_COMPACT);
+		printf("  external.list of c.example: %s\n", text != NULL ? text : "(none)");
+		free(text);
+	}
+	CHECK(trusts_a);
+	json_decref(res);
+}
+
+TEST(restart_keeps_groups)
+{
+	if (!have_setup)
+		SKIP("no vaults");
+	mcxvault_close(va);
+	mcxvault_close(vb);
+	va = vb = NULL;
+	/* SIGTERM: a clean stop (exit 0) and a start over the same token, store and audit log */
+	CHECK_EQ_INT(test_vault_restart(&vault_a, SIGTERM), 0);
+	CHECK_EQ_INT(test_vault_restart(&vault_b, SIGTERM), 0);
+	check_state_after_restart("SIGTERM");
+	mcxvault_close(va);
+	mcxvault_close(vb);
+	va = vb = NULL;
+	/* SIGKILL: a crash; the next start must accept its own log and state */
+	REQUIRE(test_vault_restart(&vault_a, SIGKILL) == 0);
+	REQUIRE(test_vault_restart(&vault_b, SIGKILL) == 0);
+	check_state_after_restart("SIGKILL");
 }
 
 TEST(revoke_destroys)
@@ -627,6 +671,27 @@ TEST(revoke_destroys)
 	CHECK_EQ_INT(call(va, "gmk.rekey", json_pack("{s:s, s:s}", "domain", "a.example", "group", GROUP), NULL), 0);
 }
 
+/* vaultctl audit verify: both logs intact across the restarts and crashes */
+TEST(audit_logs_intact)
+{
+	if (!have_setup)
+		SKIP("no vaults");
+	if (vault_a.audit[0] == '\0')
+		SKIP("audit log off (MCX_TEST_VAULT_AUDIT=off)");
+	CHECK_EQ_INT(test_vault_audit_verify(&vault_a), 0);
+	CHECK_EQ_INT(test_vault_audit_verify(&vault_b), 0);
+	/* GMKs are never in the audit log either */
+	for (size_t i = 0; i < 2; i++) {
+		struct mcx_buf *hex = mcx_buf_new(64);
+		const uint8_t *key = i == 0 ? gmk1 : gmk2;
+		REQUIRE(hex != NULL && mcx_hex_encode(hex, key, MCX_MIKEY_GMK_LEN) == 0);
+		CHECK(file_contains(vault_a.audit, "gmk.distribute", 14));
+		CHECK(!file_contains(vault_a.audit, mcx_buf_ptr(hex), mcx_buf_len(hex)));
+		CHECK(!file_contains(vault_a.audit, key, MCX_MIKEY_GMK_LEN));
+		mcx_buf_free(hex);
+	}
+}
+
 /* vaultd exits 0: a sanitizer report at exit (leak, UB) would make it non-zero */
 TEST(vaults_exit_cleanly)
 {
@@ -658,6 +723,7 @@ int main(void)
 	RUN(bad_input);
 	RUN(restart_keeps_groups);
 	RUN(revoke_destroys);
+	RUN(audit_logs_intact);
 	RUN(vaults_exit_cleanly);
 	if (test_failed != 0) {
 		test_vault_dump_log(&vault_a);

@@ -5,6 +5,9 @@
 #   it_start                      # vaultd (harness_start), checked
 #   check "what" command args...  # ok/FAIL by the command's exit status
 #   it_run_c "$IT/itest_rpc" methods  # a C helper suite, counts folded in
+#   it_restart [KILL]             # SIGTERM (or SIGKILL) and start again: same token, store, log
+#   it_state FILE; it_same_state DESC FILE  # what the vault holds, before/after a restart
+#   it_audit_intact DESC          # vaultctl audit verify says intact
 #   it_end                        # stops vaultd, prints "<suite>: N passed, N failed"
 #
 # Every vaultd this suite starts is killed on exit (trap), its log is checked
@@ -21,6 +24,8 @@ IT_FAIL=0
 IT_SKIP=0
 IT_SUITE=integration
 IT_EXTRA_PIDS=
+IT_STARTS=0     # vaultds started by it_start, and stopped cleanly by it_stop
+IT_STOPS=0
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 if [ -f "$HARNESS_ROOT/tests/lsan.supp" ]; then
@@ -104,7 +109,10 @@ it_start() {
 	if harness_start; then
 		it_i=0
 		while [ $it_i -lt 200 ] && kill -0 "$HARNESS_PID" 2>/dev/null; do
-			"$B/vaultctl" -t 2 status >/dev/null 2>&1 && return 0
+			if "$B/vaultctl" -t 2 status >/dev/null 2>&1; then
+				IT_STARTS=$((IT_STARTS + 1))
+				return 0
+			fi
 			sleep 0.05
 			it_i=$((it_i + 1))
 		done
@@ -124,6 +132,8 @@ it_stop() {
 		if [ "$it_rc" -ne 0 ]; then
 			fail "vaultd exits 0 on SIGTERM (exit status $it_rc)"
 			tail -20 "$HARNESS_DIR/vaultd.log" | sed 's/^/  # /'
+		else
+			IT_STOPS=$((IT_STOPS + 1))
 		fi
 	fi
 	it_check_log
@@ -135,6 +145,61 @@ it_kill() {
 		kill -KILL "$HARNESS_PID" 2>/dev/null
 		wait "$HARNESS_PID" 2>/dev/null
 		HARNESS_PID=
+	fi
+}
+
+# it_restart [KILL]: stops vaultd with SIGTERM (checked as by it_stop) or
+# kills it with SIGKILL, and starts it again over the same token, store and
+# audit log (as production does); fails the suite when it does not come up.
+it_restart() {
+	if [ "${1:-TERM}" = KILL ]; then
+		it_kill
+	else
+		it_stop
+	fi
+	it_start "again after SIG${1:-TERM}"
+}
+
+# it_state FILE: what the vault holds, as vaultctl prints it: the domains, and
+# for each initialised one its keys (versions, states, kids), its active public
+# key, its external trust and its groups (or the refusal when GMS is off).
+it_state() {
+	{
+		vctl domain list
+		for it_d in $(vctl domain list | awk 'NR > 1 && $3 == "yes" { print $1 }'); do
+			echo "== $it_d"
+			vctl key list "$it_d"
+			vctl pubkey "$it_d"
+			vctl external list "$it_d"
+			vctl gmk list "$it_d"
+		done
+	} > "$1" 2>&1
+}
+
+# it_same_state DESCRIPTION FILE: the vault holds what it_state saved in FILE.
+it_same_state() {
+	it_state "$2.now"
+	if cmp -s "$2" "$2.now"; then
+		ok "$1"
+	else
+		fail "$1"
+		diff "$2" "$2.now" | head -20 | sed 's/^/  # /'
+	fi
+}
+
+# it_audit_intact DESCRIPTION: vaultctl audit verify of the live log says intact.
+it_audit_intact() {
+	if [ -z "${HARNESS_AUDIT_FILE:-}" ]; then
+		skip "$1 (HARNESS_AUDIT=off)"
+		return 0
+	fi
+	if harness_audit_verify > "$HARNESS_DIR/audit-verify.out" 2>&1 &&
+		grep -q '^intact:' "$HARNESS_DIR/audit-verify.out"; then
+		ok "$1 ($(head -n 1 "$HARNESS_DIR/audit-verify.out" | cut -d, -f1-2))"
+	else
+		fail "$1"
+		sed 's/^/  # /' "$HARNESS_DIR/audit-verify.out"
+		return 1
 	fi
 }
 

@@ -9,6 +9,9 @@
 #   - vaultd -t -c FILE reports FILE:LINE: reason for each kind of mistake
 #   - a second vaultd on the same socket is refused; a stale socket file left
 #     by a killed vaultd is replaced
+#   - with the audit log on (production): a SIGTERM restart applies the access
+#     list of the file; after the SIGTERM restart, the refused second vaultd
+#     and the SIGKILL the domains and keys are unchanged and the log verifies
 #
 #   B=build sh tests/integration/test_access.sh
 #
@@ -128,6 +131,19 @@ else
 fi
 check "vaultd survived every reload" kill -0 "$HARNESS_PID"
 
+# --- SIGTERM restart: the file's access list, the same keys ---------------------
+it_state "$HARNESS_DIR/state"
+it_restart || it_end
+it_same_state "SIGTERM restart: domains and keys unchanged" "$HARNESS_DIR/state"
+if [ $is_root -eq 1 ]; then
+	chgrp nogroup "$MCXVAULT_SOCKET"   # a new socket file: its group again
+	check "after the restart the file's access list holds: nobody signs in b.example" nobody_signs
+	as_user nobody "$B/vaultctl" sign a.example "$HARNESS_DIR/nobody.txt" >/dev/null 2>"$HARNESS_DIR/err"
+	check "... and is refused in a.example (-32001)" grep -q 'code -32001' "$HARNESS_DIR/err"
+else
+	skip "access list after the restart: not root, cannot run clients as other users"
+fi
+
 # --- vaultd -t ---------------------------------------------------------------
 # bad_conf FILE: a small valid configuration with knobs for one mistake each:
 #   line 3 socket_mode ($MODE), line 4 a server setting ($SERVER_LINE),
@@ -213,5 +229,7 @@ new_daemon() { [ -n "$HARNESS_PID" ] && [ "$HARNESS_PID" != "$old_pid" ] && kill
 check "vaultd starts over a stale socket" new_daemon
 check "... and serves" vctl status >/dev/null
 check "... with the keys made before the crash" vctl pubkey b.example >/dev/null
+it_same_state "SIGKILL restart: domains and keys unchanged" "$HARNESS_DIR/state"
+it_audit_intact "audit log intact after a SIGTERM restart, a refused second vaultd and a SIGKILL"
 
 it_end

@@ -9,7 +9,9 @@
 #   - the active key signs; every signature made before still verifies;
 #   - the token, listed from outside with pkcs11-tool, holds exactly the key
 #     objects key.list accounts for: a public key and one meta object per
-#     version, a private key unless retired, nothing else (no orphans).
+#     version, a private key unless retired, nothing else (no orphans);
+#   - the audit log (on, as in production) verifies intact after each crash,
+#     and holds one start record per start and one stop record per SIGTERM.
 #
 #   B=build sh tests/integration/test_crash.sh
 #
@@ -74,6 +76,7 @@ after_restart() {
 	shift
 	# shellcheck disable=SC2086
 	it_run_c "$IT/itest_keys" check "$it_name" "$D" "$SIGS" "$@" $RETIRED
+	it_audit_intact "$it_name: audit log intact after the crash"
 	"$IT/itest_keys" states "$D" > "$HARNESS_DIR/states"
 	check "$it_name: a new rotation works after the repair" vctl key rotate "$D" >/dev/null
 	"$IT/itest_keys" states "$D" > "$HARNESS_DIR/states"
@@ -175,5 +178,15 @@ while [ $r -lt $rounds ]; do
 	it_start "after random kill $r" || it_end
 	after_restart "random-kill-$r" "$acked"
 done
+
+# --- the audit log over every crash and restart ------------------------------------
+it_start "after every crash" || it_end
+it_audit_intact "audit log intact after every crash and restart"
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	n=$(grep -c '"type":"start"' "$HARNESS_AUDIT_FILE")
+	check "the log holds one start record per start ($IT_STARTS, found $n)" [ "$n" -eq "$IT_STARTS" ]
+	n=$(grep -c '"type":"stop"' "$HARNESS_AUDIT_FILE")
+	check "... and one stop record per SIGTERM ($IT_STOPS, found $n): none for a SIGKILL" [ "$n" -eq "$IT_STOPS" ]
+fi
 
 it_end

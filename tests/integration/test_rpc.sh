@@ -2,7 +2,9 @@
 # mcxvault integration: the JSON-RPC protocol of docs/protocol.md over the real
 # socket of a real vaultd on a fresh SoftHSM token — every method (success and
 # failure), malformed input, stalled and non-reading clients, 50 concurrent
-# clients, the idle timeout.
+# clients, the idle timeout.  As in production the audit log is on, and vaultd
+# is restarted (SIGTERM) and killed (SIGKILL) after the protocol checks: what
+# the methods made is still there and served, and the log verifies intact.
 #
 #   B=build sh tests/integration/test_rpc.sh
 #
@@ -18,6 +20,21 @@ it_run_c "$IT/itest_rpc" slow
 it_run_c "$IT/itest_rpc" concurrent
 check "vaultd logs the oversized request" grep -q 'sent a request over' "$HARNESS_DIR/vaultd.log"
 check "vaultd is still running after all of it" kill -0 "$HARNESS_PID"
+
+# --- restarts: the same token, store and audit log --------------------------------
+it_state "$HARNESS_DIR/state"
+check "the methods left initialised domains to compare" grep -q '^== ' "$HARNESS_DIR/state"
+printf 'signed before the restarts\n' > "$HARNESS_DIR/before.txt"
+sig_before=$(vctl sign a.example "$HARNESS_DIR/before.txt" | cut -d' ' -f2)
+it_restart || it_end
+it_same_state "SIGTERM restart: domains, keys, public keys and trust unchanged" "$HARNESS_DIR/state"
+it_restart KILL || it_end
+it_same_state "SIGKILL restart: domains, keys, public keys and trust unchanged" "$HARNESS_DIR/state"
+check "a signature made before both restarts still verifies" \
+	sh -c "'$B/vaultctl' verify a.example -- '$sig_before' '$HARNESS_DIR/before.txt' | grep -q '^valid '"
+check "the restarted vaultd signs" vctl sign a.example "$HARNESS_DIR/before.txt" >/dev/null
+it_run_c "$IT/itest_rpc" concurrent
+it_audit_intact "audit log intact across a SIGTERM restart and a SIGKILL"
 it_stop
 
 # server.idle_timeout = 2: an idle connection is closed after ~2-3 s
@@ -25,5 +42,7 @@ HARNESS_IDLE_TIMEOUT=2 harness_write_config
 it_start "idle_timeout 2" || it_end
 it_run_c "$IT/itest_rpc" idle
 check "vaultd logs the idle close" grep -q 'idle connection' "$HARNESS_DIR/vaultd.log"
+it_same_state "a third start (new configuration): state unchanged" "$HARNESS_DIR/state"
+it_audit_intact "audit log intact over three starts"
 
 it_end

@@ -5,7 +5,11 @@
 #     and private (invisible without login);
 #   - a signature from sign.sign verifies with `openssl dgst -sha256 -verify`
 #     against the PEM from sign.public_key (r||s converted to DER with
-#     `openssl asn1parse -genconf`, independently of vaultctl's --der).
+#     `openssl asn1parse -genconf`, independently of vaultctl's --der);
+#   - with the audit log on (production), vaultd restarted with SIGTERM and
+#     killed with SIGKILL: the same keys, signatures from before verify with
+#     openssl against the PEM served after, the log verifies intact, and the
+#     token holds the audit key and anchor as private objects.
 #
 #   B=build sh tests/integration/test_token.sh
 #
@@ -56,7 +60,8 @@ check "sign.public_key PEM is a P-256 public key for openssl" \
 check "r||s converts to DER" sig_der "$sig" "$W/sig.der"
 check "openssl dgst -sha256 -verify accepts the signature" ossl_verify "$W/pub2.pem" "$W/sig.der" "$W/data"
 check_not "openssl rejects it over tampered data" ossl_verify "$W/pub2.pem" "$W/sig.der" "$W/tampered"
-check "vaultctl verify agrees" sh -c "'$B/vaultctl' verify a.example '$sig' '$W/data' | grep -q '^valid a.example/sign/2'"
+# "--": a base64url signature may begin with "-"
+check "vaultctl verify agrees" sh -c "'$B/vaultctl' verify a.example -- '$sig' '$W/data' | grep -q '^valid a.example/sign/2'"
 
 # vaultctl's own DER output, and a signature over a digest
 vctl sign a.example "$W/data" --der > "$W/sig-ctl.der"
@@ -75,6 +80,22 @@ vctl sign b.example "$W/data" > "$W/sign-b.out"
 sig_der "$(cut -d' ' -f2 "$W/sign-b.out")" "$W/sig-b.der"
 check "b.example's signature verifies with b.example's PEM" ossl_verify "$W/pubb.pem" "$W/sig-b.der" "$W/data"
 check_not "... and not with a.example's" ossl_verify "$W/pub2.pem" "$W/sig-b.der" "$W/data"
+
+# --- restarts: the same token and audit log --------------------------------------------
+it_state "$W/state"
+it_restart || it_end
+it_same_state "SIGTERM restart: the same keys and public keys" "$W/state"
+vctl pubkey a.example > "$W/pub2-after-term.pem"
+check "the PEM served after the restart is the one from before" cmp -s "$W/pub2.pem" "$W/pub2-after-term.pem"
+it_restart KILL || it_end
+it_same_state "SIGKILL restart: the same keys and public keys" "$W/state"
+vctl sign a.example "$W/data" > "$W/sign-after.out"
+sig_der "$(cut -d' ' -f2 "$W/sign-after.out")" "$W/sig-after.der"
+check "a signature after the crash verifies with openssl and the PEM from before" \
+	ossl_verify "$W/pub2.pem" "$W/sig-after.der" "$W/data"
+check "a signature from before the crash still verifies (vaultctl)" \
+	sh -c "'$B/vaultctl' verify a.example -- '$sig' '$W/data' | grep -q '^valid a.example/sign/2'"
+it_audit_intact "audit log intact after a SIGTERM restart and a SIGKILL"
 
 # --- pkcs11-tool ---------------------------------------------------------------------
 vctl key retire a.example sign 1 >/dev/null || fail "key.retire a.example sign 1"
@@ -107,4 +128,10 @@ check "public keys: usage verify only" \
 $P11 --list-objects > "$W/objects-nologin" 2>&1
 check "private keys are invisible without login (CKA_PRIVATE)" sh -c "! grep -q 'Private Key Object' '$W/objects-nologin'"
 check "key metadata is private too" sh -c "! grep -q 'mcxvault/a.example/sign/2/meta' '$W/objects-nologin'"
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	check "the audit log's anchor is in the token" grep -q 'mcxvault-audit/anchor' "$W/objects"
+	check "... as a private object (invisible without login)" sh -c "! grep -q 'mcxvault-audit' '$W/objects-nologin'"
+	check "the audit MAC key: sensitive, never extractable" \
+		sh -c "grep -A8 'mcxvault-audit/1' '$W/objects' | grep -q 'sensitive, always sensitive, never extractable'"
+fi
 it_end

@@ -106,14 +106,24 @@ harness_stop() {
 }
 
 # Stops vaultd with SIGTERM (or the signal given, e.g. KILL) and starts it
-# again over the same token, store and audit log.
+# again over the same token, store and audit log.  Non-zero when it does not
+# start, or when it did not exit 0 on SIGTERM (it is started all the same).
 harness_restart() {
+	harness_rc=0
 	if [ -n "${HARNESS_PID:-}" ]; then
 		kill -"${1:-TERM}" "$HARNESS_PID" 2>/dev/null
 		wait "$HARNESS_PID" 2>/dev/null
+		harness_rc=$?
 		HARNESS_PID=
+		if [ "${1:-TERM}" = TERM ] && [ "$harness_rc" -ne 0 ]; then
+			echo "harness: vaultd exited $harness_rc on SIGTERM; log follows" >&2
+			tail -n 30 "$HARNESS_DIR/vaultd.log" >&2
+		else
+			harness_rc=0
+		fi
 	fi
-	harness_start
+	harness_start || return 1
+	return "$harness_rc"
 }
 
 # vaultctl audit verify over the live log (waits for a checkpoint first).

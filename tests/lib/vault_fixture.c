@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -139,8 +140,14 @@ static int test_vault_register(struct test_vault *v)
 int test_vault_setup(struct test_vault *v, const char *tag, const char *domains, const char *extra_access,
 		 unsigned workers, int with_gms)
 {
-	const char *tmp = getenv("TMPDIR");
-	char path[192], tokens[128], text[4096];
+	return test_vault_setup_audit(v, tag, domains, extra_access, workers, with_gms, TEST_VAULT_AUDIT_DEFAULT);
+}
+
+int test_vault_setup_audit(struct test_vault *v, const char *tag, const char *domains, const char *extra_access,
+		       unsigned workers, int with_gms, int audit)
+{
+	const char *tmp = getenv("TMPDIR"), *env = getenv("MCX_TEST_VAULT_AUDIT");
+	char path[192], tokens[128], text[4096], audit_line[256] = "";
 	int n;
 
 	memset(v, 0, sizeof(*v));
@@ -163,6 +170,13 @@ int test_vault_setup(struct test_vault *v, const char *tag, const char *domains,
 	snprintf(v->log, sizeof(v->log), "%s/vaultd.log", v->dir);
 	snprintf(v->softhsm_conf, sizeof(v->softhsm_conf), "%s/softhsm2.conf", v->dir);
 	snprintf(v->store, sizeof(v->store), "%s/gms.sqlite", v->dir);
+	if (audit == TEST_VAULT_AUDIT_DEFAULT)
+		audit = env == NULL || strcmp(env, "off") != 0;
+	if (audit) {
+		snprintf(v->audit, sizeof(v->audit), "%s/audit.jsonl", v->dir);
+		snprintf(audit_line, sizeof(audit_line),
+			 "audit = { file = \"%s\"; batch = 64; checkpoint_interval = 1; };\n", v->audit);
+	}
 	snprintf(tokens, sizeof(tokens), "%s/tokens", v->dir);
 	if (mkdir(tokens, 0700) != 0)
 		goto fail;
@@ -202,10 +216,11 @@ int test_vault_setup(struct test_vault *v, const char *tag, const char *domains,
 		     "access = (\n"
 		     "  { uid = %u; roles = [ \"admin\", \"kms\", \"gms\", \"signer\", \"auditor\" ]; }%s\n"
 		     ");\n"
-		     "domains = (\n  %s\n);\n",
+		     "domains = (\n  %s\n);\n"
+		     "%s",
 		     v->socket, workers, with_gms ? "gms = { store = \"" : "", with_gms ? v->store : "",
 		     with_gms ? "\"; };\n" : "", path, tokens, (unsigned)getuid(), extra_access ? extra_access : "",
-		     domains);
+		     domains, audit_line);
 	if (n < 0 || (size_t)n >= sizeof(text) || test_vault_write(v->config, text, 0600) != 0)
 		goto fail;
 	return 0;
@@ -215,17 +230,38 @@ fail:
 	return -1;
 }
 
-static int test_vault_socket_ready(const char *path)
+/* 1 when a vaultd on path answers a vault.status request within about 2 s:
+ * a listening socket alone is not enough (the audit log starts after the
+ * socket is bound, and a stale socket file of a killed vaultd refuses). */
+static int test_vault_answers(const char *path)
 {
+	static const char request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vault.status\"}\n";
 	struct sockaddr_un sa;
-	int fd, ok;
+	struct timeval tv = { 2, 0 };
+	char reply[4096];
+	size_t got = 0;
+	ssize_t n;
+	int fd, ok = 0;
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(request) - 1))
+		goto out;
+	while (got < sizeof(reply) - 1 && (n = recv(fd, reply + got, sizeof(reply) - 1 - got, 0)) > 0) {
+		got += (size_t)n;
+		reply[got] = '\0';
+		if (strchr(reply, '\n') != NULL) {
+			ok = strstr(reply, "\"result\"") != NULL;
+			break;
+		}
+	}
+out:
 	close(fd);
 	return ok;
 }
@@ -251,7 +287,7 @@ int test_vault_start(struct test_vault *v)
 	}
 	v->pid = pid;
 	for (int i = 0; i < 1000; i++) {   /* 20 s: ASan builds start slowly */
-		if (test_vault_socket_ready(v->socket))
+		if (test_vault_answers(v->socket))
 			return 0;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			v->pid = 0;
@@ -278,6 +314,72 @@ int test_vault_stop(struct test_vault *v)
 		}
 	v->pid = 0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int test_vault_restart(struct test_vault *v, int sig)
+{
+	int status = 0, clean = 1;
+
+	if (v->dir[0] == '\0')
+		return -1;
+	if (v->pid > 0) {
+		(void)kill(v->pid, sig);
+		while (waitpid(v->pid, &status, 0) < 0)
+			if (errno != EINTR)
+				break;
+		v->pid = 0;
+		if (sig == SIGTERM && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+			fprintf(stderr, "test_vault: vaultd did not exit cleanly on SIGTERM (status 0x%x)\n", status);
+			test_vault_dump_log(v);
+			clean = 0;
+		}
+	}
+	if (test_vault_start(v) != 0)
+		return -1;
+	return clean ? 0 : -1;
+}
+
+int test_vault_audit_verify(const struct test_vault *v)
+{
+	char vaultctl[PATH_MAX], out[192], *slash;
+	FILE *f;
+	pid_t pid;
+	int status, fd, rc;
+
+	if (v->audit[0] == '\0')
+		return 0;
+	/* the vaultctl next to vaultd */
+	if (strchr(v->vaultd_path, '/') == NULL)
+		snprintf(vaultctl, sizeof(vaultctl), "./vaultctl");
+	else
+		snprintf(vaultctl, sizeof(vaultctl), "%s", v->vaultd_path);
+	slash = strrchr(vaultctl, '/');
+	if ((size_t)snprintf(slash + 1, sizeof(vaultctl) - (size_t)(slash + 1 - vaultctl), "vaultctl") >=
+	    sizeof(vaultctl) - (size_t)(slash + 1 - vaultctl))
+		return -1;
+	snprintf(out, sizeof(out), "%s/audit-verify.out", v->dir);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(vaultctl, "vaultctl", "-s", v->socket, "audit", "verify", (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (rc != 0 && (f = fopen(out, "r")) != NULL) {
+		char line[1024];
+		fprintf(stderr, "test_vault: vaultctl audit verify exited %d:\n", rc);
+		while (fgets(line, sizeof(line), f) != NULL)
+			fputs(line, stderr);
+		fclose(f);
+	}
+	return rc;
 }
 
 void test_vault_cleanup(struct test_vault *v)

@@ -6,8 +6,12 @@
 #   loading from an openssl.cnf section (socket, timeout),
 # and the failures: vault not running, vault hung (timeout), caller without
 # the signer role, unknown domain, malformed URI, retired version, digests
-# other than SHA-256, private key export.  Then the EVP-level C test
-# $B/tests/provider/test_provider_api against the same vault.
+# other than SHA-256, private key export.  Then, with the audit log on as
+# in production, vaultd is restarted (SIGTERM) and killed (SIGKILL) under a
+# running s_server whose key is the vault's: it must serve handshakes again
+# without a restart of its own; the keys are unchanged and the log verifies.
+# Then the EVP-level C test $B/tests/provider/test_provider_api against the
+# same vault.
 #
 #   B=build bash tests/provider/test_provider.sh
 #
@@ -339,6 +343,71 @@ EOT
 	fi
 else
 	skip "openssl CLI checks: $SO is built with ASan; the system openssl cannot load it"
+fi
+
+# --- restarts: the same token and audit log, a long-lived provider user ------------
+"$VCTL" key list a.example >"$W/keys.before" 2>&1
+if [ "$cli" -eq 1 ]; then
+	# one s_server for three handshakes: before, after SIGTERM, after SIGKILL
+	for attempt in 1 2 3; do
+		port=$((20000 + RANDOM % 30000))
+		timeout 60 "$OSSL" s_server "${P[@]}" -key "$UB" -cert "$W/b.crt" -accept "127.0.0.1:$port" \
+			-tls1_3 -naccept 3 -www >"$W/srv-restart.log" 2>&1 &
+		srv_pid=$!
+		i=0
+		while [ $i -lt 100 ] && ! grep -q '^ACCEPT' "$W/srv-restart.log" && kill -0 "$srv_pid" 2>/dev/null; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		grep -q '^ACCEPT' "$W/srv-restart.log" && break
+		kill "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
+	done
+	handshake() { # NAME
+		if [ -n "$srv_pid" ] &&
+			printf 'GET / HTTP/1.0\r\n\r\n' | timeout 15 "$OSSL" s_client -connect "127.0.0.1:$port" -tls1_3 \
+				-verify_return_error -CAfile "$W/b.crt" -verify_hostname localhost -servername localhost \
+				-ign_eof >"$out" 2>"$err" &&
+			grep -q 'Verify return code: 0 (ok)' "$out" && grep -q 'Peer signature type: ECDSA' "$out"; then
+			ok "$1"
+		else
+			fail "$1" "$err" "$W/srv-restart.log"
+		fi
+	}
+	handshake "a running s_server with the vault's key: handshake before the restarts"
+fi
+for sig in TERM KILL; do
+	if harness_restart $sig 2>"$err"; then
+		ok "vaultd starts again after SIG$sig (same token and audit log)"
+	else
+		fail "vaultd starts again after SIG$sig" "$err"
+	fi
+	[ "$(id -u)" -eq 0 ] && chgrp nogroup "$MCXVAULT_SOCKET" 2>/dev/null
+	if "$VCTL" key list a.example >"$W/keys.after" 2>&1 && cmp -s "$W/keys.before" "$W/keys.after" &&
+		"$VCTL" pubkey a.example --version 1 | cmp -s - "$W/a.pub.pem"; then
+		ok "after SIG$sig: a.example's keys and public keys unchanged"
+	else
+		fail "after SIG$sig: a.example's keys changed" "$W/keys.before" "$W/keys.after"
+	fi
+	if [ "$cli" -eq 1 ]; then
+		handshake "after SIG$sig: the same s_server signs its next handshake through the new vaultd"
+		if "$OSSL" dgst "${P[@]}" -sha256 -sign "$UB" -out "$W/r-$sig.sig" "$W/msg.txt" 2>"$err" &&
+			"$OSSL" dgst -sha256 -verify "$W/b.pub.pem" -signature "$W/r-$sig.sig" "$W/msg.txt" >/dev/null 2>&1; then
+			ok "after SIG$sig: dgst -sign with mcxvault:... verifies with the PEM from before"
+		else
+			fail "after SIG$sig: dgst -sign" "$err"
+		fi
+	fi
+done
+if [ "$cli" -eq 1 ]; then
+	wait "$srv_pid" 2>/dev/null
+	srv_pid=
+fi
+if [ -z "${HARNESS_AUDIT_FILE:-}" ]; then
+	skip "audit verify (HARNESS_AUDIT=off)"
+elif "$VCTL" audit verify >"$out" 2>"$err" && grep -q '^intact: ' "$out"; then
+	ok "audit verify: intact after a SIGTERM restart and a SIGKILL"
+else
+	fail "audit verify after the restarts" "$out" "$err"
 fi
 
 # --- the EVP-level C test against the same vault ---------------------------------

@@ -18,6 +18,16 @@
  *     retired;
  *   - vault.status counts no failed request, and vaultd exits cleanly.
  *
+ * Production shape: the audit log is on, and vaultd is killed (SIGKILL) at a
+ * third of the run and stopped (SIGTERM) at two thirds, each time started
+ * again over the same token and log while the signers keep going.  The
+ * rotator pauses for a restart (crashes inside a rotation are
+ * tests/integration/test_crash.sh's); a signer's request that fails while a
+ * restart is under way is counted as an outage, not an error, and every
+ * signer must sign again afterwards (its connection comes back by itself).
+ * Any error outside the restart windows fails the test, and at the end
+ * `vaultctl audit verify` must find the log intact.
+ *
  * The token and vaultd are the fixture's (fixture.h): removed at exit, on
  * SIGINT/SIGTERM, and vaultd dies with this process even if it crashes.
  *
@@ -26,6 +36,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,8 +72,16 @@
 #endif
 
 static struct test_vault fx;
-static uint64_t deadline_ns;
+/* The end of the run; moved later when a restart ends less than a second
+ * before it, so that every signer gets to sign after both restarts. */
+static atomic_uint_fast64_t deadline_ns;
 static atomic_int stop;
+
+/* Odd while vaultd is being restarted; a request whose iteration saw it odd
+ * or saw it change was (possibly) cut by the restart. */
+static atomic_uint restart_gen;
+/* The rotator stops between a retirement and the next rotation for a restart. */
+static atomic_int rotator_pause, rotator_paused, rotator_done;
 
 /* The highest version a finished key.rotate made active. */
 static atomic_uint_fast32_t committed_version = 1;
@@ -76,8 +95,8 @@ struct signer {
 	unsigned index;
 	pthread_t tid;
 	struct mcxvault *v;
-	uint64_t signatures, verified_rpc;
-	uint64_t sign_errors, bad_signatures, backwards, bad_kids, verify_errors;
+	uint64_t signatures, verified_rpc, after_restarts;
+	uint64_t sign_errors, bad_signatures, backwards, bad_kids, verify_errors, outage_errors;
 	uint32_t highest;
 	char first_error[512];
 };
@@ -90,12 +109,27 @@ struct rotator {
 	char first_error[512];
 };
 
+#define RESTARTS 2   /* SIGKILL, then SIGTERM */
+
+/* 1 when a restart window overlapped the iteration that began at gen. */
+static int in_restart(unsigned gen)
+{
+	return (gen & 1u) != 0 || atomic_load(&restart_gen) != gen;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until both restarts are done and the deadline has passed. */
+static int running(void)
+{
+	return !atomic_load(&stop) &&
+	       (atomic_load(&restart_gen) < RESTARTS * 2 || now_ns() < (uint64_t)atomic_load(&deadline_ns));
 }
 
 static unsigned stress_seconds(void)
@@ -115,11 +149,15 @@ static unsigned stress_seconds(void)
 	return (unsigned)v;
 }
 
+static uint64_t start_ns;
+
 static void note_error(char *first, size_t size, const char *what, const struct mcxvault_error *e, int r)
 {
 	if (first[0] == '\0')
-		snprintf(first, size, "%s: %s (%s)", what, e != NULL && e->message[0] ? e->message : mcxvault_strerror(r),
-		         e != NULL && e->name[0] ? e->name : mcxvault_error_name(r));
+		snprintf(first, size, "%s: %s (%s) at %.2f s, %u restart(s) done", what,
+		         e != NULL && e->message[0] ? e->message : mcxvault_strerror(r),
+		         e != NULL && e->name[0] ? e->name : mcxvault_error_name(r), (double)(now_ns() - start_ns) / 1e9,
+		         atomic_load(&restart_gen) / 2);
 }
 
 /* "a.example/sign/N" -> N, or 0. */
@@ -139,7 +177,7 @@ static uint32_t kid_version(const char *kid)
 }
 
 /* The public key of version (cached); NULL when it cannot be had. */
-static EVP_PKEY *public_key(struct mcxvault *v, uint32_t version, char *first, size_t size)
+static EVP_PKEY *public_key(struct mcxvault *v, uint32_t version, char *first, size_t size, unsigned gen)
 {
 	struct mcxvault_error e;
 	EVP_PKEY *pkey = NULL;
@@ -156,7 +194,8 @@ static EVP_PKEY *public_key(struct mcxvault *v, uint32_t version, char *first, s
 	pthread_mutex_unlock(&keys_lock);
 
 	if ((r = mcxvault_public_key(v, STRESS_DOMAIN, version, &pem, &kid, NULL, &e)) != 0) {
-		note_error(first, size, "sign.public_key", &e, r);
+		if (!in_restart(gen))
+			note_error(first, size, "sign.public_key", &e, r);
 		return NULL;
 	}
 	snprintf(want, sizeof(want), STRESS_DOMAIN "/sign/%" PRIu32, version);
@@ -230,8 +269,9 @@ static void *signer_main(void *arg)
 	uint64_t i;
 	int r;
 
-	for (i = 0; !atomic_load(&stop) && now_ns() < deadline_ns; i++) {
+	for (i = 0; running(); i++) {
 		uint32_t floor = (uint32_t)atomic_load(&committed_version), version;
+		unsigned gen = atomic_load(&restart_gen);
 		char *kid = NULL, *vkid = NULL;
 		EVP_PKEY *pkey;
 		int valid = 0;
@@ -239,11 +279,19 @@ static void *signer_main(void *arg)
 		snprintf(seed, sizeof(seed), "stress %u %" PRIu64, s->index, i);
 		SHA256((const unsigned char *)seed, strlen(seed), digest);
 		if ((r = mcxvault_sign(s->v, STRESS_DOMAIN, digest, sizeof(digest), 1, &kid, sig, &e)) != 0) {
-			s->sign_errors++;
-			note_error(s->first_error, sizeof(s->first_error), "sign.sign", &e, r);
+			if (in_restart(gen)) {
+				s->outage_errors++;
+				struct timespec nap = { 0, 5 * 1000 * 1000 };   /* vaultd is down: do not spin */
+				nanosleep(&nap, NULL);
+			} else {
+				s->sign_errors++;
+				note_error(s->first_error, sizeof(s->first_error), "sign.sign", &e, r);
+			}
 			continue;
 		}
 		s->signatures++;
+		if (gen == RESTARTS * 2)
+			s->after_restarts++;
 		if ((version = kid_version(kid)) == 0) {
 			s->bad_kids++;
 			if (s->first_error[0] == '\0')
@@ -260,8 +308,11 @@ static void *signer_main(void *arg)
 		}
 		if (version > s->highest)
 			s->highest = version;
-		if ((pkey = public_key(s->v, version, s->first_error, sizeof(s->first_error))) == NULL) {
-			s->verify_errors++;
+		if ((pkey = public_key(s->v, version, s->first_error, sizeof(s->first_error), gen)) == NULL) {
+			if (in_restart(gen))
+				s->outage_errors++;
+			else
+				s->verify_errors++;
 		} else if (!verify_local(pkey, digest, sig)) {
 			s->bad_signatures++;
 			if (s->first_error[0] == '\0')
@@ -269,7 +320,9 @@ static void *signer_main(void *arg)
 		}
 		if (i % STRESS_VERIFY_EVERY == 0) {
 			r = mcxvault_verify(s->v, STRESS_DOMAIN, kid, digest, sizeof(digest), 1, sig, &valid, &vkid, &e);
-			if (r != 0) {
+			if (r != 0 && in_restart(gen)) {
+				s->outage_errors++;
+			} else if (r != 0) {
 				s->verify_errors++;
 				note_error(s->first_error, sizeof(s->first_error), "sign.verify", &e, r);
 			} else if (!valid || vkid == NULL || strcmp(vkid, kid) != 0) {
@@ -295,7 +348,15 @@ static void *rotator_main(void *arg)
 	int64_t version;
 	int r;
 
-	while (!atomic_load(&stop) && now_ns() < deadline_ns) {
+	while (running()) {
+		if (atomic_load(&rotator_pause)) {
+			struct timespec nap = { 0, 2 * 1000 * 1000 };
+			atomic_store(&rotator_paused, 1);
+			while (atomic_load(&rotator_pause) && !atomic_load(&stop))
+				nanosleep(&nap, NULL);
+			atomic_store(&rotator_paused, 0);
+			continue;
+		}
 		if ((r = mcxvault_key_rotate(rot->v, STRESS_DOMAIN, "sign", &version, NULL, &e)) != 0) {
 			rot->errors++;
 			note_error(rot->first_error, sizeof(rot->first_error), "key.rotate", &e, r);
@@ -318,7 +379,52 @@ static void *rotator_main(void *arg)
 		}
 		rot->retirements++;
 	}
+	atomic_store(&rotator_done, 1);
 	return NULL;
+}
+
+/*
+ * In the main thread (vaultd's PR_SET_PDEATHSIG follows the thread that
+ * started it): pauses the rotator, restarts vaultd with sig while the signers
+ * run, lets the rotator go on.  0 when the new vaultd answers.
+ */
+static int restart_under_load(int sig, double *seconds_out)
+{
+	struct timespec nap = { 0, 1000 * 1000 };
+	uint64_t t0;
+	int r;
+
+	atomic_store(&rotator_pause, 1);
+	while (!atomic_load(&rotator_paused) && !atomic_load(&rotator_done))
+		nanosleep(&nap, NULL);
+	t0 = now_ns();
+	atomic_fetch_add(&restart_gen, 1);   /* odd: the window opens */
+	r = test_vault_restart(&fx, sig);
+	if (now_ns() + 1000000000u > (uint64_t)atomic_load(&deadline_ns))
+		atomic_store(&deadline_ns, now_ns() + 1000000000u);   /* a second of signing after it */
+	atomic_fetch_add(&restart_gen, 1);   /* even: closed */
+	*seconds_out = (double)(now_ns() - t0) / 1e9;
+	atomic_store(&rotator_pause, 0);
+	return r;
+}
+
+/* For a failure: the audit records of failed calls (method, key, error). */
+static void dump_audit_errors(void)
+{
+	char line[2048];
+	unsigned shown = 0;
+	FILE *f;
+
+	if (fx.audit[0] == '\0' || (f = fopen(fx.audit, "r")) == NULL)
+		return;
+	fprintf(stderr, "--- failed calls in %s ---\n", fx.audit);
+	while (fgets(line, sizeof(line), f) != NULL && shown < 20)
+		if (strstr(line, "\"error\":{") != NULL) {
+			fputs(line, stderr);
+			shown++;
+		}
+	fprintf(stderr, "--- end ---\n");
+	fclose(f);
 }
 
 static struct mcxvault *admin;
@@ -330,7 +436,10 @@ TEST(sign_while_rotating)
 {
 	struct mcxvault_error e;
 	uint64_t total = 0, rpc = 0, sign_errors = 0, bad = 0, backwards = 0, bad_kids = 0, verify_errors = 0;
-	unsigned started = 0;
+	uint64_t outage = 0;
+	double elapsed;
+	unsigned started = 0, came_back = 0;
+	int restart_rc[RESTARTS] = { -1, -1 };
 
 	REQUIRE(mcxvault_domain_init(admin, STRESS_DOMAIN, NULL, &e) == 0);
 	for (unsigned i = 0; i < STRESS_SIGNERS; i++) {
@@ -339,7 +448,8 @@ TEST(sign_while_rotating)
 	}
 	REQUIRE(mcxvault_connect(fx.socket, &rotator.v) == 0);
 	rotator.last_version = 1;
-	deadline_ns = now_ns() + (uint64_t)seconds * 1000000000u;
+	start_ns = now_ns();
+	atomic_store(&deadline_ns, start_ns + (uint64_t)seconds * 1000000000u);
 	for (unsigned i = 0; i < STRESS_SIGNERS; i++) {
 		if (pthread_create(&signers[i].tid, NULL, signer_main, &signers[i]) != 0)
 			break;
@@ -350,6 +460,22 @@ TEST(sign_while_rotating)
 		for (unsigned i = 0; i < started; i++)
 			pthread_join(signers[i].tid, NULL);
 		REQUIRE(!"pthread_create");
+	}
+	{
+		/* SIGKILL at a third of the run, SIGTERM at two thirds */
+		static const int sigs[RESTARTS] = { SIGKILL, SIGTERM };
+		uint64_t start = start_ns;
+		for (unsigned k = 0; k < RESTARTS; k++) {
+			uint64_t at = start + (uint64_t)seconds * 1000000000u * (k + 1) / (RESTARTS + 1);
+			double took = 0;
+			while (now_ns() < at) {
+				struct timespec nap = { 0, 10 * 1000 * 1000 };
+				nanosleep(&nap, NULL);
+			}
+			restart_rc[k] = restart_under_load(sigs[k], &took);
+			printf("  vaultd %s and started again under load: %.2f s\n", sigs[k] == SIGKILL ? "killed (SIGKILL)" :
+			       "stopped (SIGTERM)", took);
+		}
 	}
 	for (unsigned i = 0; i < STRESS_SIGNERS; i++)
 		pthread_join(signers[i].tid, NULL);
@@ -364,16 +490,24 @@ TEST(sign_while_rotating)
 		backwards += s->backwards;
 		bad_kids += s->bad_kids;
 		verify_errors += s->verify_errors;
+		outage += s->outage_errors;
+		came_back += s->after_restarts > 0;
 		if (s->first_error[0] != '\0')
 			printf("  signer %u: %s\n", i, s->first_error);
 	}
 	if (rotator.first_error[0] != '\0')
 		printf("  rotator: %s\n", rotator.first_error);
-	printf("  %u s, %d signers: %" PRIu64 " signatures (%.0f/s), all verified locally, %" PRIu64
+	elapsed = (double)(now_ns() - start_ns) / 1e9;
+	printf("  %.1f s, %d signers: %" PRIu64 " signatures (%.0f/s), all verified locally, %" PRIu64
 	       " also by sign.verify; %" PRIu64 " rotations, %" PRIu64 " retirements\n",
-	       seconds, STRESS_SIGNERS, total, (double)total / seconds, rpc, rotator.rotations,
+	       elapsed, STRESS_SIGNERS, total, (double)total / elapsed, rpc, rotator.rotations,
 	       rotator.retirements);
+	printf("  %" PRIu64 " requests cut by the restarts (not errors); %u of %d signers signed after both\n", outage,
+	       came_back, STRESS_SIGNERS);
 	CHECK(total > 0);
+	CHECK_EQ_INT(restart_rc[0], 0);   /* SIGKILL: the new vaultd answers */
+	CHECK_EQ_INT(restart_rc[1], 0);   /* SIGTERM: clean exit, the new vaultd answers */
+	CHECK_EQ_INT(came_back, STRESS_SIGNERS);   /* every connection came back by itself */
 	CHECK_EQ_INT(sign_errors, 0);
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(bad_kids, 0);
@@ -433,6 +567,14 @@ TEST(daemon_counted_no_failure)
 	json_decref(status);
 }
 
+TEST(audit_log_intact)
+{
+	if (fx.audit[0] == '\0')
+		SKIP("audit log off (MCX_TEST_VAULT_AUDIT=off)");
+	/* every signature and key change through a crash and a restart, chained and sealed */
+	CHECK_EQ_INT(test_vault_audit_verify(&fx), 0);
+}
+
 TEST(daemon_exits_cleanly)
 {
 	for (unsigned i = 0; i < STRESS_SIGNERS; i++) {
@@ -464,10 +606,13 @@ int main(void)
 		RUN(sign_while_rotating);
 		RUN(final_key_list);
 		RUN(daemon_counted_no_failure);
+		RUN(audit_log_intact);
 		RUN(daemon_exits_cleanly);
 	}
-	if (test_failed > 0)
+	if (test_failed > 0) {
 		test_vault_dump_log(&fx);
+		dump_audit_errors();
+	}
 	test_vault_cleanup(&fx);
 	for (size_t i = 0; i < pkeys_alloc; i++)
 		EVP_PKEY_free(pkeys[i]);
