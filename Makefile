@@ -84,7 +84,7 @@ $(B)/obj/%.o: %.c
 # Everything mcxvault needs to build, test and demo; installed when missing.
 DEB_PACKAGES := build-essential pkg-config libp11-kit-dev p11-kit softhsm2 libssl-dev openssl \
                 libconfig-dev libjansson-dev libxml2-dev libsqlite3-dev libwolfssl-dev \
-                opensc xmlsec1 util-linux procps
+                opensc xmlsec1 util-linux procps logrotate
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -130,10 +130,30 @@ install: build-all install-provider
 	ln -sf libmcxvault.so.0 $(DESTDIR)$(PREFIX)/lib/libmcxvault.so
 	sed 's|@PREFIX@|$(PREFIX)|g' $(B)/mcxvault.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mcxvault.pc
 	[ -e $(DESTDIR)/etc/mcxvault/vault.conf ] || install -m 640 config/vault.conf $(DESTDIR)/etc/mcxvault/vault.conf
+	@$(MAKE) --no-print-directory install-ops
+
+# man pages, systemd units, sysusers.d/tmpfiles.d entries, logrotate
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+LOGROTATEDIR   ?= /etc/logrotate.d
+MAN_PAGES      := $(wildcard docs/man/*.[1-8])
+install-ops:
+	for page in $(MAN_PAGES); do \
+	  sec=$${page##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sec; install -m 644 $$page $(DESTDIR)$(MANDIR)/man$$sec/; \
+	done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(LOGROTATEDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' config/systemd/vaultd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/vaultd.service
+	install -m 644 config/systemd/vaultd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/vaultd.socket
+	install -m 644 config/systemd/mcxvault.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcxvault.conf
+	install -m 644 config/systemd/mcxvault.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mcxvault.conf
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' config/logrotate/mcxvault > $(DESTDIR)$(LOGROTATEDIR)/mcxvault
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/vaultd.service $(DESTDIR)$(LOGROTATEDIR)/mcxvault
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all deps demo check bench bench-ir clean install
+.PHONY: all build-all deps demo check bench bench-ir clean install install-ops
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -152,3 +152,24 @@ int method_audit_check_checkpoint(struct rpc_call *call, json_t *params, json_t 
 out:
 	return r;
 }
+
+/* After logrotate moved the file (or to start a new file on demand): seal the
+ * old file, continue the chain in a new one at the configured path — the
+ * same as SIGHUP, without reloading the configuration. */
+int method_audit_rotate(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct audit_status st;
+
+	(void)params;
+	MCX_GUARD(audit_enabled(call));
+	r = audit_reopen(call->vault->audit);
+	MCX_ENSURE(r == MCX_OK, rpc_fail(call, MCX_ERR_AUDIT_UNAVAILABLE,
+	                                 "cannot open a new audit file: still writing the old one (see the log)"));
+	audit_status_get(call->vault->audit, &st);
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:I, s:I}", "file", st.path, "seq", (json_int_t)st.seq,
+	                                     "anchor_seq", (json_int_t)st.anchor_seq));
+	r = MCX_OK;
+out:
+	return r;
+}

@@ -53,5 +53,6 @@ int method_token_verify(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_status(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_check_checkpoint(struct rpc_call *call, json_t *params, json_t **result);
+int method_audit_rotate(struct rpc_call *call, json_t *params, json_t **result);
 
 #endif

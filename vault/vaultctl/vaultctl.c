@@ -1539,6 +1539,29 @@ static int cmd_audit_status(struct ctx *ctx, int argc, char **argv)
 	return healthy ? 0 : EXIT_VAULT;
 }
 
+/* audit.rotate: what logrotate's postrotate runs */
+static int cmd_audit_rotate(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[1];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_call(ctx->v, "audit.rotate", NULL, &res, &e)) != 0)
+		return vault_error("audit.rotate", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		printf("%s: a new file continues the chain at record %" JSON_INTEGER_FORMAT "\n",
+		       json_string_value(json_object_get(res, "file")), json_integer_value(json_object_get(res, "seq")));
+	json_decref(res);
+	return 0;
+}
+
 static int cmd_audit_tail(struct ctx *ctx, int argc, char **argv)
 {
 	struct mcxvault_error e;
@@ -1615,6 +1638,8 @@ static const struct command commands[] = {
 	{ "audit status", "", "the audit log's health, last record and HSM anchor; exit 1 if unhealthy (auditor)",
 	  cmd_audit_status },
 	{ "audit tail", "[-n N]", "print the last audit records (auditor)", cmd_audit_tail },
+	{ "audit rotate", "", "seal the log file, continue the chain in a new one after logrotate (admin)",
+	  cmd_audit_rotate },
 	{ "help", "", "show this help", cmd_help },
 };
 static const size_t n_commands = MCX_ARRAY_SIZE(commands);
