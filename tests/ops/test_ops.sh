@@ -146,6 +146,41 @@ check "the live file on its own verifies from its first link" "[ $rc -eq 0 ]"
 harness_restart TERM
 check "vaultd starts again over the rotated log" "$V status >/dev/null"
 
+# --- health and metrics ----------------------------------------------------------------
+$V domain init b.example >/dev/null
+out=$($V health 2>&1); rc=$?
+check "vaultctl health: everything fine exits 0: $(echo "$out" | tail -n 1)" "[ $rc -eq 0 ] && echo '$out' | grep -q '^OK *HSM reachable'"
+sleep 1.1
+out=$($V health --key-age 0.00001 --cert-days 1000 2>&1); rc=$?
+check "keys older than --key-age and certificates within --cert-days: WARNING, exit 3" \
+	"[ $rc -eq 3 ] && echo '$out' | grep -q '^WARNING.*sign key version 1 is' && echo '$out' | grep -q '^WARNING.*KMS certificate valid for'"
+harness_stop
+export MCXVAULT_TEST_AUDIT_READONLY="$HARNESS_DIR/readonly"
+harness_start
+touch "$HARNESS_DIR/readonly"
+$V sign a.example "$HARNESS_DIR/m" >/dev/null 2>&1
+out=$($V health 2>&1); rc=$?
+check "an audit log that cannot be written: CRITICAL, exit 1" "[ $rc -eq 1 ] && echo '$out' | grep -q '^CRITICAL.*audit log unhealthy'"
+rm -f "$HARNESS_DIR/readonly"
+unset MCXVAULT_TEST_AUDIT_READONLY
+harness_restart TERM
+out=$($V metrics 2>&1); rc=$?
+check "vaultctl metrics: Prometheus text with HELP/TYPE and samples" \
+	"[ $rc -eq 0 ] && echo '$out' | grep -q '^# TYPE mcxvault_requests_total counter' && echo '$out' | grep -q '^mcxvault_hsm_up 1'"
+$V sign a.example "$HARNESS_DIR/m" >/dev/null
+out=$($V metrics 2>&1)
+check "requests are counted per method and role, with a latency histogram" \
+	"echo '$out' | grep -q 'mcxvault_requests_total{method=\"sign.sign\",role=\"signer\"} 1' &&
+	 echo '$out' | grep -q 'mcxvault_request_duration_seconds_count{method=\"sign.sign\"} 1' &&
+	 echo '$out' | grep -q 'mcxvault_audit_healthy 1'"
+bad=$(echo "$out" | grep -v '^#' | grep -cvE '^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
+check "every sample line is in the text exposition format ($bad not)" "[ $bad -eq 0 ]"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	chgrp nogroup "$MCXVAULT_SOCKET" "$HARNESS_DIR" && chmod g+rx "$HARNESS_DIR"
+	out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups $V metrics 2>&1); rc=$?
+	check "a caller without a role gets no metrics (-32001)" "[ $rc -eq 1 ] && echo '$out' | grep -q 32001"
+fi
+
 harness_stop
 check "no sanitizer report in vaultd's log" "! grep -qE 'Sanitizer|runtime error' '$HARNESS_DIR/vaultd.log'"
 echo "ops: $pass passed, $fail failed${skip:+, $skip skipped}"

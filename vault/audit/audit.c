@@ -1006,8 +1006,16 @@ int audit_writable(struct audit_log *log)
 	int healthy, sealing, fd;
 	const char *seam = getenv("MCXVAULT_TEST_AUDIT_READONLY");
 
-	if (seam != NULL && access(seam, F_OK) == 0)
+	if (seam != NULL && access(seam, F_OK) == 0) {
+		/* as a write would have failed: the log says unhealthy too */
+		pthread_mutex_lock(&log->lock);
+		if (log->healthy)
+			vault_error("audit: cannot write %s: %s: refusing audited requests until it can", log->path,
+			            strerror(EROFS));
+		log->healthy = 0;
+		pthread_mutex_unlock(&log->lock);
 		return 0;
+	}
 
 	pthread_mutex_lock(&log->lock);
 	healthy = log->healthy;

@@ -54,5 +54,7 @@ int method_audit_status(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_tail(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_check_checkpoint(struct rpc_call *call, json_t *params, json_t **result);
 int method_audit_rotate(struct rpc_call *call, json_t *params, json_t **result);
+/* vault/rpc/metrics.c */
+int method_metrics(struct rpc_call *call, json_t *params, json_t **result);
 
 #endif

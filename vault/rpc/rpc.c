@@ -387,7 +387,8 @@ out:
 MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line, size_t len,
                            struct mcx_buf *out)
 {
-	int r = MCX_ERR_INTERNAL, err, denial_counted = 0;
+	int r = MCX_ERR_INTERNAL, err = MCX_OK, denial_counted = 0;
+	uint64_t started = mcx_monotonic_ns();
 	json_t *request = NULL, *result = NULL, *response = NULL, *id = NULL, *version;
 	json_error_t jerr;
 	struct vault_config *config = NULL;
@@ -475,6 +476,7 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
 	result = NULL;
 	MCX_ENSURE_ALLOC(response);
 	MCX_GUARD(rpc_append_json(out, response));
+	rpc_metrics_record(call.method, call.roles, MCX_OK, mcx_monotonic_ns() - started);
 	r = MCX_OK;
 	goto out;
 
@@ -487,6 +489,7 @@ respond_error:
 		            (unsigned)caller->uid, call.error_detail[0] ? call.error_detail : mcx_strerror(err),
 		            mcx_error_name(err));
 	r = rpc_append_error(out, id, err, call.error_detail);
+	rpc_metrics_record(call.method, call.roles, err, mcx_monotonic_ns() - started);
 out:
 	json_decref(result);
 	json_decref(response);

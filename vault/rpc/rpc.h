@@ -75,6 +75,8 @@ MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *calle
  * with `all`): one audit record and one log line per uid and method, with
  * the count.  Called about once a second (the server's reaper) and at stop. */
 void rpc_denials_flush(struct vault *vault, int all);
+/* Counts one answered call for the metrics method (vault/rpc/metrics.c). */
+void rpc_metrics_record(const struct rpc_method *method, unsigned roles, int err, uint64_t ns);
 /* Appends an error response with a null id (used for over-long lines). */
 MCX_RESULT rpc_append_error(struct mcx_buf *out, json_t *id, int err, const char *message);
 

@@ -97,6 +97,9 @@ const struct rpc_method rpc_methods[] = {
 	{ "audit.check_checkpoint", AUDITOR | ADMIN, RPC_DOMAIN_NONE,
 	  { "seq", "prev", "first_seq", "last_seq", "from", "to", "mac", NULL }, method_audit_check_checkpoint,
 	  "recompute a checkpoint's HMAC in the HSM", RPC_READ_ONLY },
+	/* monitoring: vault/rpc/metrics.c */
+	{ "metrics",         AUDITOR | ADMIN, RPC_DOMAIN_NONE, { NULL }, method_metrics,
+	  "requests, errors and latency per method, HSM and audit state (Prometheus text)", RPC_READ_ONLY },
 	{ "audit.rotate",    ADMIN,  RPC_DOMAIN_NONE, { NULL }, method_audit_rotate,
 	  "seal the log file and continue the chain in a new one (after logrotate)", RPC_AUDITED },
 };

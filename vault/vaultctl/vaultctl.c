@@ -1335,6 +1335,174 @@ out:
 	return ret;
 }
 
+/* --- health and metrics ----------------------------------------------------- */
+
+#define HEALTH_OK 0
+#define HEALTH_CRITICAL 1
+#define HEALTH_WARNING 3     /* 2 stays "bad usage", as for every command */
+
+struct health {
+	int worst;
+	unsigned checks, warnings, criticals;
+};
+
+static void health_say(struct health *h, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void health_say(struct health *h, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	h->checks++;
+	if (level == HEALTH_CRITICAL) {
+		h->criticals++;
+		h->worst = HEALTH_CRITICAL;
+	} else if (level == HEALTH_WARNING) {
+		h->warnings++;
+		if (h->worst == HEALTH_OK)
+			h->worst = HEALTH_WARNING;
+	}
+	printf("%-9s", level == HEALTH_OK ? "OK" : level == HEALTH_WARNING ? "WARNING" : "CRITICAL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* Days from now to an RFC 3339 time (negative: in the past); 0 with *ok = 0 if unparsable. */
+static double days_until(const char *when, int *ok)
+{
+	int64_t t = 0;
+
+	*ok = when != NULL && mcx_time_parse(when, &t) == MCX_OK;
+	return *ok ? (double)(t - mcx_time_now()) / 86400.0 : 0;
+}
+
+/*
+ * One command for a monitoring system: the vault and its HSM reachable, the
+ * audit log healthy, every domain's active keys younger than --key-age days,
+ * every KMS certificate valid for more than --cert-days.  Exit 0 OK,
+ * 3 WARNING, 1 CRITICAL (as Nagios plugins, but 2 stays "bad usage").  Checks
+ * the caller may not make (roles) are skipped and said.
+ */
+static int cmd_health(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	const char *key_age_s = NULL, *cert_days_s = NULL;
+	const struct opt opts[] = { { "--key-age", &key_age_s, NULL }, { "--cert-days", &cert_days_s, NULL },
+		                    { NULL, NULL, NULL } };
+	struct health h = { HEALTH_OK, 0, 0, 0 };
+	json_t *status = NULL, *res = NULL, *domains, *d, *k;
+	char *pos[1], *end = NULL;
+	double key_age = 365, cert_days = 30;
+	size_t i, j;
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (key_age_s != NULL && ((key_age = strtod(key_age_s, &end)) <= 0 || *end != '\0'))
+		return usage_error(ctx, "--key-age takes a number of days");
+	if (cert_days_s != NULL && ((cert_days = strtod(cert_days_s, &end)) < 0 || *end != '\0'))
+		return usage_error(ctx, "--cert-days takes a number of days");
+	if (vault(ctx) == NULL) {
+		printf("CRITICAL cannot reach the vault\n");
+		return HEALTH_CRITICAL;
+	}
+	if ((r = mcxvault_status(ctx->v, &status, &e)) != 0) {
+		printf("CRITICAL vault.status: %s (%s)\n", e.message, e.name);
+		return HEALTH_CRITICAL;
+	}
+	health_say(&h, HEALTH_OK, "vault %s answers", json_string_value(json_object_get(status, "version")));
+	if (json_is_true(json_object_get(json_object_get(status, "hsm"), "reachable")))
+		health_say(&h, HEALTH_OK, "HSM reachable");
+	else
+		health_say(&h, HEALTH_CRITICAL, "HSM unreachable: every key operation fails (-32004)");
+	r = mcxvault_call(ctx->v, "audit.status", NULL, &res, &e);
+	if (r == 0 && json_is_true(json_object_get(res, "healthy")))
+		health_say(&h, HEALTH_OK, "audit log healthy");
+	else if (r == 0)
+		health_say(&h, HEALTH_CRITICAL, "audit log unhealthy (%s): audited calls are refused (-32008)",
+		           json_is_false(json_object_get(res, "sealing")) ? "the HSM cannot seal checkpoints"
+		                                                          : "cannot write the file");
+	else if (e.rpc_code == -32002)
+		health_say(&h, HEALTH_WARNING, "the audit log is off (audit.file is not set)");
+	else
+		printf("SKIPPED  audit log: %s\n", e.message);
+	json_decref(res);
+	res = NULL;
+	domains = json_object_get(status, "domains");
+	json_array_foreach(domains, i, d) {
+		const char *domain = json_string_value(d);
+		json_t *params = json_pack("{s:s}", "domain", domain);
+		r = mcxvault_call(ctx->v, "key.list", params, &res, &e);
+		if (r != 0) {
+			health_say(&h, HEALTH_WARNING, "%s: key.list: %s", domain, e.message);
+		} else if (json_array_size(json_object_get(res, "keys")) == 0) {
+			health_say(&h, HEALTH_WARNING, "%s: not initialised (vaultctl domain init %s)", domain, domain);
+		} else {
+			json_array_foreach(json_object_get(res, "keys"), j, k) {
+				const char *state = json_string_value(json_object_get(k, "state"));
+				int ok = 0;
+				double age = -days_until(json_string_value(json_object_get(k, "created")), &ok);
+				if (state == NULL || strcmp(state, "active") != 0 || !ok)
+					continue;
+				if (age < 0)
+					age = 0;   /* created "in the future" by clock skew: new */
+				health_say(&h, age > key_age ? HEALTH_WARNING : HEALTH_OK, "%s: %s key version %lld is %.0f days old%s",
+				           domain, json_string_value(json_object_get(k, "purpose")),
+				           (long long)json_integer_value(json_object_get(k, "version")), age,
+				           age > key_age ? " (rotate it: vaultctl key rotate)" : "");
+			}
+		}
+		json_decref(res);
+		res = NULL;
+		r = mcxvault_call(ctx->v, "kms.certificate", params, &res, &e);
+		json_decref(params);
+		if (r == 0) {
+			int ok = 0;
+			double left = days_until(json_string_value(json_object_get(json_object_get(res, "certificate"), "valid_to")),
+			                         &ok);
+			if (!ok)
+				health_say(&h, HEALTH_WARNING, "%s: KMS certificate without a readable ValidTo", domain);
+			else if (left <= 0)
+				health_say(&h, HEALTH_CRITICAL, "%s: KMS certificate expired %.0f days ago", domain, -left);
+			else
+				health_say(&h, left < cert_days ? HEALTH_WARNING : HEALTH_OK,
+				           "%s: KMS certificate valid for %.0f more days%s", domain, left,
+				           left < cert_days ? " (rotate: vaultctl key rotate DOMAIN kms)" : "");
+		} else if (e.rpc_code != -32001 && e.rpc_code != -32002) {
+			health_say(&h, HEALTH_WARNING, "%s: kms.certificate: %s", domain, e.message);
+		}
+		json_decref(res);
+		res = NULL;
+	}
+	printf("%s: %u checks, %u warnings, %u critical\n",
+	       h.worst == HEALTH_OK ? "OK" : h.worst == HEALTH_WARNING ? "WARNING" : "CRITICAL", h.checks, h.warnings,
+	       h.criticals);
+	json_decref(status);
+	return h.worst;
+}
+
+/* The metrics method's Prometheus text, as an exporter would serve it. */
+static int cmd_metrics(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL;
+	char *pos[1];
+	int n, r, ret;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_call(ctx->v, "metrics", NULL, &res, &e)) != 0)
+		return vault_error("metrics", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else
+		fputs(json_string_value(json_object_get(res, "text")), stdout);
+	json_decref(res);
+	return 0;
+}
+
 /* --- audit ---------------------------------------------------------------- */
 
 /* The vault recomputes a checkpoint's HMAC: its key never leaves the HSM. */
@@ -1633,6 +1801,10 @@ static const struct command commands[] = {
 	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_gmk_show },
 	{ "gmk distribute", "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--chunk N]",
 	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_gmk_distribute },
+	{ "health", "[--key-age DAYS] [--cert-days DAYS]",
+	  "HSM, audit log, key ages, certificate expiry; exit 0 OK, 3 WARNING, 1 CRITICAL", cmd_health },
+	{ "metrics", "", "requests, errors, latency, HSM and audit state in Prometheus text (auditor, admin)",
+	  cmd_metrics },
 	{ "audit verify", "[FILE...]", "check the audit log's hash chain and checkpoint MACs (auditor)",
 	  cmd_audit_verify },
 	{ "audit status", "", "the audit log's health, last record and HSM anchor; exit 1 if unhealthy (auditor)",
