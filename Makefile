@@ -42,6 +42,7 @@ LDFLAGS     += $(SANFLAGS) -Wl,-z,relro -Wl,-z,now
 LDLIBS      += -lpthread
 
 PREFIX      ?= /usr/local
+LIBDIR      ?= $(PREFIX)/lib
 DESTDIR     ?=
 
 # objs(SOURCES): object files in the build tree for a list of .c files
@@ -68,6 +69,9 @@ include vault/module.mk
 -include $(wildcard fuzz/*.mk)
 
 build-all: $(LIBRARIES) $(PROGRAMS) $(EXTRA_TARGETS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
+
+# what is installed, without the tests and benchmarks (packaging)
+build-bin: $(LIBRARIES) $(PROGRAMS) $(PROVIDER_SO) $(B)/libmcxvault.so
 
 ifeq ($(V),1)
 Q :=
@@ -118,18 +122,20 @@ bench-ir: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 	@B=$(B) bash bench/ir.sh
 
-install: build-all install-provider
+install: build-bin install-provider
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/mcx \
-	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)/etc/mcxvault
+	           $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)/etc/mcxvault
 	install -m 755 $(B)/vaultd $(DESTDIR)$(PREFIX)/sbin/vaultd
 	install -m 755 $(B)/vaultctl $(DESTDIR)$(PREFIX)/bin/vaultctl
 	install -m 644 include/mcxvault.h $(DESTDIR)$(PREFIX)/include/mcxvault.h
 	install -m 644 include/mcx/error.h $(DESTDIR)$(PREFIX)/include/mcx/error.h
-	install -m 644 $(B)/libmcxvault.a $(DESTDIR)$(PREFIX)/lib/libmcxvault.a
-	install -m 755 $(B)/libmcxvault.so.0 $(DESTDIR)$(PREFIX)/lib/libmcxvault.so.0
-	ln -sf libmcxvault.so.0 $(DESTDIR)$(PREFIX)/lib/libmcxvault.so
-	sed 's|@PREFIX@|$(PREFIX)|g' $(B)/mcxvault.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mcxvault.pc
+	install -m 644 $(B)/libmcxvault.a $(DESTDIR)$(LIBDIR)/libmcxvault.a
+	install -m 644 $(B)/libmcxvault.so.0 $(DESTDIR)$(LIBDIR)/libmcxvault.so.0
+	ln -sf libmcxvault.so.0 $(DESTDIR)$(LIBDIR)/libmcxvault.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    vault/client/mcxvault.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/mcxvault.pc
 	[ -e $(DESTDIR)/etc/mcxvault/vault.conf ] || install -m 640 config/vault.conf $(DESTDIR)/etc/mcxvault/vault.conf
+	[ -e $(DESTDIR)/etc/mcxvault/softhsm2.conf ] || install -m 644 config/softhsm2.conf $(DESTDIR)/etc/mcxvault/softhsm2.conf
 	@$(MAKE) --no-print-directory install-ops
 
 # man pages, systemd units, sysusers.d/tmpfiles.d entries, logrotate
@@ -154,6 +160,18 @@ install-ops:
 clean:
 	rm -rf build build-asan
 
-.PHONY: all build-all deps demo check bench bench-ir clean install install-ops
+
+# Debian packages into $(B)/deb (dpkg-buildpackage leaves them in ..)
+deb: deps
+	@command -v dh >/dev/null || { echo 'make deb needs debhelper (apt-get install debhelper)'; exit 1; }
+	dpkg-buildpackage -us -uc -b
+	mkdir -p $(B)/deb && mv ../mcxvault_$(VERSION)_* ../libmcxvault0_$(VERSION)_* ../libmcxvault-dev_$(VERSION)_* \
+	   ../openssl-provider-mcxvault_$(VERSION)_* $(B)/deb/ && { mv ../*-dbgsym_$(VERSION)_*.deb $(B)/deb/ 2>/dev/null || true; } && ls $(B)/deb
+
+# builds the packages, lints them, installs them here and runs vaultd from them (root; not in make check)
+deb-check: deb
+	@B=$(B) bash tests/ops/deb-check.sh
+
+.PHONY: all build-all build-bin deb deb-check deps demo check bench bench-ir clean install install-ops
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -29,4 +29,4 @@ $(B)/libmcxvault.so: $(LIBMCXVAULT_SO)
 
 $(LIBMCXVAULT_PC): vault/client/mcxvault.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$${exec_prefix}/lib|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
