@@ -209,6 +209,14 @@ int main(int argc, char **argv)
 		vault_error("cannot start the KMS service: %s", mcx_strerror(r));
 		goto out;
 	}
+	/* a token of the format before key purposes: add cert/token, re-sign (kms.h) */
+	for (size_t i = 0; i < config->domain_count && !keystore_legacy_seam(); i++) {
+		struct kms_upgrade done;
+		if ((r = kms_domain_upgrade(vault.kms, config->domains[i].name, &done)) != MCX_OK) {
+			vault_error("cannot upgrade domain %s: %s", config->domains[i].name, mcx_strerror(r));
+			goto out;
+		}
+	}
 	/* services: gms (vault/gms/), redirect (vault/redirect/) */
 	if ((r = gms_service_open(config->gms_store, config->workers, vault.hsm, vault.kms, &vault.gms)) != MCX_OK) {
 		vault_error("cannot start the GMS service (gms.store %s): %s", config->gms_store ? config->gms_store : "unset",
