@@ -47,8 +47,8 @@ struct kms_external *kms_external_store(struct kms_service *kms);
 /* Verifies (signature with signing_key, validity, revocation, Role Root) and stores,
  * with token_key (NULL: none).  MCX_ERR_EXISTS when the domain already trusts that KmsUri. */
 MCX_RESULT kms_external_import(struct kms_external *external, const char *domain, const char *xml, size_t len,
-                               const uint8_t signing_key[65], const uint8_t *token_key, int64_t now, struct kms_external_entry *stored,
-                               char *reason, size_t reason_size);
+                               const uint8_t signing_key[65], const uint8_t *token_key, int64_t now,
+                               struct kms_external_entry *stored, char *reason, size_t reason_size);
 MCX_RESULT kms_external_remove(struct kms_external *external, const char *domain, const char *kms_uri);
 /* Copies of the domain's entries; free with kms_external_entries_free. */
 MCX_RESULT kms_external_list(struct kms_external *external, const char *domain, struct kms_external_entry **out,
