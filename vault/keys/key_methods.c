@@ -230,7 +230,7 @@ int method_domain_upgrade(struct rpc_call *call, json_t *params, json_t **result
 	vault_info("domain.upgrade %s by uid %u: %u trust keys created, %u KMS certificates re-signed", call->domain,
 	           (unsigned)call->caller->uid, done.keys_created, done.certificates_resigned);
 	MCX_GUARD(keys_json(call, call->domain, &keys));
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:b, s:i, s:i, s:o}", "domain", call->domain, "changed",
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:b, s:I, s:I, s:o}", "domain", call->domain, "changed",
 	                                     done.keys_created + done.certificates_resigned > 0, "keys_created",
 	                                     (json_int_t)done.keys_created, "certificates_resigned",
 	                                     (json_int_t)done.certificates_resigned, "keys", keys));

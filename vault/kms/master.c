@@ -213,8 +213,9 @@ static int kms_cert_sign(void *context, const uint8_t digest[32], uint8_t signat
 }
 
 /* TS 33.180 Annex D: the domain's own certificate (Role "Root") from the
- * public values of a generation, signed by signer_kid's key.  Everything it
- * holds comes from g, so the same document can be signed again later. */
+ * public values of a generation, signed by signer_key (a "cert" version; "sign"
+ * only under the legacy test seam).  Everything it holds comes from g, so the
+ * same document can be signed again later (kms_certificate_resign). */
 static int kms_cert_compose(struct keystore *ks, const char *domain, const struct kms_generation *g,
                             const struct keystore_key *signer_key, struct mcx_buf *out)
 {
