@@ -72,7 +72,7 @@ start_vaultd
 export MCXVAULT_SOCKET="$VAR/vaultd.sock"
 run "$VAULTCTL" status
 
-step "Initialise the domain: its signing key and KMS master secrets are generated inside the HSM"
+step "Initialise the domain: its sign, cert and token keys and KMS master secrets are generated inside the HSM"
 run "$VAULTCTL" domain init police.example
 
 step "Sign a message with the domain key (ECDSA P-256 computed by the HSM)"
@@ -106,8 +106,11 @@ step "Retire version 1: its private key is destroyed, its public key stays"
 run "$VAULTCTL" key retire police.example sign 1
 run "$VAULTCTL" key list police.example
 
-step "The domain's KMS certificate (TS 33.180 Annex D), signed with the domain key"
+step "The domain's KMS certificate (TS 33.180 Annex D), signed with the domain's cert key (never the sign key)"
 run "$VAULTCTL" cert show police.example
+echo "(partners import it with the cert and token public keys:)"
+run "$VAULTCTL" pubkey police.example --purpose cert --jwk
+run "$VAULTCTL" pubkey police.example --purpose token --jwk
 
 step "The KMS provisions a user: UID, RSK (SAKKE) and SSK/PVT (ECCSI) for the current key period"
 "$VAULTCTL" --json kms user-keys police.example sip:alice@police.example > "$VAR/alice.json"

@@ -129,6 +129,10 @@ else
 fi
 check "key list header" 0 '^PURPOSE +VERSION +STATE +CREATED +KID$' "$out" key list $D
 check "key list row" 0 "^sign +1 +active +[0-9TZ:-]+ +$D/sign/1$" "$out" key list $D
+check "key list: the cert key" 0 "^cert +1 +active +[0-9TZ:-]+ +$D/cert/1$" "$out" key list $D
+check "key list: the token key" 0 "^token +1 +active +[0-9TZ:-]+ +$D/token/1$" "$out" key list $D
+check "domain upgrade of a current domain" 0 "^$D: 0 trust keys created, 0 KMS certificates re-signed \(already up to date\)$" \
+	"$out" domain upgrade $D
 
 # --- sign and verify ------------------------------------------------------
 check "sign FILE" 0 "^$D/sign/1 [A-Za-z0-9_-]{86}$" "$out" sign $D "$T/data"
@@ -169,6 +173,14 @@ check "pubkey PEM" 0 '^-----BEGIN PUBLIC KEY-----$' "$out" pubkey $D
 cp "$out" "$T/pub1.pem"
 check "pubkey --jwk" 0 '"crv": "P-256"' "$out" pubkey $D --jwk
 check "pubkey --json" 0 '"pem": "-----BEGIN PUBLIC KEY-----' "$out" --json pubkey $D
+check "pubkey --purpose cert" 0 "\"kid\": \"$D/cert/1\"" "$out" pubkey $D --purpose cert --jwk
+check "pubkey --purpose token --json" 0 '"key_ops": \[' "$out" --json pubkey $D --purpose token
+check "pubkey --purpose kms is usage" 2 'invalid purpose' "$err" pubkey $D --purpose kms
+if "$V" pubkey $D --purpose cert >"$T/a-cert1.pem" 2>"$err" && ! cmp -s "$T/a-cert1.pem" "$T/pub1.pem"; then
+	ok "the cert key is not the sign key"
+else
+	fail "pubkey --purpose cert" "$T/a-cert1.pem" "$err"
+fi
 check "pubkey unknown version: exit 1" 1 '\(MCX_ERR_NOT_FOUND, code -32002\)$' "$err" pubkey $D --version 9
 if "$V" sign --der $D "$T/data" >"$T/sig1.der" 2>"$err" &&
    openssl dgst -sha256 -verify "$T/pub1.pem" -signature "$T/sig1.der" "$T/data" >"$out" 2>&1; then
@@ -209,19 +221,25 @@ check "cert show: Z as hex" 0 '^pub_enc_key: +04[0-9a-f]{512}$' "$out" cert show
 check "cert show --xml" 0 '^<SignedKmsCertificate xmlns="urn:3gpp:ns:mcsecKMSInterface:1\.0">$' "$out" cert show $D --xml
 cp "$out" "$T/a1.xml"
 if command -v xmlsec1 >/dev/null; then
-	# the certificate was signed by a.example/sign/1 (retired above: its public key stays)
+	# the certificate was signed by a.example/cert/1, never by the sign key
 	"$V" pubkey $D --version 1 >"$T/a-sign1.pem" 2>"$err"
-	if xmlsec1 --verify --pubkey-pem "$T/a-sign1.pem" \
+	if xmlsec1 --verify --pubkey-pem "$T/a-cert1.pem" \
 	     --id-attr:Id urn:3gpp:ns:mcsecKMSInterface:1.0:KmsCertificate "$T/a1.xml" >"$out" 2>&1; then
-		ok "cert show --xml verifies with xmlsec1 and pubkey --version 1"
+		ok "cert show --xml verifies with xmlsec1 and pubkey --purpose cert"
 	else
 		fail "cert show --xml + xmlsec1" "$out" "$err"
+	fi
+	if xmlsec1 --verify --pubkey-pem "$T/a-sign1.pem" \
+	     --id-attr:Id urn:3gpp:ns:mcsecKMSInterface:1.0:KmsCertificate "$T/a1.xml" >"$out" 2>&1; then
+		fail "cert show --xml verifies with the sign key" "$out"
+	else
+		ok "cert show --xml does not verify with the sign key"
 	fi
 else
 	echo "skipped - xmlsec1 not installed"
 	skipped=$((skipped + 1))
 fi
-check "cert show --json" 0 '"signed_by": "a\.example/sign/1"' "$out" cert show $D --json
+check "cert show --json" 0 '"signed_by": "a\.example/cert/1"' "$out" cert show $D --json
 check "cert show unknown version: exit 1" 1 '\(MCX_ERR_NOT_FOUND, code -32002\)$' "$err" cert show $D --version 9
 check "cert show bad version is usage" 2 'invalid version' "$err" cert show $D --version one
 check "cert show --xml with --json is usage" 2 'exclude each other' "$err" cert show $D --xml --json
@@ -259,20 +277,26 @@ if harness_setup && C_DIR=$HARNESS_DIR &&
 	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID MCXVAULT_SOCKET=$A_SOCK
 	"$V" -s "$C_SOCK" domain init c.example >/dev/null 2>"$err" &&
 	"$V" -s "$C_SOCK" cert show c.example --xml >"$T/c.xml" 2>>"$err" &&
-	"$V" -s "$C_SOCK" pubkey c.example >"$T/c.pem" 2>>"$err" &&
-	"$V" -s "$C_SOCK" pubkey c.example --jwk >"$T/c.jwk" 2>>"$err" || fail "vault C: export" "$err"
+	"$V" -s "$C_SOCK" pubkey c.example --purpose cert >"$T/c.pem" 2>>"$err" &&
+	"$V" -s "$C_SOCK" pubkey c.example --purpose cert --jwk >"$T/c.jwk" 2>>"$err" &&
+	"$V" -s "$C_SOCK" pubkey c.example --purpose token >"$T/c-token.pem" 2>>"$err" &&
+	"$V" -s "$C_SOCK" pubkey c.example >"$T/c-sign.pem" 2>>"$err" || fail "vault C: export" "$err"
+	check "external import with the sign key: exit 1" 1 '\(MCX_ERR_SIGNATURE_INVALID, code -32007\)$' "$err" \
+		external import $D "$T/c.xml" "$T/c-sign.pem"
 	check "external import with another key: exit 1" 1 '\(MCX_ERR_SIGNATURE_INVALID, code -32007\)$' "$err" \
 		external import $D "$T/c.xml" "$T/pub1.pem"
-	check "external import (PEM key)" 0 "^$D now trusts kms\.c\.example$" "$out" external import $D "$T/c.xml" "$T/c.pem"
+	check "external import (PEM keys)" 0 "^$D now trusts kms\.c\.example$" "$out" \
+		external import $D "$T/c.xml" "$T/c.pem" --token-key "$T/c-token.pem"
 	if grep -Eq '^cert_uri: +kms\.c\.example/certificate/1$' "$out"; then
 		ok "external import prints the entry"
 	else
 		fail "external import prints the entry" "$out"
 	fi
 	check "external list --json" 0 '"signing_key": \{' "$out" external list $D --json
+	check "external list --json: the token key" 0 '"token_key": \{' "$out" external list $D --json
 	check "external list" 0 '^kms\.c\.example +kms\.c\.example/certificate/1 +[0-9TZ:-]+ +[0-9TZ:-]+ +[0-9TZ:-]+$' \
 		"$out" external list $D
-	check "external import (JWK key)" 0 "^b\.example now trusts kms\.c\.example$" "$out" \
+	check "external import (JWK key, no token key)" 0 "^b\.example now trusts kms\.c\.example \(no token key" "$out" \
 		external import b.example "$T/c.xml" "$T/c.jwk"
 	# restarts with the trust in place: the same token, store and audit log
 	"$V" external list $D >"$T/ext-a.before" 2>&1
@@ -348,11 +372,20 @@ check "cert show --xml of a retired generation is unchanged" 0 '^<SignedKmsCerti
 	cert show $D --version 1 --xml
 if cmp -s "$out" "$T/a1.xml"; then ok "retired certificate XML unchanged"; else fail "retired certificate XML changed" "$out"; fi
 
+# --- the trust keys rotate and retire like the sign key ------------------------
+check "key rotate cert" 0 "^$D: cert version 2 is active \($D/cert/2\); version 1 is verify-only$" "$out" \
+	key rotate $D cert
+check "kms cert-cache is signed by cert/2" 0 "\"kid\": \"$D/cert/2\"" "$out" kms cert-cache $D --json
+check "key rotate token" 0 "^$D: token version 2 is active \($D/token/2\); version 1 is verify-only$" "$out" \
+	key rotate $D token
+check "key retire token 1" 0 "^$D: token version 1 is retired$" "$out" key retire $D token 1
+check "pubkey of a retired token key" 0 '^-----BEGIN PUBLIC KEY-----$' "$out" pubkey $D --purpose token --version 1
+
 # --- the audit log (on, as in production) -------------------------------------
 if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
 	check "audit verify: intact after a SIGTERM restart and a SIGKILL" 0 '^intact: [0-9]+ records' "$out" audit verify
 	check "audit verify --json" 0 '"intact": true' "$out" --json audit verify
-	check "audit tail -n 1" 0 'key\.retire' "$out" audit tail -n 1
+	check "audit tail -n 1" 0 'key\.r' "$out" audit tail -n 1
 else
 	echo "skipped - audit verify (HARNESS_AUDIT=off)"
 	skipped=$((skipped + 1))

@@ -151,20 +151,23 @@ static int user_keys(struct mcxvault *v, const char *domain, struct member *m)
 	return ok ? 0 : -1;
 }
 
-/* Trust: domain `domain` of vault `to` imports the certificate of `from_domain` of vault `from`. */
+/* Trust: domain `domain` of vault `to` imports the certificate of `from_domain` of vault `from`,
+ * with its cert key (verifies the certificate) and its token key. */
 static int exchange(struct mcxvault *from, const char *from_domain, struct mcxvault *to, const char *domain)
 {
-	json_t *cert = NULL, *key = NULL;
+	json_t *cert = NULL, *key = NULL, *token = NULL;
 	int r = -1;
 
 	if (call(from, "kms.certificate", json_pack("{s:s}", "domain", from_domain), &cert) == 0 &&
-	    call(from, "sign.public_key", json_pack("{s:s}", "domain", from_domain), &key) == 0)
+	    call(from, "sign.public_key", json_pack("{s:s, s:s}", "domain", from_domain, "purpose", "cert"), &key) == 0 &&
+	    call(from, "sign.public_key", json_pack("{s:s, s:s}", "domain", from_domain, "purpose", "token"), &token) == 0)
 		r = call(to, "external.import",
-		         json_pack("{s:s, s:O, s:O}", "domain", domain, "certificate", json_object_get(cert, "xml"),
-		                   "signing_key", json_object_get(key, "pem")),
+		         json_pack("{s:s, s:O, s:O, s:O}", "domain", domain, "certificate", json_object_get(cert, "xml"),
+		                   "signing_key", json_object_get(key, "pem"), "token_key", json_object_get(token, "pem")),
 		         NULL);
 	json_decref(cert);
 	json_decref(key);
+	json_decref(token);
 	return r;
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # mcxvault integration: rotation and retirement survive a vaultd killed with
 # SIGKILL at every crash point of vault/keys/keystore.c, and at random times
-# during a stream of rotations and retirements.  After each crash vaultd is
+# during a stream of rotations and retirements; a domain.init killed between
+# its keys is completed by start-up and a second domain.init.  After each crash vaultd is
 # restarted (start-up repair) and:
 #   - exactly one version is active, the newest; versions 1..n, no gaps;
 #   - every version acknowledged before the crash is there, with the same
@@ -178,6 +179,19 @@ while [ $r -lt $rounds ]; do
 	it_start "after random kill $r" || it_end
 	after_restart "random-kill-$r" "$acked"
 done
+
+# --- a domain.init killed between its keys ------------------------------------------
+# b.example: sign/1 is made, vaultd dies before cert/1.  Start-up's upgrade adds
+# the cert and token keys; a second domain.init adds the KMS generation, whose
+# certificate the cert key signs.
+E=b.example
+crash_at init-after-purpose domain init "$E"
+check "init crash: start-up made cert/1 and token/1" sh -c \
+	"'$B/vaultctl' key list $E | grep -Eq '^cert +1 +active' && '$B/vaultctl' key list $E | grep -Eq '^token +1 +active'"
+check "init crash: a second domain.init completes the domain" sh -c "'$B/vaultctl' domain init $E >/dev/null"
+check "init crash: the KMS certificate is signed by the cert key" sh -c \
+	"'$B/vaultctl' --json cert show $E | grep -q '\"signed_by\": \"$E/cert/1\"'"
+it_stop
 
 # --- the audit log over every crash and restart ------------------------------------
 it_start "after every crash" || it_end

@@ -243,26 +243,32 @@ struct sign_key {
 
 static void sign_key_clear(struct sign_key *k)
 {
-	mcxvault_free(k->pem);
+	free(k->pem);
 	json_decref(k->jwk);
 	memset(k, 0, sizeof(*k));
 }
 
-/* sign.public_key: PEM, JWK and the point (from the JWK's x and y). */
-static int get_sign_key(struct mcxvault *v, const char *domain, int64_t version, struct sign_key *k)
+/* sign.public_key of a purpose: PEM, JWK and the point (from the JWK's x and y). */
+static int get_key(struct mcxvault *v, const char *domain, const char *purpose, int64_t version, struct sign_key *k)
 {
 	struct mcxvault_error e;
-	json_t *res = NULL;
+	json_t *res = NULL, *params = json_pack("{s:s, s:s}", "domain", domain, "purpose", purpose);
 	struct mcx_buf *x = NULL, *y = NULL;
 	int ok = 0;
 
 	memset(k, 0, sizeof(*k));
-	if (mcxvault_public_key(v, domain, version, &k->pem, NULL, &res, &e) != 0) {
-		printf("  sign.public_key %s: %s\n", domain, e.message);
+	if (params != NULL && version > 0)
+		json_object_set_new(params, "version", json_integer(version));
+	if (mcxvault_call(v, "sign.public_key", params, &res, &e) != 0) {
+		printf("  sign.public_key %s %s: %s\n", domain, purpose, e.message);
+		json_decref(params);
 		return -1;
 	}
+	json_decref(params);
+	if (json_is_string(json_object_get(res, "pem")))
+		k->pem = strdup(json_string_value(json_object_get(res, "pem")));
 	k->jwk = json_incref(json_object_get(res, "jwk"));
-	if ((x = b64_member(k->jwk, "x")) != NULL && (y = b64_member(k->jwk, "y")) != NULL &&
+	if (k->pem != NULL && (x = b64_member(k->jwk, "x")) != NULL && (y = b64_member(k->jwk, "y")) != NULL &&
 	    mcx_buf_len(x) == 32 && mcx_buf_len(y) == 32) {
 		k->point[0] = 0x04;
 		memcpy(k->point + 1, mcx_buf_ptr(x), 32);
@@ -584,7 +590,8 @@ static char *foreign_cert(const char *role, int64_t from, int64_t to, int revoke
 /* ---- tests ------------------------------------------------------------------ */
 
 static struct home_cert a1;           /* a.example generation 1 */
-static struct sign_key a_key;          /* a.example/sign/1 */
+static struct sign_key a_key;          /* a.example/cert/1: signs its KMS certificates */
+static struct sign_key a_sign;         /* a.example/sign/1: sign.sign's key, trusted for nothing here */
 static struct user_keys alice_keys;    /* alice, now, generation 1 */
 
 TEST(init_domains)
@@ -600,12 +607,14 @@ TEST(init_domains)
 	REQUIRE(rpc(vb, "domain.init", dparams(C_DOMAIN), &res, NULL) == 0);
 	json_decref(res);
 	REQUIRE(get_home_cert(va, A_DOMAIN, 0, &a1) == 0);
-	REQUIRE(get_sign_key(va, A_DOMAIN, 0, &a_key) == 0);
+	REQUIRE(get_key(va, A_DOMAIN, "cert", 0, &a_key) == 0);
+	REQUIRE(get_key(va, A_DOMAIN, "sign", 0, &a_sign) == 0);
+	CHECK(memcmp(a_key.point, a_sign.point, sizeof(a_key.point)) != 0);
 	CHECK_EQ_INT(a1.version, 1);
 	CHECK_EQ_STR(a1.state, "active");
 	CHECK_EQ_STR(a1.kms_uri, "kms." A_DOMAIN);
 	CHECK_EQ_STR(a1.cert_uri, "kms." A_DOMAIN "/certificate/1");
-	CHECK_EQ_STR(a1.signed_by, A_DOMAIN "/sign/1");
+	CHECK_EQ_STR(a1.signed_by, A_DOMAIN "/cert/1");
 	CHECK_EQ_INT(a1.period, 2592000);
 	CHECK_EQ_INT(a1.offset, 0);
 	CHECK(a1.valid_from <= mcx_time_now() && mcx_time_now() < a1.valid_to);
@@ -787,7 +796,10 @@ TEST(certificate_verifies)
 	char *tampered;
 
 	REQUIRE(a1.xml != NULL && a_key.pem != NULL);
-	/* our strict parser, with the domain's signing key */
+	/* our strict parser, with the domain's cert key — and not with its sign key */
+	memset(&c, 0, sizeof(c));
+	CHECK(kms_cert_from_xml(a1.xml, strlen(a1.xml), a_sign.point, &c) != 0);
+	kms_cert_clear(&c);
 	memset(&c, 0, sizeof(c));
 	CHECK_OK(kms_cert_from_xml(a1.xml, strlen(a1.xml), a_key.point, &c));
 	CHECK_EQ_STR(c.role, "Root");
@@ -813,6 +825,7 @@ TEST(certificate_verifies)
 	CHECK(xmlsec_verify(a_key.pem, tampered) != 0);
 	free(tampered);
 	CHECK(xmlsec_verify(foreign_pem, a1.xml) != 0);
+	CHECK(xmlsec_verify(a_sign.pem, a1.xml) != 0);
 }
 
 /* Verifies a kms.cert_cache bundle with pem; returns its payload (or NULL). */
@@ -890,7 +903,7 @@ TEST(cert_cache_jws)
 	REQUIRE(a1.xml != NULL);
 	REQUIRE(rpc(va, "kms.cert_cache", dparams(A_DOMAIN), &res, NULL) == 0);
 	CHECK_EQ_STR(json_string_value(json_object_get(res, "domain")), A_DOMAIN);
-	CHECK_EQ_STR(json_string_value(json_object_get(res, "kid")), A_DOMAIN "/sign/1");
+	CHECK_EQ_STR(json_string_value(json_object_get(res, "kid")), A_DOMAIN "/cert/1");
 	CHECK_EQ_INT(json_integer_value(json_object_get(res, "certificates")), 1);
 	payload = verify_bundle(res, a_key.pem, A_DOMAIN);
 	REQUIRE(payload != NULL);
@@ -921,7 +934,7 @@ TEST(cert_cache_jws)
 }
 
 static struct home_cert c1;      /* vault B's c.example certificate */
-static struct sign_key c_key;    /* and signing key */
+static struct sign_key c_key;    /* and cert key */
 
 /* external.list's entries of domain. */
 static size_t external_count(struct mcxvault *v, const char *domain, json_t **list)
@@ -971,7 +984,7 @@ TEST(external_trust_between_two_vaults)
 	struct mcxvault_error err;
 
 	REQUIRE(get_home_cert(vb, C_DOMAIN, 0, &c1) == 0);
-	REQUIRE(get_sign_key(vb, C_DOMAIN, 0, &c_key) == 0);
+	REQUIRE(get_key(vb, C_DOMAIN, "cert", 0, &c_key) == 0);
 	/* vault B's domain has its own key period and a non-zero offset: UIDs follow them */
 	CHECK_EQ_INT(c1.period, 86400);
 	CHECK_EQ_INT(c1.offset, 3600);
@@ -1151,7 +1164,7 @@ TEST(external_import_refusals)
 	CHECK(refused("a.example's own certificate", a1.xml, json_string(a_key.pem), -32003));
 	if (get_home_cert(va, "b.example", 0, &b1) == 0) {
 		struct sign_key bk;
-		if (get_sign_key(va, "b.example", 0, &bk) == 0) {
+		if (get_key(va, "b.example", "cert", 0, &bk) == 0) {
 			CHECK(refused("b.example's certificate into a.example", b1.xml, json_string(bk.pem), -32003));
 			sign_key_clear(&bk);
 		}
@@ -1237,7 +1250,7 @@ TEST(kms_rotation_and_retirement)
 	CHECK(strcmp(a2.cert_uri, a1.cert_uri) != 0);
 	CHECK(memcmp(a2.z, a1.z, sizeof(a1.z)) != 0);
 	CHECK(memcmp(a2.kpak, a1.kpak, sizeof(a1.kpak)) != 0);
-	/* the new generation's certificate is signed by the domain key as before */
+	/* the new generation's certificate is signed by the domain's cert key as before */
 	if (have_xmlsec1)
 		CHECK_EQ_INT(xmlsec_verify(a_key.pem, a2.xml), 0);
 
@@ -1418,6 +1431,7 @@ static void teardown(void)
 	home_cert_clear(&a1);
 	home_cert_clear(&c1);
 	sign_key_clear(&a_key);
+	sign_key_clear(&a_sign);
 	sign_key_clear(&c_key);
 	mcx_wipe(&alice_keys, sizeof(alice_keys));
 	mcx_sakke_params_free(sakke);

@@ -92,24 +92,29 @@ static const char *str(json_t *o, const char *k)
 
 /* ---- setting up the three domains --------------------------------------------- */
 
+/* importer trusts owner's domain: its KMS certificate with its cert key (which
+ * verifies it) and its token key (its responses and ID tokens); pem_out gets
+ * the token key. */
 static int trust(struct mcxvault *importer, const char *importer_domain, struct mcxvault *owner, const char *owner_domain,
 		 char *pem_out, size_t pem_size)
 {
-	json_t *cert = NULL, *key = NULL, *res = NULL;
+	json_t *cert = NULL, *key = NULL, *token = NULL, *res = NULL;
 	int r = -1;
 
 	if (rpc(owner, "kms.certificate", json_pack("{s:s}", "domain", owner_domain), &cert) == 0 &&
-	    rpc(owner, "sign.public_key", json_pack("{s:s}", "domain", owner_domain), &key) == 0 &&
+	    rpc(owner, "sign.public_key", json_pack("{s:s, s:s}", "domain", owner_domain, "purpose", "cert"), &key) == 0 &&
+	    rpc(owner, "sign.public_key", json_pack("{s:s, s:s}", "domain", owner_domain, "purpose", "token"), &token) == 0 &&
 	    rpc(importer, "external.import",
-		json_pack("{s:s, s:s, s:s}", "domain", importer_domain, "certificate", str(cert, "xml"), "signing_key",
-			  str(key, "pem")),
+		json_pack("{s:s, s:s, s:s, s:s}", "domain", importer_domain, "certificate", str(cert, "xml"), "signing_key",
+			  str(key, "pem"), "token_key", str(token, "pem")),
 		&res) == 0) {
 		if (pem_out != NULL)
-			snprintf(pem_out, pem_size, "%s", str(key, "pem"));
+			snprintf(pem_out, pem_size, "%s", str(token, "pem"));
 		r = 0;
 	}
 	json_decref(cert);
 	json_decref(key);
+	json_decref(token);
 	json_decref(res);
 	return r;
 }
@@ -344,7 +349,7 @@ TEST(sign_payload_and_openssl)
 	REQUIRE((h = json_loads((const char *)mcx_buf_ptr(hb), 0, NULL)) != NULL);
 	CHECK_EQ_STR(str(h, "alg"), "ES256");
 	CHECK_EQ_STR(str(h, "typ"), SDRR_TYP);
-	CHECK_EQ_STR(str(h, "kid"), B_DOM "/sign/1");
+	CHECK_EQ_STR(str(h, "kid"), B_DOM "/token/1");
 	REQUIRE(mcx_base64url_decode(sb, d2 + 1, strlen(d2 + 1)) == 0 && mcx_buf_len(sb) == 64);
 	bio = BIO_new_mem_buf(b_pem, -1);
 	key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
@@ -768,7 +773,7 @@ static int malformed(const char *response, const char *needle)
 TEST(malformed_responses)
 {
 	static const uint8_t zero64[64], zero63[63];
-	const char *ok_header = "{\"alg\":\"ES256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/sign/1\"}";
+	const char *ok_header = "{\"alg\":\"ES256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/token/1\"}";
 	char *resp = NULL, *x = NULL, payload[512];
 	json_t *big = json_array(), *p;
 
@@ -792,17 +797,17 @@ TEST(malformed_responses)
 	CHECK(malformed(x, "base64url"));
 	free(x);
 	/* algorithm confusion */
-	x = compact("{\"alg\":\"HS256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/sign/1\"}", payload, zero64, 32);
+	x = compact("{\"alg\":\"HS256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/token/1\"}", payload, zero64, 32);
 	CHECK(malformed(x, "HS256"));
 	free(x);
 	x = compact("{\"alg\":\"none\",\"typ\":\"" SDRR_TYP "\"}", payload, zero64, 64);
 	CHECK(malformed(x, "empty signature"));
 	free(x);
-	x = compact("{\"alg\":\"ES256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/sign/1\",\"crit\":[\"exp\"]}",
+	x = compact("{\"alg\":\"ES256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/token/1\",\"crit\":[\"exp\"]}",
 		    payload, zero64, 64);
 	CHECK(malformed(x, "'crit'"));
 	free(x);
-	x = compact("{\"alg\":\"ES256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/sign/1\",\"jku\":\"http://x\"}",
+	x = compact("{\"alg\":\"ES256\",\"typ\":\"" SDRR_TYP "\",\"kid\":\"b.example/token/1\",\"jku\":\"http://x\"}",
 		    payload, zero64, 64);
 	CHECK(malformed(x, "'jku'"));
 	free(x);
@@ -812,7 +817,7 @@ TEST(malformed_responses)
 	x = compact(ok_header, payload, zero63, 63);
 	CHECK(malformed(x, "64 octets"));
 	free(x);
-	x = compact("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"b.example/sign/1\"}", payload, zero64, 64);
+	x = compact("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"b.example/token/1\"}", payload, zero64, 64);
 	CHECK(malformed(x, "typ"));
 	free(x);
 	x = compact(ok_header, "[1,2]", zero64, 64);
@@ -1014,17 +1019,17 @@ TEST(token_refusals)
 		x = compact("{\"alg\":\"none\",\"typ\":\"JWT\"}", ptext, NULL, 0);
 		CHECK(expect_error(va, "token.verify", verify_params(x, "idm.a.example", NULL), -32007, "none"));
 		free(x);
-		hs = compact("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"b.example/sign/1\"}", ptext, NULL, 0);
+		hs = compact("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"b.example/token/1\"}", ptext, NULL, 0);
 		n = strlen(hs) - 1;   /* without the trailing '.' */
 		signing = strndup(hs, n);
 		HMAC(EVP_sha256(), b_pem, (int)strlen(b_pem), (const uint8_t *)signing, n, mac, &mac_len);
-		x = compact("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"b.example/sign/1\"}", ptext, mac, mac_len);
+		x = compact("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"b.example/token/1\"}", ptext, mac, mac_len);
 		CHECK(expect_error(va, "token.verify", verify_params(x, "idm.a.example", NULL), -32007, "HS256"));
 		free(x);
 		free(hs);
 		free(signing);
 		/* malformed */
-		x = compact("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"b.example/sign/1\"}", "{\"sub\":1}", zero64, 64);
+		x = compact("{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"b.example/token/1\"}", "{\"sub\":1}", zero64, 64);
 		CHECK(expect_error(va, "token.verify", verify_params(x, "idm.a.example", NULL), -32602, NULL));
 		free(x);
 		CHECK(expect_error(va, "token.verify", verify_params("x.y", "idm.a.example", NULL), -32602, NULL));
@@ -1043,7 +1048,7 @@ TEST(token_refusals)
 	free(t);
 }
 
-/* Home signing keys: verify-only versions are trusted, retired ones are not. */
+/* Home token keys: verify-only versions are trusted, retired ones are not. */
 TEST(home_key_rotation_and_retirement)
 {
 	char *t1 = sign_token(va, A_DOM, json_pack("{s:s, s:s}", "sub", "sip:q@a.example", "aud", "idm.b.example"));
@@ -1053,12 +1058,12 @@ TEST(home_key_rotation_and_retirement)
 
 	REQUIRE(t1 != NULL && r1 != NULL && r1b != NULL);
 	REQUIRE(set_policy(&DEFAULTS) == 0);
-	REQUIRE(rpc(va, "key.rotate", json_pack("{s:s, s:s}", "domain", A_DOM, "purpose", "sign"), &res) == 0);
+	REQUIRE(rpc(va, "key.rotate", json_pack("{s:s, s:s}", "domain", A_DOM, "purpose", "token"), &res) == 0);
 	json_decref(res);
 	res = NULL;
 	/* version 1 is verify-only now: still trusted */
 	REQUIRE(rpc(va, "token.verify", verify_params(t1, "idm.b.example", NULL), &res) == 0);
-	CHECK_EQ_STR(str(res, "kid"), A_DOM "/sign/1");
+	CHECK_EQ_STR(str(res, "kid"), A_DOM "/token/1");
 	json_decref(res);
 	REQUIRE((res = evaluate(r1)) != NULL);
 	CHECK_EQ_STR(str(res, "signature"), "valid");
@@ -1066,7 +1071,7 @@ TEST(home_key_rotation_and_retirement)
 	json_decref(res);
 	res = NULL;
 	/* retired: not trusted for tokens or responses */
-	REQUIRE(rpc(va, "key.retire", json_pack("{s:s, s:s, s:i}", "domain", A_DOM, "purpose", "sign", "version", 1),
+	REQUIRE(rpc(va, "key.retire", json_pack("{s:s, s:s, s:i}", "domain", A_DOM, "purpose", "token", "version", 1),
 		    &res) == 0);
 	json_decref(res);
 	CHECK(expect_error(va, "token.verify", verify_params(t1, "idm.b.example", NULL), -32005, "retired"));
@@ -1081,7 +1086,7 @@ TEST(home_key_rotation_and_retirement)
 	REQUIRE(t1 != NULL);
 	res = NULL;
 	REQUIRE(rpc(va, "token.verify", verify_params(t1, "idm.b.example", NULL), &res) == 0);
-	CHECK_EQ_STR(str(res, "kid"), A_DOM "/sign/2");
+	CHECK_EQ_STR(str(res, "kid"), A_DOM "/token/2");
 	json_decref(res);
 	free(t1);
 	free(r1);

@@ -14,8 +14,28 @@
 /* The key purposes that key.rotate / key.retire accept in this version. */
 static int purpose_valid(const char *purpose)
 {
-	return strcmp(purpose, "sign") == 0 || strcmp(purpose, "kms") == 0;
+	return keystore_purpose_has_key_pair(purpose) || strcmp(purpose, KEYSTORE_PURPOSE_KMS) == 0;
 }
+
+/* The static name of a valid purpose: the audit record keeps the pointer
+ * beyond the request's parameters. */
+static const char *purpose_name(const char *purpose)
+{
+	static const char *const names[] = { KEYSTORE_PURPOSE_SIGN, KEYSTORE_PURPOSE_CERT, KEYSTORE_PURPOSE_TOKEN,
+		                             KEYSTORE_PURPOSE_KMS };
+
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(names); i++)
+		if (strcmp(purpose, names[i]) == 0)
+			return names[i];
+	return KEYSTORE_PURPOSE_SIGN;
+}
+
+/* What domain.init creates, in this order: "cert" before the KMS generation,
+ * whose certificate it signs.  Each step is one crash-safe key store change
+ * that answers MCX_ERR_EXISTS once done, so a domain.init killed half way is
+ * completed by the next domain.init (or, for cert and token, by start-up's
+ * upgrade). */
+static const char *const init_purposes[] = { KEYSTORE_PURPOSE_SIGN, KEYSTORE_PURPOSE_CERT, KEYSTORE_PURPOSE_TOKEN };
 
 static json_t *key_json(const struct keystore_key *key)
 {
@@ -68,13 +88,17 @@ int method_domain_init(struct rpc_call *call, json_t *params, json_t **result)
 	int r = MCX_ERR_INTERNAL, made = 0;
 	struct keystore_key created;
 
-	/* the signing key first: it signs the KMS certificate.  A domain.init that
-	 * was interrupted between the two is completed by the next one. */
-	r = keystore_domain_init(call->vault->keystore, call->domain, &created);
-	if (r == MCX_OK)
-		made++;
-	else if (r != MCX_ERR_EXISTS)
-		goto out;
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(init_purposes); i++) {
+		/* test seam: the format before key purposes had only "sign" */
+		if (keystore_legacy_seam() && i > 0)
+			break;
+		r = keystore_domain_init(call->vault->keystore, call->domain, init_purposes[i], &created);
+		if (r == MCX_OK)
+			made++;
+		else if (r != MCX_ERR_EXISTS)
+			goto out;
+		keystore_crash_point("init-after-purpose");
+	}
 	r = kms_generation_create(call->vault->kms, call->domain_config, KEYSTORE_ADD_FIRST, &created, NULL);
 	if (r == MCX_OK)
 		made++;
@@ -82,7 +106,7 @@ int method_domain_init(struct rpc_call *call, json_t *params, json_t **result)
 		goto out;
 	if (made == 0)
 		MCX_BAIL(rpc_fail(call, MCX_ERR_EXISTS, "domain '%s' is already initialised", call->domain));
-	vault_info("domain.init %s by uid %u: signing key and KMS master secrets in the token", call->domain,
+	vault_info("domain.init %s by uid %u: sign, cert and token keys and KMS master secrets in the token", call->domain,
 	           (unsigned)call->caller->uid);
 	MCX_GUARD(domain_json(call, call->domain_config, result));
 out:
@@ -144,7 +168,8 @@ int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result)
 
 	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
 	MCX_ENSURE(purpose_valid(purpose),
-	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, kms)", purpose));
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, cert, token, kms)",
+	                    purpose));
 	if (strcmp(purpose, "kms") == 0)
 		r = kms_generation_create(call->vault->kms, call->domain_config, KEYSTORE_ADD_ROTATE, &created,
 		                          &previous);
@@ -153,7 +178,7 @@ int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result)
 	if (r == MCX_ERR_NOT_FOUND)
 		return rpc_fail(call, r, "domain '%s' has no %s key: run domain.init first", call->domain, purpose);
 	MCX_GUARD(r);
-	rpc_audit_key(call, strcmp(purpose, "kms") == 0 ? "kms" : "sign", created.version);
+	rpc_audit_key(call, purpose_name(purpose), created.version);
 	mcx_time_format(created.created, when);
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:{s:i, s:s}}", "domain", call->domain,
 	                                     "purpose", purpose, "version", (json_int_t)created.version, "state",
@@ -173,14 +198,15 @@ int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
 
 	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
 	MCX_ENSURE(purpose_valid(purpose),
-	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, kms)", purpose));
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, cert, token, kms)",
+	                    purpose));
 	MCX_GUARD(rpc_param_uint(call, params, "version", 1, UINT32_MAX, &version, NULL));
 	MCX_ENSURE(version > 0, rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'version' starts at 1"));
 	MCX_ENSURE(keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version,
 	                                       &key) == MCX_OK,
 	           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%s' has no %s key version %llu", call->domain, purpose,
 	                    (unsigned long long)version));
-	rpc_audit_key(call, strcmp(purpose, "kms") == 0 ? "kms" : "sign", (uint32_t)version);
+	rpc_audit_key(call, purpose_name(purpose), (uint32_t)version);
 	r = keystore_retire(call->vault->keystore, call->domain, purpose, (uint32_t)version);
 	if (r == MCX_ERR_KEY_STATE)
 		return rpc_fail(call, r, "version %llu is %s: only a verify-only version can be retired",
@@ -190,5 +216,27 @@ int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
 	                                     "version", (json_int_t)version, "state", "retired"));
 	r = MCX_OK;
 out:
+	return r;
+}
+
+int method_domain_upgrade(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct kms_upgrade done;
+	json_t *keys = NULL;
+
+	r = kms_domain_upgrade(call->vault->kms, call->domain, &done);
+	MCX_GUARD(r);
+	vault_info("domain.upgrade %s by uid %u: %u trust keys created, %u KMS certificates re-signed", call->domain,
+	           (unsigned)call->caller->uid, done.keys_created, done.certificates_resigned);
+	MCX_GUARD(keys_json(call, call->domain, &keys));
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:b, s:I, s:I, s:o}", "domain", call->domain, "changed",
+	                                     done.keys_created + done.certificates_resigned > 0, "keys_created",
+	                                     (json_int_t)done.keys_created, "certificates_resigned",
+	                                     (json_int_t)done.certificates_resigned, "keys", keys));
+	keys = NULL;
+	r = MCX_OK;
+out:
+	json_decref(keys);
 	return r;
 }

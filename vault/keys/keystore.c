@@ -113,6 +113,24 @@ void keystore_crash_point(const char *name)
 	}
 }
 
+int keystore_legacy_seam(void)
+{
+	const char *v = getenv("MCXVAULT_TEST_LEGACY_DOMAIN_INIT");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+int keystore_purpose_is_trust(const char *purpose)
+{
+	return purpose != NULL &&
+	       (strcmp(purpose, KEYSTORE_PURPOSE_CERT) == 0 || strcmp(purpose, KEYSTORE_PURPOSE_TOKEN) == 0);
+}
+
+int keystore_purpose_has_key_pair(const char *purpose)
+{
+	return purpose != NULL && (strcmp(purpose, KEYSTORE_PURPOSE_SIGN) == 0 || keystore_purpose_is_trust(purpose));
+}
+
 static int blob_is_sealed(const char *name)
 {
 	return strncmp(name, "sealed", 6) == 0;
@@ -773,14 +791,19 @@ out:
 	return r;
 }
 
-MCX_RESULT keystore_domain_init(struct keystore *ks, const char *domain, struct keystore_key *created)
+MCX_RESULT keystore_domain_init(struct keystore *ks, const char *domain, const char *purpose,
+                                struct keystore_key *created)
 {
-	return keystore_add_version(ks, domain, "sign", KEYSTORE_ADD_FIRST, 1, NULL, NULL, created, NULL);
+	if (!keystore_purpose_has_key_pair(purpose))
+		return MCX_ERR_INVALID_ARGUMENT;
+	return keystore_add_version(ks, domain, purpose, KEYSTORE_ADD_FIRST, 1, NULL, NULL, created, NULL);
 }
 
 MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *purpose,
                            struct keystore_key *created, uint32_t *previous_version)
 {
+	if (!keystore_purpose_has_key_pair(purpose))
+		return MCX_ERR_INVALID_ARGUMENT;
 	return keystore_add_version(ks, domain, purpose, KEYSTORE_ADD_ROTATE, 1, NULL, NULL, created,
 	                            previous_version);
 }
@@ -841,8 +864,55 @@ static int keystore_refresh_private(struct keystore *ks, const char *domain, con
 	return r;
 }
 
-MCX_RESULT keystore_sign(struct keystore *ks, const char *domain, const uint8_t digest[32], uint8_t signature[64],
-                         struct keystore_key *used)
+MCX_RESULT keystore_blob_add(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                             const char *name, const void *value, size_t len)
+{
+	int r = MCX_ERR_INTERNAL, created = 0;
+	char label[HSM_LABEL_MAX + 1];
+	hsm_handle_t handle = HSM_HANDLE_INVALID;
+	struct keystore_entry *e;
+	int exists = 0;
+
+	MCX_ENSURE(blob_name_valid(name) && !blob_is_sealed(name) && len <= 65536, MCX_ERR_INVALID_ARGUMENT);
+	pthread_mutex_lock(&ks->change_lock);
+	pthread_rwlock_rdlock(&ks->lock);
+	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
+		for (size_t i = 0; i < e->blob_count; i++)
+			exists |= strcmp(e->blobs[i].name, name) == 0;
+	pthread_rwlock_unlock(&ks->lock);
+	if (version == 0 || e == NULL)
+		r = MCX_ERR_NOT_FOUND;
+	else if (exists)
+		r = MCX_ERR_EXISTS;
+	else
+		r = MCX_OK;
+	if (r == MCX_OK) {
+		key_label(label, sizeof(label), domain, purpose, version, name);
+		r = hsm_data_create(ks->hsm, label, value, len, &handle);
+		created = r == MCX_OK;
+	}
+	if (r == MCX_OK)
+		r = hsm_sync(ks->hsm);
+	if (r == MCX_OK) {
+		pthread_rwlock_wrlock(&ks->lock);
+		if ((e = entry_find(ks, domain, purpose, version)) != NULL)
+			r = entry_add_blob(e, name, handle, value, len);
+		else
+			r = MCX_ERR_NOT_FOUND;
+		pthread_rwlock_unlock(&ks->lock);
+	}
+	if (r != MCX_OK && created && hsm_object_destroy(ks->hsm, handle) != MCX_OK)
+		vault_warning("could not remove the unfinished blob %s", label);
+	pthread_mutex_unlock(&ks->change_lock);
+out:
+	return r;
+}
+
+/* The signature itself, with the active version of any key-pair purpose:
+ * private, so that only keystore_sign ("sign") and keystore_sign_with
+ * (trust keys, composed documents) decide which purpose a caller reaches. */
+static int keystore_sign_active(struct keystore *ks, const char *domain, const char *purpose,
+                                const uint8_t digest[32], uint8_t signature[64], struct keystore_key *used)
 {
 	int r = MCX_ERR_INTERNAL;
 	const struct keystore_entry *e;
@@ -853,7 +923,7 @@ MCX_RESULT keystore_sign(struct keystore *ks, const char *domain, const uint8_t 
 	 * be rotated and retired between the look-up and the signature */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		pthread_rwlock_rdlock(&ks->lock);
-		if ((e = entry_find(ks, domain, "sign", 0)) != NULL) {
+		if ((e = entry_find(ks, domain, purpose, 0)) != NULL) {
 			handle = e->private_key;
 			version = e->version;
 			entry_to_key(e, used);
@@ -861,14 +931,14 @@ MCX_RESULT keystore_sign(struct keystore *ks, const char *domain, const uint8_t 
 		pthread_rwlock_unlock(&ks->lock);
 		MCX_ENSURE(e != NULL, MCX_ERR_NOT_FOUND);
 		if (handle == HSM_HANDLE_INVALID) {
-			if (keystore_refresh_private(ks, domain, "sign", version) != MCX_OK)
+			if (keystore_refresh_private(ks, domain, purpose, version) != MCX_OK)
 				MCX_BAIL(MCX_ERR_HSM_UNAVAILABLE);
 			continue;
 		}
 		r = hsm_ecdsa_sign(ks->hsm, handle, digest, signature);
 		if (r != MCX_ERR_HSM_STALE_HANDLE)
 			goto out;
-		(void)keystore_refresh_private(ks, domain, "sign", version);
+		(void)keystore_refresh_private(ks, domain, purpose, version);
 	}
 	/* still stale after a fresh look-up: the token is not answering sanely */
 	r = MCX_ERR_HSM_UNAVAILABLE;
@@ -876,13 +946,21 @@ out:
 	return r;
 }
 
-MCX_RESULT keystore_sign_with(struct keystore *ks, const char *domain, uint32_t version, const uint8_t digest[32],
-                              uint8_t signature[64])
+MCX_RESULT keystore_sign(struct keystore *ks, const char *domain, const uint8_t digest[32], uint8_t signature[64],
+                         struct keystore_key *used)
+{
+	return keystore_sign_active(ks, domain, KEYSTORE_PURPOSE_SIGN, digest, signature, used);
+}
+
+MCX_RESULT keystore_sign_with(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                              const uint8_t digest[32], uint8_t signature[64])
 {
 	int r = MCX_ERR_INTERNAL;
 	struct keystore_key used;
 
-	r = keystore_sign(ks, domain, digest, signature, &used);
+	if (!keystore_purpose_is_trust(purpose))
+		return MCX_ERR_INVALID_ARGUMENT;
+	r = keystore_sign_active(ks, domain, purpose, digest, signature, &used);
 	if (r == MCX_OK && used.version != version) {
 		/* rotated meanwhile: the caller's header names the old version */
 		mcx_wipe(signature, 64);

@@ -4,7 +4,7 @@
  *
  * The token is the single source of truth: each version is
  *   - optionally a key pair labelled mcxvault/<domain>/<purpose>/<version>
- *     (purpose "sign": the domain signing key),
+ *     (purposes "sign", "cert" and "token", see below),
  *   - optionally named data blobs .../<version>/<name> (purpose "kms": the
  *     sealed master secrets, the public parameters, the signed certificate),
  *   - and a CKO_DATA object .../<version>/meta holding {"state", "created"},
@@ -34,6 +34,21 @@ enum keystore_state {
 };
 
 const char *keystore_state_name(enum keystore_state state);
+
+/* The key-pair purposes.  Each is a separate P-256 key with its own versions,
+ * because a signature is only as trustworthy as the set of inputs its key
+ * will sign: the "sign" key signs whatever digest a signer sends (sign.sign),
+ * so it must never be the key that partners trust for the vault's own
+ * documents.  The trust keys sign only what the vault composes itself. */
+#define KEYSTORE_PURPOSE_SIGN "sign"    /* sign.sign: caller-chosen digests */
+#define KEYSTORE_PURPOSE_CERT "cert"    /* KMS certificates, kms.cert_cache bundles */
+#define KEYSTORE_PURPOSE_TOKEN "token"  /* redirect responses, ID tokens */
+#define KEYSTORE_PURPOSE_KMS "kms"      /* KMS generations: blobs, no key pair */
+
+/* 1 for sign, cert and token. */
+int keystore_purpose_has_key_pair(const char *purpose);
+/* 1 for cert and token: the keys that sign only documents the vault composes. */
+int keystore_purpose_is_trust(const char *purpose);
 
 #define KEYSTORE_DOMAIN_MAX 128
 #define KEYSTORE_PURPOSE_MAX 15
@@ -93,8 +108,9 @@ enum keystore_add_mode {
 MCX_RESULT keystore_add_version(struct keystore *keystore, const char *domain, const char *purpose,
                                 enum keystore_add_mode mode, int with_key_pair, keystore_build_fn build,
                                 void *build_context, struct keystore_key *created, uint32_t *previous_version);
-/* Creates version 1 of the domain's signing key; MCX_ERR_EXISTS if any version exists. */
-MCX_RESULT keystore_domain_init(struct keystore *keystore, const char *domain, struct keystore_key *created);
+/* Creates version 1 of a key-pair purpose; MCX_ERR_EXISTS if any version exists. */
+MCX_RESULT keystore_domain_init(struct keystore *keystore, const char *domain, const char *purpose,
+                                struct keystore_key *created);
 /* Makes version n+1 of a key-pair purpose active and the active version verify-only. */
 MCX_RESULT keystore_rotate(struct keystore *keystore, const char *domain, const char *purpose,
                            struct keystore_key *created, uint32_t *previous_version);
@@ -104,17 +120,34 @@ MCX_RESULT keystore_retire(struct keystore *keystore, const char *domain, const 
 MCX_RESULT keystore_blob_get(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version,
                              const char *name, struct mcx_buf *out, struct keystore_key *key);
 
-/* ECDSA P-256 in the HSM with the domain's active signing key. */
+/* Adds a named blob to an existing version that does not have it yet
+ * (MCX_ERR_EXISTS if it does).  One token object, created and synced: a crash
+ * leaves the version with or without it, never half of it. */
+MCX_RESULT keystore_blob_add(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version,
+                             const char *name, const void *value, size_t len);
+
+/* ECDSA P-256 in the HSM over a caller-chosen digest: always the domain's
+ * active "sign" key — there is deliberately no purpose argument, so no
+ * caller of this function can reach a trust key (cert, token). */
 MCX_RESULT keystore_sign(struct keystore *keystore, const char *domain, const uint8_t digest[32],
                          uint8_t signature[64], struct keystore_key *used);
 
-/* ECDSA P-256 with one given version, only while it is the active one
- * (MCX_ERR_KEY_STATE otherwise): for signatures whose header names the kid. */
-MCX_RESULT keystore_sign_with(struct keystore *keystore, const char *domain, uint32_t version,
-                              const uint8_t digest[32], uint8_t signature[64]);
+/* ECDSA P-256 with one given version of a trust key (purpose cert or token;
+ * MCX_ERR_INVALID_ARGUMENT for any other), only while that version is the
+ * active one (MCX_ERR_KEY_STATE otherwise): for documents the vault composed
+ * itself and whose header or KeyInfo names the kid.  Never call it with a
+ * digest a client chose. */
+MCX_RESULT keystore_sign_with(struct keystore *keystore, const char *domain, const char *purpose,
+                              uint32_t version, const uint8_t digest[32], uint8_t signature[64]);
 
 /* Test seam: with MCXVAULT_TEST_CRASH_POINT=<name> in the environment,
  * vaultd kills itself with SIGKILL at that point of a rotation (tests/). */
 void keystore_crash_point(const char *name);
+
+/* Test seam: with MCXVAULT_TEST_LEGACY_DOMAIN_INIT=1 in the environment,
+ * domain.init behaves as the version before key purposes did (only a "sign"
+ * key, which also signs the KMS certificate) and start-up does not upgrade,
+ * so tests can build a token in the old format and watch the upgrade. */
+int keystore_legacy_seam(void);
 
 #endif

@@ -44,8 +44,11 @@ static void external_label(char *label, size_t size, const char *domain, const c
 
 /* Fills entry from a verified certificate. */
 static void external_entry_fill(struct kms_external_entry *e, const char *domain, const struct kms_cert *cert,
-                                const uint8_t signing_key[65], int64_t imported)
+                                const uint8_t signing_key[65], const uint8_t *token_key, int64_t imported)
 {
+	e->has_token_key = token_key != NULL;
+	if (token_key != NULL)
+		memcpy(e->token_key, token_key, 65);
 	snprintf(e->domain, sizeof(e->domain), "%s", domain);
 	snprintf(e->kms_uri, sizeof(e->kms_uri), "%s", cert->kms_uri);
 	snprintf(e->cert_uri, sizeof(e->cert_uri), "%s", cert->cert_uri ? cert->cert_uri : "");
@@ -78,9 +81,9 @@ static int external_walk(void *context, const struct hsm_object *object)
 	char domain[129];
 	const char *p = object->label + strlen(EXTERNAL_PREFIX), *slash;
 	json_t *root = NULL;
-	const char *xml = NULL, *key_hex = NULL;
+	const char *xml = NULL, *key_hex = NULL, *token_hex = NULL;
 	json_int_t imported = 0;
-	struct mcx_buf *key = NULL;
+	struct mcx_buf *key = NULL, *token = NULL;
 	struct kms_cert cert;
 	struct kms_external_entry entry;
 	int r = MCX_OK;
@@ -93,9 +96,13 @@ static int external_walk(void *context, const struct hsm_object *object)
 	memcpy(domain, p, (size_t)(slash - p));
 	domain[slash - p] = '\0';
 	if ((root = json_loadb((const char *)object->value, object->value_len, 0, NULL)) == NULL ||
-	    json_unpack(root, "{s:s, s:s, s:I}", "xml", &xml, "signing_key", &key_hex, "imported", &imported) != 0 ||
+	    json_unpack(root, "{s:s, s:s, s:I, s?s}", "xml", &xml, "signing_key", &key_hex, "imported", &imported,
+	                "token_key", &token_hex) != 0 ||
 	    (key = mcx_buf_new(128)) == NULL || mcx_hex_decode(key, key_hex, strlen(key_hex)) != MCX_OK ||
-	    mcx_buf_len(key) != 65) {
+	    mcx_buf_len(key) != 65 ||
+	    (token_hex != NULL && ((token = mcx_buf_new(128)) == NULL ||
+	                           mcx_hex_decode(token, token_hex, strlen(token_hex)) != MCX_OK ||
+	                           mcx_buf_len(token) != 65))) {
 		vault_error("trusted external certificate '%s' is unreadable: ignored", object->label);
 		goto out;
 	}
@@ -104,7 +111,8 @@ static int external_walk(void *context, const struct hsm_object *object)
 		vault_error("trusted external certificate '%s' no longer verifies: ignored", object->label);
 		goto out;
 	}
-	external_entry_fill(&entry, domain, &cert, mcx_buf_ptr(key), imported);
+	external_entry_fill(&entry, domain, &cert, mcx_buf_ptr(key), token != NULL ? mcx_buf_ptr(token) : NULL,
+	                    imported);
 	if ((entry.xml = strdup(xml)) == NULL || (r = external_append(ext, &entry, object->handle)) != MCX_OK) {
 		free(entry.xml);
 		r = MCX_ERR_ALLOC;
@@ -112,6 +120,7 @@ static int external_walk(void *context, const struct hsm_object *object)
 out:
 	kms_cert_clear(&cert);
 	mcx_buf_free(key);
+	mcx_buf_free(token);
 	json_decref(root);
 	return r;
 }
@@ -158,13 +167,14 @@ static struct external_record *external_lookup(struct kms_external *ext, const c
 }
 
 MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, const char *xml, size_t len,
-                               const uint8_t signing_key[65], int64_t now, struct kms_external_entry *stored,
+                               const uint8_t signing_key[65], const uint8_t *token_key, int64_t now,
+                               struct kms_external_entry *stored,
                                char *reason, size_t reason_size)
 {
 	int r = MCX_ERR_INTERNAL, exists;
 	struct kms_cert cert;
 	struct kms_external_entry entry;
-	struct mcx_buf *hex = NULL;
+	struct mcx_buf *hex = NULL, *token_hex = NULL;
 	json_t *root = NULL;
 	char *value = NULL, label[HSM_LABEL_MAX + 1];
 	hsm_handle_t handle = HSM_HANDLE_INVALID;
@@ -203,6 +213,13 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 	MCX_ENSURE_ALLOC(root = json_pack("{s:s, s:I, s:s%, s:s%}", "kms_uri", cert.kms_uri, "imported", (json_int_t)now,
 	                                  "signing_key", (const char *)mcx_buf_ptr(hex), mcx_buf_len(hex), "xml", xml,
 	                                  len));
+	if (token_key != NULL) {
+		MCX_ENSURE_ALLOC(token_hex = mcx_buf_new(256));
+		MCX_GUARD(mcx_hex_encode(token_hex, token_key, 65));
+		MCX_ENSURE(json_object_set_new(root, "token_key", json_stringn((const char *)mcx_buf_ptr(token_hex),
+		                                                               mcx_buf_len(token_hex))) == 0,
+		           MCX_ERR_ALLOC);
+	}
 	MCX_ENSURE_ALLOC(value = json_dumps(root, JSON_COMPACT));
 	MCX_ENSURE(strlen(value) <= HSM_DATA_VALUE_MAX, MCX_ERR_NO_BUFFER_SPACE);
 	external_label(label, sizeof(label), domain, cert.kms_uri);
@@ -213,7 +230,7 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 			vault_warning("could not undo the import of %s", label);
 		goto out;
 	}
-	external_entry_fill(&entry, domain, &cert, signing_key, now);
+	external_entry_fill(&entry, domain, &cert, signing_key, token_key, now);
 	MCX_ENSURE_ALLOC(entry.xml = strndup(xml, len));
 	pthread_rwlock_wrlock(&ext->lock);
 	r = external_append(ext, &entry, handle);
@@ -230,6 +247,7 @@ out:
 	free(value);
 	json_decref(root);
 	mcx_buf_free(hex);
+	mcx_buf_free(token_hex);
 	kms_cert_clear(&cert);
 	return r;
 }

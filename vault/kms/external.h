@@ -6,8 +6,9 @@
  *
  * Each trusted certificate is a CKO_DATA token object
  * "mcxvault-external/<domain>/<sha256(kms_uri) hex, 16 chars>" holding
- * {"kms_uri", "imported", "signing_key", "xml"}; its signature is checked
- * again when vaultd loads it.
+ * {"kms_uri", "imported", "signing_key", "xml"} and, when one was imported,
+ * "token_key" (entries written before key purposes have none and load as
+ * without one); its signature is checked again when vaultd loads it.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -31,7 +32,9 @@ struct kms_external_entry {
 	char cert_uri[512];
 	int64_t valid_from, valid_to, imported;
 	int64_t user_key_period, user_key_offset;
-	uint8_t signing_key[65];     /* the external domain's P-256 signing key */
+	uint8_t signing_key[65];     /* the external domain's P-256 "cert" key: signs its certificate */
+	uint8_t token_key[65];       /* its "token" key: signs its ID tokens, redirect responses */
+	int has_token_key;           /* 0: its tokens and responses are from an unknown signer */
 	uint8_t z_public[257];       /* its SAKKE Z */
 	uint8_t kpak[65];            /* its ECCSI KPAK */
 	char *xml;                   /* the certificate as imported */
@@ -41,11 +44,11 @@ MCX_RESULT kms_external_open(struct hsm *hsm, struct kms_external **out);
 void kms_external_free(struct kms_external *external);
 struct kms_external *kms_external_store(struct kms_service *kms);
 
-/* Verifies (signature with signing_key, validity, revocation, Role Root) and stores.
- * MCX_ERR_EXISTS when the domain already trusts that KmsUri. */
+/* Verifies (signature with signing_key, validity, revocation, Role Root) and stores,
+ * with token_key (NULL: none).  MCX_ERR_EXISTS when the domain already trusts that KmsUri. */
 MCX_RESULT kms_external_import(struct kms_external *external, const char *domain, const char *xml, size_t len,
-                               const uint8_t signing_key[65], int64_t now, struct kms_external_entry *stored,
-                               char *reason, size_t reason_size);
+                               const uint8_t signing_key[65], const uint8_t *token_key, int64_t now,
+                               struct kms_external_entry *stored, char *reason, size_t reason_size);
 MCX_RESULT kms_external_remove(struct kms_external *external, const char *domain, const char *kms_uri);
 /* Copies of the domain's entries; free with kms_external_entries_free. */
 MCX_RESULT kms_external_list(struct kms_external *external, const char *domain, struct kms_external_entry **out,

@@ -8,6 +8,9 @@
  *   sealed  AES-256-GCM(KEK, aad "mcxvault/<domain>/kms/<n>", z || KSAK)
  *   params  JSON: public values and validity (Z, KPAK, CertUri, ...)
  *   cert    the signed SignedKmsCertificate XML
+ *   resigned (only in generations upgraded from the format before key
+ *           purposes) {"signed_by", "xml"}: the same certificate re-signed by
+ *           the "cert" key; when present it is the one served
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -28,6 +31,7 @@ struct kms_service;
 
 #define KMS_SECRETS_LEN (MCX_SAKKE_SCALAR_LEN + MCX_ECCSI_SCALAR_LEN)
 #define KMS_KEK_LABEL "mcxvault-kek/1"
+#define KMS_RESIGNED_BLOB "resigned"
 
 /* Public values of one KMS generation (the "params" blob). */
 struct kms_generation {
@@ -50,12 +54,31 @@ const struct mcx_sakke_params *kms_sakke(const struct kms_service *kms);
 const struct mcx_eccsi_params *kms_eccsi(const struct kms_service *kms);
 
 /* Creates a KMS generation for the domain: fresh master secrets from the
- * token RNG, sealed; a certificate signed by the domain's active signing key. */
+ * token RNG, sealed; a certificate signed by the domain's active "cert" key. */
 MCX_RESULT kms_generation_create(struct kms_service *kms, const struct vault_domain_config *domain,
                                  enum keystore_add_mode mode, struct keystore_key *created, uint32_t *previous);
 /* The public values of version (0: the active one). */
 MCX_RESULT kms_generation_get(struct kms_service *kms, const char *domain, uint32_t version,
                               struct kms_generation *out);
+/* The certificate XML of version (>= 1): the re-signed one if the generation
+ * was upgraded, else the one stored at creation. */
+MCX_RESULT kms_certificate_xml(struct kms_service *kms, const char *domain, uint32_t version, struct mcx_buf *xml);
+
+struct kms_upgrade {
+	unsigned keys_created;            /* cert / token version 1 created */
+	unsigned certificates_resigned;   /* KMS certificates re-signed by "cert" */
+};
+
+/* Brings a domain from the format before key purposes (one "sign" key that
+ * also signed KMS certificates) to the current one: creates the missing
+ * "cert" and "token" version 1 and re-signs, with "cert", the certificate of
+ * every non-retired generation that a "sign" key signed.  Idempotent and
+ * crash-safe (each step is one token change); a domain that was never
+ * initialised is left alone. */
+MCX_RESULT kms_domain_upgrade(struct kms_service *kms, const char *domain, struct kms_upgrade *done);
+/* 1 when kms_domain_upgrade would change something (reads only). */
+int kms_domain_needs_upgrade(struct kms_service *kms, const char *domain);
+
 /* Unseals z || KSAK of a generation into secret (an mlocked, wiped buffer). */
 MCX_RESULT kms_secrets_open(struct kms_service *kms, const char *domain, uint32_t version, struct mcx_buf *secret);
 

@@ -179,7 +179,7 @@ static int home_cert_json(struct rpc_call *call, uint32_t version, json_t **out)
 	memset(&cert, 0, sizeof(cert));
 	MCX_GUARD(kms_generation_get(kms, call->domain, version, &g));
 	MCX_ENSURE_ALLOC(xml = mcx_buf_new(HSM_DATA_VALUE_MAX));
-	MCX_GUARD(keystore_blob_get(call->vault->keystore, call->domain, "kms", g.version, "cert", xml, NULL));
+	MCX_GUARD(kms_certificate_xml(kms, call->domain, g.version, xml));
 	MCX_GUARD(kms_cert_from_xml((const char *)mcx_buf_ptr(xml), mcx_buf_len(xml), NULL, &cert));
 	MCX_GUARD(kms_cert_to_json(&cert, &view));
 	MCX_ENSURE_ALLOC(*out = json_pack("{s:i, s:s, s:s, s:s, s:s%, s:O}", "version", (int)g.version, "state",
@@ -235,8 +235,7 @@ int method_kms_cert_cache(struct rpc_call *call, json_t *params, json_t **result
 		MCX_GUARD(kms_generation_get(call->vault->kms, call->domain, versions[i].version, &g));
 		if (g.valid_to < now)
 			continue;
-		mcx_buf_reset(xml);
-		MCX_GUARD(keystore_blob_get(call->vault->keystore, call->domain, "kms", g.version, "cert", xml, NULL));
+		MCX_GUARD(kms_certificate_xml(call->vault->kms, call->domain, g.version, xml));
 		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s%}", "role", "Root", "kms_uri", g.kms_uri,
 		                                  "cert_uri", g.cert_uri, "valid_to", json_time(g.valid_to), "xml",
 		                                  (const char *)mcx_buf_ptr(xml), mcx_buf_len(xml)));
@@ -256,8 +255,9 @@ int method_kms_cert_cache(struct rpc_call *call, json_t *params, json_t **result
 	}
 	MCX_ENSURE_ALLOC(payload = json_pack("{s:s, s:I, s:O}", "iss", call->domain, "iat", (json_int_t)now,
 	                                     "certificates", certs));
-	MCX_GUARD(jws_sign_compact(call->vault->keystore, call->domain, "mcx-kms-cert-cache+jws", payload, &bundle,
-	                           kid));
+	/* the bundle is trusted like the certificates in it: signed by "cert" */
+	MCX_GUARD(jws_sign_compact(call->vault->keystore, call->domain, KEYSTORE_PURPOSE_CERT, "mcx-kms-cert-cache+jws",
+	                           payload, &bundle, kid));
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:I, s:s}", "domain", call->domain, "kid", kid,
 	                                     "certificates", (json_int_t)listed, "bundle", bundle));
 	r = MCX_OK;
@@ -271,39 +271,53 @@ out:
 	return r;
 }
 
-/* signing_key: a PEM string or a JWK object {"kty":"EC","crv":"P-256","x","y"}. */
-static int external_signing_key(struct rpc_call *call, json_t *params, uint8_t point[65])
+/* signing_key / token_key: a PEM string or a JWK object {"kty":"EC","crv":"P-256","x","y"}.
+ * *present is 0 when the (optional) parameter is absent. */
+static int external_key_param(struct rpc_call *call, json_t *params, const char *name, int required,
+                              uint8_t point[65], int *present)
 {
-	json_t *v = json_object_get(params, "signing_key");
+	json_t *v = json_object_get(params, name);
 	const char *kty = NULL, *crv = NULL, *x = NULL, *y = NULL;
 
+	*present = v != NULL;
 	if (v == NULL)
-		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "missing parameter 'signing_key'");
+		return required ? rpc_fail(call, MCX_ERR_INVALID_PARAMS, "missing parameter '%s'", name) : MCX_OK;
 	if (json_is_string(v)) {
 		if (vault_ec_point_from_pem(json_string_value(v), json_string_length(v), point) != MCX_OK)
-			return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'signing_key' is not a P-256 public key in PEM");
+			return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'%s' is not a P-256 public key in PEM", name);
 		return MCX_OK;
 	}
 	if (!json_is_object(v) || json_unpack(v, "{s:s, s:s, s:s, s:s}", "kty", &kty, "crv", &crv, "x", &x, "y", &y) != 0 ||
 	    strcmp(kty, "EC") != 0 || strcmp(crv, "P-256") != 0 || vault_ec_point_from_jwk_xy(x, y, point) != MCX_OK)
-		return rpc_fail(call, MCX_ERR_INVALID_PARAMS,
-		                "'signing_key' must be a PEM string or a P-256 JWK {kty, crv, x, y}");
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'%s' must be a PEM string or a P-256 JWK {kty, crv, x, y}",
+		                name);
 	return MCX_OK;
+}
+
+static json_t *external_jwk(const uint8_t point[65])
+{
+	json_t *x = rpc_json_base64url(point + 1, 32), *y = rpc_json_base64url(point + 33, 32), *jwk = NULL;
+
+	if (x != NULL && y != NULL)
+		jwk = json_pack("{s:s, s:s, s:O, s:O}", "kty", "EC", "crv", "P-256", "x", x, "y", y);
+	json_decref(x);
+	json_decref(y);
+	return jwk;
 }
 
 static json_t *external_json(const struct kms_external_entry *e)
 {
-	json_t *x = rpc_json_base64url(e->signing_key + 1, 32), *y = rpc_json_base64url(e->signing_key + 33, 32);
+	json_t *signing = external_jwk(e->signing_key), *token = e->has_token_key ? external_jwk(e->token_key) : NULL;
 	json_t *item = NULL;
 
-	if (x != NULL && y != NULL)
-		item = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I, s:{s:s, s:s, s:O, s:O}}", "role", "External",
-		                 "kms_uri", e->kms_uri, "cert_uri", e->cert_uri, "valid_from", json_time(e->valid_from),
-		                 "valid_to", json_time(e->valid_to), "imported", json_time(e->imported),
-		                 "user_key_period", (json_int_t)e->user_key_period, "user_key_offset",
-		                 (json_int_t)e->user_key_offset, "signing_key", "kty", "EC", "crv", "P-256", "x", x, "y", y);
-	json_decref(x);
-	json_decref(y);
+	if (signing != NULL && (token != NULL || !e->has_token_key))
+		item = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I, s:O, s:O*}", "role", "External", "kms_uri",
+		                 e->kms_uri, "cert_uri", e->cert_uri, "valid_from", json_time(e->valid_from), "valid_to",
+		                 json_time(e->valid_to), "imported", json_time(e->imported), "user_key_period",
+		                 (json_int_t)e->user_key_period, "user_key_offset", (json_int_t)e->user_key_offset,
+		                 "signing_key", signing, "token_key", token);
+	json_decref(signing);
+	json_decref(token);
 	return item;
 }
 
@@ -311,7 +325,8 @@ int method_external_import(struct rpc_call *call, json_t *params, json_t **resul
 {
 	int r = MCX_ERR_INTERNAL;
 	const char *xml = NULL;
-	uint8_t point[65];
+	uint8_t point[65], token_point[65];
+	int have_signing = 0, have_token = 0;
 	struct kms_cert cert;
 	struct kms_external_entry stored;
 	char reason[256] = "";
@@ -319,7 +334,11 @@ int method_external_import(struct rpc_call *call, json_t *params, json_t **resul
 	memset(&cert, 0, sizeof(cert));
 	memset(&stored, 0, sizeof(stored));
 	MCX_GUARD(rpc_param_string(call, params, "certificate", 1, &xml));
-	MCX_GUARD(external_signing_key(call, params, point));
+	/* signing_key is the partner's "cert" key: it verifies the certificate's
+	 * XML-DSig.  token_key is its "token" key, for its ID tokens and redirect
+	 * responses; without it those are from an unknown signer. */
+	MCX_GUARD(external_key_param(call, params, "signing_key", 1, point, &have_signing));
+	MCX_GUARD(external_key_param(call, params, "token_key", 0, token_point, &have_token));
 	if (kms_cert_from_xml(xml, strlen(xml), NULL, &cert) == MCX_OK && cert.kms_uri != NULL)
 		rpc_audit_external(call, cert.kms_uri);
 	kms_cert_clear(&cert);
@@ -333,7 +352,7 @@ int method_external_import(struct rpc_call *call, json_t *params, json_t **resul
 			                    cert.kms_uri, call->config->domains[i].name));
 	}
 	r = kms_external_import(kms_external_store(call->vault->kms), call->domain, xml, strlen(xml), point,
-	                        mcx_time_now(), &stored, reason, sizeof(reason));
+	                        have_token ? token_point : NULL, mcx_time_now(), &stored, reason, sizeof(reason));
 	if (r != MCX_OK) {
 		vault_warning("external.import into %s by uid %u refused: %s", call->domain, (unsigned)call->caller->uid,
 		              reason[0] ? reason : mcx_strerror(r));

@@ -185,18 +185,66 @@ static int kms_token_random(void *context, uint8_t *out, size_t len)
 	return hsm_random(context, out, len) == MCX_OK ? 0 : -1;
 }
 
-/* kms_cert_sign_fn over the domain's active signing key. */
+/* kms_cert_sign_fn over one version of the domain's "cert" key, which signs
+ * nothing but certificates and bundles the vault composes. */
 struct kms_cert_signer {
 	struct keystore *keystore;
 	const char *domain;
+	const char *purpose;
 	uint32_t version;
 };
 
 static int kms_cert_sign(void *context, const uint8_t digest[32], uint8_t signature[64])
 {
 	struct kms_cert_signer *signer = context;
+	struct keystore_key used;
+	int r;
 
-	return keystore_sign_with(signer->keystore, signer->domain, signer->version, digest, signature);
+	if (strcmp(signer->purpose, KEYSTORE_PURPOSE_CERT) == 0)
+		return keystore_sign_with(signer->keystore, signer->domain, signer->purpose, signer->version, digest,
+		                          signature);
+	/* MCXVAULT_TEST_LEGACY_DOMAIN_INIT only: the old format, signed by "sign" */
+	r = keystore_sign(signer->keystore, signer->domain, digest, signature, &used);
+	if (r == MCX_OK && used.version != signer->version) {
+		mcx_wipe(signature, 64);
+		r = MCX_ERR_KEY_STATE;
+	}
+	return r;
+}
+
+/* TS 33.180 Annex D: the domain's own certificate (Role "Root") from the
+ * public values of a generation, signed by signer_key (a "cert" version; "sign"
+ * only under the legacy test seam).  Everything it holds comes from g, so the
+ * same document can be signed again later (kms_certificate_resign). */
+static int kms_cert_compose(struct keystore *ks, const char *domain, const struct kms_generation *g,
+                            const struct keystore_key *signer_key, struct mcx_buf *out)
+{
+	struct kms_cert cert;
+	struct kms_cert_signer signer;
+	char id[KEYSTORE_DOMAIN_MAX + 32], issuer[300];
+
+	memset(&cert, 0, sizeof(cert));
+	snprintf(id, sizeof(id), "KmsCertificate-%s-%" PRIu32, domain, g->version);
+	snprintf(issuer, sizeof(issuer), "mcxvault %s", g->kms_uri);
+	cert.id = id;
+	cert.role = (char *)"Root";
+	cert.kms_uri = (char *)g->kms_uri;
+	cert.cert_uri = (char *)g->cert_uri;
+	cert.issuer = issuer;
+	cert.valid_from = g->valid_from;
+	cert.valid_to = g->valid_to;
+	cert.revoked = 0;
+	cert.user_key_period = g->user_key_period;
+	cert.user_key_offset = g->user_key_offset;
+	memcpy(cert.pub_enc_key, g->z_public, sizeof(cert.pub_enc_key));
+	memcpy(cert.pub_auth_key, g->kpak, sizeof(cert.pub_auth_key));
+	cert.parameter_set = 1;
+	signer.keystore = ks;
+	signer.domain = domain;
+	signer.purpose = signer_key->purpose;
+	signer.version = signer_key->version;
+	mcx_buf_reset(out);
+	return kms_cert_to_xml(&cert, kms_cert_sign, &signer, out);
 }
 
 static int kms_params_encode(const struct kms_generation *g, struct mcx_buf *out)
@@ -256,7 +304,7 @@ MCX_RESULT kms_generation_get(struct kms_service *kms, const char *domain, uint3
 	json_int_t from = 0, to = 0, period = 0, offset = 0;
 
 	memset(g, 0, sizeof(*g));
-	MCX_ENSURE_ALLOC(blob = mcx_buf_new(16384));
+	MCX_ENSURE_ALLOC(blob = mcx_buf_new(HSM_DATA_VALUE_MAX));
 	MCX_GUARD(keystore_blob_get(kms->keystore, domain, "kms", version, "params", blob, &key));
 	MCX_ENSURE((root = json_loadb((const char *)mcx_buf_ptr(blob), mcx_buf_len(blob), 0, NULL)) != NULL,
 	           MCX_ERR_PARSE);
@@ -275,6 +323,48 @@ MCX_RESULT kms_generation_get(struct kms_service *kms, const char *domain, uint3
 	g->user_key_offset = offset;
 	MCX_GUARD(kms_hex_field(root, "z", g->z_public, sizeof(g->z_public)));
 	MCX_GUARD(kms_hex_field(root, "kpak", g->kpak, sizeof(g->kpak)));
+	/* an upgraded generation: the certificate that counts is the re-signed one */
+	json_decref(root);
+	root = NULL;
+	mcx_buf_reset(blob);
+	r = keystore_blob_get(kms->keystore, domain, KEYSTORE_PURPOSE_KMS, g->version, KMS_RESIGNED_BLOB, blob, NULL);
+	if (r == MCX_OK) {
+		MCX_ENSURE((root = json_loadb((const char *)mcx_buf_ptr(blob), mcx_buf_len(blob), 0, NULL)) != NULL &&
+		           json_unpack(root, "{s:s}", "signed_by", &signed_by) == 0,
+		           MCX_ERR_PARSE);
+		snprintf(g->signed_by, sizeof(g->signed_by), "%s", signed_by);
+	} else if (r != MCX_ERR_NOT_FOUND) {
+		goto out;
+	}
+	r = MCX_OK;
+out:
+	json_decref(root);
+	mcx_buf_free(blob);
+	return r;
+}
+
+MCX_RESULT kms_certificate_xml(struct kms_service *kms, const char *domain, uint32_t version, struct mcx_buf *xml)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct mcx_buf *blob = NULL;
+	json_t *root = NULL;
+	const char *text = NULL;
+	size_t len = 0;
+
+	MCX_ENSURE(version > 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE_ALLOC(blob = mcx_buf_new(HSM_DATA_VALUE_MAX));
+	r = keystore_blob_get(kms->keystore, domain, KEYSTORE_PURPOSE_KMS, version, KMS_RESIGNED_BLOB, blob, NULL);
+	if (r == MCX_ERR_NOT_FOUND) {
+		mcx_buf_reset(xml);
+		r = keystore_blob_get(kms->keystore, domain, KEYSTORE_PURPOSE_KMS, version, "cert", xml, NULL);
+		goto out;
+	}
+	MCX_GUARD(r);
+	MCX_ENSURE((root = json_loadb((const char *)mcx_buf_ptr(blob), mcx_buf_len(blob), 0, NULL)) != NULL &&
+	           json_unpack(root, "{s:s%}", "xml", &text, &len) == 0,
+	           MCX_ERR_PARSE);
+	mcx_buf_reset(xml);
+	MCX_GUARD(mcx_buf_put(xml, text, len));
 	r = MCX_OK;
 out:
 	json_decref(root);
@@ -297,14 +387,11 @@ static int kms_build_generation(void *context, uint32_t version, struct keystore
 	struct mcx_buf *secrets = NULL;
 	uint8_t *z, *ksak;
 	struct kms_generation g;
-	struct kms_cert cert;
 	struct keystore_key signer_key;
-	struct kms_cert_signer signer;
-	char id[KEYSTORE_DOMAIN_MAX + 32], issuer[300];
 
-	memset(&cert, 0, sizeof(cert));
 	memset(&g, 0, sizeof(g));
-	MCX_GUARD(keystore_get(kms->keystore, b->domain->name, "sign", 0, &signer_key));
+	MCX_GUARD(keystore_get(kms->keystore, b->domain->name,
+	                       keystore_legacy_seam() ? KEYSTORE_PURPOSE_SIGN : KEYSTORE_PURPOSE_CERT, 0, &signer_key));
 	MCX_ENSURE_ALLOC(secrets = mcx_buf_new_secret(KMS_SECRETS_LEN + 64));
 	MCX_GUARD(mcx_buf_reserve(secrets, KMS_SECRETS_LEN, &z));
 	ksak = z + MCX_SAKKE_SCALAR_LEN;
@@ -322,27 +409,7 @@ static int kms_build_generation(void *context, uint32_t version, struct keystore
 	g.user_key_offset = b->domain->user_key_offset;
 	snprintf(g.signed_by, sizeof(g.signed_by), "%s", signer_key.kid);
 	MCX_GUARD(kms_params_encode(&g, b->params));
-
-	/* TS 33.180 Annex D: the domain's own certificate has Role "Root" */
-	snprintf(id, sizeof(id), "KmsCertificate-%s-%" PRIu32, b->domain->name, version);
-	snprintf(issuer, sizeof(issuer), "mcxvault %s", b->domain->kms_uri);
-	cert.id = id;
-	cert.role = (char *)"Root";
-	cert.kms_uri = g.kms_uri;
-	cert.cert_uri = g.cert_uri;
-	cert.issuer = issuer;
-	cert.valid_from = g.valid_from;
-	cert.valid_to = g.valid_to;
-	cert.revoked = 0;
-	cert.user_key_period = g.user_key_period;
-	cert.user_key_offset = g.user_key_offset;
-	memcpy(cert.pub_enc_key, g.z_public, sizeof(cert.pub_enc_key));
-	memcpy(cert.pub_auth_key, g.kpak, sizeof(cert.pub_auth_key));
-	cert.parameter_set = 1;
-	signer.keystore = kms->keystore;
-	signer.domain = b->domain->name;
-	signer.version = signer_key.version;
-	MCX_GUARD(kms_cert_to_xml(&cert, kms_cert_sign, &signer, b->cert));
+	MCX_GUARD(kms_cert_compose(kms->keystore, b->domain->name, &g, &signer_key, b->cert));
 
 	blobs[0].name = "sealed";
 	blobs[0].value = mcx_buf_ptr(b->sealed);
@@ -379,5 +446,115 @@ out:
 	mcx_buf_free(b.sealed);
 	mcx_buf_free(b.params);
 	mcx_buf_free(b.cert);
+	return r;
+}
+
+/* Re-signs the certificate of one generation with the active "cert" key and
+ * stores it next to the old one as the blob "resigned"
+ * {"signed_by": <cert kid>, "xml": <certificate>}: one new token object, so
+ * a crash leaves the generation either untouched (the next upgrade does it)
+ * or upgraded; the old "cert" blob is never served again. */
+static int kms_certificate_resign(struct kms_service *kms, const char *domain, const struct kms_generation *g)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key cert_key;
+	struct mcx_buf *xml = NULL;
+	json_t *root = NULL;
+	char *value = NULL;
+
+	MCX_GUARD(keystore_get(kms->keystore, domain, KEYSTORE_PURPOSE_CERT, 0, &cert_key));
+	MCX_ENSURE_ALLOC(xml = mcx_buf_new(HSM_DATA_VALUE_MAX));
+	MCX_GUARD(kms_cert_compose(kms->keystore, domain, g, &cert_key, xml));
+	MCX_ENSURE_ALLOC(root = json_pack("{s:s, s:s%}", "signed_by", cert_key.kid, "xml",
+	                                  (const char *)mcx_buf_ptr(xml), mcx_buf_len(xml)));
+	MCX_ENSURE_ALLOC(value = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS));
+	MCX_ENSURE(strlen(value) <= HSM_DATA_VALUE_MAX, MCX_ERR_NO_BUFFER_SPACE);
+	MCX_GUARD(keystore_blob_add(kms->keystore, domain, KEYSTORE_PURPOSE_KMS, g->version, KMS_RESIGNED_BLOB, value,
+	                            strlen(value)));
+	vault_info("upgrade %s: KMS certificate version %" PRIu32 " re-signed by %s (was %s)", domain, g->version,
+	           cert_key.kid, g->signed_by);
+	r = MCX_OK;
+out:
+	free(value);
+	json_decref(root);
+	mcx_buf_free(xml);
+	return r;
+}
+
+int kms_domain_needs_upgrade(struct kms_service *kms, const char *domain)
+{
+	struct keystore_key key, *versions = NULL;
+	size_t count = 0;
+	struct kms_generation g;
+	char purpose[KEYSTORE_PURPOSE_MAX + 1];
+	uint32_t signer_version = 0;
+	int needs = 0;
+
+	if (keystore_get(kms->keystore, domain, KEYSTORE_PURPOSE_SIGN, 0, &key) != MCX_OK)
+		return 0;   /* never initialised */
+	if (keystore_get(kms->keystore, domain, KEYSTORE_PURPOSE_CERT, 0, &key) != MCX_OK ||
+	    keystore_get(kms->keystore, domain, KEYSTORE_PURPOSE_TOKEN, 0, &key) != MCX_OK)
+		return 1;
+	if (keystore_list(kms->keystore, domain, KEYSTORE_PURPOSE_KMS, &versions, &count) != MCX_OK)
+		return 1;   /* let the upgrade itself say what is wrong */
+	for (size_t i = 0; i < count && !needs; i++) {
+		if (versions[i].state == KEYSTORE_STATE_RETIRED)
+			continue;
+		needs = kms_generation_get(kms, domain, versions[i].version, &g) != MCX_OK ||
+		        keystore_parse_kid(g.signed_by, domain, purpose, &signer_version) != MCX_OK ||
+		        strcmp(purpose, KEYSTORE_PURPOSE_CERT) != 0;
+	}
+	free(versions);
+	return needs;
+}
+
+MCX_RESULT kms_domain_upgrade(struct kms_service *kms, const char *domain, struct kms_upgrade *done)
+{
+	static const char *const trust[] = { KEYSTORE_PURPOSE_CERT, KEYSTORE_PURPOSE_TOKEN };
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key key, *versions = NULL;
+	size_t count = 0;
+	struct kms_generation g;
+	char purpose[KEYSTORE_PURPOSE_MAX + 1];
+	uint32_t signer_version = 0;
+
+	memset(done, 0, sizeof(*done));
+	/* a domain without a "sign" key was never initialised: nothing to upgrade */
+	r = keystore_get(kms->keystore, domain, KEYSTORE_PURPOSE_SIGN, 0, &key);
+	if (r == MCX_ERR_NOT_FOUND)
+		MCX_BAIL(MCX_OK);
+	MCX_GUARD(r);
+	/* the trust keys first: the re-signing needs "cert" */
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(trust); i++) {
+		r = keystore_domain_init(kms->keystore, domain, trust[i], &key);
+		if (r == MCX_OK) {
+			vault_info("upgrade %s: created the %s key %s", domain, trust[i], key.kid);
+			done->keys_created++;
+		} else if (r != MCX_ERR_EXISTS) {
+			goto out;
+		}
+	}
+	/* then what the "sign" key signed that partners verify with "cert":
+	 * the certificate of every generation that may still be served */
+	MCX_GUARD(keystore_list(kms->keystore, domain, KEYSTORE_PURPOSE_KMS, &versions, &count));
+	for (size_t i = 0; i < count; i++) {
+		if (versions[i].state == KEYSTORE_STATE_RETIRED)
+			continue;
+		MCX_GUARD(kms_generation_get(kms, domain, versions[i].version, &g));
+		if (keystore_parse_kid(g.signed_by, domain, purpose, &signer_version) == MCX_OK &&
+		    strcmp(purpose, KEYSTORE_PURPOSE_CERT) == 0)
+			continue;   /* already signed by a "cert" key */
+		r = kms_certificate_resign(kms, domain, &g);
+		if (r == MCX_ERR_EXISTS)
+			continue;   /* another upgrade got there first */
+		MCX_GUARD(r);
+		done->certificates_resigned++;
+	}
+	if (done->keys_created > 0 || done->certificates_resigned > 0)
+		vault_info("upgrade %s: %u trust keys created, %u KMS certificates re-signed", domain,
+		           done->keys_created, done->certificates_resigned);
+	r = MCX_OK;
+out:
+	free(versions);
 	return r;
 }

@@ -138,21 +138,25 @@ MCX_RESULT jose_jws_verify(const struct jose_jws *jws, const uint8_t point[65])
 	                                                                            : MCX_ERR_SIGNATURE_INVALID;
 }
 
-MCX_RESULT jose_kid_parse(const char *kid, char domain[129], uint32_t *version)
+MCX_RESULT jose_kid_parse(const char *kid, const char *purpose, char domain[129], uint32_t *version)
 {
 	int r = MCX_ERR_PARSE;
-	const char *slash = kid != NULL ? strstr(kid, "/sign/") : NULL;
+	char middle[32];
+	const char *slash = NULL;
 	const char *v;
 	size_t dlen;
 	uint64_t n = 0;
 
+	MCX_ENSURE(purpose != NULL && strlen(purpose) > 0 && strlen(purpose) < sizeof(middle) - 2, MCX_ERR_PARSE);
+	snprintf(middle, sizeof(middle), "/%s/", purpose);
+	slash = kid != NULL ? strstr(kid, middle) : NULL;
 	MCX_ENSURE(slash != NULL, MCX_ERR_PARSE);
 	dlen = (size_t)(slash - kid);
 	MCX_ENSURE(dlen > 0 && dlen <= 128, MCX_ERR_PARSE);
 	memcpy(domain, kid, dlen);
 	domain[dlen] = '\0';
 	MCX_ENSURE(vault_domain_name_valid(domain), MCX_ERR_PARSE);
-	v = slash + 6;
+	v = slash + strlen(middle);
 	MCX_ENSURE(*v >= '1' && *v <= '9', MCX_ERR_PARSE);
 	for (; *v != '\0'; v++) {
 		MCX_ENSURE(*v >= '0' && *v <= '9', MCX_ERR_PARSE);

@@ -56,8 +56,10 @@ void jose_jws_clear(struct jose_jws *jws);
  * MCX_OK, or MCX_ERR_SIGNATURE_INVALID. */
 MCX_RESULT jose_jws_verify(const struct jose_jws *jws, const uint8_t point[65]);
 
-/* A kid of the form "<domain>/sign/<version>" (domain as vault_domain_name_valid,
- * version 1..2^32-1 without leading zeros): fills domain and version. */
-MCX_RESULT jose_kid_parse(const char *kid, char domain[129], uint32_t *version);
+/* A kid of the form "<domain>/<purpose>/<version>" for exactly the given
+ * purpose (domain as vault_domain_name_valid, version 1..2^32-1 without
+ * leading zeros): fills domain and version.  A kid of another purpose is
+ * MCX_ERR_PARSE, so a verifier never looks a key of the wrong purpose up. */
+MCX_RESULT jose_kid_parse(const char *kid, const char *purpose, char domain[129], uint32_t *version);
 
 #endif

@@ -115,9 +115,11 @@ MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trus
 	out->status = REDIRECT_SIG_UNKNOWN_SIGNER;
 	if (jws->kid != NULL)
 		snprintf(out->kid, sizeof(out->kid), "%s", jws->kid);
-	if (jws->kid == NULL || jose_kid_parse(jws->kid, out->domain, &version) != MCX_OK) {
+	/* only a "token" key signs responses and ID tokens; a kid of any other
+	 * purpose (e.g. "sign", which signs whatever a signer asks) is refused */
+	if (jws->kid == NULL || jose_kid_parse(jws->kid, KEYSTORE_PURPOSE_TOKEN, out->domain, &version) != MCX_OK) {
 		out->domain[0] = '\0';
-		snprintf(out->detail, sizeof(out->detail), "kid is missing or not '<domain>/sign/<version>'");
+		snprintf(out->detail, sizeof(out->detail), "kid is missing or not '<domain>/token/<version>'");
 		return MCX_OK;
 	}
 	if (iss == NULL) {
@@ -125,26 +127,31 @@ MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trus
 		return MCX_OK;
 	}
 	if (strcmp(iss, trust->home->kms_uri) == 0) {
-		/* the home domain: the kid must be one of its own signing key versions */
+		/* the home domain: the kid must be one of its own token key versions */
 		if (strcmp(out->domain, trust->home->name) != 0) {
 			snprintf(out->detail, sizeof(out->detail), "iss is the home KMS but kid '%.150s' is not a key of %s",
 			         jws->kid, trust->home->name);
 			return MCX_OK;
 		}
-		r = keystore_get(vault->keystore, trust->home->name, "sign", version, &key);
+		r = keystore_get(vault->keystore, trust->home->name, KEYSTORE_PURPOSE_TOKEN, version, &key);
 		if (r == MCX_ERR_NOT_FOUND) {
-			snprintf(out->detail, sizeof(out->detail), "no signing key %.150s", jws->kid);
+			snprintf(out->detail, sizeof(out->detail), "no token key %.150s", jws->kid);
 			return MCX_OK;
 		}
 		MCX_GUARD(r);
 		if (key.state == KEYSTORE_STATE_RETIRED) {
-			snprintf(out->detail, sizeof(out->detail), "signing key %.150s is retired", jws->kid);
+			snprintf(out->detail, sizeof(out->detail), "token key %.150s is retired", jws->kid);
 			MCX_BAIL(MCX_OK);
 		}
 		out->home = 1;
 		out->status = jose_jws_verify(jws, key.public_point) == MCX_OK ? REDIRECT_SIG_VALID : REDIRECT_SIG_INVALID;
 	} else if ((e = trust_external(trust, iss)) != NULL) {
-		out->status = jose_jws_verify(jws, e->signing_key) == MCX_OK ? REDIRECT_SIG_VALID : REDIRECT_SIG_INVALID;
+		/* never the partner's signing_key: that one signs its certificates */
+		if (!e->has_token_key) {
+			snprintf(out->detail, sizeof(out->detail), "no token key was imported for KMS '%.200s'", iss);
+			MCX_BAIL(MCX_OK);
+		}
+		out->status = jose_jws_verify(jws, e->token_key) == MCX_OK ? REDIRECT_SIG_VALID : REDIRECT_SIG_INVALID;
 	} else {
 		snprintf(out->detail, sizeof(out->detail), "KMS '%.200s' is not trusted by %s", iss, trust->home->name);
 		MCX_BAIL(MCX_OK);

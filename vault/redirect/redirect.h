@@ -6,10 +6,12 @@
  * Trust: a home domain trusts exactly its own KMS URI and the external KMSs
  * imported with external.import whose certificate is valid now.  A signer is
  * named by the payload's "iss" (its KMS URI) and the header's "kid"
- * ("<domain>/sign/<version>"): for the home KMS URI the kid selects one of
- * the home domain's signing key versions (active or verify-only; retired
- * versions are not trusted for new artefacts), for a trusted external KMS
- * the signature must verify with the signing key imported with it.
+ * ("<domain>/token/<version>"; no other purpose is accepted): for the home
+ * KMS URI the kid selects one of the home domain's "token" key versions
+ * (active or verify-only; retired versions are not trusted for new
+ * artefacts), for a trusted external KMS the signature must verify with the
+ * token_key imported with it — without one the signer is unknown (its
+ * signing_key verifies certificates only).
  *
  * The service's only state is in memory: a bounded cache of the responses
  * this vault has let through, held or seen accepted by the Home KMS, kept

@@ -198,8 +198,8 @@ static void audit_signing_key(struct rpc_call *call, const char *kid)
 	char domain[129];
 	uint32_t version = 0;
 
-	if (jose_kid_parse(kid, domain, &version) == MCX_OK)
-		rpc_audit_key(call, "sign", version);
+	if (jose_kid_parse(kid, KEYSTORE_PURPOSE_TOKEN, domain, &version) == MCX_OK)
+		rpc_audit_key(call, KEYSTORE_PURPOSE_TOKEN, version);
 }
 
 /* The audit record's subject and external KMS of a redirect response. */
@@ -260,9 +260,11 @@ int method_redirect_sign(struct rpc_call *call, json_t *params, json_t **result)
 	                                     "receiving_id", s.receiving_id, "originating_kms_uri",
 	                                     s.originating_kms_uri, "acceptable_initiating_kms", s.initiating,
 	                                     "acceptable_receiving_kms", s.receiving));
-	r = jws_sign_compact(call->vault->keystore, call->domain, SDRR_TYP, payload, &response, kid);
+	r = jws_sign_compact(call->vault->keystore, call->domain, KEYSTORE_PURPOSE_TOKEN, SDRR_TYP, payload, &response,
+	                     kid);
 	if (r == MCX_ERR_NOT_FOUND)
-		MCX_BAIL(rpc_fail(call, r, "domain '%s' has no signing key: run domain.init", call->domain));
+		MCX_BAIL(rpc_fail(call, r, "domain '%s' has no token key: run domain.init or domain.upgrade",
+		                  call->domain));
 	MCX_GUARD(r);
 	audit_signing_key(call, kid);
 	/* the same serialisation jws_sign_compact signed, for the response_id */

@@ -2,7 +2,7 @@
  * token.* methods (docs/protocol.md, "Redirects and ID tokens"): inter-domain
  * ID tokens, the JWT (RFC 7519, ES256) a domain's IdM presents to a partner
  * domain's IdM in an OAuth token exchange (RFC 7523 / RFC 8693 profiles),
- * signed by the domain signing key and verified against the home domain's
+ * signed by the domain's "token" key and verified against the home domain's
  * keys or those of a trusted external domain.
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -78,15 +78,17 @@ int method_token_sign(struct rpc_call *call, json_t *params, json_t **result)
 	           json_object_set_new(payload, "exp", json_integer(exp)) == 0 &&
 	           json_object_set_new(payload, "jti", json_string(jti)) == 0,
 	           MCX_ERR_ALLOC);
-	r = jws_sign_compact(call->vault->keystore, call->domain, TOKEN_TYP, payload, &token, kid);
+	r = jws_sign_compact(call->vault->keystore, call->domain, KEYSTORE_PURPOSE_TOKEN, TOKEN_TYP, payload, &token,
+	                     kid);
 	if (r == MCX_ERR_NOT_FOUND)
-		MCX_BAIL(rpc_fail(call, r, "domain '%s' has no signing key: run domain.init", call->domain));
+		MCX_BAIL(rpc_fail(call, r, "domain '%s' has no token key: run domain.init or domain.upgrade",
+		                  call->domain));
 	MCX_GUARD(r);
 	{
 		char kid_domain[129];
 		uint32_t version = 0;
-		if (jose_kid_parse(kid, kid_domain, &version) == MCX_OK)
-			rpc_audit_key(call, "sign", version);
+		if (jose_kid_parse(kid, KEYSTORE_PURPOSE_TOKEN, kid_domain, &version) == MCX_OK)
+			rpc_audit_key(call, KEYSTORE_PURPOSE_TOKEN, version);
 		rpc_audit_subject(call, json_string_value(json_object_get(claims, "sub")));
 	}
 	vault_info("token.sign: domain %s issued ID token %s for sub %s to aud %s (exp in %lld s) with %s for uid %u",

@@ -11,8 +11,8 @@
 
 #include "mcx/util.h"
 
-MCX_RESULT jws_sign_compact(struct keystore *ks, const char *domain, const char *typ, json_t *payload, char **out,
-                            char kid[KEYSTORE_KID_MAX + 1])
+MCX_RESULT jws_sign_compact(struct keystore *ks, const char *domain, const char *purpose, const char *typ,
+                            json_t *payload, char **out, char kid[KEYSTORE_KID_MAX + 1])
 {
 	int r = MCX_ERR_INTERNAL;
 	struct keystore_key key;
@@ -22,11 +22,13 @@ MCX_RESULT jws_sign_compact(struct keystore *ks, const char *domain, const char 
 	uint8_t digest[32], signature[64];
 
 	*out = NULL;
+	/* only trust keys sign the vault's own documents (keystore_sign_with refuses the rest) */
+	MCX_ENSURE(keystore_purpose_is_trust(purpose), MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE_ALLOC(payload_text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS));
 	/* the header names the kid, so sign with exactly that version: retry once
 	 * if a rotation slipped in between */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		MCX_GUARD(keystore_get(ks, domain, "sign", 0, &key));
+		MCX_GUARD(keystore_get(ks, domain, purpose, 0, &key));
 		json_decref(header);
 		free(header_text);
 		header_text = NULL;
@@ -38,7 +40,7 @@ MCX_RESULT jws_sign_compact(struct keystore *ks, const char *domain, const char 
 		MCX_GUARD(mcx_buf_put_u8(input, '.'));
 		MCX_GUARD(mcx_base64url_encode(input, payload_text, strlen(payload_text)));
 		SHA256(mcx_buf_ptr(input), mcx_buf_len(input), digest);
-		r = keystore_sign_with(ks, domain, key.version, digest, signature);
+		r = keystore_sign_with(ks, domain, purpose, key.version, digest, signature);
 		if (r != MCX_ERR_KEY_STATE)
 			break;
 	}

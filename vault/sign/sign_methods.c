@@ -1,5 +1,11 @@
 /*
- * sign.* methods: ES256 (RFC 7518 section 3.4) with the domain signing keys.
+ * sign.* methods: ES256 (RFC 7518 section 3.4) with the domain's "sign" keys.
+ *
+ * sign.sign signs any digest a signer sends, so it reaches the "sign" key
+ * only (keystore_sign has no purpose argument): the "cert" and "token" keys,
+ * which partners trust for the vault's own documents, are out of its reach.
+ * sign.public_key shows the public half of any key-pair purpose, because
+ * partners need the cert and token keys to verify.
  *
  * Signing happens in the HSM (CKM_ECDSA over a SHA-256 digest computed here);
  * verification is done in software from the public key, so it also works for
@@ -49,11 +55,12 @@ int method_sign_sign(struct rpc_call *call, json_t *params, json_t **result)
 	json_t *sig = NULL;
 
 	MCX_GUARD(sign_digest_param(call, params, digest));
+	/* keystore_sign: the "sign" key and no other, whatever the caller sends */
 	r = keystore_sign(call->vault->keystore, call->domain, digest, signature, &used);
 	if (r == MCX_ERR_NOT_FOUND)
 		return rpc_fail(call, r, "domain '%s' has no active signing key: run domain.init", call->domain);
 	MCX_GUARD(r);
-	rpc_audit_key(call, "sign", used.version);
+	rpc_audit_key(call, KEYSTORE_PURPOSE_SIGN, used.version);
 	MCX_ENSURE_ALLOC(sig = rpc_json_base64url(signature, sizeof(signature)));
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:O}", "kid", used.kid, "alg", "ES256", "signature", sig));
 	r = MCX_OK;
@@ -113,27 +120,34 @@ int method_sign_public_key(struct rpc_call *call, json_t *params, json_t **resul
 	int r = MCX_ERR_INTERNAL;
 	uint64_t version = 0;
 	int present = 0;
+	const char *purpose = KEYSTORE_PURPOSE_SIGN;
 	struct keystore_key key;
 	struct mcx_buf *pem = NULL;
 	json_t *x = NULL, *y = NULL;
 
+	MCX_GUARD(rpc_param_string(call, params, "purpose", 0, &purpose));
+	if (purpose == NULL)
+		purpose = KEYSTORE_PURPOSE_SIGN;
+	MCX_ENSURE(keystore_purpose_has_key_pair(purpose),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, cert, token)", purpose));
 	MCX_GUARD(rpc_param_uint(call, params, "version", 0, UINT32_MAX, &version, &present));
 	MCX_ENSURE(!present || version > 0, rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'version' starts at 1"));
-	r = keystore_get(call->vault->keystore, call->domain, "sign", (uint32_t)version, &key);
+	r = keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version, &key);
 	if (r == MCX_ERR_NOT_FOUND)
-		return rpc_fail(call, r, present ? "domain '%s' has no signing key version %llu"
-		                                 : "domain '%s' has no active signing key",
-		                call->domain, (unsigned long long)version);
+		return rpc_fail(call, r, present ? "domain '%s' has no %s key version %llu"
+		                                 : "domain '%s' has no active %s key",
+		                call->domain, purpose, (unsigned long long)version);
 	MCX_GUARD(r);
 	MCX_ENSURE_ALLOC(pem = mcx_buf_new(4096));
 	MCX_GUARD(vault_ec_public_pem(key.public_point, pem));
 	MCX_GUARD(mcx_buf_put_u8(pem, 0));
 	MCX_ENSURE_ALLOC(x = rpc_json_base64url(key.public_point + 1, 32));
 	MCX_ENSURE_ALLOC(y = rpc_json_base64url(key.public_point + 33, 32));
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:i, s:s, s:{s:s, s:s, s:O, s:O, s:s, s:s, s:s}, s:s}", "kid",
-	                                     key.kid, "version", (json_int_t)key.version, "state",
-	                                     keystore_state_name(key.state), "jwk", "kty", "EC", "crv", "P-256", "x",
-	                                     x, "y", y, "kid", key.kid, "alg", "ES256", "use", "sig", "pem",
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s, s:{s:s, s:s, s:O, s:O, s:s, s:s, s:s, s:[s]}, s:s}",
+	                                     "kid", key.kid, "purpose", key.purpose, "version",
+	                                     (json_int_t)key.version, "state", keystore_state_name(key.state), "jwk",
+	                                     "kty", "EC", "crv", "P-256", "x", x, "y", y, "kid", key.kid, "alg",
+	                                     "ES256", "use", "sig", "key_ops", "verify", "pem",
 	                                     (const char *)mcx_buf_ptr(pem)));
 	r = MCX_OK;
 out:

@@ -785,14 +785,14 @@ out:
 
 static int cmd_pubkey(struct ctx *ctx, int argc, char **argv)
 {
-	struct mcxvault_error e;
-	const char *version_s = NULL;
-	char *pos[1], *pem = NULL;
-	int n, r, ret, want_jwk = 0;
+	const char *version_s = NULL, *purpose = NULL;
+	char *pos[1];
+	int n, ret, want_jwk = 0;
 	long long version = 0;
-	json_t *res = NULL;
+	json_t *res = NULL, *params;
 	const struct opt opts[] = {
 		{ "--version", &version_s, NULL },
+		{ "--purpose", &purpose, NULL },
 		{ "--jwk", NULL, &want_jwk },
 		{ NULL, NULL, NULL },
 	};
@@ -801,17 +801,47 @@ static int cmd_pubkey(struct ctx *ctx, int argc, char **argv)
 		return ret;
 	if (version_s != NULL && parse_int(version_s, 1, INT64_MAX, &version) != 0)
 		return usage_error(ctx, "invalid version %s", version_s);
-	if (vault(ctx) == NULL)
-		return EXIT_VAULT;
-	if ((r = mcxvault_public_key(ctx->v, pos[0], version, &pem, NULL, &res, &e)) != 0)
-		return vault_error("sign.public_key", r, &e);
+	if (purpose != NULL && strcmp(purpose, "sign") != 0 && strcmp(purpose, "cert") != 0 &&
+	    strcmp(purpose, "token") != 0)
+		return usage_error(ctx, "invalid purpose %s (sign, cert or token)", purpose);
+	params = json_pack("{s:s, s:s}", "domain", pos[0], "purpose", purpose != NULL ? purpose : "sign");
+	if (params != NULL && version > 0 && json_object_set_new(params, "version", json_integer(version)) != 0) {
+		json_decref(params);
+		params = NULL;
+	}
+	if ((ret = call(ctx, "sign.public_key", params, &res)) != 0)
+		return ret;
 	if (ctx->json)
 		print_json(res);
 	else if (want_jwk)
 		print_json(json_object_get(res, "jwk"));
+	else if (json_is_string(json_object_get(res, "pem")))
+		fputs(json_string_value(json_object_get(res, "pem")), stdout);
 	else
-		fputs(pem, stdout);
-	mcxvault_free(pem);
+		ret = local_error("sign.public_key", "result lacks pem");
+	json_decref(res);
+	return ret;
+}
+
+static int cmd_domain_upgrade(struct ctx *ctx, int argc, char **argv)
+{
+	char *pos[1];
+	int n, ret;
+	json_t *res = NULL;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
+		return ret;
+	if ((ret = call(ctx, "domain.upgrade", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
+		return ret;
+	if (ctx->json) {
+		print_json(res);
+	} else {
+		printf("%s: %lld trust keys created, %lld KMS certificates re-signed%s\n", pos[0],
+		       (long long)json_integer_value(json_object_get(res, "keys_created")),
+		       (long long)json_integer_value(json_object_get(res, "certificates_resigned")),
+		       json_is_true(json_object_get(res, "changed")) ? "" : " (already up to date)");
+		print_keys(json_object_get(res, "keys"));
+	}
 	json_decref(res);
 	return 0;
 }
@@ -961,43 +991,66 @@ static void print_external(const json_t *e)
 	print_fields(e, fields, MCX_ARRAY_SIZE(fields));
 }
 
-/* Trusts an external KMS: its certificate and its signing key, PEM or JWK. */
-static int cmd_external_import(struct ctx *ctx, int argc, char **argv)
+/* A public key file as external.import takes it: a JSON object is a JWK;
+ * anything else is sent as PEM text for the vault to judge. */
+static json_t *key_param(const char *text)
 {
-	char *pos[3], *cert = NULL, *key = NULL, tmp[32];
-	int n, ret;
-	json_t *res = NULL, *jkey = NULL;
+	json_t *jkey = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 3, 3, &n)) != 0)
-		return ret;
-	if (strcmp(pos[1], "-") == 0 && strcmp(pos[2], "-") == 0)
-		return usage_error(ctx, "CERT_FILE and KEY_FILE cannot both be stdin");
-	if ((ret = read_text(pos[1], &cert)) != 0 || (ret = read_text(pos[2], &key)) != 0)
-		goto out;
-	/* a JSON object is a JWK; anything else is sent as PEM text for the vault to judge */
-	jkey = json_loads(key, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(jkey)) {
 		json_decref(jkey);
-		jkey = json_string(key);
+		jkey = json_string(text);
 	}
-	if (jkey == NULL) {
+	return jkey;
+}
+
+/* Trusts an external KMS: its certificate, its cert key and (optionally) its
+ * token key, PEM or JWK. */
+static int cmd_external_import(struct ctx *ctx, int argc, char **argv)
+{
+	char *pos[3], *cert = NULL, *key = NULL, *token = NULL, tmp[32];
+	const char *token_file = NULL;
+	int n, ret;
+	json_t *res = NULL, *jkey = NULL, *jtoken = NULL, *params = NULL;
+	const struct opt opts[] = {
+		{ "--token-key", &token_file, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 3, 3, &n)) != 0)
+		return ret;
+	if ((strcmp(pos[1], "-") == 0) + (strcmp(pos[2], "-") == 0) +
+	    (token_file != NULL && strcmp(token_file, "-") == 0) > 1)
+		return usage_error(ctx, "only one of CERT_FILE, KEY_FILE and --token-key can be stdin");
+	if ((ret = read_text(pos[1], &cert)) != 0 || (ret = read_text(pos[2], &key)) != 0 ||
+	    (token_file != NULL && (ret = read_text(token_file, &token)) != 0))
+		goto out;
+	if ((jkey = key_param(key)) == NULL) {
 		ret = local_error(pos[2], "not UTF-8 text");
 		goto out;
 	}
-	if ((ret = call(ctx, "external.import",
-			json_pack("{s:s, s:s, s:o}", "domain", pos[0], "certificate", cert, "signing_key", jkey),
-			&res)) != 0)
+	if (token != NULL && (jtoken = key_param(token)) == NULL) {
+		ret = local_error(token_file, "not UTF-8 text");
+		goto out;
+	}
+	params = json_pack("{s:s, s:s, s:O, s:O*}", "domain", pos[0], "certificate", cert, "signing_key", jkey,
+	                   "token_key", jtoken);
+	if ((ret = call(ctx, "external.import", params, &res)) != 0)
 		goto out;
 	if (ctx->json) {
 		print_json(res);
 	} else {
-		printf("%s now trusts %s\n", pos[0], cell(json_object_get(res, "kms_uri"), tmp, sizeof(tmp)));
+		printf("%s now trusts %s%s\n", pos[0], cell(json_object_get(res, "kms_uri"), tmp, sizeof(tmp)),
+		       jtoken != NULL ? "" : " (no token key: its ID tokens and redirect responses stay untrusted)");
 		print_external(res);
 	}
 out:
 	json_decref(res);
+	json_decref(jkey);
+	json_decref(jtoken);
 	free(cert);
 	free(key);
+	free(token);
 	return ret;
 }
 
@@ -1769,11 +1822,14 @@ static int cmd_audit_tail(struct ctx *ctx, int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "status", "", "show the vault's state, its HSM and who you are", cmd_status },
-	{ "domain init", "DOMAIN", "create a configured domain's signing key (admin)", cmd_domain_init },
+	{ "domain init", "DOMAIN", "create a configured domain's sign, cert and token keys and KMS secrets (admin)",
+	  cmd_domain_init },
+	{ "domain upgrade", "DOMAIN", "add missing cert/token keys, re-sign KMS certificates signed by sign (admin)",
+	  cmd_domain_upgrade },
 	{ "domain list", "", "list the domains you may see", cmd_domain_list },
 	{ "domain show", "DOMAIN", "show a domain and its keys", cmd_domain_show },
 	{ "key list", "DOMAIN", "list every key version of a domain", cmd_key_list },
-	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active version of sign (default) or kms (admin)",
+	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active version of sign (default), cert, token or kms (admin)",
 	  cmd_key_rotate },
 	{ "key retire", "DOMAIN PURPOSE VERSION", "destroy a verify-only version's private key or master secrets (admin)",
 	  cmd_key_retire },
@@ -1781,7 +1837,8 @@ static const struct command commands[] = {
 	  "sign FILE (or stdin) with the active key; print KID SIGNATURE", cmd_sign },
 	{ "verify", "DOMAIN SIGNATURE [FILE|-] [--digest HEX] [--kid KID]",
 	  "check an r||s base64url signature; print valid KID or invalid (exit 1)", cmd_verify },
-	{ "pubkey", "DOMAIN [--version N] [--jwk]", "print a signing key's public key (PEM or JWK)",
+	{ "pubkey", "DOMAIN [--purpose sign|cert|token] [--version N] [--jwk]",
+	  "print a key's public key (PEM or JWK; default purpose sign)",
 	  cmd_pubkey },
 	{ "cert show", "DOMAIN [--xml] [--version N]",
 	  "show the domain's KMS certificate (TS 33.180 Annex D), or its signed XML", cmd_cert_show },
@@ -1789,8 +1846,9 @@ static const struct command commands[] = {
 	  "issue a user's RSK, SSK and PVT for the key period of T (default now; kms)", cmd_kms_user_keys },
 	{ "kms cert-cache", "DOMAIN", "print the signed bundle of home and trusted certificates (JWS; kms)",
 	  cmd_kms_cert_cache },
-	{ "external import", "DOMAIN CERT_FILE KEY_FILE",
-	  "trust an external KMS: its certificate and signing key, PEM or JWK (admin)", cmd_external_import },
+	{ "external import", "DOMAIN CERT_FILE KEY_FILE [--token-key FILE]",
+	  "trust an external KMS: its certificate, its cert key and token key, PEM or JWK (admin)",
+	  cmd_external_import },
 	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_external_list },
 	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_external_remove },
 	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_gmk_create },
