@@ -42,7 +42,8 @@ HARNESS_AUDIT=off harness_start || { echo "audit-full-disk: 0 passed, 1 failed";
 C_PID=$HARNESS_PID C_SOCK=$MCXVAULT_SOCKET
 $V -s "$C_SOCK" domain init c.example >/dev/null
 $V -s "$C_SOCK" cert show c.example --xml > "$C_DIR/c.xml"
-$V -s "$C_SOCK" pubkey c.example ${PARTNER_KEY_ARGS:-} > "$C_DIR/c.pem"
+$V -s "$C_SOCK" pubkey c.example --purpose cert > "$C_DIR/c.pem"
+$V -s "$C_SOCK" pubkey c.example --purpose token > "$C_DIR/c-token.pem"
 
 # vault A: the audit log alone on a 256 KiB tmpfs, the GMS store and token on the disk
 HARNESS_DIR=
@@ -97,9 +98,10 @@ token_objects() {
 SK='"domain":"a.example","server_uri":"sip:mcptt@a.example","purpose":"csk"'
 
 $V domain init a.example >/dev/null
-$V key rotate a.example >/dev/null && $V key rotate a.example >/dev/null   # sign 1 and 2 verify-only
+# version 1 of every purpose verify-only, so that each can be retired
+for p in sign cert token; do $V key rotate a.example $p >/dev/null; done
 $V gmk create a.example sip:g1@a.example >/dev/null
-$V external import a.example "$C_DIR/c.xml" "$C_DIR/c.pem" >/dev/null
+$V external import a.example "$C_DIR/c.xml" "$C_DIR/c.pem" --token-key "$C_DIR/c-token.pem" >/dev/null
 rpc server_key.create "{$SK}" >/dev/null
 check "setup: a domain with keys, a group, a trusted partner and a server key" \
 	"$V external list a.example | grep -q kms.c.example && rpc server_key.list '{\"domain\":\"a.example\"}' | grep -q csk"
@@ -108,11 +110,16 @@ check "setup: a domain with keys, a group, a trusted partner and a server key" \
 calls() {
 	cat <<'EOT'
 domain.init|$V domain init b.example
+domain.upgrade|$V domain upgrade a.example
 key.rotate sign|$V key rotate a.example sign
+key.rotate cert|$V key rotate a.example cert
+key.rotate token|$V key rotate a.example token
 key.rotate kms|$V key rotate a.example kms
 key.retire sign|$V key retire a.example sign 1
+key.retire cert|$V key retire a.example cert 1
+key.retire token|$V key retire a.example token 1
 external.remove|$V external remove a.example kms.c.example
-external.import|$V external import b.example "$C_DIR/c.xml" "$C_DIR/c.pem"
+external.import|$V external import b.example "$C_DIR/c.xml" "$C_DIR/c.pem" --token-key "$C_DIR/c-token.pem"
 gmk.create|$V gmk create a.example sip:g2@a.example
 gmk.rekey|$V gmk rekey a.example sip:g1@a.example
 gmk.revoke|$V gmk revoke a.example sip:g1@a.example
@@ -134,7 +141,7 @@ for i in $(seq 1 100); do $V sign a.example "$A_DIR/m" >/dev/null 2>&1 || break;
 check "a full file system refuses sign.sign (after $i calls used the log's last page)" "! $V sign a.example '$A_DIR/m' >/dev/null 2>&1"
 before_state=$(state); before_objects=$(token_objects)
 check "the outside look lists the token's objects ($(echo "$before_objects" | grep -c label))" \
-	"echo \"\$before_objects\" | grep -q 'mcxvault/a.example/sign/3'"
+	"echo \"\$before_objects\" | grep -q 'mcxvault/a.example/token/2'"
 while IFS='|' read -r name cmd; do
 	out=$(eval "$cmd" 2>&1); rc=$?
 	check "full disk: $name answers -32008" "[ $rc -eq 1 ] && echo '$out' | grep -q '32008'"
