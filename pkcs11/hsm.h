@@ -152,7 +152,17 @@ struct hsm_stats {
 	uint64_t recoveries;      /* sessions reopened / logins redone */
 	uint64_t retries;         /* object-changing calls retried */
 	uint64_t failures;        /* calls that ended in an error */
+	uint64_t reinits;         /* module re-initialisations after the token came back */
+	uint64_t generation;      /* as hsm_generation() */
+	int reachable;            /* 0 while the token is marked gone */
 };
 void hsm_stats_get(struct hsm *hsm, struct hsm_stats *stats);
+
+/* The token's generation: 1 at hsm_open, +1 each time the module was
+ * re-initialised after the token or the module was gone.  Object handles
+ * of an older generation give MCX_ERR_HSM_STALE_HANDLE (never another
+ * object); a cache of handles (an index of token objects) that sees the
+ * generation change looks its objects up again by label. */
+uint64_t hsm_generation(struct hsm *hsm);
 
 #endif /* MCX_PKCS11_HSM_H */

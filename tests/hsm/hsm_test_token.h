@@ -134,13 +134,17 @@ __attribute__((unused)) static void raw_close(struct raw_p11 *raw)
 	memset(raw, 0, sizeof(*raw));
 }
 
+/* The module's own handle inside an hsm_handle_t: the layer keeps the
+ * generation of the handle in the bits above 40 (pkcs11/hsm.c). */
+#define TEST_RAW_HANDLE(handle) ((unsigned long)(handle) & ((1UL << 40) - 1))
+
 /* A CK_BBOOL attribute: 1, 0, or -1 when it cannot be read. */
 __attribute__((unused)) static int raw_bool(struct raw_p11 *raw, unsigned long object, unsigned long type)
 {
 	unsigned char b = 0xff;
 	struct ck_attribute a = { type, &b, 1 };
 
-	if (raw->fl->C_GetAttributeValue(raw->session, object, &a, 1) != CKR_OK)
+	if (raw->fl->C_GetAttributeValue(raw->session, TEST_RAW_HANDLE(object), &a, 1) != CKR_OK)
 		return -1;
 	return b ? 1 : 0;
 }

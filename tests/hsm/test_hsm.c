@@ -208,13 +208,13 @@ TEST(ec_sign_verify)
 		unsigned char v[64];
 		struct ck_attribute va = { CKA_VALUE, v, sizeof(v) };
 
-		CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, priv, &va, 1), CKR_ATTRIBUTE_SENSITIVE);
+		CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(priv), &va, 1), CKR_ATTRIBUTE_SENSITIVE);
 	}
-	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, priv, &a, 1), CKR_OK);
+	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(priv), &a, 1), CKR_OK);
 	CHECK_EQ_INT(a.value_len, sizeof(id));
 	CHECK_MEM(idbuf, id, sizeof(id));
 	a.value_len = sizeof(idbuf);
-	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, pub, &a, 1), CKR_OK);
+	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(pub), &a, 1), CKR_OK);
 	CHECK_EQ_INT(a.value_len, sizeof(id));
 	raw_close(&raw);
 
@@ -272,7 +272,7 @@ TEST(data_objects)
 	CHECK_EQ_INT(raw_bool(&raw, d, CKA_TOKEN), 1);
 	CHECK_EQ_INT(raw_bool(&raw, d, CKA_PRIVATE), 1);
 	CHECK_EQ_INT(raw_bool(&raw, d, CKA_MODIFIABLE), 1);
-	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, d, &a, 1), CKR_OK);
+	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(d), &a, 1), CKR_OK);
 	CHECK_EQ_INT(a.value_len, 8);
 	CHECK_MEM(app, "mcxvault", 8);
 	raw_close(&raw);
