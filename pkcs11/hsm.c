@@ -536,8 +536,8 @@ static int hsm_reinit(struct hsm *h)
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;   /* SoftHSM crashes under threads without it */
 	rv = P11(h, C_Initialize, &args);
-	if (rv == CKR_OK)
-		h->initialised = 1;
+	if (rv == CKR_OK || (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && h->finalize))
+		h->initialised = 1;   /* ALREADY: our C_Finalize failed, the initialisation is still ours */
 	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
 		goto out;   /* e.g. SoftHSM without its token directory: CKR_GENERAL_ERROR */
 	pthread_mutex_lock(&h->recover_lock);
@@ -1277,6 +1277,13 @@ static ck_rv_t op_ec_generate(struct hsm *h, ck_session_handle_t session, void *
 	struct point_ctx pc;
 	ck_rv_t rv;
 
+	if (c->priv != 0 || c->pub != 0) {
+		/* a pair of an attempt whose session was lost after it was made
+		 * (the destroys below failed with the session): the token still
+		 * holds it, under the same label; remove it before making another */
+		(void)P11(h, C_DestroyObject, session, c->priv);
+		(void)P11(h, C_DestroyObject, session, c->pub);
+	}
 	c->priv = c->pub = 0;
 	rv = P11(h, C_GenerateKeyPair, session, &mech, pub, MCX_ARRAY_SIZE(pub), priv, MCX_ARRAY_SIZE(priv),
 	         &c->pub, &c->priv);
@@ -1286,10 +1293,12 @@ static ck_rv_t op_ec_generate(struct hsm *h, ck_session_handle_t session, void *
 	pc.point = c->point;
 	rv = op_point(h, session, &pc, err);
 	if (rv != CKR_OK) {
-		/* do not leave a pair behind that the caller never heard of */
-		(void)P11(h, C_DestroyObject, session, c->priv);
-		(void)P11(h, C_DestroyObject, session, c->pub);
-		c->priv = c->pub = 0;
+		/* do not leave a pair behind that the caller never heard of;
+		 * if the session is gone, a re-run removes it (above) */
+		if (P11(h, C_DestroyObject, session, c->priv) == CKR_OK)
+			c->priv = 0;
+		if (P11(h, C_DestroyObject, session, c->pub) == CKR_OK)
+			c->pub = 0;
 	}
 	return rv;
 }

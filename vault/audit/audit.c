@@ -220,6 +220,23 @@ out:
 	return r;
 }
 
+/* HMAC with the token's audit key.  After the token was re-initialised
+ * (it went away and came back) the key has a new handle: the old one is
+ * stale, and the key is looked up again by label, once.  The checkpointer
+ * and audit.check_checkpoint requests share the handle, hence the atomics. */
+static int audit_hmac(struct audit_log *log, const uint8_t *input, size_t len, uint8_t mac[32])
+{
+	hsm_handle_t key = __atomic_load_n(&log->mac_key, __ATOMIC_ACQUIRE);
+	int r = hsm_hmac_sha256(log->hsm, key, input, len, mac);
+
+	if (r == MCX_ERR_HSM_STALE_HANDLE &&
+	    (r = hsm_find_by_label(log->hsm, HSM_CLASS_SECRET_KEY, AUDIT_MAC_KEY_LABEL, &key)) == MCX_OK) {
+		__atomic_store_n(&log->mac_key, key, __ATOMIC_RELEASE);
+		r = hsm_hmac_sha256(log->hsm, key, input, len, mac);
+	}
+	return r;
+}
+
 /* Test seam: the HSM cannot be made to fail one HMAC on demand under a
  * running vaultd, so while the file named by MCXVAULT_TEST_AUDIT_MAC_FAIL
  * exists the checkpoint MAC fails as if the token were gone. */
@@ -229,7 +246,7 @@ static int audit_mac(struct audit_log *log, const uint8_t *input, size_t len, ui
 
 	if (seam != NULL && access(seam, F_OK) == 0)
 		return MCX_ERR_HSM_UNAVAILABLE;
-	return hsm_hmac_sha256(log->hsm, log->mac_key, input, len, mac);
+	return audit_hmac(log, input, len, mac);
 }
 
 /* Seals everything written so far; the caller holds log->lock.  A MAC the
@@ -1021,7 +1038,7 @@ MCX_RESULT audit_checkpoint_check(struct audit_log *log, uint64_t seq, const cha
 	MCX_ENSURE_ALLOC(given = mcx_buf_new(32));
 	MCX_ENSURE(mac_hex != NULL && strlen(mac_hex) == 64 && mcx_hex_decode(given, mac_hex, 64) == MCX_OK,
 	           MCX_ERR_PARSE);
-	MCX_GUARD(hsm_hmac_sha256(log->hsm, log->mac_key, input, sizeof(input), mac));
+	MCX_GUARD(audit_hmac(log, input, sizeof(input), mac));
 	r = mcx_memcmp_consttime(mac, mcx_buf_ptr(given), 32) == 0 ? MCX_OK : MCX_ERR_SIGNATURE_INVALID;
 out:
 	mcx_buf_free(given);
