@@ -211,9 +211,10 @@ def main():
     S.check("sign version 1's public key is unchanged",
             c.call("sign.public_key", {"domain": HOME, "version": 1})["pem"] == sign_pub)
     gmk_after = c.call("gmk.show", {"domain": HOME, "group": GROUP})
-    S.check("the group's first GMK-ID is still there",
-            any(k.get("gmk_id") == gmk_before["keys"][0]["gmk_id"] for k in gmk_after.get("keys", []))
-            if "keys" in gmk_before else gmk_after.get("group") == GROUP, str(gmk_after)[:300])
+    first = {k["version"]: k["gmk_id"] for k in gmk_before["keys"]}
+    now = {k["version"]: k["gmk_id"] for k in gmk_after["keys"]}
+    S.check("the group's GMK versions of before keep their GMK-IDs (%d versions now)" % len(now),
+            first and all(now.get(v) == gid for v, gid in first.items()), "%s then, %s now" % (first, now))
 
     # --- stale handles: the index finds its keys again by label ------------
     V.faults("stale 1")

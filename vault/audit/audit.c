@@ -39,6 +39,7 @@ struct audit_log {
 	int64_t window_from;          /* time of the first unsealed record */
 	int healthy;                  /* the last write succeeded */
 	int sealing;                  /* the last checkpoint MAC succeeded */
+	uint64_t seal_failed_generation; /* hsm_generation() when it failed */
 	int64_t seal_retry_at;        /* after a failed MAC: not before this time */
 	uint64_t failures;
 	uint64_t seal_failures;
@@ -271,6 +272,7 @@ static int audit_checkpoint_locked(struct audit_log *log, const char *kind)
 		log->sealing = 0;
 		log->seal_failures++;
 		log->seal_retry_at = now + log->interval;
+		log->seal_failed_generation = hsm_generation(log->hsm);
 		MCX_BAIL(r);
 	}
 	hex32(mac, mac_hex);
@@ -1015,8 +1017,13 @@ int audit_writable(struct audit_log *log)
 	healthy = log->healthy;
 	sealing = log->sealing;
 	fd = log->fd;
-	if (!sealing && mcx_time_now() >= log->seal_retry_at)
+	if (!sealing && hsm_generation(log->hsm) != log->seal_failed_generation && log->begun) {
+		/* the token came back (re-initialised) since the seal failed:
+		 * seal now, so the first request after the return is served */
+		sealing = audit_checkpoint_locked(log, "periodic") == MCX_OK;
+	} else if (!sealing && mcx_time_now() >= log->seal_retry_at) {
 		pthread_cond_signal(&log->wake);   /* the checkpointer tries again now */
+	}
 	pthread_mutex_unlock(&log->lock);
 	if (!sealing)
 		return 0;
