@@ -15,11 +15,15 @@
  *     away and came back (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED,
  *     CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, ...)
  *     it reopens the session, logs in again and retries the call once; if that
- *     fails the caller gets MCX_ERR_HSM_UNAVAILABLE;
+ *     fails the caller gets MCX_ERR_HSM_UNAVAILABLE, the token is taken for
+ *     gone (every call fails at once) and a background thread re-initialises
+ *     the module until the token is back (docs/hsm.md, "States");
  *   - calls that create, change or destroy objects are serialised behind one
  *     lock and retried once on CKR_GENERAL_ERROR (SoftHSM 2.6.1 issue #573);
  *   - an object handle that is no longer valid is reported as
- *     MCX_ERR_HSM_STALE_HANDLE so the caller's index can look it up again.
+ *     MCX_ERR_HSM_STALE_HANDLE so the caller's index can look it up again;
+ *     so is every handle of before a re-initialisation (hsm_generation), so
+ *     an old handle never names another object.
  *
  * All functions are thread-safe; each call borrows a session from the pool
  * for its duration.
