@@ -492,7 +492,7 @@ static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx, uint64_t
 				break;
 			}
 		}
-		if (rv_gone(rv) || rv == CKR_CRYPTOKI_NOT_INITIALIZED) {
+		if (rv_gone(rv)) {
 			r = MCX_ERR_HSM_UNAVAILABLE;
 			gone = 1;
 			break;

@@ -244,8 +244,25 @@ def main():
     took = wait_for(lambda: reachable(c) and sign_ok(c), 5.0)
     S.check("C_Initialize works again: service back by itself (%.1f s)" % (took or -1), took is not None)
 
+    # --- C_SetAttributeValue: the audit anchor, updated when vaultd stops -----
+    # (SoftHSM refuses to change a data object's value, so the layer then
+    # replaces the object: C_SetAttributeValue, C_CreateObject, C_DestroyObject)
     before = snapshot(c, [HOME])
     c.close()
+    epoch = V.faults("fail C_SetAttributeValue 1 CKR_DEVICE_REMOVED")
+    rc = V.stop()
+    seen = V.calls_of(epoch)
+    S.check("vaultd stops cleanly with C_SetAttributeValue failing once at the anchor update (exit status %s)" % rc,
+            rc == 0 and ("C_SetAttributeValue", RV["CKR_DEVICE_REMOVED"]) in seen and
+            ("C_SetAttributeValue", 0x10) in seen, seen[-12:])   # retried: CKR_ATTRIBUTE_READ_ONLY from SoftHSM
+    S.check("... and starts again over that anchor", V.start())
+    epoch = V.faults("fail C_SetAttributeValue 1 CKR_DEVICE_ERROR dead")
+    rc = V.stop()
+    seen = V.calls_of(epoch)
+    S.check("vaultd stops with the device dying at the anchor update: exit status %s (0), no crash" % rc,
+            rc == 0 and ("C_SetAttributeValue", RV["CKR_DEVICE_ERROR"]) in seen, seen[-8:])
+    V.faults()
+    S.check("... and starts again (the anchor a step behind the log is fine)", V.start())
     rc = V.stop()
     S.check("vaultd stops cleanly (exit status %s)" % rc, rc == 0)
     V.faults("fail C_Initialize 1 CKR_DEVICE_ERROR")
