@@ -101,9 +101,9 @@ struct hsm {
 	pthread_t recoverer;
 	int recoverer_started;
 	int stopping;                 /* under state_lock */
-	ck_rv_t down_rv;              /* what took it down, for the log (under state_lock) */
 
 	_Atomic uint64_t calls, recoveries, retries, failures, reinits;
+	void (*event)(int lost, const char *message);
 
 	struct hsm_token_info info;   /* cached strings; reachable unused */
 	char sync_dir[PATH_MAX];      /* "" means sync() */
@@ -211,16 +211,23 @@ static void count(_Atomic uint64_t *counter)
  * and a handle of an older generation is MCX_ERR_HSM_STALE_HANDLE without
  * the module being asked.  A handle without a generation (top bits 0) is one
  * a test made outside this layer: used as it is. */
+#if ULONG_MAX > 0xffffffffUL
 #define HSM_GEN_SHIFT 40
 #define HSM_RAW_MASK ((1UL << HSM_GEN_SHIFT) - 1)
 #define HSM_GEN_MASK ((1UL << (64 - HSM_GEN_SHIFT)) - 1)
+#else
+/* 32-bit handles have no room for a generation: none is kept (0 = no check) */
+#define HSM_GEN_SHIFT 0
+#define HSM_RAW_MASK ULONG_MAX
+#define HSM_GEN_MASK 0UL
+#endif
 
 /* The generation the last hsm_run() of this thread ran its operation in. */
 static _Thread_local uint64_t run_generation;
 
 static hsm_handle_t handle_out(ck_object_handle_t raw)
 {
-	if (raw == 0 || (raw & ~HSM_RAW_MASK) != 0)
+	if (raw == 0 || HSM_GEN_MASK == 0 || (raw & ~HSM_RAW_MASK) != 0)
 		return raw; /* 0 stays invalid; a module with huge handles gets them untagged */
 	return (hsm_handle_t)((run_generation & HSM_GEN_MASK) << HSM_GEN_SHIFT) | raw;
 }
@@ -232,7 +239,7 @@ static ck_object_handle_t handle_raw(hsm_handle_t handle)
 
 static uint64_t handle_generation(hsm_handle_t handle)
 {
-	return handle >> HSM_GEN_SHIFT;
+	return HSM_GEN_MASK == 0 ? 0 : (uint64_t)handle >> HSM_GEN_SHIFT;
 }
 
 /* Copies a blank-padded PKCS#11 string into a NUL-terminated one. */
@@ -393,13 +400,24 @@ static ck_rv_t token_probe(struct hsm *h)
 /* The token or the module is gone: from now on calls fail fast with
  * MCX_ERR_HSM_UNAVAILABLE and the recoverer thread re-initialises the module
  * until the token is back. */
+static void hsm_event(struct hsm *h, int lost, const char *message)
+{
+	if (h->event != NULL)
+		h->event(lost, message);
+	else
+		fprintf(stderr, "hsm: %s\n", message);
+}
+
 static void hsm_mark_down(struct hsm *h, ck_rv_t rv)
 {
-	if (atomic_exchange(&h->down, 1) == 0)
-		fprintf(stderr, "hsm: the token or the module is gone (CK_RV 0x%lx): every call answers "
-		        "\"HSM unavailable\" until it is back; recovering\n", rv);
+	char message[192];
+
+	if (atomic_exchange(&h->down, 1) == 0) {
+		snprintf(message, sizeof(message), "the token or the module is gone (CK_RV 0x%lx): every call answers "
+		         "\"HSM unavailable\" until it is back; recovering", rv);
+		hsm_event(h, 1, message);
+	}
 	pthread_mutex_lock(&h->state_lock);
-	h->down_rv = rv;
 	pthread_cond_broadcast(&h->state_cond);
 	pthread_mutex_unlock(&h->state_lock);
 }
@@ -565,8 +583,14 @@ static int hsm_reinit(struct hsm *h)
 	atomic_fetch_add(&h->generation, 1);
 	count(&h->reinits);
 	atomic_store(&h->down, 0);
-	fprintf(stderr, "hsm: the token is back (slot %lu); module re-initialised, object handles renewed "
-	        "(generation %llu)\n", (unsigned long)slot, (unsigned long long)atomic_load(&h->generation));
+	{
+		char message[160];
+
+		snprintf(message, sizeof(message), "the token is back (slot %lu); module re-initialised, object "
+		         "handles renewed (generation %llu)", (unsigned long)slot,
+		         (unsigned long long)atomic_load(&h->generation));
+		hsm_event(h, 0, message);
+	}
 	r = 0;
 out:
 	if (r != 0) {
@@ -719,6 +743,7 @@ MCX_RESULT hsm_open(const struct hsm_options *options, struct hsm **out)
 	pthread_mutex_init(&h->state_lock, NULL);
 	pthread_cond_init(&h->state_cond, NULL);
 	atomic_store(&h->generation, 1);
+	h->event = options->event;
 	locks = 1;
 
 	h->pin = calloc(1, HSM_PIN_MAX);

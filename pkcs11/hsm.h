@@ -49,6 +49,9 @@ struct hsm_options {
 	                         * it in hsm_close(); the caller wipes its own copy */
 	unsigned sessions;      /* size of the session pool, >= 1 */
 	const char *sync_path;  /* token directory to syncfs(); NULL: from SOFTHSM2_CONF, else sync() */
+	/* Where the token's loss and return are told (one sentence each, from
+	 * any thread); NULL: stderr.  vaultd passes its log. */
+	void (*event)(int lost, const char *message);
 };
 
 /* Loads the module, finds the token, opens the pool and logs in. */
@@ -66,7 +69,8 @@ struct hsm_token_info {
 	int reachable;            /* 1 when a session answered just now */
 };
 
-/* Cheap: cached strings plus a C_GetSessionInfo liveness check. */
+/* Cheap: cached strings plus a liveness check (C_GetSessionInfo and
+ * C_GetTokenInfo); reachable is 0 at once while the token is marked gone. */
 MCX_RESULT hsm_token_info(struct hsm *hsm, struct hsm_token_info *info);
 
 typedef unsigned long hsm_handle_t;   /* a CK_OBJECT_HANDLE, opaque to callers */

@@ -52,7 +52,7 @@ static int shim_bind(void)
 
 static struct hsm *open_shim(unsigned sessions)
 {
-	struct hsm_options o = { shim_path, "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, sessions, NULL };
+	struct hsm_options o = { shim_path, "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, sessions, NULL, NULL };
 	struct hsm *h = NULL;
 
 	shim.reset();
@@ -308,7 +308,7 @@ TEST(find_always_finalised)
 
 TEST(open_through_shim_errors)
 {
-	struct hsm_options o = { shim_path, "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 2, NULL };
+	struct hsm_options o = { shim_path, "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 2, NULL, NULL };
 	struct hsm *h = open_shim(1);
 
 	REQUIRE(h != NULL);
