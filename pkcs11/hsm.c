@@ -739,7 +739,16 @@ MCX_RESULT hsm_open(const struct hsm_options *options, struct hsm **out)
 	pthread_cond_init(&h->pool_cond, NULL);
 	pthread_mutex_init(&h->recover_lock, NULL);
 	pthread_mutex_init(&h->object_lock, NULL);
-	pthread_rwlock_init(&h->module_lock, NULL);
+	{
+		/* writer first: a stream of calls must not keep the recovery out
+		 * (no call takes the lock twice, so this cannot deadlock) */
+		pthread_rwlockattr_t attr;
+
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&h->module_lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
 	pthread_mutex_init(&h->state_lock, NULL);
 	pthread_cond_init(&h->state_cond, NULL);
 	atomic_store(&h->generation, 1);

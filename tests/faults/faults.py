@@ -16,6 +16,7 @@
 #
 # SPDX-License-Identifier: Apache-2.0
 import os
+import subprocess
 import sys
 import time
 
@@ -53,6 +54,14 @@ def keys_consistent(c, domains, before):
             if STATE_ORDER[now[key]] < STATE_ORDER[state]:
                 return "%s: version %s went back from %s to %s" % (d, key, state, now[key])
     return ""
+
+
+def token_private_keys():
+    """Labels of the token's private keys, listed by pkcs11-tool from outside."""
+    out = subprocess.run(["pkcs11-tool", "--module", "/usr/lib/softhsm/libsofthsm2.so", "--token-label",
+                          "mcx-vault", "--login", "--pin", "1234", "--list-objects", "--type", "privkey"],
+                         capture_output=True, text=True).stdout
+    return [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.strip().startswith("label:")]
 
 
 def snapshot(c, domains):
@@ -230,7 +239,13 @@ def main():
                            "members": [{"uri": "sip:alice@a.example"}]}) == 0)
     wrong = keys_consistent(c, [HOME], before)
     S.check("stale handles: keys consistent", not wrong, wrong)
+    # a retirement must destroy the private key even though its handle is stale
+    S.check("stale handles: key.retire sign 2", c.code("key.retire", {"domain": HOME, "purpose": "sign",
+                                                                      "version": 2}) == 0)
     V.faults()
+    S.check("... and the private key of sign version 2 is gone from the token (pkcs11-tool)",
+            "mcxvault/a.example/sign/2" not in token_private_keys() and
+            "mcxvault/a.example/sign/3" in token_private_keys())
 
     # --- C_Initialize fails during recovery, then at start-up ---------------
     V.faults("gone", "fail C_Initialize 1 CKR_GENERAL_ERROR after")

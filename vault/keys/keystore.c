@@ -391,16 +391,29 @@ out:
 	return r;
 }
 
+/* Destroys a secret object.  A stale handle is not proof that the object is
+ * gone (the token may have been re-initialised and numbered it afresh): it
+ * is looked up by label and destroyed; only "not found" means gone. */
+static int secret_destroy(struct keystore *ks, hsm_handle_t handle, enum hsm_object_class object_class,
+                          const char *label)
+{
+	int r = hsm_object_destroy(ks->hsm, handle);
+
+	if (r == MCX_ERR_HSM_STALE_HANDLE && (r = hsm_find_by_label(ks->hsm, object_class, label, &handle)) == MCX_OK)
+		r = hsm_object_destroy(ks->hsm, handle);
+	return r == MCX_ERR_NOT_FOUND ? MCX_OK : r;
+}
+
 /* Destroys the private key and the sealed blobs of a retired version. */
 static int entry_destroy_secrets(struct keystore *ks, struct keystore_entry *e)
 {
 	int r = MCX_ERR_INTERNAL;
+	char label[HSM_LABEL_MAX + 1];
 
 	if (e->private_key != HSM_HANDLE_INVALID) {
-		r = hsm_object_destroy(ks->hsm, e->private_key);
+		key_label(label, sizeof(label), e->domain, e->purpose, e->version, NULL);
 		/* already gone is fine: the goal is that it does not exist */
-		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
-			goto out;
+		MCX_GUARD(secret_destroy(ks, e->private_key, HSM_CLASS_PRIVATE_KEY, label));
 		e->private_key = HSM_HANDLE_INVALID;
 	}
 	for (size_t i = 0; i < e->blob_count;) {
@@ -408,9 +421,8 @@ static int entry_destroy_secrets(struct keystore *ks, struct keystore_entry *e)
 			i++;
 			continue;
 		}
-		r = hsm_object_destroy(ks->hsm, e->blobs[i].handle);
-		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
-			goto out;
+		key_label(label, sizeof(label), e->domain, e->purpose, e->version, e->blobs[i].name);
+		MCX_GUARD(secret_destroy(ks, e->blobs[i].handle, HSM_CLASS_DATA, label));
 		mcx_wipe(e->blobs[i].value, e->blobs[i].len);
 		free(e->blobs[i].value);
 		e->blobs[i] = e->blobs[e->blob_count - 1];
