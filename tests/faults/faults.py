@@ -10,6 +10,7 @@
 #          and once the faults stop vaultd re-initialises the module by
 #          itself and serves again;
 #   retry  CKR_GENERAL_ERROR at call i only: retried once inside, success —
+# (C_GenerateKey, which only the first start calls, is failed there)
 # and after every case: vaultd still answers, exactly one active version per
 # purpose (key.list), no version lost or moved back.  Then stale handles,
 # C_Initialize failing at start-up and during recovery.
@@ -56,12 +57,17 @@ def keys_consistent(c, domains, before):
     return ""
 
 
-def token_private_keys():
-    """Labels of the token's private keys, listed by pkcs11-tool from outside."""
+def token_objects(kind):
+    """Labels of the token's objects of a kind (privkey, secrkey), listed by
+    pkcs11-tool from outside."""
     out = subprocess.run(["pkcs11-tool", "--module", "/usr/lib/softhsm/libsofthsm2.so", "--token-label",
-                          "mcx-vault", "--login", "--pin", "1234", "--list-objects", "--type", "privkey"],
+                          "mcx-vault", "--login", "--pin", "1234", "--list-objects", "--type", kind],
                          capture_output=True, text=True).stdout
     return [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.strip().startswith("label:")]
+
+
+def token_private_keys():
+    return token_objects("privkey")
 
 
 def snapshot(c, domains):
@@ -170,9 +176,25 @@ def fault_every_call(c, m):
 
 
 def main():
-    if not S.check("vaultd starts through libp11fault.so", V.start()):
+    # --- first start on a fresh token: the audit MAC key and the KEK are
+    # made (C_GenerateKey, the only calls that make them) --------------------
+    epoch = V.faults("fail C_GenerateKey 2 CKR_DEVICE_ERROR dead")
+    started = V.start()
+    rc = V.proc.wait(30) if V.proc is not None and not started else None
+    if started:
+        V.stop()
+    V.proc = None
+    S.check("first start, the device dies at the second C_GenerateKey (the KEK): vaultd refuses to start, "
+            "exit status 1", not started and rc == 1 and
+            ("C_GenerateKey", RV["CKR_DEVICE_ERROR"]) in V.calls_of(epoch), "started=%s rc=%s" % (started, rc))
+    epoch = V.faults("fail C_GenerateKey 1 CKR_DEVICE_REMOVED")
+    if not S.check("next start, C_GenerateKey (the KEK) fails once: retried, vaultd starts through libp11fault.so",
+                   V.start() and [f for f, _ in V.calls_of(epoch) if f == "C_GenerateKey"] == ["C_GenerateKey"] * 2):
         print(V.log_text()[-3000:])
         return S.end()
+    secrets = token_objects("secrkey")
+    S.check("one audit MAC key and one KEK in the token (%s)" % ", ".join(secrets),
+            sorted(secrets) == ["mcxvault-audit/1", "mcxvault-kek/1"])
     c = V.client()
     c.call("domain.init", {"domain": HOME})
     c.call("gmk.create", {"domain": HOME, "group": GROUP})
@@ -305,4 +327,4 @@ def main():
     return S.end()
 
 
-main_guard(main)
+main_guard(main, S)

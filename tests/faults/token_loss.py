@@ -191,4 +191,4 @@ def main():
     return S.end()
 
 
-main_guard(main)
+main_guard(main, S)
