@@ -103,6 +103,7 @@ struct hsm {
 	int stopping;                 /* under state_lock */
 
 	_Atomic uint64_t calls, recoveries, retries, failures, reinits;
+	_Atomic uint64_t ping_probed_ns;  /* when vault.status last probed the token */
 	void (*event)(int lost, const char *message);
 
 	struct hsm_token_info info;   /* cached strings; reachable unused */
@@ -889,14 +890,22 @@ void hsm_close(struct hsm *h)
 
 /* --- token info, stats, sync, random -------------------------------------- */
 
+#define HSM_PING_PROBE_NS (200u * 1000u * 1000u)
+
 /* A session that answers is not enough: SoftHSM keeps sessions of a token
- * whose directory is gone (see token_probe). */
+ * whose directory is gone (see token_probe).  The probe costs more than the
+ * rest of a vault.status, so it runs at most every 200 ms: a lost token is
+ * seen that late at worst by a status that is all the traffic there is. */
 static ck_rv_t op_ping(struct hsm *h, ck_session_handle_t session, void *ctx, int *err)
 {
 	struct ck_session_info si;
 	ck_rv_t rv = P11(h, C_GetSessionInfo, session, &si);
+	uint64_t now = mcx_monotonic_ns(), last = atomic_load(&h->ping_probed_ns);
 
-	return rv != CKR_OK ? rv : token_probe(h);
+	if (rv != CKR_OK || (now - last < HSM_PING_PROBE_NS && last != 0))
+		return rv;
+	atomic_store(&h->ping_probed_ns, now);
+	return token_probe(h);
 }
 
 MCX_RESULT hsm_token_info(struct hsm *h, struct hsm_token_info *info)
@@ -1840,6 +1849,11 @@ MCX_RESULT hsm_hmac_sha256(struct hsm *h, hsm_handle_t key, const void *data, si
 	r = 0;
 out:
 	return r;
+}
+
+unsigned long hsm_handle_raw(hsm_handle_t handle)
+{
+	return handle_raw(handle);
 }
 
 uint64_t hsm_generation(struct hsm *h)

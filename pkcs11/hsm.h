@@ -172,5 +172,9 @@ void hsm_stats_get(struct hsm *hsm, struct hsm_stats *stats);
  * object); a cache of handles (an index of token objects) that sees the
  * generation change looks its objects up again by label. */
 uint64_t hsm_generation(struct hsm *hsm);
+/* The module's own CK_OBJECT_HANDLE inside a handle of this layer (which
+ * carries its generation in the top bits): only for code that also talks
+ * PKCS#11 directly to the same module, i.e. tests and benchmarks. */
+unsigned long hsm_handle_raw(hsm_handle_t handle);
 
 #endif /* MCX_PKCS11_HSM_H */

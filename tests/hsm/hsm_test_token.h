@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pkcs11/hsm.h"
+
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
 
@@ -134,9 +136,9 @@ __attribute__((unused)) static void raw_close(struct raw_p11 *raw)
 	memset(raw, 0, sizeof(*raw));
 }
 
-/* The module's own handle inside an hsm_handle_t: the layer keeps the
- * generation of the handle in the bits above 40 (pkcs11/hsm.c). */
-#define TEST_RAW_HANDLE(handle) ((unsigned long)(handle) & ((1UL << 40) - 1))
+/* The module's own handle inside an hsm_handle_t (which carries its
+ * generation), for the raw session. */
+#define TEST_RAW_HANDLE(handle) hsm_handle_raw(handle)
 
 /* A CK_BBOOL attribute: 1, 0, or -1 when it cannot be read. */
 __attribute__((unused)) static int raw_bool(struct raw_p11 *raw, unsigned long object, unsigned long type)
