@@ -118,7 +118,7 @@ static int op_raw_sign(struct bench_thread *t, uint64_t i)
 	ck_rv_t rv;
 
 	bench_digest(digest, i, bench_index(t));
-	if ((rv = raw_fl->C_SignInit(s, &mech, bench_key)) == CKR_OK)
+	if ((rv = raw_fl->C_SignInit(s, &mech, hsm_handle_raw(bench_key))) == CKR_OK)
 		rv = raw_fl->C_Sign(s, digest, 32, sig, &sig_len);
 	if (rv != CKR_OK || sig_len != 64) {
 		snprintf(t->first_error, sizeof(t->first_error), "C_Sign: CK_RV 0x%lx, %lu octets", rv, sig_len);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/p11-kit.h>
@@ -86,7 +87,24 @@ struct hsm {
 	pthread_mutex_t recover_lock; /* slot lookup, reopen and login */
 	pthread_mutex_t object_lock;  /* object-changing calls (SoftHSM #573) */
 
-	_Atomic uint64_t calls, recoveries, retries, failures;
+	/* Token loss (see "States" in docs/hsm.md).  Every call holds
+	 * module_lock for reading while it is in the module; re-initialisation
+	 * (C_Finalize + C_Initialize) holds it for writing, so it never pulls the
+	 * module out from under a running call.  While `down`, calls fail at once
+	 * with MCX_ERR_HSM_UNAVAILABLE instead of queueing behind the recovery. */
+	pthread_rwlock_t module_lock;
+	_Atomic int down;
+	_Atomic uint64_t generation;  /* +1 per re-initialisation: handles of older ones are stale */
+	int initialised;              /* we hold a C_Initialize (under module_lock) */
+	pthread_mutex_t state_lock;   /* recoverer wake-ups */
+	pthread_cond_t state_cond;
+	pthread_t recoverer;
+	int recoverer_started;
+	int stopping;                 /* under state_lock */
+
+	_Atomic uint64_t calls, recoveries, retries, failures, reinits;
+	_Atomic uint64_t ping_probed_ns;  /* when vault.status last probed the token */
+	void (*event)(int lost, const char *message);
 
 	struct hsm_token_info info;   /* cached strings; reachable unused */
 	char sync_dir[PATH_MAX];      /* "" means sync() */
@@ -162,9 +180,67 @@ static int rv_lost(ck_rv_t rv)
 	}
 }
 
+/* The token or the module is gone (or broken) when these persist after the
+ * session was recovered once: the whole module is re-initialised. */
+static int rv_gone(ck_rv_t rv)
+{
+	switch (rv) {
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_DEVICE_REMOVED:
+	case CKR_DEVICE_ERROR:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_SLOT_ID_INVALID:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_GENERAL_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void count(_Atomic uint64_t *counter)
 {
 	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+/* After a re-initialisation the module numbers its objects afresh: an old
+ * handle may name a different object now (SoftHSM starts again from 1), so
+ * acting on it could sign with, or destroy, the wrong key.  Handles given to
+ * callers therefore carry the generation they belong to in their top bits,
+ * and a handle of an older generation is MCX_ERR_HSM_STALE_HANDLE without
+ * the module being asked.  A handle without a generation (top bits 0) is one
+ * a test made outside this layer: used as it is. */
+#if ULONG_MAX > 0xffffffffUL
+#define HSM_GEN_SHIFT 40
+#define HSM_RAW_MASK ((1UL << HSM_GEN_SHIFT) - 1)
+#define HSM_GEN_MASK ((1UL << (64 - HSM_GEN_SHIFT)) - 1)
+#else
+/* 32-bit handles have no room for a generation: none is kept (0 = no check) */
+#define HSM_GEN_SHIFT 0
+#define HSM_RAW_MASK ULONG_MAX
+#define HSM_GEN_MASK 0UL
+#endif
+
+/* The generation the last hsm_run() of this thread ran its operation in. */
+static _Thread_local uint64_t run_generation;
+
+static hsm_handle_t handle_out(ck_object_handle_t raw)
+{
+	if (raw == 0 || HSM_GEN_MASK == 0 || (raw & ~HSM_RAW_MASK) != 0)
+		return raw; /* 0 stays invalid; a module with huge handles gets them untagged */
+	return (hsm_handle_t)((run_generation & HSM_GEN_MASK) << HSM_GEN_SHIFT) | raw;
+}
+
+static ck_object_handle_t handle_raw(hsm_handle_t handle)
+{
+	return handle & HSM_RAW_MASK;
+}
+
+static uint64_t handle_generation(hsm_handle_t handle)
+{
+	return HSM_GEN_MASK == 0 ? 0 : (uint64_t)handle >> HSM_GEN_SHIFT;
 }
 
 /* Copies a blank-padded PKCS#11 string into a NUL-terminated one. */
@@ -299,27 +375,91 @@ static void session_return(struct hsm *h, struct hsm_session *s)
 	pthread_mutex_unlock(&h->pool_lock);
 }
 
+/* --- the token probe, the states ------------------------------------------ */
+
+/* Is the token still there?  SoftHSM 2.6.1 keeps its sessions when the token
+ * directory disappears, but then answers CKR_OBJECT_HANDLE_INVALID for every
+ * key, finds no objects at all and fails C_GetTokenInfo (CKR_GENERAL_ERROR);
+ * and it stays so after the directory is back, until C_Finalize +
+ * C_Initialize.  So a stale handle or an empty search is only believed after
+ * this probe: CKR_OK when the token answers and is initialised. */
+static ck_rv_t token_probe(struct hsm *h)
+{
+	struct ck_token_info ti;
+	ck_slot_id_t slot;
+	ck_rv_t rv;
+
+	pthread_mutex_lock(&h->recover_lock);
+	slot = h->slot;
+	pthread_mutex_unlock(&h->recover_lock);
+	rv = P11(h, C_GetTokenInfo, slot, &ti);
+	if (rv == CKR_OK && !(ti.flags & CKF_TOKEN_INITIALIZED))
+		rv = CKR_TOKEN_NOT_RECOGNIZED;
+	return rv;
+}
+
+/* The token or the module is gone: from now on calls fail fast with
+ * MCX_ERR_HSM_UNAVAILABLE and the recoverer thread re-initialises the module
+ * until the token is back. */
+static void hsm_event(struct hsm *h, int lost, const char *message)
+{
+	if (h->event != NULL)
+		h->event(lost, message);
+	else
+		fprintf(stderr, "hsm: %s\n", message);
+}
+
+static void hsm_mark_down(struct hsm *h, ck_rv_t rv)
+{
+	char message[192];
+
+	if (atomic_exchange(&h->down, 1) == 0) {
+		snprintf(message, sizeof(message), "the token or the module is gone (CK_RV 0x%lx): every call answers "
+		         "\"HSM unavailable\" until it is back; recovering", rv);
+		hsm_event(h, 1, message);
+	}
+	pthread_mutex_lock(&h->state_lock);
+	pthread_cond_broadcast(&h->state_cond);
+	pthread_mutex_unlock(&h->state_lock);
+}
+
 /* --- the operation runner ------------------------------------------------- */
 
 typedef ck_rv_t (*hsm_op)(struct hsm *h, ck_session_handle_t session, void *ctx, int *err);
 
 #define OP_CHANGES_OBJECTS 1u
 
-static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx)
+/* need_generation: the generation of the handle the operation uses (0: none
+ * or untagged); an older one is stale without asking the module. */
+static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx, uint64_t need_generation)
 {
-	struct hsm_session *s;
-	int attempt, unstuck = 0;
-	ck_rv_t rv;
+	struct hsm_session *s = NULL;
+	int attempt, unstuck = 0, retried = 0, gone = 0;
+	ck_rv_t rv = CKR_OK;
 	int r = MCX_ERR_INTERNAL, err;
 
 	count(&h->calls);
+	pthread_rwlock_rdlock(&h->module_lock);
+	if (atomic_load(&h->down)) {
+		r = MCX_ERR_HSM_UNAVAILABLE;
+		goto unlock;
+	}
+	run_generation = atomic_load(&h->generation);
+	if (need_generation != 0 && need_generation != (run_generation & HSM_GEN_MASK)) {
+		r = MCX_ERR_HSM_STALE_HANDLE;
+		goto unlock;
+	}
 	s = session_borrow(h);
 	if (flags & OP_CHANGES_OBJECTS)
 		pthread_mutex_lock(&h->object_lock);
 	for (attempt = 0;; attempt++) {
 		if (!s->open || s->need_login) {
-			if ((r = session_recover(h, s)) != 0)
+			if ((r = session_recover(h, s)) != 0) {
+				/* no slot, no session or no login: the token is not there */
+				gone = r == MCX_ERR_HSM_UNAVAILABLE;
+				rv = CKR_TOKEN_NOT_PRESENT;
 				break;
+			}
 		}
 		err = MCX_ERR_INTERNAL;
 		rv = op(h, s->handle, ctx, &err);
@@ -339,6 +479,7 @@ static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx)
 			if (attempt == 0)
 				continue;
 			r = MCX_ERR_HSM_UNAVAILABLE;
+			gone = rv_gone(rv);
 			break;
 		}
 		if (rv == CKR_OPERATION_ACTIVE && !unstuck) {
@@ -351,9 +492,29 @@ static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx)
 			attempt--;
 			continue;
 		}
-		if (rv == CKR_GENERAL_ERROR && (flags & OP_CHANGES_OBJECTS) && attempt == 0) {
-			count(&h->retries);
+		if (rv == CKR_GENERAL_ERROR && !retried) {
+			/* SoftHSM #573 for object changes; a hiccup elsewhere */
+			retried = 1;
+			if (flags & OP_CHANGES_OBJECTS)
+				count(&h->retries);
+			attempt--;
 			continue;
+		}
+		if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID) {
+			ck_rv_t probe = token_probe(h);
+
+			if (probe != CKR_OK) {
+				/* not a stale handle: no handle works any more */
+				rv = probe;
+				r = MCX_ERR_HSM_UNAVAILABLE;
+				gone = 1;
+				break;
+			}
+		}
+		if (rv_gone(rv)) {
+			r = MCX_ERR_HSM_UNAVAILABLE;
+			gone = 1;
+			break;
 		}
 		r = rv_map(rv);
 		break;
@@ -361,9 +522,118 @@ static int hsm_run(struct hsm *h, unsigned flags, hsm_op op, void *ctx)
 	if (flags & OP_CHANGES_OBJECTS)
 		pthread_mutex_unlock(&h->object_lock);
 	session_return(h, s);
+unlock:
+	pthread_rwlock_unlock(&h->module_lock);
+	if (gone)
+		hsm_mark_down(h, rv);
 	if (r != 0)
 		count(&h->failures);
 	return r;
+}
+
+/* Re-initialises the module and rebuilds the pool; the caller is the
+ * recoverer thread.  Under module_lock for writing: no call is in the module.
+ * 0 when the token is back. */
+static int hsm_reinit(struct hsm *h)
+{
+	struct ck_c_initialize_args args;
+	ck_slot_id_t slot;
+	ck_rv_t rv = CKR_OK;
+	unsigned i;
+	int r = MCX_ERR_HSM_UNAVAILABLE;
+
+	pthread_rwlock_wrlock(&h->module_lock);
+	if (!atomic_load(&h->down)) {
+		r = 0;
+		goto out;
+	}
+	if (h->initialised && h->finalize) {
+		/* drops every session of ours; never a C_Logout while serving */
+		(void)P11(h, C_Finalize, NULL);
+		h->initialised = 0;
+	}
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;   /* SoftHSM crashes under threads without it */
+	rv = P11(h, C_Initialize, &args);
+	if (rv == CKR_OK || (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && h->finalize))
+		h->initialised = 1;   /* ALREADY: our C_Finalize failed, the initialisation is still ours */
+	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		goto out;   /* e.g. SoftHSM without its token directory: CKR_GENERAL_ERROR */
+	pthread_mutex_lock(&h->recover_lock);
+	r = find_slot(h, &slot, NULL, 0);   /* by URI again: the slot id may have changed */
+	if (r == 0)
+		h->slot = slot;
+	pthread_mutex_unlock(&h->recover_lock);
+	if (r != 0)
+		goto out;
+	r = MCX_ERR_HSM_UNAVAILABLE;
+	for (i = 0; i < h->n_sessions; i++) {
+		struct hsm_session *s = &h->sessions[i];
+
+		rv = P11(h, C_OpenSession, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s->handle);
+		s->open = rv == CKR_OK;
+		s->need_login = 0;
+		s->stuck = 0;
+		if (rv != CKR_OK)
+			goto out;
+		if (i == 0 && (rv = login(h, s->handle)) != CKR_OK)
+			goto out;
+	}
+	if ((rv = token_probe(h)) != CKR_OK)
+		goto out;
+	atomic_fetch_add(&h->generation, 1);
+	count(&h->reinits);
+	atomic_store(&h->down, 0);
+	{
+		char message[160];
+
+		snprintf(message, sizeof(message), "the token is back (slot %lu); module re-initialised, object "
+		         "handles renewed (generation %llu)", (unsigned long)slot,
+		         (unsigned long long)atomic_load(&h->generation));
+		hsm_event(h, 0, message);
+	}
+	r = 0;
+out:
+	if (r != 0) {
+		/* sessions opened so far go with the next C_Finalize */
+		for (i = 0; i < h->n_sessions; i++)
+			h->sessions[i].open = 0;
+	}
+	pthread_rwlock_unlock(&h->module_lock);
+	return r;
+}
+
+#define HSM_RECOVER_INTERVAL_MS 100
+
+/* The recoverer: sleeps until the token is marked gone, then tries to bring
+ * it back every HSM_RECOVER_INTERVAL_MS.  One thread, so one recovery at a
+ * time; callers never wait for it (they fail fast while it works). */
+static void *hsm_recoverer(void *arg)
+{
+	struct hsm *h = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&h->state_lock);
+	while (!h->stopping) {
+		if (!atomic_load(&h->down)) {
+			pthread_cond_wait(&h->state_cond, &h->state_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&h->state_lock);
+		(void)hsm_reinit(h);
+		pthread_mutex_lock(&h->state_lock);
+		if (!atomic_load(&h->down) || h->stopping)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += HSM_RECOVER_INTERVAL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&h->state_cond, &h->state_lock, &until);
+	}
+	pthread_mutex_unlock(&h->state_lock);
+	return NULL;
 }
 
 /* --- open / close ----------------------------------------------------------- */
@@ -470,6 +740,20 @@ MCX_RESULT hsm_open(const struct hsm_options *options, struct hsm **out)
 	pthread_cond_init(&h->pool_cond, NULL);
 	pthread_mutex_init(&h->recover_lock, NULL);
 	pthread_mutex_init(&h->object_lock, NULL);
+	{
+		/* writer first: a stream of calls must not keep the recovery out
+		 * (no call takes the lock twice, so this cannot deadlock) */
+		pthread_rwlockattr_t attr;
+
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&h->module_lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
+	pthread_mutex_init(&h->state_lock, NULL);
+	pthread_cond_init(&h->state_cond, NULL);
+	atomic_store(&h->generation, 1);
+	h->event = options->event;
 	locks = 1;
 
 	h->pin = calloc(1, HSM_PIN_MAX);
@@ -497,7 +781,7 @@ MCX_RESULT hsm_open(const struct hsm_options *options, struct hsm **out)
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = P11(h, C_Initialize, &args);
 	if (rv == CKR_OK)
-		h->finalize = 1;
+		h->finalize = h->initialised = 1;
 	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		fprintf(stderr, "hsm: C_Initialize failed: CK_RV 0x%lx\n", rv);
 		MCX_BAIL(MCX_ERR_HSM_UNAVAILABLE);
@@ -548,6 +832,9 @@ MCX_RESULT hsm_open(const struct hsm_options *options, struct hsm **out)
 	} else {
 		softhsm_tokendir(h->sync_dir, sizeof(h->sync_dir));
 	}
+	if (pthread_create(&h->recoverer, NULL, hsm_recoverer, h) != 0)
+		MCX_BAIL(MCX_ERR_SYSTEM);
+	h->recoverer_started = 1;
 
 	*out = h;
 	h = NULL;
@@ -567,11 +854,18 @@ void hsm_close(struct hsm *h)
 
 	if (h == NULL)
 		return;
+	if (h->recoverer_started) {
+		pthread_mutex_lock(&h->state_lock);
+		h->stopping = 1;
+		pthread_cond_broadcast(&h->state_cond);
+		pthread_mutex_unlock(&h->state_lock);
+		pthread_join(h->recoverer, NULL);
+	}
 	if (h->fl != NULL) {
-		for (i = 0; i < h->n_sessions; i++)
+		for (i = 0; i < h->n_sessions && h->initialised; i++)
 			if (h->sessions[i].open)
 				(void)P11(h, C_CloseSession, h->sessions[i].handle);
-		if (h->finalize)
+		if (h->finalize && h->initialised)
 			(void)P11(h, C_Finalize, NULL);
 		p11_kit_module_release(h->fl);
 	}
@@ -588,16 +882,30 @@ void hsm_close(struct hsm *h)
 	pthread_cond_destroy(&h->pool_cond);
 	pthread_mutex_destroy(&h->recover_lock);
 	pthread_mutex_destroy(&h->object_lock);
+	pthread_rwlock_destroy(&h->module_lock);
+	pthread_mutex_destroy(&h->state_lock);
+	pthread_cond_destroy(&h->state_cond);
 	free(h);
 }
 
 /* --- token info, stats, sync, random -------------------------------------- */
 
+#define HSM_PING_PROBE_NS (200u * 1000u * 1000u)
+
+/* A session that answers is not enough: SoftHSM keeps sessions of a token
+ * whose directory is gone (see token_probe).  The probe costs more than the
+ * rest of a vault.status, so it runs at most every 200 ms: a lost token is
+ * seen that late at worst by a status that is all the traffic there is. */
 static ck_rv_t op_ping(struct hsm *h, ck_session_handle_t session, void *ctx, int *err)
 {
 	struct ck_session_info si;
+	ck_rv_t rv = P11(h, C_GetSessionInfo, session, &si);
+	uint64_t now = mcx_monotonic_ns(), last = atomic_load(&h->ping_probed_ns);
 
-	return P11(h, C_GetSessionInfo, session, &si);
+	if (rv != CKR_OK || (now - last < HSM_PING_PROBE_NS && last != 0))
+		return rv;
+	atomic_store(&h->ping_probed_ns, now);
+	return token_probe(h);
 }
 
 MCX_RESULT hsm_token_info(struct hsm *h, struct hsm_token_info *info)
@@ -607,7 +915,7 @@ MCX_RESULT hsm_token_info(struct hsm *h, struct hsm_token_info *info)
 	MCX_ENSURE_REF(h);
 	MCX_ENSURE_REF(info);
 	*info = h->info;
-	info->reachable = hsm_run(h, 0, op_ping, NULL) == 0;
+	info->reachable = hsm_run(h, 0, op_ping, NULL, 0) == 0;
 	r = 0;
 out:
 	return r;
@@ -624,6 +932,9 @@ void hsm_stats_get(struct hsm *h, struct hsm_stats *stats)
 	stats->recoveries = atomic_load_explicit(&h->recoveries, memory_order_relaxed);
 	stats->retries = atomic_load_explicit(&h->retries, memory_order_relaxed);
 	stats->failures = atomic_load_explicit(&h->failures, memory_order_relaxed);
+	stats->reinits = atomic_load_explicit(&h->reinits, memory_order_relaxed);
+	stats->generation = atomic_load(&h->generation);
+	stats->reachable = !atomic_load(&h->down);
 }
 
 MCX_RESULT hsm_sync(struct hsm *h)
@@ -667,7 +978,7 @@ MCX_RESULT hsm_random(struct hsm *h, void *out, size_t len)
 	MCX_ENSURE(len <= MCX_BUF_SIZE_MAX, MCX_ERR_INVALID_ARGUMENT);
 	if (len == 0)
 		MCX_BAIL(0);
-	MCX_GUARD(hsm_run(h, 0, op_random, &c));
+	MCX_GUARD(hsm_run(h, 0, op_random, &c, 0));
 	r = 0;
 out:
 	return r;
@@ -827,7 +1138,7 @@ static ck_rv_t op_walk(struct hsm *h, ck_session_handle_t session, void *ctx, in
 	if (frv != CKR_OK && frv != CKR_OPERATION_NOT_INITIALIZED)
 		return frv;
 	if (c->n_handles == 0)
-		return CKR_OK;
+		return token_probe(h);
 	c->items = calloc(c->n_handles, sizeof(*c->items));
 	if (c->items == NULL) {
 		*err = MCX_ERR_ALLOC;
@@ -838,7 +1149,8 @@ static ck_rv_t op_walk(struct hsm *h, ck_session_handle_t session, void *ctx, in
 		if (rv != CKR_OK)
 			return rv;
 	}
-	return CKR_OK;
+	/* an empty or short answer may be a token that is gone (token_probe) */
+	return token_probe(h);
 }
 
 MCX_RESULT hsm_objects_walk(struct hsm *h, const char *label_prefix, hsm_object_fn fn, void *context)
@@ -855,9 +1167,11 @@ MCX_RESULT hsm_objects_walk(struct hsm *h, const char *label_prefix, hsm_object_
 	MCX_ENSURE(c.prefix_len <= HSM_LABEL_MAX, MCX_ERR_INVALID_ARGUMENT);
 	/* The session goes back to the pool before fn runs, so fn may call into
 	 * this layer again. */
-	MCX_GUARD(hsm_run(h, 0, op_walk, &c));
-	for (i = 0; i < c.n_items; i++)
+	MCX_GUARD(hsm_run(h, 0, op_walk, &c, 0));
+	for (i = 0; i < c.n_items; i++) {
+		c.items[i].object.handle = handle_out(c.items[i].object.handle);
 		MCX_GUARD(fn(context, &c.items[i].object));
+	}
 	r = 0;
 out:
 	walk_reset(&c);
@@ -882,6 +1196,8 @@ static ck_rv_t op_find(struct hsm *h, ck_session_handle_t session, void *ctx, in
 	frv = P11(h, C_FindObjectsFinal, session);
 	if (rv == CKR_OK && frv != CKR_OK)
 		rv = frv;
+	if (rv == CKR_OK && c->n == 0)
+		rv = token_probe(h); /* "not found" only from a token that is there */
 	return rv;
 }
 
@@ -902,10 +1218,10 @@ MCX_RESULT hsm_find_by_label(struct hsm *h, enum hsm_object_class object_class, 
 	c.tmpl[0] = (struct ck_attribute)ATTR(CKA_TOKEN, &ck_true, sizeof(ck_true));
 	c.tmpl[1] = (struct ck_attribute)ATTR(CKA_CLASS, &cls, sizeof(cls));
 	c.tmpl[2] = (struct ck_attribute)ATTR(CKA_LABEL, label, strlen(label));
-	MCX_GUARD(hsm_run(h, 0, op_find, &c));
+	MCX_GUARD(hsm_run(h, 0, op_find, &c, 0));
 	MCX_ENSURE(c.n > 0, MCX_ERR_NOT_FOUND);
 	MCX_ENSURE(c.n == 1, MCX_ERR_EXISTS);
-	*out = c.found[0];
+	*out = handle_out(c.found[0]);
 	r = 0;
 out:
 	return r;
@@ -954,12 +1270,12 @@ static ck_rv_t op_point(struct hsm *h, ck_session_handle_t session, void *ctx, i
 
 MCX_RESULT hsm_ec_public_point(struct hsm *h, hsm_handle_t public_key, uint8_t point[65])
 {
-	struct point_ctx c = { public_key, point };
+	struct point_ctx c = { handle_raw(public_key), point };
 	int r = MCX_ERR_INTERNAL;
 
 	MCX_ENSURE_REF(h);
 	MCX_ENSURE_REF(point);
-	MCX_GUARD(hsm_run(h, 0, op_point, &c));
+	MCX_GUARD(hsm_run(h, 0, op_point, &c, handle_generation(public_key)));
 	r = 0;
 out:
 	return r;
@@ -1004,6 +1320,13 @@ static ck_rv_t op_ec_generate(struct hsm *h, ck_session_handle_t session, void *
 	struct point_ctx pc;
 	ck_rv_t rv;
 
+	if (c->priv != 0 || c->pub != 0) {
+		/* a pair of an attempt whose session was lost after it was made
+		 * (the destroys below failed with the session): the token still
+		 * holds it, under the same label; remove it before making another */
+		(void)P11(h, C_DestroyObject, session, c->priv);
+		(void)P11(h, C_DestroyObject, session, c->pub);
+	}
 	c->priv = c->pub = 0;
 	rv = P11(h, C_GenerateKeyPair, session, &mech, pub, MCX_ARRAY_SIZE(pub), priv, MCX_ARRAY_SIZE(priv),
 	         &c->pub, &c->priv);
@@ -1013,10 +1336,12 @@ static ck_rv_t op_ec_generate(struct hsm *h, ck_session_handle_t session, void *
 	pc.point = c->point;
 	rv = op_point(h, session, &pc, err);
 	if (rv != CKR_OK) {
-		/* do not leave a pair behind that the caller never heard of */
-		(void)P11(h, C_DestroyObject, session, c->priv);
-		(void)P11(h, C_DestroyObject, session, c->pub);
-		c->priv = c->pub = 0;
+		/* do not leave a pair behind that the caller never heard of;
+		 * if the session is gone, a re-run removes it (above) */
+		if (P11(h, C_DestroyObject, session, c->priv) == CKR_OK)
+			c->priv = 0;
+		if (P11(h, C_DestroyObject, session, c->pub) == CKR_OK)
+			c->pub = 0;
 	}
 	return rv;
 }
@@ -1040,9 +1365,9 @@ MCX_RESULT hsm_ec_p256_generate(struct hsm *h, const char *label, const uint8_t 
 	c.id = id;
 	c.id_len = id_len;
 	c.point = point;
-	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_ec_generate, &c));
-	*private_key = c.priv;
-	*public_key = c.pub;
+	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_ec_generate, &c, 0));
+	*private_key = handle_out(c.priv);
+	*public_key = handle_out(c.pub);
 	r = 0;
 out:
 	return r;
@@ -1079,13 +1404,13 @@ static ck_rv_t op_ecdsa_sign(struct hsm *h, ck_session_handle_t session, void *c
 MCX_RESULT hsm_ecdsa_sign(struct hsm *h, hsm_handle_t private_key, const uint8_t digest[32],
                           uint8_t signature[64])
 {
-	struct sign_ctx c = { private_key, digest, signature };
+	struct sign_ctx c = { handle_raw(private_key), digest, signature };
 	int r = MCX_ERR_INTERNAL;
 
 	MCX_ENSURE_REF(h);
 	MCX_ENSURE_REF(digest);
 	MCX_ENSURE_REF(signature);
-	MCX_GUARD(hsm_run(h, 0, op_ecdsa_sign, &c));
+	MCX_GUARD(hsm_run(h, 0, op_ecdsa_sign, &c, handle_generation(private_key)));
 	r = 0;
 out:
 	return r;
@@ -1134,8 +1459,8 @@ MCX_RESULT hsm_data_create(struct hsm *h, const char *label, const void *value, 
 	c.label = label;
 	c.value = value != NULL ? value : "";
 	c.len = len;
-	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_data_create, &c));
-	*out = c.object;
+	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_data_create, &c, 0));
+	*out = handle_out(c.object);
 	r = 0;
 out:
 	return r;
@@ -1193,12 +1518,12 @@ MCX_RESULT hsm_data_set_value(struct hsm *h, hsm_handle_t object, const void *va
 	MCX_ENSURE(value != NULL || len == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(len <= HSM_DATA_VALUE_MAX, MCX_ERR_INVALID_ARGUMENT);
 	memset(&c, 0, sizeof(c));
-	c.object = object;
+	c.object = handle_raw(object);
 	c.value = value != NULL ? value : "";
 	c.len = len;
-	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_data_set, &c));
+	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_data_set, &c, handle_generation(object)));
 	if (current != NULL)
-		*current = c.new_object != 0 ? c.new_object : object;
+		*current = c.new_object != 0 ? handle_out(c.new_object) : object;
 	r = 0;
 out:
 	return r;
@@ -1250,9 +1575,9 @@ MCX_RESULT hsm_data_get_value(struct hsm *h, hsm_handle_t object, struct mcx_buf
 	MCX_ENSURE_REF(h);
 	MCX_ENSURE_REF(out);
 	memset(&c, 0, sizeof(c));
-	c.object = object;
+	c.object = handle_raw(object);
 	c.out = out;
-	MCX_GUARD(hsm_run(h, 0, op_data_get, &c));
+	MCX_GUARD(hsm_run(h, 0, op_data_get, &c, handle_generation(object)));
 	r = 0;
 out:
 	return r;
@@ -1267,11 +1592,11 @@ static ck_rv_t op_destroy(struct hsm *h, ck_session_handle_t session, void *ctx,
 
 MCX_RESULT hsm_object_destroy(struct hsm *h, hsm_handle_t object)
 {
-	ck_object_handle_t o = object;
+	ck_object_handle_t o = handle_raw(object);
 	int r = MCX_ERR_INTERNAL;
 
 	MCX_ENSURE_REF(h);
-	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_destroy, &o));
+	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_destroy, &o, handle_generation(object)));
 	r = 0;
 out:
 	return r;
@@ -1325,8 +1650,8 @@ static int secret_generate(struct hsm *h, const char *label, int aes, hsm_handle
 	MCX_ENSURE_REF(out);
 	*out = HSM_HANDLE_INVALID;
 	MCX_ENSURE(strlen(label) <= HSM_LABEL_MAX, MCX_ERR_INVALID_ARGUMENT);
-	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_secret_generate, &c));
-	*out = c.key;
+	MCX_GUARD(hsm_run(h, OP_CHANGES_OBJECTS, op_secret_generate, &c, 0));
+	*out = handle_out(c.key);
 	r = 0;
 out:
 	return r;
@@ -1395,7 +1720,7 @@ MCX_RESULT hsm_aes_gcm_encrypt(struct hsm *h, hsm_handle_t key, const void *aad,
 	MCX_ENSURE(aad != NULL || aad_len == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(plaintext != NULL || len == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(len <= MCX_BUF_SIZE_MAX && aad_len <= MCX_BUF_SIZE_MAX, MCX_ERR_INVALID_ARGUMENT);
-	c.key = key;
+	c.key = handle_raw(key);
 	c.aad = aad_len ? aad : NULL;
 	c.aad_len = aad_len;
 	c.in = plaintext != NULL ? plaintext : (const uint8_t *)"";
@@ -1403,7 +1728,7 @@ MCX_RESULT hsm_aes_gcm_encrypt(struct hsm *h, hsm_handle_t key, const void *aad,
 	c.dst_len = HSM_GCM_IV_LEN + len + HSM_GCM_TAG_LEN;
 	MCX_GUARD(mcx_buf_reserve(out, c.dst_len, &c.dst));
 	reserved = 1;
-	MCX_GUARD(hsm_run(h, 0, op_gcm_encrypt, &c));
+	MCX_GUARD(hsm_run(h, 0, op_gcm_encrypt, &c, handle_generation(key)));
 	r = 0;
 out:
 	if (r != 0 && reserved) {
@@ -1459,7 +1784,7 @@ MCX_RESULT hsm_aes_gcm_decrypt(struct hsm *h, hsm_handle_t key, const void *aad,
 	MCX_ENSURE(aad != NULL || aad_len == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(len <= MCX_BUF_SIZE_MAX && aad_len <= MCX_BUF_SIZE_MAX, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(len >= HSM_GCM_IV_LEN + HSM_GCM_TAG_LEN, MCX_ERR_SIGNATURE_INVALID);
-	c.key = key;
+	c.key = handle_raw(key);
 	c.aad = aad_len ? aad : NULL;
 	c.aad_len = aad_len;
 	c.in = sealed;
@@ -1468,7 +1793,7 @@ MCX_RESULT hsm_aes_gcm_decrypt(struct hsm *h, hsm_handle_t key, const void *aad,
 	c.dst_len = len - HSM_GCM_IV_LEN;
 	MCX_GUARD(mcx_buf_reserve(out, c.dst_len, &c.dst));
 	reserved = 1;
-	MCX_GUARD(hsm_run(h, 0, op_gcm_decrypt, &c));
+	MCX_GUARD(hsm_run(h, 0, op_gcm_decrypt, &c, handle_generation(key)));
 	mcx_wipe(c.dst + c.out_len, c.dst_len - c.out_len);
 	MCX_GUARD(mcx_buf_consume_end(out, c.dst_len - c.out_len));
 	reserved = 0;
@@ -1513,15 +1838,25 @@ static ck_rv_t op_hmac(struct hsm *h, ck_session_handle_t session, void *ctx, in
 
 MCX_RESULT hsm_hmac_sha256(struct hsm *h, hsm_handle_t key, const void *data, size_t len, uint8_t mac[32])
 {
-	struct hmac_ctx c = { key, data != NULL ? data : "", len, mac };
+	struct hmac_ctx c = { handle_raw(key), data != NULL ? data : "", len, mac };
 	int r = MCX_ERR_INTERNAL;
 
 	MCX_ENSURE_REF(h);
 	MCX_ENSURE_REF(mac);
 	MCX_ENSURE(data != NULL || len == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(len <= MCX_BUF_SIZE_MAX, MCX_ERR_INVALID_ARGUMENT);
-	MCX_GUARD(hsm_run(h, 0, op_hmac, &c));
+	MCX_GUARD(hsm_run(h, 0, op_hmac, &c, handle_generation(key)));
 	r = 0;
 out:
 	return r;
+}
+
+unsigned long hsm_handle_raw(hsm_handle_t handle)
+{
+	return handle_raw(handle);
+}
+
+uint64_t hsm_generation(struct hsm *h)
+{
+	return h != NULL ? atomic_load(&h->generation) : 0;
 }

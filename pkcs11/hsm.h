@@ -15,11 +15,15 @@
  *     away and came back (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED,
  *     CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, ...)
  *     it reopens the session, logs in again and retries the call once; if that
- *     fails the caller gets MCX_ERR_HSM_UNAVAILABLE;
+ *     fails the caller gets MCX_ERR_HSM_UNAVAILABLE, the token is taken for
+ *     gone (every call fails at once) and a background thread re-initialises
+ *     the module until the token is back (docs/hsm.md, "States");
  *   - calls that create, change or destroy objects are serialised behind one
  *     lock and retried once on CKR_GENERAL_ERROR (SoftHSM 2.6.1 issue #573);
  *   - an object handle that is no longer valid is reported as
- *     MCX_ERR_HSM_STALE_HANDLE so the caller's index can look it up again.
+ *     MCX_ERR_HSM_STALE_HANDLE so the caller's index can look it up again;
+ *     so is every handle of before a re-initialisation (hsm_generation), so
+ *     an old handle never names another object.
  *
  * All functions are thread-safe; each call borrows a session from the pool
  * for its duration.
@@ -45,6 +49,9 @@ struct hsm_options {
 	                         * it in hsm_close(); the caller wipes its own copy */
 	unsigned sessions;      /* size of the session pool, >= 1 */
 	const char *sync_path;  /* token directory to syncfs(); NULL: from SOFTHSM2_CONF, else sync() */
+	/* Where the token's loss and return are told (one sentence each, from
+	 * any thread); NULL: stderr.  vaultd passes its log. */
+	void (*event)(int lost, const char *message);
 };
 
 /* Loads the module, finds the token, opens the pool and logs in. */
@@ -62,7 +69,8 @@ struct hsm_token_info {
 	int reachable;            /* 1 when a session answered just now */
 };
 
-/* Cheap: cached strings plus a C_GetSessionInfo liveness check. */
+/* Cheap: cached strings plus a liveness check (C_GetSessionInfo and
+ * C_GetTokenInfo); reachable is 0 at once while the token is marked gone. */
 MCX_RESULT hsm_token_info(struct hsm *hsm, struct hsm_token_info *info);
 
 typedef unsigned long hsm_handle_t;   /* a CK_OBJECT_HANDLE, opaque to callers */
@@ -152,7 +160,21 @@ struct hsm_stats {
 	uint64_t recoveries;      /* sessions reopened / logins redone */
 	uint64_t retries;         /* object-changing calls retried */
 	uint64_t failures;        /* calls that ended in an error */
+	uint64_t reinits;         /* module re-initialisations after the token came back */
+	uint64_t generation;      /* as hsm_generation() */
+	int reachable;            /* 0 while the token is marked gone */
 };
 void hsm_stats_get(struct hsm *hsm, struct hsm_stats *stats);
+
+/* The token's generation: 1 at hsm_open, +1 each time the module was
+ * re-initialised after the token or the module was gone.  Object handles
+ * of an older generation give MCX_ERR_HSM_STALE_HANDLE (never another
+ * object); a cache of handles (an index of token objects) that sees the
+ * generation change looks its objects up again by label. */
+uint64_t hsm_generation(struct hsm *hsm);
+/* The module's own CK_OBJECT_HANDLE inside a handle of this layer (which
+ * carries its generation in the top bits): only for code that also talks
+ * PKCS#11 directly to the same module, i.e. tests and benchmarks. */
+unsigned long hsm_handle_raw(hsm_handle_t handle);
 
 #endif /* MCX_PKCS11_HSM_H */

@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pkcs11/hsm.h"
+
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
 
@@ -134,13 +136,17 @@ __attribute__((unused)) static void raw_close(struct raw_p11 *raw)
 	memset(raw, 0, sizeof(*raw));
 }
 
+/* The module's own handle inside an hsm_handle_t (which carries its
+ * generation), for the raw session. */
+#define TEST_RAW_HANDLE(handle) hsm_handle_raw(handle)
+
 /* A CK_BBOOL attribute: 1, 0, or -1 when it cannot be read. */
 __attribute__((unused)) static int raw_bool(struct raw_p11 *raw, unsigned long object, unsigned long type)
 {
 	unsigned char b = 0xff;
 	struct ck_attribute a = { type, &b, 1 };
 
-	if (raw->fl->C_GetAttributeValue(raw->session, object, &a, 1) != CKR_OK)
+	if (raw->fl->C_GetAttributeValue(raw->session, TEST_RAW_HANDLE(object), &a, 1) != CKR_OK)
 		return -1;
 	return b ? 1 : 0;
 }

@@ -21,7 +21,7 @@
 
 static struct hsm *open_default(unsigned sessions)
 {
-	struct hsm_options o = { "softhsm2", "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, sessions, NULL };
+	struct hsm_options o = { "softhsm2", "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, sessions, NULL, NULL };
 	struct hsm *h = NULL;
 
 	if (hsm_open(&o, &h) != 0)
@@ -31,7 +31,7 @@ static struct hsm *open_default(unsigned sessions)
 
 static int try_open(const char *module, const char *uri, const char *pin)
 {
-	struct hsm_options o = { module, uri, pin, 1, NULL };
+	struct hsm_options o = { module, uri, pin, 1, NULL, NULL };
 	struct hsm *h = NULL;
 	int r = hsm_open(&o, &h);
 
@@ -103,7 +103,7 @@ TEST(open_by_name)
 
 TEST(open_by_path_and_serial)
 {
-	struct hsm_options o = { TEST_SOFTHSM_PATH, "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 3, NULL };
+	struct hsm_options o = { TEST_SOFTHSM_PATH, "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 3, NULL, NULL };
 	struct hsm_token_info info;
 	struct hsm *h = NULL;
 	char uri[128];
@@ -128,7 +128,7 @@ TEST(open_by_path_and_serial)
 
 TEST(open_errors)
 {
-	struct hsm_options o = { "softhsm2", "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 0, NULL };
+	struct hsm_options o = { "softhsm2", "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 0, NULL, NULL };
 	struct hsm *h = (struct hsm *)&o;
 
 	CHECK_EQ_INT(hsm_open(&o, &h), MCX_ERR_INVALID_ARGUMENT); /* sessions == 0 */
@@ -208,13 +208,13 @@ TEST(ec_sign_verify)
 		unsigned char v[64];
 		struct ck_attribute va = { CKA_VALUE, v, sizeof(v) };
 
-		CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, priv, &va, 1), CKR_ATTRIBUTE_SENSITIVE);
+		CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(priv), &va, 1), CKR_ATTRIBUTE_SENSITIVE);
 	}
-	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, priv, &a, 1), CKR_OK);
+	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(priv), &a, 1), CKR_OK);
 	CHECK_EQ_INT(a.value_len, sizeof(id));
 	CHECK_MEM(idbuf, id, sizeof(id));
 	a.value_len = sizeof(idbuf);
-	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, pub, &a, 1), CKR_OK);
+	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(pub), &a, 1), CKR_OK);
 	CHECK_EQ_INT(a.value_len, sizeof(id));
 	raw_close(&raw);
 
@@ -272,7 +272,7 @@ TEST(data_objects)
 	CHECK_EQ_INT(raw_bool(&raw, d, CKA_TOKEN), 1);
 	CHECK_EQ_INT(raw_bool(&raw, d, CKA_PRIVATE), 1);
 	CHECK_EQ_INT(raw_bool(&raw, d, CKA_MODIFIABLE), 1);
-	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, d, &a, 1), CKR_OK);
+	CHECK_EQ_INT(raw.fl->C_GetAttributeValue(raw.session, TEST_RAW_HANDLE(d), &a, 1), CKR_OK);
 	CHECK_EQ_INT(a.value_len, 8);
 	CHECK_MEM(app, "mcxvault", 8);
 	raw_close(&raw);
@@ -505,7 +505,7 @@ TEST(hmac)
 TEST(random_and_sync)
 {
 	struct hsm *h = open_default(1);
-	struct hsm_options o = { "softhsm2", "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 1, "/nonexistent/dir" };
+	struct hsm_options o = { "softhsm2", "pkcs11:token=" TEST_TOKEN_LABEL, TEST_PIN, 1, "/nonexistent/dir", NULL };
 	uint8_t a[32], b[32], zero[32] = { 0 };
 	struct hsm *h2 = NULL;
 

@@ -39,6 +39,7 @@ struct audit_log {
 	int64_t window_from;          /* time of the first unsealed record */
 	int healthy;                  /* the last write succeeded */
 	int sealing;                  /* the last checkpoint MAC succeeded */
+	uint64_t seal_failed_generation; /* hsm_generation() when it failed */
 	int64_t seal_retry_at;        /* after a failed MAC: not before this time */
 	uint64_t failures;
 	uint64_t seal_failures;
@@ -220,17 +221,19 @@ out:
 	return r;
 }
 
-/* HMAC with the audit key; a handle gone stale (the token was re-inserted,
- * or the module re-initialised) is looked up again by label, once. */
+/* HMAC with the token's audit key.  After the token was re-initialised
+ * (it went away and came back) the key has a new handle: the old one is
+ * stale, and the key is looked up again by label, once.  The checkpointer
+ * and audit.check_checkpoint requests share the handle, hence the atomics. */
 static int audit_hmac(struct audit_log *log, const uint8_t *input, size_t len, uint8_t mac[32])
 {
-	int r = hsm_hmac_sha256(log->hsm, log->mac_key, input, len, mac);
-	hsm_handle_t again;
+	hsm_handle_t key = __atomic_load_n(&log->mac_key, __ATOMIC_ACQUIRE);
+	int r = hsm_hmac_sha256(log->hsm, key, input, len, mac);
 
 	if (r == MCX_ERR_HSM_STALE_HANDLE &&
-	    hsm_find_by_label(log->hsm, HSM_CLASS_SECRET_KEY, AUDIT_MAC_KEY_LABEL, &again) == MCX_OK) {
-		log->mac_key = again;   /* a handle is one word: readers see the old or the new one */
-		r = hsm_hmac_sha256(log->hsm, again, input, len, mac);
+	    (r = hsm_find_by_label(log->hsm, HSM_CLASS_SECRET_KEY, AUDIT_MAC_KEY_LABEL, &key)) == MCX_OK) {
+		__atomic_store_n(&log->mac_key, key, __ATOMIC_RELEASE);
+		r = hsm_hmac_sha256(log->hsm, key, input, len, mac);
 	}
 	return r;
 }
@@ -269,6 +272,7 @@ static int audit_checkpoint_locked(struct audit_log *log, const char *kind)
 		log->sealing = 0;
 		log->seal_failures++;
 		log->seal_retry_at = now + log->interval;
+		log->seal_failed_generation = hsm_generation(log->hsm);
 		MCX_BAIL(r);
 	}
 	hex32(mac, mac_hex);
@@ -1021,8 +1025,13 @@ int audit_writable(struct audit_log *log)
 	healthy = log->healthy;
 	sealing = log->sealing;
 	fd = log->fd;
-	if (!sealing && mcx_time_now() >= log->seal_retry_at)
+	if (!sealing && hsm_generation(log->hsm) != log->seal_failed_generation && log->begun) {
+		/* the token came back (re-initialised) since the seal failed:
+		 * seal now, so the first request after the return is served */
+		sealing = audit_checkpoint_locked(log, "periodic") == MCX_OK;
+	} else if (!sealing && mcx_time_now() >= log->seal_retry_at) {
 		pthread_cond_signal(&log->wake);   /* the checkpointer tries again now */
+	}
 	pthread_mutex_unlock(&log->lock);
 	if (!sealing)
 		return 0;

@@ -157,6 +157,15 @@ static int startup_upgrade(struct vault *vault, const char *domain)
 	return r;
 }
 
+/* The HSM layer tells the token's loss and return here (docs/hsm.md). */
+static void hsm_event_log(int lost, const char *message)
+{
+	if (lost)
+		vault_error("hsm: %s", message);
+	else
+		vault_warning("hsm: %s", message);
+}
+
 int main(int argc, char **argv)
 {
 	const char *config_path = DEFAULT_CONFIG;
@@ -239,6 +248,7 @@ int main(int argc, char **argv)
 	options.pin = pin;
 	options.sessions = config->workers + 1;   /* one per worker, one for housekeeping */
 	options.sync_path = config->hsm_sync_path;
+	options.event = hsm_event_log;
 	r = hsm_open(&options, &vault.hsm);
 	mcx_wipe(pin, sizeof(pin));
 	if (r != MCX_OK) {

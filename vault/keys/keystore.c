@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -82,6 +83,7 @@ struct keystore {
 	size_t alloc;
 	hsm_handle_t *superseded;       /* start-up only: meta objects to remove */
 	size_t superseded_count;
+	_Atomic uint64_t generation;    /* hsm_generation() the handles belong to */
 };
 
 enum label_kind { LABEL_KEY_PAIR, LABEL_META, LABEL_BLOB };
@@ -407,16 +409,29 @@ out:
 	return r;
 }
 
+/* Destroys a secret object.  A stale handle is not proof that the object is
+ * gone (the token may have been re-initialised and numbered it afresh): it
+ * is looked up by label and destroyed; only "not found" means gone. */
+static int secret_destroy(struct keystore *ks, hsm_handle_t handle, enum hsm_object_class object_class,
+                          const char *label)
+{
+	int r = hsm_object_destroy(ks->hsm, handle);
+
+	if (r == MCX_ERR_HSM_STALE_HANDLE && (r = hsm_find_by_label(ks->hsm, object_class, label, &handle)) == MCX_OK)
+		r = hsm_object_destroy(ks->hsm, handle);
+	return r == MCX_ERR_NOT_FOUND ? MCX_OK : r;
+}
+
 /* Destroys the private key and the sealed blobs of a retired version. */
 static int entry_destroy_secrets(struct keystore *ks, struct keystore_entry *e)
 {
 	int r = MCX_ERR_INTERNAL;
+	char label[HSM_LABEL_MAX + 1];
 
 	if (e->private_key != HSM_HANDLE_INVALID) {
-		r = hsm_object_destroy(ks->hsm, e->private_key);
+		key_label(label, sizeof(label), e->domain, e->purpose, e->version, NULL);
 		/* already gone is fine: the goal is that it does not exist */
-		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
-			goto out;
+		MCX_GUARD(secret_destroy(ks, e->private_key, HSM_CLASS_PRIVATE_KEY, label));
 		e->private_key = HSM_HANDLE_INVALID;
 	}
 	for (size_t i = 0; i < e->blob_count;) {
@@ -424,9 +439,8 @@ static int entry_destroy_secrets(struct keystore *ks, struct keystore_entry *e)
 			i++;
 			continue;
 		}
-		r = hsm_object_destroy(ks->hsm, e->blobs[i].handle);
-		if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
-			goto out;
+		key_label(label, sizeof(label), e->domain, e->purpose, e->version, e->blobs[i].name);
+		MCX_GUARD(secret_destroy(ks, e->blobs[i].handle, HSM_CLASS_DATA, label));
 		mcx_wipe(e->blobs[i].value, e->blobs[i].len);
 		free(e->blobs[i].value);
 		e->blobs[i] = e->blobs[e->blob_count - 1];
@@ -525,6 +539,77 @@ out:
 	return r;
 }
 
+/* The token was re-initialised (hsm_generation changed): every handle in
+ * the index is stale.  Walks the token again into a fresh index, repairs it
+ * as start-up does (an operation the token loss interrupted may have left
+ * half a version or two active ones), keeps the public points already known
+ * and swaps the index.  The caller holds change_lock.  On failure the old
+ * index stays and the next operation tries again. */
+static int keystore_reload(struct keystore *ks, uint64_t generation)
+{
+	int r = MCX_ERR_INTERNAL, changed = 0;
+	struct keystore fresh;
+
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.hsm = ks->hsm;
+	MCX_GUARD(hsm_objects_walk(ks->hsm, LABEL_PREFIX, keystore_walk_object, &fresh));
+	MCX_GUARD(keystore_repair(&fresh, &changed));
+	for (size_t i = 0; i < fresh.count; i++) {
+		struct keystore_entry *e = &fresh.entries[i];
+		const struct keystore_entry *known;
+
+		if (e->public_key == HSM_HANDLE_INVALID)
+			continue;
+		pthread_rwlock_rdlock(&ks->lock);
+		known = entry_find(ks, e->domain, e->purpose, e->version);
+		if (known != NULL)
+			memcpy(e->point, known->point, sizeof(e->point));
+		pthread_rwlock_unlock(&ks->lock);
+		if (known == NULL)
+			MCX_GUARD(hsm_ec_public_point(ks->hsm, e->public_key, e->point));
+	}
+	if (changed)
+		MCX_GUARD(hsm_sync(ks->hsm));
+	pthread_rwlock_wrlock(&ks->lock);
+	for (size_t i = 0; i < ks->count; i++)
+		entry_release_blobs(&ks->entries[i]);
+	free(ks->entries);
+	ks->entries = fresh.entries;
+	ks->count = fresh.count;
+	ks->alloc = fresh.alloc;
+	fresh.entries = NULL;
+	fresh.count = 0;
+	atomic_store(&ks->generation, generation);
+	pthread_rwlock_unlock(&ks->lock);
+	vault_info("key store: the token was re-initialised; index rebuilt (%zu key versions)", ks->count);
+	r = MCX_OK;
+out:
+	for (size_t i = 0; i < fresh.count; i++)
+		entry_release_blobs(&fresh.entries[i]);
+	free(fresh.entries);
+	free(fresh.superseded);
+	return r;
+}
+
+/* Cheap when nothing happened (one atomic load); rebuilds the index after a
+ * re-initialisation of the token.  have_change_lock: the caller holds it;
+ * otherwise it is only tried, because a key change in progress may call back
+ * into the key store (a KMS generation signs its certificate) and then
+ * rebuilds the index itself. */
+static void keystore_follow_token(struct keystore *ks, int have_change_lock)
+{
+	uint64_t generation = hsm_generation(ks->hsm);
+
+	if (atomic_load(&ks->generation) == generation)
+		return;
+	if (!have_change_lock && pthread_mutex_trylock(&ks->change_lock) != 0)
+		return;
+	if (atomic_load(&ks->generation) != generation && keystore_reload(ks, generation) != MCX_OK)
+		vault_warning("key store: cannot rebuild the index after the token came back; trying again later");
+	if (!have_change_lock)
+		pthread_mutex_unlock(&ks->change_lock);
+}
+
 MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out)
 {
 	int r = MCX_ERR_INTERNAL, changed = 0;
@@ -533,6 +618,7 @@ MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out)
 	*out = NULL;
 	MCX_ENSURE_ALLOC(ks = calloc(1, sizeof(*ks)));
 	ks->hsm = hsm;
+	atomic_store(&ks->generation, hsm_generation(hsm));
 	pthread_rwlock_init(&ks->lock, NULL);
 	pthread_mutex_init(&ks->change_lock, NULL);
 	MCX_GUARD(hsm_objects_walk(hsm, LABEL_PREFIX, keystore_walk_object, ks));
@@ -576,6 +662,7 @@ MCX_RESULT keystore_list(struct keystore *ks, const char *domain, const char *pu
 
 	*keys = NULL;
 	*count = 0;
+	keystore_follow_token(ks, 0);
 	pthread_rwlock_rdlock(&ks->lock);
 	MCX_ENSURE_ALLOC(list = calloc(ks->count + 1, sizeof(*list)));
 	for (size_t i = 0; i < ks->count; i++) {
@@ -733,6 +820,7 @@ MCX_RESULT keystore_add_version(struct keystore *ks, const char *domain, const c
 	if (previous_version != NULL)
 		*previous_version = 0;
 	pthread_mutex_lock(&ks->change_lock);
+	keystore_follow_token(ks, 1);
 	pthread_rwlock_rdlock(&ks->lock);
 	latest = keystore_latest_version(ks, domain, purpose);
 	if ((old = entry_find(ks, domain, purpose, 0)) != NULL) {
@@ -814,6 +902,7 @@ MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *
 	struct keystore_entry *e, copy;
 
 	pthread_mutex_lock(&ks->change_lock);
+	keystore_follow_token(ks, 1);
 	pthread_rwlock_rdlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
 		copy = *e;
@@ -856,7 +945,9 @@ static int keystore_refresh_private(struct keystore *ks, const char *domain, con
 	key_label(label, sizeof(label), domain, purpose, version, NULL);
 	r = hsm_find_by_label(ks->hsm, HSM_CLASS_PRIVATE_KEY, label, &handle);
 	pthread_rwlock_wrlock(&ks->lock);
-	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
+	/* only a token that answers "no such key" clears it: a token that is
+	 * gone (MCX_ERR_HSM_UNAVAILABLE) must not make the key look destroyed */
+	if ((e = entry_find(ks, domain, purpose, version)) != NULL && (r == MCX_OK || r == MCX_ERR_NOT_FOUND))
 		e->private_key = r == MCX_OK ? handle : HSM_HANDLE_INVALID;
 	pthread_rwlock_unlock(&ks->lock);
 	if (r == MCX_OK)
@@ -919,6 +1010,7 @@ static int keystore_sign_active(struct keystore *ks, const char *domain, const c
 	hsm_handle_t handle = HSM_HANDLE_INVALID;
 	uint32_t version = 0;
 
+	keystore_follow_token(ks, 0);
 	/* two tries: a handle can go stale (token re-inserted) or the version can
 	 * be rotated and retired between the look-up and the signature */
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -938,7 +1030,8 @@ static int keystore_sign_active(struct keystore *ks, const char *domain, const c
 		r = hsm_ecdsa_sign(ks->hsm, handle, digest, signature);
 		if (r != MCX_ERR_HSM_STALE_HANDLE)
 			goto out;
-		(void)keystore_refresh_private(ks, domain, purpose, version);
+		if ((r = keystore_refresh_private(ks, domain, purpose, version)) == MCX_ERR_HSM_UNAVAILABLE)
+			goto out;
 	}
 	/* still stale after a fresh look-up: the token is not answering sanely */
 	r = MCX_ERR_HSM_UNAVAILABLE;

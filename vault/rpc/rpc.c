@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mcx/util.h"
+#include "pkcs11/hsm.h"
 #include "vault/audit/audit.h"
 #include "vault/daemon/log.h"
 
@@ -324,9 +325,36 @@ static int rpc_param_check_names(struct rpc_call *call, json_t *params)
 }
 
 /* Everything between a parsed request and its handler; returns the result or an error. */
+/* A handler failed while the token went away (it is marked gone now, or was
+ * re-initialised meanwhile): whatever the failure looked like where it
+ * surfaced (a random callback's MCX_ERR_CRYPTO, a key "not found" in a token
+ * that answered nothing, a sealed blob that did not open), its cause is the
+ * HSM, and every method says so the same way: -32004.  Errors about the
+ * request itself stay as they are. */
+static int rpc_token_lost(struct rpc_call *call, const struct hsm_stats *before, int r)
+{
+	struct hsm_stats now;
+
+	switch (r) {
+	case MCX_ERR_INTERNAL:
+	case MCX_ERR_CRYPTO:
+	case MCX_ERR_NOT_FOUND:
+	case MCX_ERR_HSM:
+	case MCX_ERR_HSM_STALE_HANDLE:
+	case MCX_ERR_SIGNATURE_INVALID:
+	case MCX_ERR_SYSTEM:
+		break;
+	default:
+		return 0;
+	}
+	hsm_stats_get(call->vault->hsm, &now);
+	return !now.reachable || now.generation != before->generation;
+}
+
 static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
+	struct hsm_stats hsm_before;
 	json_t *method, *params, *domain;
 	const char *name;
 	unsigned roles;
@@ -373,13 +401,23 @@ static int rpc_dispatch(struct rpc_call *call, json_t *request, json_t **result)
 		                    (unsigned)call->caller->uid, call->method->name, call->domain));
 	}
 	/* fail closed: with the audit log known broken, do nothing that must be recorded */
-	if (rpc_audited(call, MCX_OK) && !audit_writable(call->vault->audit))
+	if (rpc_audited(call, MCX_OK) && !audit_writable(call->vault->audit)) {
+		struct hsm_stats hsm;
+
+		/* the log cannot be sealed because the token is gone: every method
+		 * answers "HSM unavailable" then, this one too */
+		hsm_stats_get(call->vault->hsm, &hsm);
+		MCX_ENSURE(hsm.reachable, rpc_fail(call, MCX_ERR_HSM_UNAVAILABLE, "the HSM is unavailable: request refused"));
 		MCX_BAIL(rpc_fail(call, MCX_ERR_AUDIT_UNAVAILABLE, "the audit log cannot be written: request refused"));
+	}
 	if (rpc_audited(call, MCX_OK) && (call->method->flags & RPC_CHANGES_STATE))
 		MCX_GUARD(rpc_audit_intent(call, params));
+	hsm_stats_get(call->vault->hsm, &hsm_before);
 	r = call->method->handler(call, params, result);
 	if (r == MCX_OK && *result == NULL)
 		r = MCX_ERR_INTERNAL;
+	if (rpc_token_lost(call, &hsm_before, r))
+		r = rpc_fail(call, MCX_ERR_HSM_UNAVAILABLE, "the HSM became unavailable during the call");
 out:
 	return r;
 }
