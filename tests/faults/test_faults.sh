@@ -33,7 +33,7 @@ if ! HARNESS_AUDIT=off harness_start; then
 fi
 "$B/vaultctl" domain init c.example >/dev/null &&
 	"$B/vaultctl" cert show c.example --xml > "$PARTNER_DIR/c.xml" &&
-	"$B/vaultctl" pubkey c.example > "$PARTNER_DIR/c.pem" || echo "# the partner vault did not give its certificate"
+	"$B/vaultctl" pubkey c.example --purpose cert > "$PARTNER_DIR/c.pem" || echo "# the partner vault did not give its certificate"
 harness_stop
 export PARTNER_CERT="$PARTNER_DIR/c.xml" PARTNER_KEY="$PARTNER_DIR/c.pem"
 cleanup() {
