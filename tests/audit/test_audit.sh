@@ -9,11 +9,7 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 
-pass=0 fail=0 skip=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-not_ok() { echo "FAIL - $1"; fail=$((fail + 1)); }
-skipped() { echo "skipped - $1"; skip=$((skip + 1)); }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/../lib/checks.sh"
 
 trap harness_cleanup EXIT
 

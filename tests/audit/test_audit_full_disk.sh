@@ -12,10 +12,7 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 
-pass=0 fail=0 skip=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-not_ok() { echo "FAIL - $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/../lib/checks.sh"
 
 FS= C_DIR= C_PID= A_DIR= A_PID=
 cleanup() {

@@ -26,10 +26,7 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 
-pass=0 fail=0 skip=0
-ok() { echo "ok - $1"; pass=$((pass + 1)); }
-not_ok() { echo "FAIL - $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/../lib/checks.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null || ! getent passwd daemon >/dev/null; then
 	echo "skipped - the hostile-caller tests need root, setpriv and the users nobody and daemon"
@@ -119,7 +116,7 @@ if command -v prlimit >/dev/null; then
 	i=0; until role_holders_served || [ $i -ge 10 ]; do i=$((i + 1)); sleep 0.3; done
 	check "with descriptors again the role holders are served" role_holders_served
 else
-	echo "skipped - prlimit is not installed"; skip=$((skip + 1))
+	skipped "prlimit is not installed"
 fi
 
 # --- 4. a denial flood ---------------------------------------------------------------

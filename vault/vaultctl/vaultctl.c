@@ -1388,6 +1388,24 @@ out:
 	return ret;
 }
 
+/* A command without arguments that calls one method without params: parses
+ * the (empty) arguments, connects, calls.  0 with *res set, or the exit code. */
+static int call_plain(struct ctx *ctx, int argc, char **argv, const char *method, json_t **res)
+{
+	struct mcxvault_error e;
+	char *pos[1];
+	int n, r, ret;
+
+	*res = NULL;
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_call(ctx->v, method, NULL, res, &e)) != 0)
+		return vault_error(method, r, &e);
+	return 0;
+}
+
 /* --- health and metrics ----------------------------------------------------- */
 
 #define HEALTH_OK 0
@@ -1537,17 +1555,11 @@ static int cmd_health(struct ctx *ctx, int argc, char **argv)
 /* The metrics method's Prometheus text, as an exporter would serve it. */
 static int cmd_metrics(struct ctx *ctx, int argc, char **argv)
 {
-	struct mcxvault_error e;
 	json_t *res = NULL;
-	char *pos[1];
-	int n, r, ret;
+	int ret;
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+	if ((ret = call_plain(ctx, argc, argv, "metrics", &res)) != 0)
 		return ret;
-	if (vault(ctx) == NULL)
-		return EXIT_VAULT;
-	if ((r = mcxvault_call(ctx->v, "metrics", NULL, &res, &e)) != 0)
-		return vault_error("metrics", r, &e);
 	if (ctx->json)
 		print_json(res);
 	else
@@ -1726,17 +1738,11 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
  * that monitoring can call it as it is. */
 static int cmd_audit_status(struct ctx *ctx, int argc, char **argv)
 {
-	struct mcxvault_error e;
 	json_t *res = NULL, *anchor;
-	char *pos[1];
-	int n, r, ret, healthy;
+	int ret, healthy;
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+	if ((ret = call_plain(ctx, argc, argv, "audit.status", &res)) != 0)
 		return ret;
-	if (vault(ctx) == NULL)
-		return EXIT_VAULT;
-	if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &res, &e)) != 0)
-		return vault_error("audit.status", r, &e);
 	healthy = json_is_true(json_object_get(res, "healthy"));
 	if (ctx->json) {
 		print_json(res);
@@ -1763,17 +1769,11 @@ static int cmd_audit_status(struct ctx *ctx, int argc, char **argv)
 /* audit.rotate: what logrotate's postrotate runs */
 static int cmd_audit_rotate(struct ctx *ctx, int argc, char **argv)
 {
-	struct mcxvault_error e;
 	json_t *res = NULL;
-	char *pos[1];
-	int n, r, ret;
+	int ret;
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 0, &n)) != 0)
+	if ((ret = call_plain(ctx, argc, argv, "audit.rotate", &res)) != 0)
 		return ret;
-	if (vault(ctx) == NULL)
-		return EXIT_VAULT;
-	if ((r = mcxvault_call(ctx->v, "audit.rotate", NULL, &res, &e)) != 0)
-		return vault_error("audit.rotate", r, &e);
 	if (ctx->json)
 		print_json(res);
 	else
