@@ -5,7 +5,8 @@
  * EC_POINT_mul() with a secret scalar (KSAK, v, SSK, j) runs OpenSSL's
  * constant-time path (ecp_nistz256 fixed-base comb / windowed multiplication
  * with masked table access, or the generic Montgomery ladder), and every such
- * BIGNUM carries BN_FLG_CONSTTIME.  Two-scalar multiplications (verification)
+ * BIGNUM carries BN_FLG_CONSTTIME and a length that does not depend on the
+ * scalar (secret_scalar_bn).  Two-scalar multiplications (verification)
  * only ever see public values.
  *
  * Scalars mod q: fixed 4-limb Montgomery arithmetic (crypto/mont.h), so the
@@ -111,8 +112,9 @@ static BIGNUM *scalar_bn(const uint64_t x[SL])
  * octets whose first is the constant 0x01 (written as a literal, not computed
  * from k), so BN_bin2bn's length is fixed, and k' = k mod q.  The choice
  * between the two sums is a masked select.  libcrypto's P-256 multiplication
- * reduces k' mod q itself (BN_nnmod, constant-time division for
- * BN_FLG_CONSTTIME operands) — see docs/crypto.md for what we rely on there.
+ * (ecp_nistz256) reduces k' mod q itself with BN_nnmod, whose quotient
+ * estimate can branch differently only when k < 2^256 - q (probability
+ * 2^-32); docs/crypto.md says what we rely on there and what memcheck shows.
  */
 static BIGNUM *secret_scalar_bn(const struct mcx_eccsi_params *s, const uint64_t k[SL])
 {
