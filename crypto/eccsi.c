@@ -5,7 +5,8 @@
  * EC_POINT_mul() with a secret scalar (KSAK, v, SSK, j) runs OpenSSL's
  * constant-time path (ecp_nistz256 fixed-base comb / windowed multiplication
  * with masked table access, or the generic Montgomery ladder), and every such
- * BIGNUM carries BN_FLG_CONSTTIME.  Two-scalar multiplications (verification)
+ * BIGNUM carries BN_FLG_CONSTTIME and a length that does not depend on the
+ * scalar (secret_scalar_bn).  Two-scalar multiplications (verification)
  * only ever see public values.
  *
  * Scalars mod q: fixed 4-limb Montgomery arithmetic (crypto/mont.h), so the
@@ -73,11 +74,15 @@ void mcx_eccsi_params_free(struct mcx_eccsi_params *params)
 
 /* ---- scalars ---------------------------------------------------------------- */
 
-/* 32 octets -> limbs, all-ones when 0 < x < q. */
-static uint64_t scalar_load(const struct mcx_eccsi_params *s, uint64_t x[SL], const uint8_t in[32])
+/*
+ * 32 octets -> limbs, 1 when 0 < x < q.  Public check: the verdict is about
+ * the input's validity (a KSAK/SSK out of range is refused; a rejected random
+ * candidate is thrown away), never about an accepted scalar's value.
+ */
+static int scalar_load(const struct mcx_eccsi_params *s, uint64_t x[SL], const uint8_t in[32])
 {
 	(void)mcx_limbs_from_bytes(x, SL, in, 32);
-	return mcx_ct_limbs_lt(x, s->fq.m, SL) & ~mcx_ct_limbs_zero(x, SL);
+	return mcx_ct_reveal(mcx_ct_limbs_lt(x, s->fq.m, SL) & ~mcx_ct_limbs_zero(x, SL));
 }
 
 /* x mod q for any x < 2^256 (< 2q): one masked subtraction. */
@@ -88,15 +93,49 @@ static void scalar_reduce(const struct mcx_eccsi_params *s, uint64_t x[SL])
 	mcx_ct_select(x, x, t, 0 - borrow, SL);
 }
 
-/* A BIGNUM copy of a scalar, flagged constant-time. */
+/* A BIGNUM copy of a public scalar (verification). */
 static BIGNUM *scalar_bn(const uint64_t x[SL])
 {
 	uint8_t b[32];
-	BIGNUM *bn;
 	mcx_limbs_to_bytes(b, 32, x, SL);
-	bn = BN_bin2bn(b, 32, NULL);
-	if (bn != NULL)
+	return BN_bin2bn(b, 32, NULL);
+}
+
+/*
+ * A BIGNUM for a secret scalar 0 <= k < q (KSAK, v, SSK, j), for EC_POINT_mul.
+ *
+ * BN_bin2bn(k, 32) would skip k's leading zero octets and trim its zero top
+ * limbs: the BIGNUM's length — and every loop libcrypto runs over it — would
+ * depend on how many leading zeros k has, which is the leak lattice attacks
+ * on nonces feed on.  Instead we pass k' = k + q or k + 2q, whichever lies in
+ * [2^256, 2^257) (k + q >= 2^256, else k + 2q < 2^256 + q < 2^257): always 33
+ * octets whose first is the constant 0x01 (written as a literal, not computed
+ * from k), so BN_bin2bn's length is fixed, and k' = k mod q.  The choice
+ * between the two sums is a masked select.  libcrypto's P-256 multiplication
+ * (ecp_nistz256) reduces k' mod q itself with BN_nnmod, whose quotient
+ * estimate can branch differently only when k < 2^256 - q (probability
+ * 2^-32); docs/crypto.md says what we rely on there and what memcheck shows.
+ */
+static BIGNUM *secret_scalar_bn(const struct mcx_eccsi_params *s, const uint64_t k[SL])
+{
+	uint64_t t1[SL], t2[SL];
+	uint8_t b[33];
+	BIGNUM *bn;
+	uint64_t c1 = mcx_limbs_add(t1, k, s->fq.m, SL);     /* k + q >= 2^256? */
+	(void)mcx_limbs_add(t2, t1, s->fq.m, SL);            /* low limbs of k + 2q */
+	mcx_ct_select(t1, t1, t2, 0 - c1, SL);
+	b[0] = 0x01;
+	mcx_limbs_to_bytes(b + 1, 32, t1, SL);
+	bn = BN_secure_new();
+	if (bn != NULL) {
 		BN_set_flags(bn, BN_FLG_CONSTTIME);
+		if (BN_bin2bn(b, sizeof(b), bn) == NULL) {
+			BN_clear_free(bn);
+			bn = NULL;
+		}
+	}
+	WIPE(t1);
+	WIPE(t2);
 	WIPE(b);
 	return bn;
 }
@@ -144,7 +183,7 @@ static int point_encode(const struct mcx_eccsi_params *s, const EC_POINT *pt, ui
 /* r = [k]G, constant time in k. */
 static int mul_base(const struct mcx_eccsi_params *s, EC_POINT *r, const uint64_t k[SL], BN_CTX *bn)
 {
-	BIGNUM *kb = scalar_bn(k);
+	BIGNUM *kb = secret_scalar_bn(s, k);
 	int ok = kb != NULL && EC_POINT_mul(s->group, r, kb, NULL, NULL, bn) == 1;
 	BN_clear_free(kb);
 	return ok ? 0 : -1;
@@ -267,7 +306,8 @@ MCX_RESULT mcx_eccsi_issue(const struct mcx_eccsi_params *params,
 		mcx_mont_to(&params->fq, t, h);
 		mcx_mont_mul(&params->fq, t, t, v);
 		mcx_mont_add(&params->fq, t, t, k);
-		done = !mcx_ct_limbs_zero(h, SL) && !mcx_ct_limbs_zero(t, SL);
+		/* public check: a retry (probability 2^-255) reveals nothing of the kept v */
+		done = mcx_ct_reveal(~mcx_ct_limbs_zero(h, SL) & ~mcx_ct_limbs_zero(t, SL));
 	}
 	MCX_ENSURE(done, MCX_ERR_CRYPTO);
 	mcx_limbs_to_bytes(ssk, MCX_ECCSI_SCALAR_LEN, t, SL);
@@ -397,7 +437,8 @@ MCX_RESULT mcx_eccsi_sign(const struct mcx_eccsi_params *params,
 		mcx_mont_to(&params->fq, t, rq);
 		mcx_mont_mul(&params->fq, t, t, k);
 		mcx_mont_add(&params->fq, t, t, he);
-		if (mcx_ct_limbs_zero(t, SL))
+		/* public check: a retry (probability 2^-256) reveals nothing of the kept j */
+		if (mcx_ct_reveal(mcx_ct_limbs_zero(t, SL)))
 			continue;
 		/* 5. s' = t^-1 j mod q (Fermat inversion); 6. s = s' (it fits N octets) */
 		mcx_mont_to(&params->fq, t, t);

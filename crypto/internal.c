@@ -14,6 +14,9 @@
 
 static EVP_MD *fetched_sha256;
 
+void (*mcx_ct_public_hook)(const void *p, size_t len);
+void (*mcx_ct_taint_hook)(void *dst, size_t dlen, const void *src, size_t slen);
+
 static void fetch_sha256(void)
 {
 	fetched_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);

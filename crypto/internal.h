@@ -29,4 +29,41 @@ void mcx_crypto_wipe(void *p, size_t len);
  */
 extern int mcx_sakke_inv_fermat;
 
+/*
+ * Constant-time test hooks (tests/ct only; both NULL in the library, where
+ * mcx_ct_public/mcx_ct_taint cost one predictable branch).
+ *
+ * mcx_ct_public(p, len) marks a documented public check: len octets at p are
+ * derived from secrets but may be revealed (a validity verdict, a blinded
+ * value, a public output).  Every call site says why in a comment; the list
+ * is in docs/crypto.md, "Constant time".  The test maps it to
+ * VALGRIND_MAKE_MEM_DEFINED.
+ *
+ * mcx_ct_taint(dst, dlen, src, slen) makes dst exactly as secret as src: used
+ * after a blinded computation whose result is secret again (SAKKE's inverse),
+ * so that the test keeps following it.  The test maps it to
+ * VALGRIND_MAKE_MEM_UNDEFINED when any bit of src is undefined.
+ */
+extern void (*mcx_ct_public_hook)(const void *p, size_t len);
+extern void (*mcx_ct_taint_hook)(void *dst, size_t dlen, const void *src, size_t slen);
+
+static inline void mcx_ct_public(const void *p, size_t len)
+{
+	if (mcx_ct_public_hook != NULL)
+		mcx_ct_public_hook(p, len);
+}
+
+static inline void mcx_ct_taint(void *dst, size_t dlen, const void *src, size_t slen)
+{
+	if (mcx_ct_taint_hook != NULL)
+		mcx_ct_taint_hook(dst, dlen, src, slen);
+}
+
+/* A constant-time verdict (a mask: 0 or non-zero) at a public check: declassified, as 0/1. */
+static inline int mcx_ct_reveal(uint64_t verdict)
+{
+	mcx_ct_public(&verdict, sizeof(verdict));
+	return verdict != 0;
+}
+
 #endif /* MCX_CRYPTO_INTERNAL_H */

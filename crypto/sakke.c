@@ -226,6 +226,9 @@ static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uin
 		mcx_ct_select(v, v, t, 0 - borrow, NL);                   /* v < m */
 		mcx_mont16_mul(e, a, v, ctx->m, ctx->n0);
 		mcx_limbs_to_bytes(buf, sizeof(buf), e, NL);
+		/* Public check (blinding): e is uniform and independent of a, so
+		 * BN's branches and table look-ups on it reveal nothing. */
+		mcx_ct_public(buf, sizeof(buf));
 		bctx = BN_CTX_secure_new();
 		E = BN_bin2bn(buf, sizeof(buf), NULL);
 		if (bctx != NULL && E != NULL && !BN_is_zero(E)) {   /* e = 0 iff a = 0 or v = 0 */
@@ -237,6 +240,7 @@ static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uin
 	if (ok) {
 		(void)mcx_limbs_from_bytes(e, NL, buf, sizeof(buf));
 		mcx_mont16_mul(t, e, r3, ctx->m, ctx->n0);
+		mcx_ct_taint(t, sizeof(t), a, NL * sizeof(a[0]));   /* a^-1 is as secret as a */
 		mcx_mont16_mul(r, t, v, ctx->m, ctx->n0);
 	} else {
 		mcx_mont16_inv(ctx, r, a);
@@ -263,7 +267,9 @@ static void fone(const struct mcx_sakke_params *s, fe *r)
 static int fe_from_bytes(const struct mcx_sakke_params *s, fe *r, const uint8_t in[128])
 {
 	uint64_t t[NL];
-	if (mcx_limbs_from_bytes(t, NL, in, 128) != 0 || !mcx_ct_limbs_lt(t, s->fp.m, NL))
+	/* Public check: the coordinate of an input point is < p (a verdict on the input). */
+	if (mcx_limbs_from_bytes(t, NL, in, 128) != 0 ||
+	    !mcx_ct_reveal(mcx_ct_limbs_lt(t, s->fp.m, NL)))
 		return -1;
 	mcx_mont16_mul(r->v, t, s->fp.rr, s->fp.m, s->fp.n0);
 	return 0;
@@ -431,7 +437,9 @@ static void pt_dbl(const struct mcx_sakke_params *s, struct ppt *r, const struct
 static int pt_to_affine(const struct mcx_sakke_params *s, struct apt *r, const struct ppt *p)
 {
 	fe zi;
-	if (mcx_ct_limbs_zero(p->z.v, NL))
+	/* Public check: only an invalid input (z + b = 0, a point not of order q) or
+	 * a failed decapsulation reaches infinity; never a valid secret. */
+	if (mcx_ct_reveal(mcx_ct_limbs_zero(p->z.v, NL)))
 		return -1;
 	finv(s, &zi, &p->z);
 	fmul(s, &r->x, &p->x, &zi);
@@ -451,7 +459,8 @@ static int apt_on_curve(const struct mcx_sakke_params *s, const struct apt *a)
 	fsqr(s, &t, &a->x);
 	fsub(s, &t, &t, &three);
 	fmul(s, &rhs, &t, &a->x);
-	return mcx_ct_limbs_eq(lhs.v, rhs.v, NL) && !mcx_ct_limbs_zero(a->y.v, NL);
+	/* Public check: the on-curve verdict on an input point. */
+	return mcx_ct_reveal(mcx_ct_limbs_eq(lhs.v, rhs.v, NL) & ~mcx_ct_limbs_zero(a->y.v, NL));
 }
 
 /* RFC 6508 s.2.1 point encoding 0x04 || x || y; -1 when malformed or off the curve. */
@@ -526,7 +535,8 @@ static int batch_inv(const struct mcx_sakke_params *s, fe *r, const fe *a, size_
 		scratch[i] = acc;
 		fmul(s, &acc, &acc, &a[i]);
 	}
-	if (!mcx_ct_limbs_zero(acc.v, NL)) {
+	/* Public check: a zero factor means an invalid input point (never a valid RSK). */
+	if (!mcx_ct_reveal(mcx_ct_limbs_zero(acc.v, NL))) {
 		finv(s, &inv, &acc);
 		for (size_t i = n; i-- > 0;) {
 			fmul(s, &t, &inv, &scratch[i]);
@@ -1152,7 +1162,8 @@ static int scalar_from_bytes(const struct mcx_sakke_params *s, uint64_t z[NL],
 	uint64_t ok;
 	(void)mcx_limbs_from_bytes(z, NL, in, MCX_SAKKE_SCALAR_LEN);
 	ok = mcx_ct_limbs_lt(z, s->q, NL) & ~mcx_ct_limbs_zero(z, NL);
-	return ok ? 0 : -1;
+	/* Public check: the range verdict on the caller's master secret. */
+	return mcx_ct_reveal(ok) ? 0 : -1;
 }
 
 /* [b]P + Z (b public; the comb is constant time anyway). */
@@ -1333,7 +1344,7 @@ MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
 	MCX_ENSURE(id_to_b(params, b, id, id_len) == 0, MCX_ERR_INVALID_ARGUMENT);
 	mcx_mont_add(&params->fq, k, k, b);     /* z + b mod q */
 	/* z + b = 0 mod q has no inverse: this identity cannot get a key (public fact). */
-	MCX_ENSURE(!mcx_ct_limbs_zero(k, NL), MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(!mcx_ct_reveal(mcx_ct_limbs_zero(k, NL)), MCX_ERR_INVALID_ARGUMENT);
 	mcx_mont_to(&params->fq, m, k);
 	inv_blinded(&params->fq, params->qbn, params->q3, m, m);   /* blinded, see inv_blinded */
 	mcx_mont_from(&params->fq, k, m);
@@ -1370,7 +1381,8 @@ MCX_RESULT mcx_sakke_rsk_validate(const struct mcx_sakke_params *params,
 	bp_plus_z(params, &T, b, &Za);
 	MCX_ENSURE(pt_to_affine(params, &A, &T) == 0, MCX_ERR_SIGNATURE_INVALID);
 	pairing(params, &w, &A, &K);
-	MCX_ENSURE(mcx_ct_limbs_eq(w.v, params->g.v, NL), MCX_ERR_SIGNATURE_INVALID);
+	/* Public check: the RSK validation verdict. */
+	MCX_ENSURE(mcx_ct_reveal(mcx_ct_limbs_eq(w.v, params->g.v, NL)), MCX_ERR_SIGNATURE_INVALID);
 	r = 0;
 out:
 	WIPE(K);
@@ -1471,7 +1483,7 @@ static MCX_RESULT encapsulate(const struct mcx_sakke_params *params,
 	g_pow_comb(params, &w, rr);
 	fmul(params, &d, &R.z, &w.a);
 	/* R.z = 0 only when [b]P + Z is infinity, i.e. z + b = 0 (public); w.a != 0. */
-	MCX_ENSURE(!mcx_ct_limbs_zero(d.v, NL), MCX_ERR_CRYPTO);
+	MCX_ENSURE(!mcx_ct_reveal(mcx_ct_limbs_zero(d.v, NL)), MCX_ERR_CRYPTO);
 	finv(params, &inv, &d);
 	fmul(params, &zi, &inv, &w.a);            /* 1 / R.z */
 	fmul(params, &wv, &inv, &R.z);            /* 1 / w.a */
@@ -1565,6 +1577,7 @@ static MCX_RESULT decapsulate(const struct mcx_sakke_params *params,
 	MCX_ENSURE(pt_encode(params, test, &U) == 0, MCX_ERR_SIGNATURE_INVALID);
 	for (size_t i = 0; i < MCX_SAKKE_POINT_LEN; i++)
 		diff |= (uint8_t)(test[i] ^ encap[i]);
+	mcx_ct_public(&diff, sizeof(diff));   /* public check: the integrity verdict */
 	MCX_ENSURE(diff == 0, MCX_ERR_SIGNATURE_INVALID);
 	memcpy(ssv, sv, MCX_SAKKE_SSV_LEN);
 	r = 0;
@@ -1716,7 +1729,8 @@ MCX_RESULT mcx_sakke_receiver_new(const struct mcx_sakke_params *params,
 	bp_plus_z(params, &T, b, &rx->pub->Z);
 	MCX_ENSURE(pt_to_affine(params, &A, &T) == 0, MCX_ERR_SIGNATURE_INVALID);
 	pairing_lines(params, &w, &rx->lines, &A);
-	MCX_ENSURE(mcx_ct_limbs_eq(w.v, params->g.v, NL), MCX_ERR_SIGNATURE_INVALID);
+	/* Public check: the RSK validation verdict. */
+	MCX_ENSURE(mcx_ct_reveal(mcx_ct_limbs_eq(w.v, params->g.v, NL)), MCX_ERR_SIGNATURE_INVALID);
 	*out = rx;
 	rx = NULL;
 	r = 0;
