@@ -409,11 +409,17 @@ static void print_fields(const json_t *obj, const char *const *names, size_t n)
 
 static void print_keys(const json_t *keys)
 {
-	/* DESTROY AT last: scripts that read the first five columns keep working */
+	/* DESTROY AT last, and only when some version is scheduled: the table
+	 * (and scripts that read it) stay as they were for everyone else */
 	static const char *const header[] = { "PURPOSE", "VERSION", "STATE", "CREATED", "KID", "DESTROY AT" };
 	static const char *const names[] = { "purpose", "version", "state", "created", "kid", "destroy_at" };
+	size_t i, ncols = MCX_ARRAY_SIZE(header) - 1;
+	const json_t *k;
 
-	print_table(header, names, MCX_ARRAY_SIZE(header), keys);
+	json_array_foreach(keys, i, k)
+		if (json_is_string(json_object_get(k, "destroy_at")))
+			ncols = MCX_ARRAY_SIZE(header);
+	print_table(header, names, ncols, keys);
 }
 
 static void print_domain(const json_t *d)
