@@ -1,5 +1,6 @@
 #!/bin/sh
-# mcxvault integration: rotation and retirement survive a vaultd killed with
+# mcxvault integration: rotation, retirement, and the schedule and cancel of
+# a delayed destruction (keys.destroy_delay) survive a vaultd killed with
 # SIGKILL at every crash point of vault/keys/keystore.c, and at random times
 # during a stream of rotations and retirements; a domain.init killed between
 # its keys is completed by start-up and a second domain.init.  After each crash vaultd is
@@ -179,6 +180,30 @@ while [ $r -lt $rounds ]; do
 	it_start "after random kill $r" || it_end
 	after_restart "random-kill-$r" "$acked"
 done
+
+# --- crash points of a scheduled destruction and of its cancellation --------------
+# keys.destroy_delay (long: nothing fires during the test) makes key.retire
+# schedule.  A schedule or a cancellation is a new meta object with the same
+# state (verify-only) and a higher rev, then the old one goes: killed between
+# the two, start-up keeps the higher rev, so the change the crash interrupted
+# wins, the other meta is removed, and the key is never lost.
+echo 'keys = { destroy_delay = 3600; };' >> "$HARNESS_DIR/vault.conf"
+n=$(active_saved)
+victim=$((n - 1))
+superseded() { grep -c 'removing superseded key metadata' "$HARNESS_DIR/vaultd.log"; }
+before=$(superseded)
+crash_at schedule-after-new-meta key retire "$D" sign "$victim"
+check "schedule-after-new-meta: start-up found two metas and removed one" [ "$(superseded)" -gt "$before" ]
+check "schedule-after-new-meta: the higher rev wins: version $victim is scheduled" \
+	sh -c "[ \"\$('$B/vaultctl' --json key list $D | jq -r '.keys[] | select(.purpose == \"sign\" and .version == $victim) | .state + \" \" + (.destroy_at != null | tostring)')\" = 'verify-only true' ]"
+after_restart "schedule-after-new-meta" "$n" --active "$n"
+n=$(active_saved)
+before=$(superseded)
+crash_at cancel-after-new-meta key cancel-retire "$D" sign "$victim"
+check "cancel-after-new-meta: start-up found two metas and removed one" [ "$(superseded)" -gt "$before" ]
+check "cancel-after-new-meta: the higher rev wins: version $victim is verify-only, not scheduled" \
+	sh -c "[ \"\$('$B/vaultctl' --json key list $D | jq -r '.keys[] | select(.purpose == \"sign\" and .version == $victim) | .state + \" \" + (.destroy_at != null | tostring)')\" = 'verify-only false' ]"
+after_restart "cancel-after-new-meta" "$n" --active "$n"
 
 # --- a domain.init killed between its keys ------------------------------------------
 # b.example: sign/1 is made, vaultd dies before cert/1.  Start-up's upgrade adds
