@@ -152,6 +152,8 @@ out=$("$V" key retire $D sign 3 --now 2>&1)
 check "key retire --now destroys at once" "echo \"\$out\" | grep -q 'version 3 is retired'"
 check "... retired, private key gone, no schedule" \
 	"[ \"\$(field 3 state)\" = retired ] && [ \"\$(field 3 destroy_at)\" = null ] && ! has_private 3"
+check "... its intent record says the delay was bypassed (now)" \
+	"grep '\"type\":\"intent\"' '$AUDIT' | grep '\"method\":\"key.retire\"' | grep '\"now\":1' | grep -q '\"version\":3'"
 
 # --- errors ----------------------------------------------------------------------
 "$V" key rotate $D >/dev/null   # 6 active, 5 verify-only, unscheduled

@@ -47,16 +47,22 @@ static void hygiene_destroy(struct vault *vault, const struct keystore_key *key,
 	ev.param_names[1] = "destroy_at";
 	ev.param_ints[1] = (long long)key->destroy_at;
 	ev.param_count = 2;
+	/* retried every HYGIENE_DUE_INTERVAL_NS while the log or the token
+	 * fails: rate-limited, so a long outage does not flood the log */
+	static struct vault_log_limit audit_limit = VAULT_LOG_LIMIT_INIT, fail_limit = VAULT_LOG_LIMIT_INIT;
+
 	if (vault->audit != NULL && audit_intent(vault->audit, &ev, &intent) != MCX_OK) {
-		vault_error("cannot destroy %s as scheduled: the audit log cannot be written; trying again later",
-		            key->kid);
+		vault_log_limited(&audit_limit, VAULT_LOG_ERROR,
+		                  "cannot destroy %s as scheduled: the audit log cannot be written; trying again later",
+		                  key->kid);
 		return;
 	}
 	r = keystore_retire_due(vault->keystore, key->domain, key->purpose, key->version, now);
 	if (r == MCX_ERR_KEY_STATE)
 		vault_info("%s: the scheduled destruction was cancelled meanwhile", key->kid);
 	else if (r != MCX_OK)
-		vault_error("scheduled destruction of %s failed: %s; trying again later", key->kid, mcx_strerror(r));
+		vault_log_limited(&fail_limit, VAULT_LOG_ERROR, "scheduled destruction of %s failed: %s; trying again later",
+		                  key->kid, mcx_strerror(r));
 	else
 		vault_info("%s destroyed as scheduled", key->kid);
 	memset(ev.param_names, 0, sizeof(ev.param_names));
