@@ -22,11 +22,16 @@
 
 pass=0
 failed=0
+skip=0
 ok() { echo "ok - $1"; pass=$((pass + 1)); }
 not_ok() { echo "FAIL - $1"; failed=$((failed + 1)); }
 check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 finish() {
-	echo "hygiene: $pass passed, $failed failed"
+	if [ "$skip" -gt 0 ]; then
+		echo "hygiene: $pass passed, $failed failed, $skip skipped"
+	else
+		echo "hygiene: $pass passed, $failed failed"
+	fi
 	[ "$failed" -eq 0 ]
 	exit $?
 }
@@ -52,8 +57,14 @@ AUDIT="$HARNESS_AUDIT_FILE"
 # the token's private key labels, read from outside vaultd
 private_keys() { $P11 --list-objects --type privkey 2>/dev/null | sed -n "s/^  label: *//p" | tr -d "'"; }
 has_private() { private_keys | grep -qx "mcxvault/$D/sign/$1"; }
-# a field of one version in key.list (--json)
-field() { "$V" --json key list $D | jq -r ".keys[] | select(.purpose == \"sign\" and .version == $1) | .$2"; }
+# a field (state or destroy_at; "null": none) of sign version $1, from
+# `vaultctl key list`: PURPOSE VERSION STATE CREATED KID [DESTROY AT]
+field() {
+	"$V" key list $D | awk -v v="$1" -v f="$2" '$1 == "sign" && $2 == v {
+		if (f == "state") print $3
+		else print (NF >= 6 && $6 != "-") ? $6 : "null"
+	}'
+}
 # how many meta objects the token holds for a version
 meta_count() { $P11 --list-objects --type data 2>/dev/null | sed -n "s/^  label: *//p" | tr -d "'" | grep -cx "mcxvault/$D/sign/$1/meta"; }
 # the meta object of a version as the token holds it
@@ -82,7 +93,8 @@ check "key.retire's result: verify-only with destroy_at" \
 	"[ \"\$(field 1 state)\" = verify-only ] && [ \"\$(field 1 destroy_at)\" != null ]"
 check "key list shows a DESTROY AT column for the scheduled version" \
 	"\"\$V\" key list $D | grep -q 'DESTROY AT' && \"\$V\" key list $D | grep -Eq '^sign +1 +verify-only .* [0-9T:-]+Z\$'"
-check "domain show shows destroy_at" "\"\$V\" --json domain show $D | jq -e '.keys[] | select(.version == 1 and .purpose == \"sign\") | .destroy_at' >/dev/null"
+check "domain show shows destroy_at" \
+	"\"\$V\" --json domain show $D | tr -d ' \n' | grep -Eq '\"kid\":\"$D/sign/1\",\"destroy_at\":\"[0-9T:-]+Z\"'"
 check "the scheduled version's private key is still in the token" "has_private 1"
 check "a signature of the scheduled version still verifies" \
 	"\"\$V\" verify $D '$sig1' '$T/data' --kid $D/sign/1 | grep -q '^valid $D/sign/1\$'"
@@ -114,9 +126,9 @@ check "version 1's old signature still verifies" \
 intent=$(grep '"type":"intent"' "$AUDIT" | grep '"method":"key.retire"' | grep '"destroy_at":' | tail -n 1)
 check "audit: an intent record of the automatic destruction (vaultd's pid, no role)" \
 	"echo '$intent' | grep -q '\"caller\":{\"pid\":$HARNESS_PID,\"roles\":\[\]'"
-seq=$(echo "$intent" | jq -r .seq)
+seq=$(echo "$intent" | sed -n 's/.*"seq":\([0-9]*\).*/\1/p')
 check "audit: its outcome record, ok, naming the intent ($seq)" \
-	"grep '\"subject\":\"vaultd: scheduled destruction' '$AUDIT' | jq -e 'select(.intent == $seq and .outcome == \"ok\" and .key.version == 1)' >/dev/null"
+	"grep '\"subject\":\"vaultd: scheduled destruction' '$AUDIT' | grep '\"intent\":$seq,' | grep '\"outcome\":\"ok\"' | grep -q '\"purpose\":\"sign\",\"version\":1}'"
 check "audit verify: intact" "harness_audit_verify >/dev/null"
 
 # --- a schedule survives SIGTERM and fires after the restart ---------------------
@@ -172,6 +184,7 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	check "... the schedule of version 5 is untouched" "[ \"\$(field 5 destroy_at)\" != null ] || grep -q '$D/sign/5 destroyed as scheduled' '$T/vaultd.log'"
 else
 	echo "skipped - the permission checks need root to run a client as nobody"
+	skip=$((skip + 1))
 fi
 
 # --- warnings and health ---------------------------------------------------------
@@ -186,7 +199,7 @@ check "vaultd warns about the KMS certificate within keys.cert_warn" \
 check "the warnings are not repeated per request" \
 	"n=\$(grep -c 'key $D/sign/6 is active since' '$T/vaultd.log'); \"\$V\" key list $D >/dev/null; sleep 3; [ \$(grep -c 'key $D/sign/6 is active since' '$T/vaultd.log') -eq \$n ]"
 check "key.list exposes the vault's limits (hygiene)" \
-	"\"\$V\" --json key list $D | jq -e '.hygiene.destroy_delay == 3 and .hygiene.warn_age == 1' >/dev/null"
+	"\"\$V\" --json key list $D | tr -d ' \n' | grep -q '\"hygiene\":{\"destroy_delay\":3,\"warn_age\":1,\"cert_warn\":$((3650 * 86400))}'"
 "$V" health > "$T/health" 2>&1; rc=$?
 check "vaultctl health takes warn_age from the vault: warning (exit 3)" \
 	"[ $rc -eq 3 ] && grep -q 'sign key version 6 is 0 days old (rotate it' '$T/health'"
