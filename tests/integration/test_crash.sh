@@ -1,6 +1,7 @@
 #!/bin/sh
 # mcxvault integration: rotation, retirement, and the schedule and cancel of
-# a delayed destruction (keys.destroy_delay) survive a vaultd killed with
+# a delayed destruction (keys.destroy_delay), and vaultd's own destruction of
+# a due version survive a vaultd killed with
 # SIGKILL at every crash point of vault/keys/keystore.c, and at random times
 # during a stream of rotations and retirements; a domain.init killed between
 # its keys is completed by start-up and a second domain.init.  After each crash vaultd is
@@ -205,6 +206,36 @@ check "cancel-after-new-meta: the higher rev wins: version $victim is verify-onl
 	"'$B/vaultctl' key list $D | grep -Eq '^sign +$victim +verify-only ' &&
 	 ! '$B/vaultctl' key list $D | grep -Eq '^sign +$victim +verify-only +[^ ]+ +[^ ]+ +[0-9T:-]+Z\$'"
 after_restart "cancel-after-new-meta" "$n" --active "$n"
+
+# --- a due destruction carried out by vaultd itself, killed half way ---------------
+# keys.destroy_delay = 1: the schedule is acknowledged, then vaultd's own
+# destruction (the reaper thread) dies between the "retired" meta and the
+# destruction of the private key; start-up finishes the retirement.
+sed -i 's/destroy_delay = 3600;/destroy_delay = 1;/' "$HARNESS_DIR/vault.conf"
+n=$(active_saved)
+victim=$((n - 1))
+MCXVAULT_TEST_CRASH_POINT=retire-after-meta
+export MCXVAULT_TEST_CRASH_POINT
+it_start "crash point retire-after-meta in the scheduled destruction"
+unset MCXVAULT_TEST_CRASH_POINT
+check "auto-destroy: key retire schedules and is acknowledged" sh -c "'$B/vaultctl' key retire $D sign $victim | grep -q 'scheduled for'"
+i=0
+while kill -0 "$HARNESS_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$HARNESS_PID" 2>/dev/null; then
+	fail "auto-destroy: vaultd reached the crash point within 10 s"
+	kill -KILL "$HARNESS_PID"
+fi
+wait "$HARNESS_PID"
+it_rc=$?
+HARNESS_PID=
+check "auto-destroy: vaultd killed itself in its own destruction (SIGKILL)" [ "$it_rc" -eq 137 ]
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	check "auto-destroy: the intent record was written ahead" sh -c \
+		"grep '\"type\":\"intent\"' '$HARNESS_AUDIT_FILE' | grep '\"method\":\"key.retire\"' | grep -q '\"destroy_at\":'"
+fi
+it_start "after the crash in the scheduled destruction" || it_end
+RETIRED="$RETIRED --retired $victim"
+after_restart "auto-destroy-retire-after-meta" "$n" --active "$n"
 
 # --- a domain.init killed between its keys ------------------------------------------
 # b.example: sign/1 is made, vaultd dies before cert/1.  Start-up's upgrade adds

@@ -39,7 +39,8 @@
  *     active, the others become "verify-only";
  *   - a "retired" version that still has its private key or sealed blobs
  *     (crash between retire 1 and 2): they are destroyed;
- *   - superseded meta objects (crash inside a state change) are destroyed.
+ *   - superseded meta objects (crash inside a meta change: the loser of the
+ *     rule above) are destroyed.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
