@@ -8,7 +8,8 @@
  * like every state change: an intent record flushed to disk, then the change,
  * then the outcome record, both as the vault itself (vaultd's uid and pid, no
  * role), as start-up's domain.upgrade does.  When the intent cannot be
- * written, nothing is destroyed: the next tick tries again.
+ * written, nothing is destroyed.  After any failure the next try is a minute
+ * later (HYGIENE_RETRY_INTERVAL_NS): each try costs two audit records.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -27,9 +28,13 @@
 #include "vault/kms/kms.h"
 
 /* One due destruction, written ahead.  The audit record keeps pointers to
- * key's strings only until audit_append returns. */
-static void hygiene_destroy(struct vault *vault, const struct keystore_key *key, int64_t now)
+ * key's strings only until audit_append returns.  MCX_OK also when it was
+ * cancelled meanwhile; otherwise the error that should delay a retry. */
+static int hygiene_destroy(struct vault *vault, const struct keystore_key *key, int64_t now)
 {
+	/* retried while the log or the token fails: rate-limited, so a long
+	 * outage does not flood the log */
+	static struct vault_log_limit audit_limit = VAULT_LOG_LIMIT_INIT, fail_limit = VAULT_LOG_LIMIT_INIT;
 	struct audit_event ev;
 	uint64_t intent = 0;
 	int r;
@@ -42,20 +47,19 @@ static void hygiene_destroy(struct vault *vault, const struct keystore_key *key,
 	ev.key_purpose = key->purpose;
 	ev.key_version = key->version;
 	ev.subject = "vaultd: scheduled destruction (keys.destroy_delay)";
-	ev.param_names[0] = "version";
-	ev.param_ints[0] = (long long)key->version;
-	ev.param_names[1] = "destroy_at";
-	ev.param_ints[1] = (long long)key->destroy_at;
-	ev.param_count = 2;
-	/* retried every HYGIENE_DUE_INTERVAL_NS while the log or the token
-	 * fails: rate-limited, so a long outage does not flood the log */
-	static struct vault_log_limit audit_limit = VAULT_LOG_LIMIT_INIT, fail_limit = VAULT_LOG_LIMIT_INIT;
-
-	if (vault->audit != NULL && audit_intent(vault->audit, &ev, &intent) != MCX_OK) {
+	/* the intent names what key.retire's would: purpose, version; and the date */
+	ev.param_names[0] = "purpose";
+	ev.param_strings[0] = key->purpose;
+	ev.param_names[1] = "version";
+	ev.param_ints[1] = (long long)key->version;
+	ev.param_names[2] = "destroy_at";
+	ev.param_ints[2] = (long long)key->destroy_at;
+	ev.param_count = 3;
+	if (vault->audit != NULL && (r = audit_intent(vault->audit, &ev, &intent)) != MCX_OK) {
 		vault_log_limited(&audit_limit, VAULT_LOG_ERROR,
 		                  "cannot destroy %s as scheduled: the audit log cannot be written; trying again later",
 		                  key->kid);
-		return;
+		return r;
 	}
 	r = keystore_retire_due(vault->keystore, key->domain, key->purpose, key->version, now);
 	if (r == MCX_ERR_KEY_STATE)
@@ -66,26 +70,31 @@ static void hygiene_destroy(struct vault *vault, const struct keystore_key *key,
 	else
 		vault_info("%s destroyed as scheduled", key->kid);
 	memset(ev.param_names, 0, sizeof(ev.param_names));
+	memset(ev.param_strings, 0, sizeof(ev.param_strings));
 	ev.param_count = 0;
 	ev.error = r;
 	ev.intent = intent;
 	if (vault->audit != NULL && audit_append(vault->audit, &ev) != MCX_OK)
 		vault_error("audit: the outcome of the scheduled destruction of %s could not be recorded", key->kid);
+	return r == MCX_ERR_KEY_STATE ? MCX_OK : r;
 }
 
-static void hygiene_destroy_due(struct vault *vault)
+/* MCX_OK, or the first failure (the caller then waits longer: every try
+ * writes an intent and an outcome record, and a token that is gone for an
+ * hour must not add thousands of them to the audit log). */
+static int hygiene_destroy_due(struct vault *vault)
 {
 	struct keystore_key *keys = NULL;
 	size_t count = 0;
 	int64_t now = mcx_time_now();
+	int r = MCX_OK;
 
-	if (keystore_due(vault->keystore, now, &keys, &count) != MCX_OK) {
-		vault_warning("key hygiene: cannot list the scheduled destructions; trying again later");
-		return;
-	}
-	for (size_t i = 0; i < count; i++)
-		hygiene_destroy(vault, &keys[i], now);
+	if ((r = keystore_due(vault->keystore, now, &keys, &count)) != MCX_OK)
+		return r;
+	for (size_t i = 0; i < count && r == MCX_OK; i++)
+		r = hygiene_destroy(vault, &keys[i], now);
 	free(keys);
+	return r;
 }
 
 static void hygiene_warn(struct vault *vault, const struct vault_config *config)
@@ -131,11 +140,12 @@ void vault_hygiene_tick(struct vault *vault)
 
 	if (vault->keystore == NULL)
 		return;
-	if (h->due_checked_ns == 0 || now - h->due_checked_ns >= HYGIENE_DUE_INTERVAL_NS) {
+	if (h->due_checked_ns == 0 || now - h->due_checked_ns >= h->due_interval_ns) {
 		h->due_checked_ns = now;
 		/* whatever keys.destroy_delay says now: a schedule made under an
 		 * earlier configuration is still carried out */
-		hygiene_destroy_due(vault);
+		h->due_interval_ns = hygiene_destroy_due(vault) == MCX_OK ? HYGIENE_DUE_INTERVAL_NS
+		                                                          : HYGIENE_RETRY_INTERVAL_NS;
 	}
 	if (h->warned_ns == 0 || now - h->warned_ns >= HYGIENE_WARN_INTERVAL_NS) {
 		h->warned_ns = now;
