@@ -10,6 +10,7 @@
 #   - a schedule survives SIGTERM and SIGKILL (read from the token's meta
 #     object with vaultd stopped) and fires after the restart;
 #   - key.retire --now destroys at once;
+#   - while the audit log cannot be written, a due destruction waits;
 #   - errors: -32006 (cancel of an unscheduled or retired version), -32002
 #     (unknown version), -32001 (a caller without admin);
 #   - warnings in the log for old keys and the KMS certificate; vaultctl
@@ -47,6 +48,7 @@ harness_setup || { not_ok "harness set-up"; finish; }
 # with vaultd's gid, so the 0660 socket lets it connect)
 HARNESS_EXTRA_ACCESS=", { user = \"nobody\"; roles = [ \"signer\" ]; domains = [ \"$D\" ]; }"
 harness_write_config
+export MCXVAULT_TEST_AUDIT_READONLY="$HARNESS_DIR/audit-readonly"   # exists: audit writes fail
 echo "keys = { destroy_delay = 3; warn_age = 1; cert_warn = $((3650 * 86400)); };" >> "$HARNESS_DIR/vault.conf"
 harness_start || { not_ok "vaultd starts with a keys group"; finish; }
 ok "vaultd starts with a keys group"
@@ -187,22 +189,37 @@ else
 	skip=$((skip + 1))
 fi
 
+# --- an unwritable audit log holds a due destruction back -----------------------
+"$V" key rotate $D >/dev/null   # 7 active, 6 verify-only
+"$V" key retire $D sign 6 >/dev/null || not_ok "schedule version 6"
+touch "$T/audit-readonly"   # version 5 may be due too (scheduled in the permission checks)
+sleep 6
+check "audit log unwritable: the due version 6 is not destroyed" "[ \"\$(field 6 state)\" = verify-only ] && has_private 6"
+check "... and vaultd says why" \
+	"grep -Eq 'cannot destroy $D/sign/[56] as scheduled: the audit log cannot be written' '$T/vaultd.log'"
+rm -f "$T/audit-readonly"
+harness_restart || not_ok "restart once the audit log is writable"
+check "... once the log is writable again it is carried out" "wait_retired 6"
+check "... with its intent and outcome records" \
+	"grep '\"type\":\"intent\"' '$AUDIT' | grep '\"method\":\"key.retire\"' | grep '\"destroy_at\":' | grep -q '\"version\":6' &&
+	 grep '\"subject\":\"vaultd: scheduled destruction' '$AUDIT' | grep '\"outcome\":\"ok\"' | grep -q '\"version\":6}'"
+
 # --- warnings and health ---------------------------------------------------------
-sleep 2   # keys.warn_age = 1: version 6 (rotated just now) must be older than that
+sleep 2   # keys.warn_age = 1: version 7 (rotated just now) must be older than that
 harness_restart || not_ok "restart for the warnings"
 i=0
 until grep -q 'older than keys.warn_age' "$T/vaultd.log" || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
 check "vaultd warns about active keys older than keys.warn_age" \
-	"grep -q 'key $D/sign/6 is active since .*older than keys.warn_age' '$T/vaultd.log'"
+	"grep -q 'key $D/sign/7 is active since .*older than keys.warn_age' '$T/vaultd.log'"
 check "vaultd warns about the KMS certificate within keys.cert_warn" \
 	"grep -q 'KMS certificate of $D (generation 1) expires .*within keys.cert_warn' '$T/vaultd.log'"
 check "the warnings are not repeated per request" \
-	"n=\$(grep -c 'key $D/sign/6 is active since' '$T/vaultd.log'); \"\$V\" key list $D >/dev/null; sleep 3; [ \$(grep -c 'key $D/sign/6 is active since' '$T/vaultd.log') -eq \$n ]"
+	"n=\$(grep -c 'key $D/sign/7 is active since' '$T/vaultd.log'); \"\$V\" key list $D >/dev/null; sleep 3; [ \$(grep -c 'key $D/sign/7 is active since' '$T/vaultd.log') -eq \$n ]"
 check "key.list exposes the vault's limits (hygiene)" \
 	"\"\$V\" --json key list $D | tr -d ' \n' | grep -q '\"hygiene\":{\"destroy_delay\":3,\"warn_age\":1,\"cert_warn\":$((3650 * 86400))}'"
 "$V" health > "$T/health" 2>&1; rc=$?
 check "vaultctl health takes warn_age from the vault: warning (exit 3)" \
-	"[ $rc -eq 3 ] && grep -q 'sign key version 6 is 0 days old (rotate it' '$T/health'"
+	"[ $rc -eq 3 ] && grep -q 'sign key version 7 is 0 days old (rotate it' '$T/health'"
 check "... and cert_warn: the certificate is within it" "grep -q 'KMS certificate valid for .*(rotate' '$T/health'"
 "$V" health --key-age 365 --cert-days 1 > "$T/health" 2>&1
 check "explicit --key-age/--cert-days override the vault's limits" "! grep -q '(rotate' '$T/health'"
