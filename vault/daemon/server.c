@@ -652,7 +652,9 @@ static void *server_worker(void *arg)
 	return NULL;
 }
 
-/* Shuts down idle connections once a second; their workers then close them. */
+/* Shuts down idle connections once a second (their workers then close
+ * them), flushes denial counts and runs key hygiene (vault/keys/hygiene.c:
+ * due scheduled destructions, age warnings; it has its own rate limits). */
 static void *server_reaper(void *arg)
 {
 	struct vault_server *server = arg;
