@@ -524,7 +524,17 @@ TEST(retire)
 							   "version", "1"), NULL), -32602);
 	CHECK_EQ_INT(itest_call(C, "key.retire", json_pack("{s:s,s:s,s:i}", "domain", "c.example", "purpose", "sign",
 							   "version", 1), NULL), -32002);
-	/* verify-only version 1: ok */
+	CHECK_EQ_INT(itest_call(C, "key.retire", json_pack("{s:s,s:s,s:i,s:s}", "domain", "a.example", "purpose",
+							   "sign", "version", 1, "now", "yes"), NULL), -32602);
+	/* key.cancel_retire: nothing is scheduled without keys.destroy_delay */
+	CHECK_EQ_INT(itest_call(C, "key.cancel_retire", json_pack("{s:s,s:s,s:i}", "domain", "a.example", "purpose",
+								  "sign", "version", 1), NULL), -32006);
+	CHECK_EQ_STR(C->error_name, "MCX_ERR_KEY_STATE");
+	CHECK_EQ_INT(itest_call(C, "key.cancel_retire", json_pack("{s:s,s:s,s:i}", "domain", "a.example", "purpose",
+								  "sign", "version", 99), NULL), -32002);
+	CHECK_EQ_INT(itest_call(C, "key.cancel_retire", json_pack("{s:s,s:s,s:i}", "domain", "a.example", "purpose",
+								  "kid", "version", 1), NULL), -32602);
+	/* verify-only version 1: ok (keys.destroy_delay is 0: destroyed at once) */
 	CHECK_EQ_INT(itest_call(C, "key.retire", json_pack("{s:s,s:s,s:i}", "domain", "a.example", "purpose", "sign",
 							   "version", 1), &res), 0);
 	CHECK_EQ_STR(itest_str(res, "domain"), "a.example");

@@ -1,5 +1,7 @@
 #!/bin/sh
-# mcxvault integration: rotation and retirement survive a vaultd killed with
+# mcxvault integration: rotation, retirement, and the schedule and cancel of
+# a delayed destruction (keys.destroy_delay), and vaultd's own destruction of
+# a due version survive a vaultd killed with
 # SIGKILL at every crash point of vault/keys/keystore.c, and at random times
 # during a stream of rotations and retirements; a domain.init killed between
 # its keys is completed by start-up and a second domain.init.  After each crash vaultd is
@@ -179,6 +181,61 @@ while [ $r -lt $rounds ]; do
 	it_start "after random kill $r" || it_end
 	after_restart "random-kill-$r" "$acked"
 done
+
+# --- crash points of a scheduled destruction and of its cancellation --------------
+# keys.destroy_delay (long: nothing fires during the test) makes key.retire
+# schedule.  A schedule or a cancellation is a new meta object with the same
+# state (verify-only) and a higher rev, then the old one goes: killed between
+# the two, start-up keeps the higher rev, so the change the crash interrupted
+# wins, the other meta is removed, and the key is never lost.
+echo 'keys = { destroy_delay = 3600; };' >> "$HARNESS_DIR/vault.conf"
+n=$(active_saved)
+victim=$((n - 1))
+superseded() { grep -c 'removing superseded key metadata' "$HARNESS_DIR/vaultd.log"; }
+before=$(superseded)
+crash_at schedule-after-new-meta key retire "$D" sign "$victim"
+check "schedule-after-new-meta: start-up found two metas and removed one" [ "$(superseded)" -gt "$before" ]
+check "schedule-after-new-meta: the higher rev wins: version $victim is scheduled" sh -c \
+	"'$B/vaultctl' key list $D | grep -Eq '^sign +$victim +verify-only +[^ ]+ +[^ ]+ +[0-9T:-]+Z\$'"
+after_restart "schedule-after-new-meta" "$n" --active "$n"
+n=$(active_saved)
+before=$(superseded)
+crash_at cancel-after-new-meta key cancel-retire "$D" sign "$victim"
+check "cancel-after-new-meta: start-up found two metas and removed one" [ "$(superseded)" -gt "$before" ]
+check "cancel-after-new-meta: the higher rev wins: version $victim is verify-only, not scheduled" sh -c \
+	"'$B/vaultctl' key list $D | grep -Eq '^sign +$victim +verify-only ' &&
+	 ! '$B/vaultctl' key list $D | grep -Eq '^sign +$victim +verify-only +[^ ]+ +[^ ]+ +[0-9T:-]+Z\$'"
+after_restart "cancel-after-new-meta" "$n" --active "$n"
+
+# --- a due destruction carried out by vaultd itself, killed half way ---------------
+# keys.destroy_delay = 1: the schedule is acknowledged, then vaultd's own
+# destruction (the reaper thread) dies between the "retired" meta and the
+# destruction of the private key; start-up finishes the retirement.
+sed -i 's/destroy_delay = 3600;/destroy_delay = 1;/' "$HARNESS_DIR/vault.conf"
+n=$(active_saved)
+victim=$((n - 1))
+MCXVAULT_TEST_CRASH_POINT=retire-after-meta
+export MCXVAULT_TEST_CRASH_POINT
+it_start "crash point retire-after-meta in the scheduled destruction"
+unset MCXVAULT_TEST_CRASH_POINT
+check "auto-destroy: key retire schedules and is acknowledged" sh -c "'$B/vaultctl' key retire $D sign $victim | grep -q 'scheduled for'"
+i=0
+while kill -0 "$HARNESS_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$HARNESS_PID" 2>/dev/null; then
+	fail "auto-destroy: vaultd reached the crash point within 10 s"
+	kill -KILL "$HARNESS_PID"
+fi
+wait "$HARNESS_PID"
+it_rc=$?
+HARNESS_PID=
+check "auto-destroy: vaultd killed itself in its own destruction (SIGKILL)" [ "$it_rc" -eq 137 ]
+if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
+	check "auto-destroy: the intent record was written ahead" sh -c \
+		"grep '\"type\":\"intent\"' '$HARNESS_AUDIT_FILE' | grep '\"method\":\"key.retire\"' | grep -q '\"destroy_at\":'"
+fi
+it_start "after the crash in the scheduled destruction" || it_end
+RETIRED="$RETIRED --retired $victim"
+after_restart "auto-destroy-retire-after-meta" "$n" --active "$n"
 
 # --- a domain.init killed between its keys ------------------------------------------
 # b.example: sign/1 is made, vaultd dies before cert/1.  Start-up's upgrade adds

@@ -84,7 +84,32 @@ TEST(valid_config_with_defaults)
 	CHECK_EQ_INT(c->domains[0].user_key_period, 2592000);
 	CHECK(vault_config_domain(c, "a.example") != NULL);
 	CHECK(vault_config_domain(c, "b.example") == NULL);
+	/* no keys group: today's behaviour, key.retire destroys at once */
+	CHECK_EQ_INT(c->keys_destroy_delay, 0);
+	CHECK_EQ_INT(c->keys_warn_age, 0);
+	CHECK_EQ_INT(c->keys_cert_warn, 0);
 	vault_config_free(c);
+}
+
+TEST(keys_group)
+{
+	struct vault_config *c = NULL;
+	char *error = load(BASE_SERVER BASE_HSM BASE_DOMAINS
+	                   "keys = { destroy_delay = 2592000; warn_age = 31536000; cert_warn = 86400; };\n", &c);
+
+	CHECK(error == NULL);
+	free(error);
+	REQUIRE(c != NULL);
+	CHECK_EQ_INT(c->keys_destroy_delay, 2592000);
+	CHECK_EQ_INT(c->keys_warn_age, 31536000);
+	CHECK_EQ_INT(c->keys_cert_warn, 86400);
+	vault_config_free(c);
+	expect_error(BASE_SERVER BASE_HSM BASE_DOMAINS "keys = { destroy_delay = -1; };\n", 4,
+	             "'destroy_delay' must be between 0 and");
+	expect_error(BASE_SERVER BASE_HSM BASE_DOMAINS "keys = { warn_age = \"1y\"; };\n", 4,
+	             "'warn_age' must be an integer");
+	expect_error(BASE_SERVER BASE_HSM BASE_DOMAINS "keys = { destroy_after = 5; };\n", 4, "destroy_after");
+	expect_error(BASE_SERVER BASE_HSM BASE_DOMAINS "keys = 5;\n", 4, "'keys' must be a group");
 }
 
 TEST(access_roles_and_domain_scope)
@@ -178,6 +203,7 @@ int main(void)
 {
 	snprintf(config_path, sizeof(config_path), "/tmp/mcxvault-config-%ld.conf", (long)getpid());
 	RUN(valid_config_with_defaults);
+	RUN(keys_group);
 	RUN(access_roles_and_domain_scope);
 	RUN(errors_name_file_line_and_reason);
 	RUN(missing_file);

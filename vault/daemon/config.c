@@ -276,6 +276,26 @@ out:
 	return r;
 }
 
+/* keys = { destroy_delay; warn_age; cert_warn; }: seconds, at most ten years
+ * (a longer delay is a key kept forever, better said by not retiring it). */
+static int config_load_keys(struct vault_config *c, const config_setting_t *s, char **error)
+{
+	static const char *const allowed[] = { "destroy_delay", "warn_age", "cert_warn", NULL };
+	const long long max = 10LL * 366 * 86400;
+	int r = MCX_ERR_INTERNAL;
+
+	if (s == NULL)
+		return MCX_OK;
+	MCX_ENSURE(config_setting_is_group(s), config_fail(error, c->path, s, "'keys' must be a group"));
+	MCX_GUARD(config_check_members(s, allowed, c->path, error));
+	MCX_GUARD(config_int(s, "destroy_delay", 0, max, &c->keys_destroy_delay, c->path, error));
+	MCX_GUARD(config_int(s, "warn_age", 0, max, &c->keys_warn_age, c->path, error));
+	MCX_GUARD(config_int(s, "cert_warn", 0, max, &c->keys_cert_warn, c->path, error));
+	r = MCX_OK;
+out:
+	return r;
+}
+
 static int config_load_gms(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "store", NULL };
@@ -491,7 +511,7 @@ out:
 
 MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char **error)
 {
-	static const char *const allowed[] = { "server", "log", "audit", "gms", "hsm", "access", "domains", NULL };
+	static const char *const allowed[] = { "server", "log", "audit", "keys", "gms", "hsm", "access", "domains", NULL };
 	int r = MCX_ERR_INTERNAL, n;
 	config_t cfg;
 	struct vault_config *c = NULL;
@@ -535,6 +555,7 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	MCX_GUARD(config_load_server(c, config_lookup(&cfg, "server"), error));
 	MCX_GUARD(config_load_log(c, config_lookup(&cfg, "log"), error));
 	MCX_GUARD(config_load_audit(c, config_lookup(&cfg, "audit"), error));
+	MCX_GUARD(config_load_keys(c, config_lookup(&cfg, "keys"), error));
 	MCX_GUARD(config_load_gms(c, config_lookup(&cfg, "gms"), error));
 	MCX_GUARD(config_load_hsm(c, config_lookup(&cfg, "hsm"), error));
 	/* domains before access: access entries name domains */

@@ -86,6 +86,10 @@ struct vault_config {
 	unsigned audit_checkpoint_interval; /* seconds: a checkpoint at least this often */
 	long audit_group;
 	unsigned audit_denial_window; /* seconds: repeated denials of one uid and method become one record */             /* gid of a new audit log file (audit.group); -1: vaultd's */
+	/* keys: hygiene (vault/keys/hygiene.c); 0 turns each off */
+	long long keys_destroy_delay; /* seconds from key.retire to the destruction; 0: at once */
+	long long keys_warn_age;      /* seconds: warn about active keys older than this */
+	long long keys_cert_warn;     /* seconds: warn about KMS certificates expiring within this */
 	/* gms */
 	char *gms_store;              /* SQLite file of wrapped per-group key material */
 	/* hsm */

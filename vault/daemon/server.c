@@ -53,6 +53,7 @@
 #include "mcx/util.h"
 #include "vault/daemon/log.h"
 #include "vault/daemon/notify.h"
+#include "vault/keys/hygiene.h"
 #include "vault/rpc/rpc.h"
 
 #define WORKER_BATCH 16
@@ -651,7 +652,9 @@ static void *server_worker(void *arg)
 	return NULL;
 }
 
-/* Shuts down idle connections once a second; their workers then close them. */
+/* Shuts down idle connections once a second (their workers then close
+ * them), flushes denial counts and runs key hygiene (vault/keys/hygiene.c:
+ * due scheduled destructions, age warnings; it has its own rate limits). */
 static void *server_reaper(void *arg)
 {
 	struct vault_server *server = arg;
@@ -695,6 +698,8 @@ static void *server_reaper(void *arg)
 		}
 		pthread_mutex_unlock(&server->connections_lock);
 		rpc_denials_flush(server->vault, 0);
+		/* due scheduled destructions, age warnings (its own rate limits) */
+		vault_hygiene_tick(server->vault);
 		if (slow > 0) {
 			static struct vault_log_limit slow_limit = VAULT_LOG_LIMIT_INIT;
 			vault_log_limited(&slow_limit, VAULT_LOG_WARNING,

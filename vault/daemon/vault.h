@@ -13,6 +13,7 @@
 
 #include "mcx/safety.h"
 #include "vault/daemon/config.h"
+#include "vault/keys/hygiene.h"
 
 struct hsm;
 struct keystore;
@@ -40,6 +41,7 @@ struct vault {
 	struct gms_service *gms;            /* vault/gms/ */
 	struct redirect_service *redirect;  /* vault/redirect/ */
 	struct audit_log *audit;            /* vault/audit/ */
+	struct vault_hygiene hygiene;       /* vault/keys/hygiene.c (reaper thread) */
 	int64_t started;
 	atomic_ullong requests_total;
 	atomic_ullong requests_failed;

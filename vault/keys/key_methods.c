@@ -39,11 +39,28 @@ static const char *const init_purposes[] = { KEYSTORE_PURPOSE_SIGN, KEYSTORE_PUR
 
 static json_t *key_json(const struct keystore_key *key)
 {
-	char created[21];
+	char created[21], destroy_at[21];
+	json_t *item;
 
 	mcx_time_format(key->created, created);
-	return json_pack("{s:s, s:i, s:s, s:s, s:s}", "purpose", key->purpose, "version", (json_int_t)key->version,
+	item = json_pack("{s:s, s:i, s:s, s:s, s:s}", "purpose", key->purpose, "version", (json_int_t)key->version,
 	                 "state", keystore_state_name(key->state), "created", created, "kid", key->kid);
+	if (item != NULL && key->destroy_at > 0) {
+		mcx_time_format(key->destroy_at, destroy_at);
+		if (json_object_set_new(item, "destroy_at", json_string(destroy_at)) != 0) {
+			json_decref(item);
+			item = NULL;
+		}
+	}
+	return item;
+}
+
+/* The keys group (seconds, 0: off), so that clients such as vaultctl health
+ * judge key and certificate ages by the vault's own limits. */
+static json_t *hygiene_json(const struct vault_config *config)
+{
+	return json_pack("{s:I, s:I, s:I}", "destroy_delay", (json_int_t)config->keys_destroy_delay, "warn_age",
+	                 (json_int_t)config->keys_warn_age, "cert_warn", (json_int_t)config->keys_cert_warn);
 }
 
 static int keys_json(struct rpc_call *call, const char *domain, json_t **out)
@@ -150,7 +167,8 @@ int method_key_list(struct rpc_call *call, json_t *params, json_t **result)
 	json_t *keys = NULL;
 
 	MCX_GUARD(keys_json(call, call->domain, &keys));
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:o}", "domain", call->domain, "keys", keys));
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:o, s:o}", "domain", call->domain, "keys", keys, "hygiene",
+	                                     hygiene_json(call->config)));
 	keys = NULL;
 	r = MCX_OK;
 out:
@@ -189,31 +207,87 @@ out:
 	return r;
 }
 
+/* The purpose and version of key.retire and key.cancel_retire; key receives
+ * the version as it is now. */
+static int retire_params(struct rpc_call *call, json_t *params, const char **purpose, uint32_t *version,
+                         struct keystore_key *key)
+{
+	int r = MCX_ERR_INTERNAL;
+	uint64_t v = 0;
+
+	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, purpose));
+	MCX_ENSURE(purpose_valid(*purpose),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, cert, token, kms)",
+	                    *purpose));
+	MCX_GUARD(rpc_param_uint(call, params, "version", 1, UINT32_MAX, &v, NULL));
+	MCX_ENSURE(v > 0, rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'version' starts at 1"));
+	*version = (uint32_t)v;
+	MCX_ENSURE(keystore_get(call->vault->keystore, call->domain, *purpose, *version, key) == MCX_OK,
+	           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%s' has no %s key version %llu", call->domain, *purpose,
+	                    (unsigned long long)v));
+	rpc_audit_key(call, purpose_name(*purpose), *version);
+	r = MCX_OK;
+out:
+	return r;
+}
+
+/* key.retire: destroys at once when keys.destroy_delay is 0 or "now" is
+ * true; otherwise schedules the destruction (the version stays verify-only,
+ * vault/keys/hygiene.c carries it out when due).  A version already
+ * scheduled keeps its date: a retry must not postpone a destruction. */
 int method_key_retire(struct rpc_call *call, json_t *params, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
 	const char *purpose = NULL;
-	uint64_t version = 0;
+	uint32_t version = 0;
+	struct keystore_key key;
+	json_t *now = json_object_get(params, "now");
+	char when[21];
+
+	MCX_ENSURE(now == NULL || json_is_boolean(now),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'now' must be true or false"));
+	MCX_GUARD(retire_params(call, params, &purpose, &version, &key));
+	if (call->config->keys_destroy_delay > 0 && !json_is_true(now))
+		r = keystore_schedule_retire(call->vault->keystore, call->domain, purpose, version,
+		                             mcx_time_now() + call->config->keys_destroy_delay, &key);
+	else
+		r = keystore_retire(call->vault->keystore, call->domain, purpose, version);
+	if (r == MCX_ERR_KEY_STATE)
+		return rpc_fail(call, r, "version %lu is %s: only a verify-only version can be retired",
+		                (unsigned long)version, keystore_state_name(key.state));
+	MCX_GUARD(r);
+	if (call->config->keys_destroy_delay > 0 && !json_is_true(now)) {
+		mcx_time_format(key.destroy_at, when);
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s, s:s}", "domain", call->domain, "purpose",
+		                                     purpose, "version", (json_int_t)version, "state", "verify-only",
+		                                     "destroy_at", when));
+	} else {
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s}", "domain", call->domain, "purpose", purpose,
+		                                     "version", (json_int_t)version, "state", "retired"));
+	}
+	r = MCX_OK;
+out:
+	return r;
+}
+
+int method_key_cancel_retire(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	const char *purpose = NULL;
+	uint32_t version = 0;
 	struct keystore_key key;
 
-	MCX_GUARD(rpc_param_string(call, params, "purpose", 1, &purpose));
-	MCX_ENSURE(purpose_valid(purpose),
-	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "unknown key purpose '%.32s' (sign, cert, token, kms)",
-	                    purpose));
-	MCX_GUARD(rpc_param_uint(call, params, "version", 1, UINT32_MAX, &version, NULL));
-	MCX_ENSURE(version > 0, rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'version' starts at 1"));
-	MCX_ENSURE(keystore_get(call->vault->keystore, call->domain, purpose, (uint32_t)version,
-	                                       &key) == MCX_OK,
-	           rpc_fail(call, MCX_ERR_NOT_FOUND, "domain '%s' has no %s key version %llu", call->domain, purpose,
-	                    (unsigned long long)version));
-	rpc_audit_key(call, purpose_name(purpose), (uint32_t)version);
-	r = keystore_retire(call->vault->keystore, call->domain, purpose, (uint32_t)version);
+	MCX_GUARD(retire_params(call, params, &purpose, &version, &key));
+	r = keystore_cancel_retire(call->vault->keystore, call->domain, purpose, version, &key);
 	if (r == MCX_ERR_KEY_STATE)
-		return rpc_fail(call, r, "version %llu is %s: only a verify-only version can be retired",
-		                (unsigned long long)version, keystore_state_name(key.state));
+		return rpc_fail(call, r, "version %lu is %s%s: no destruction is scheduled", (unsigned long)version,
+		                keystore_state_name(key.state),
+		                key.state == KEYSTORE_STATE_VERIFY_ONLY ? " without a schedule" : "");
 	MCX_GUARD(r);
+	vault_info("key.cancel_retire %s/%s/%lu by uid %u", call->domain, purpose, (unsigned long)version,
+	           (unsigned)call->caller->uid);
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:i, s:s}", "domain", call->domain, "purpose", purpose,
-	                                     "version", (json_int_t)version, "state", "retired"));
+	                                     "version", (json_int_t)version, "state", "verify-only"));
 	r = MCX_OK;
 out:
 	return r;

@@ -12,13 +12,25 @@
  *                      4. syncfs(token dir), then acknowledge
  *   retire:            1. version -> "retired"
  *                      2. destroy the private key and the sealed blobs
+ *   schedule / cancel: 1. new meta: same state, "destroy_at" set / dropped
+ *   (keys.destroy_delay)  2. the old meta object is destroyed
  *
- * A state change never edits an object in place (SoftHSM refuses to change a
+ * A meta change never edits an object in place (SoftHSM refuses to change a
  * data object's CKA_VALUE, and an in-place write is not atomic anyway): it
- * creates a new meta object with the new state, then destroys the old one.
- * States only move forward (active -> verify-only -> retired), so when a
- * crash leaves two meta objects for one version, the later state is the true
- * one and the other is removed at start-up.
+ * creates a new meta object, then destroys the old one.  Every meta object
+ * carries "rev", one more than the object it replaces (absent in metas
+ * written before schedules existed: 0).  When a crash leaves two meta
+ * objects for one version, the rule is:
+ *     the higher state wins (states only move forward: active ->
+ *     verify-only -> retired); for the same state, the higher rev wins.
+ * The state alone cannot decide a schedule or a cancellation, which keeps
+ * the state ("verify-only" both before and after), so the rev does; it makes
+ * the repair deterministic whatever order the token lists its objects in.
+ * The loser is removed at start-up.  Either way the key survives: a
+ * schedule lost to a crash was never acknowledged, and a cancellation lost
+ * to a crash leaves the schedule, which the client did not see cancelled.
+ * Destruction itself is always the retire path above (meta "retired" first),
+ * whether an operator asks for it or a due schedule triggers it.
  *
  * Start-up repair (keystore_repair):
  *   - objects of a version without meta were never acknowledged (crash
@@ -27,7 +39,8 @@
  *     active, the others become "verify-only";
  *   - a "retired" version that still has its private key or sealed blobs
  *     (crash between retire 1 and 2): they are destroyed;
- *   - superseded meta objects (crash inside a state change) are destroyed.
+ *   - superseded meta objects (crash inside a meta change: the loser of the
+ *     rule above) are destroyed.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -66,6 +79,8 @@ struct keystore_entry {
 	uint32_t version;
 	enum keystore_state state;
 	int64_t created;
+	int64_t destroy_at;      /* 0: no scheduled destruction */
+	uint64_t rev;            /* of the current meta object (see the top) */
 	hsm_handle_t private_key;
 	hsm_handle_t public_key;
 	hsm_handle_t meta;
@@ -166,6 +181,7 @@ static void entry_to_key(const struct keystore_entry *e, struct keystore_key *ke
 	key->version = e->version;
 	key->state = e->state;
 	key->created = e->created;
+	key->destroy_at = e->destroy_at;
 	key->has_private_key = e->private_key != HSM_HANDLE_INVALID;
 	memcpy(key->public_point, e->point, sizeof(key->public_point));
 	snprintf(key->kid, sizeof(key->kid), "%s/%s/%" PRIu32, e->domain, e->purpose, e->version);
@@ -217,25 +233,48 @@ static int label_parse(const char *label, char *domain, char *purpose, uint32_t 
 	return MCX_OK;
 }
 
-static int meta_encode(enum keystore_state state, int64_t created, char *out, size_t size)
+/* What a meta object holds (see the top of the file). */
+struct meta_fields {
+	enum keystore_state state;
+	int64_t created;
+	int64_t destroy_at;   /* 0: not written */
+	uint64_t rev;
+};
+
+static int meta_encode(const struct meta_fields *m, char *out, size_t size)
 {
-	int n = snprintf(out, size, "{\"state\":\"%s\",\"created\":%" PRId64 "}", keystore_state_name(state), created);
+	char extra[64] = "";
+	int n;
+
+	/* destroy_at only while scheduled: a meta without it reads as before */
+	if (m->destroy_at > 0 && m->state == KEYSTORE_STATE_VERIFY_ONLY)
+		snprintf(extra, sizeof(extra), ",\"destroy_at\":%" PRId64, m->destroy_at);
+	n = snprintf(out, size, "{\"state\":\"%s\",\"created\":%" PRId64 "%s,\"rev\":%" PRIu64 "}",
+	             keystore_state_name(m->state), m->created, extra, m->rev);
 	return n > 0 && (size_t)n < size ? MCX_OK : MCX_ERR_INTERNAL;
 }
 
-static int meta_decode(const uint8_t *value, size_t len, enum keystore_state *state, int64_t *created)
+static int meta_decode(const uint8_t *value, size_t len, struct meta_fields *m)
 {
 	int r = MCX_ERR_PARSE;
-	json_t *root = NULL, *s, *c;
+	json_t *root = NULL, *s, *c, *d, *v;
 
 	if (value == NULL || (root = json_loadb((const char *)value, len, 0, NULL)) == NULL)
 		goto out;
 	s = json_object_get(root, "state");
 	c = json_object_get(root, "created");
-	if (!json_is_string(s) || !json_is_integer(c))
+	d = json_object_get(root, "destroy_at");
+	v = json_object_get(root, "rev");
+	if (!json_is_string(s) || !json_is_integer(c) || (d != NULL && !json_is_integer(d)) ||
+	    (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)))
 		goto out;
-	MCX_GUARD(keystore_state_parse(json_string_value(s), state));
-	*created = json_integer_value(c);
+	memset(m, 0, sizeof(*m));
+	MCX_GUARD(keystore_state_parse(json_string_value(s), &m->state));
+	m->created = json_integer_value(c);
+	m->destroy_at = d != NULL && m->state == KEYSTORE_STATE_VERIFY_ONLY ? json_integer_value(d) : 0;
+	if (m->destroy_at < 0)
+		m->destroy_at = 0;
+	m->rev = v != NULL ? (uint64_t)json_integer_value(v) : 0;
 	r = MCX_OK;
 out:
 	json_decref(root);
@@ -353,24 +392,26 @@ static int keystore_walk_object(void *context, const struct hsm_object *object)
 	if ((e = entry_slot(ks, domain, purpose, version)) == NULL)
 		return MCX_ERR_ALLOC;
 	if (kind == LABEL_META && object->object_class == HSM_CLASS_DATA) {
-		enum keystore_state state;
-		int64_t created;
+		struct meta_fields m;
 
-		if (meta_decode(object->value, object->value_len, &state, &created) != MCX_OK) {
+		if (meta_decode(object->value, object->value_len, &m) != MCX_OK) {
 			vault_error("key metadata '%s' is unreadable: treating the version as retired", object->label);
-			state = KEYSTORE_STATE_RETIRED;
-			created = 0;
+			memset(&m, 0, sizeof(m));
+			m.state = KEYSTORE_STATE_RETIRED;
 		}
 		if (e->meta != HSM_HANDLE_INVALID) {
-			/* an interrupted state change: the later state wins */
-			if (state < e->state)
+			/* an interrupted meta change: the higher state wins, then the
+			 * higher rev (the top of the file) */
+			if (m.state < e->state || (m.state == e->state && m.rev < e->rev))
 				return keystore_note_superseded(ks, object->handle);
 			if (keystore_note_superseded(ks, e->meta) != MCX_OK)
 				return MCX_ERR_ALLOC;
 		}
 		e->meta = object->handle;
-		e->state = state;
-		e->created = created;
+		e->state = m.state;
+		e->created = m.created;
+		e->destroy_at = m.destroy_at;
+		e->rev = m.rev;
 	} else if (kind == LABEL_BLOB && object->object_class == HSM_CLASS_DATA) {
 		int r = entry_add_blob(e, name, object->handle, object->value, object->value_len);
 		if (r == MCX_ERR_EXISTS) {
@@ -461,27 +502,39 @@ static int entry_has_secrets(const struct keystore_entry *e)
 	return 0;
 }
 
-/* Moves a version to a later state: new meta object first, then the old one
- * goes (see the top of the file).  Updates e->meta and e->state. */
-static int keystore_change_state(struct keystore *ks, struct keystore_entry *e, enum keystore_state state)
+/* Writes a new meta object for e (rev + 1) with the given state and
+ * schedule, then destroys the old one (see the top of the file).  crash_point
+ * names the seam between the two.  Updates e->meta, state, destroy_at, rev. */
+static int keystore_write_meta(struct keystore *ks, struct keystore_entry *e, enum keystore_state state,
+                               int64_t destroy_at, const char *crash_point)
 {
 	int r = MCX_ERR_INTERNAL;
-	char label[HSM_LABEL_MAX + 1], meta[128];
+	char label[HSM_LABEL_MAX + 1], meta[192];
 	hsm_handle_t fresh = HSM_HANDLE_INVALID;
+	struct meta_fields m = { state, e->created, state == KEYSTORE_STATE_VERIFY_ONLY ? destroy_at : 0, e->rev + 1 };
 
-	MCX_ENSURE(state > e->state, MCX_ERR_KEY_STATE);
 	key_label(label, sizeof(label), e->domain, e->purpose, e->version, META_NAME);
-	MCX_GUARD(meta_encode(state, e->created, meta, sizeof(meta)));
+	MCX_GUARD(meta_encode(&m, meta, sizeof(meta)));
 	MCX_GUARD(hsm_data_create(ks->hsm, label, meta, strlen(meta), &fresh));
-	keystore_crash_point("state-after-new-meta");
+	keystore_crash_point(crash_point);
 	r = hsm_object_destroy(ks->hsm, e->meta);
 	if (r != MCX_OK && r != MCX_ERR_HSM_STALE_HANDLE)
 		vault_warning("could not remove the old metadata of %s: start-up will", label);
 	e->meta = fresh;
-	e->state = state;
+	e->state = m.state;
+	e->destroy_at = m.destroy_at;
+	e->rev = m.rev;
 	r = MCX_OK;
 out:
 	return r;
+}
+
+/* Moves a version to a later state (a schedule does not survive it). */
+static int keystore_change_state(struct keystore *ks, struct keystore_entry *e, enum keystore_state state)
+{
+	if (state <= e->state)
+		return MCX_ERR_KEY_STATE;
+	return keystore_write_meta(ks, e, state, 0, "state-after-new-meta");
 }
 
 /* Start-up repair; see the comment at the top of this file. */
@@ -737,7 +790,7 @@ static int keystore_create_version(struct keystore *ks, const char *domain, cons
                                    struct keystore_entry *e)
 {
 	int r = MCX_ERR_INTERNAL;
-	char label[HSM_LABEL_MAX + 1], meta[128];
+	char label[HSM_LABEL_MAX + 1], meta[192];
 	uint8_t id[SHA256_DIGEST_LENGTH];
 	hsm_handle_t handle;
 
@@ -766,7 +819,8 @@ static int keystore_create_version(struct keystore *ks, const char *domain, cons
 		keystore_crash_point("after-blob");
 	}
 	key_label(label, sizeof(label), domain, purpose, version, META_NAME);
-	MCX_GUARD(meta_encode(KEYSTORE_STATE_ACTIVE, e->created, meta, sizeof(meta)));
+	e->rev = 1;
+	MCX_GUARD(meta_encode(&(struct meta_fields){ KEYSTORE_STATE_ACTIVE, e->created, 0, e->rev }, meta, sizeof(meta)));
 	MCX_GUARD(hsm_data_create(ks->hsm, label, meta, strlen(meta), &e->meta));
 	keystore_crash_point("after-meta");
 	r = MCX_OK;
@@ -858,6 +912,8 @@ MCX_RESULT keystore_add_version(struct keystore *ks, const char *domain, const c
 	if (have_old && (old = entry_find(ks, domain, purpose, old_copy.version)) != NULL) {
 		old->state = old_copy.state;
 		old->meta = old_copy.meta;
+		old->destroy_at = old_copy.destroy_at;
+		old->rev = old_copy.rev;
 	}
 	MCX_GUARD(keystore_insert(ks, &e));
 	made = 0;   /* the index owns e's blobs now */
@@ -896,7 +952,11 @@ MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *
 	                            previous_version);
 }
 
-MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *purpose, uint32_t version)
+/* Retires a verify-only version.  due_by >= 0: only if it is still
+ * scheduled for destruction at or before due_by (the automatic destruction:
+ * a cancellation that came first wins, MCX_ERR_KEY_STATE). */
+static int keystore_retire_checked(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                                   int64_t due_by)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct keystore_entry *e, copy;
@@ -909,12 +969,16 @@ MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *
 	pthread_rwlock_unlock(&ks->lock);
 	MCX_ENSURE(version != 0 && e != NULL, MCX_ERR_NOT_FOUND);
 	MCX_ENSURE(copy.state == KEYSTORE_STATE_VERIFY_ONLY, MCX_ERR_KEY_STATE);
+	if (due_by >= 0)
+		MCX_ENSURE(copy.destroy_at > 0 && copy.destroy_at <= due_by, MCX_ERR_KEY_STATE);
 
 	MCX_GUARD(keystore_change_state(ks, &copy, KEYSTORE_STATE_RETIRED));
 	pthread_rwlock_wrlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
 		e->state = copy.state;
 		e->meta = copy.meta;
+		e->destroy_at = copy.destroy_at;
+		e->rev = copy.rev;
 	}
 	pthread_rwlock_unlock(&ks->lock);
 	keystore_crash_point("retire-after-meta");
@@ -927,10 +991,134 @@ MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *
 	pthread_rwlock_unlock(&ks->lock);
 	MCX_GUARD(r);
 	MCX_GUARD(hsm_sync(ks->hsm));
-	vault_info("retired %s/%s/%" PRIu32 ": private key material destroyed", domain, purpose, version);
+	vault_info("retired %s/%s/%" PRIu32 ": private key material destroyed%s", domain, purpose, version,
+	           due_by >= 0 ? " (scheduled destruction)" : "");
 	r = MCX_OK;
 out:
 	pthread_mutex_unlock(&ks->change_lock);
+	return r;
+}
+
+MCX_RESULT keystore_retire(struct keystore *ks, const char *domain, const char *purpose, uint32_t version)
+{
+	return keystore_retire_checked(ks, domain, purpose, version, -1);
+}
+
+MCX_RESULT keystore_retire_due(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                               int64_t now)
+{
+	return keystore_retire_checked(ks, domain, purpose, version, now < 0 ? 0 : now);
+}
+
+/* The schedule change of keystore_schedule_retire and keystore_cancel_retire:
+ * destroy_at > 0 sets it (kept if one is already set), 0 removes it. */
+static int keystore_set_schedule(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                                 int64_t destroy_at, struct keystore_key *key)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_entry *e, copy;
+
+	pthread_mutex_lock(&ks->change_lock);
+	keystore_follow_token(ks, 1);
+	pthread_rwlock_rdlock(&ks->lock);
+	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
+		copy = *e;
+	pthread_rwlock_unlock(&ks->lock);
+	MCX_ENSURE(version != 0 && e != NULL, MCX_ERR_NOT_FOUND);
+	MCX_ENSURE(copy.state == KEYSTORE_STATE_VERIFY_ONLY, MCX_ERR_KEY_STATE);
+	if (destroy_at > 0 && copy.destroy_at > 0) {
+		/* already scheduled: a repeated key.retire (a retry, or a second
+		 * operator) must not postpone the destruction; cancel first to move it */
+		r = MCX_OK;
+		goto done;
+	}
+	MCX_ENSURE(destroy_at > 0 || copy.destroy_at > 0, MCX_ERR_KEY_STATE);   /* cancel: nothing scheduled */
+	MCX_GUARD(keystore_write_meta(ks, &copy, KEYSTORE_STATE_VERIFY_ONLY, destroy_at,
+	                              destroy_at > 0 ? "schedule-after-new-meta" : "cancel-after-new-meta"));
+	MCX_GUARD(hsm_sync(ks->hsm));
+	pthread_rwlock_wrlock(&ks->lock);
+	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
+		e->meta = copy.meta;
+		e->destroy_at = copy.destroy_at;
+		e->rev = copy.rev;
+	}
+	pthread_rwlock_unlock(&ks->lock);
+	if (destroy_at > 0)
+		vault_info("%s/%s/%" PRIu32 ": destruction scheduled", domain, purpose, version);
+	else
+		vault_info("%s/%s/%" PRIu32 ": scheduled destruction cancelled", domain, purpose, version);
+	r = MCX_OK;
+done:
+	if (key != NULL) {
+		pthread_rwlock_rdlock(&ks->lock);
+		if ((e = entry_find(ks, domain, purpose, version)) != NULL)
+			entry_to_key(e, key);
+		pthread_rwlock_unlock(&ks->lock);
+	}
+out:
+	pthread_mutex_unlock(&ks->change_lock);
+	return r;
+}
+
+MCX_RESULT keystore_schedule_retire(struct keystore *ks, const char *domain, const char *purpose,
+                                    uint32_t version, int64_t destroy_at, struct keystore_key *key)
+{
+	if (destroy_at <= 0)
+		return MCX_ERR_INVALID_ARGUMENT;
+	return keystore_set_schedule(ks, domain, purpose, version, destroy_at, key);
+}
+
+MCX_RESULT keystore_cancel_retire(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                                  struct keystore_key *key)
+{
+	return keystore_set_schedule(ks, domain, purpose, version, 0, key);
+}
+
+MCX_RESULT keystore_due(struct keystore *ks, int64_t now, struct keystore_key **keys, size_t *count)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key *list = NULL;
+	size_t n = 0;
+
+	*keys = NULL;
+	*count = 0;
+	keystore_follow_token(ks, 0);
+	pthread_rwlock_rdlock(&ks->lock);
+	MCX_ENSURE_ALLOC(list = calloc(ks->count + 1, sizeof(*list)));
+	for (size_t i = 0; i < ks->count; i++) {
+		const struct keystore_entry *e = &ks->entries[i];
+		if (e->state == KEYSTORE_STATE_VERIFY_ONLY && e->destroy_at > 0 && e->destroy_at <= now)
+			entry_to_key(e, &list[n++]);
+	}
+	*keys = list;
+	*count = n;
+	list = NULL;
+	r = MCX_OK;
+out:
+	pthread_rwlock_unlock(&ks->lock);
+	free(list);
+	return r;
+}
+
+MCX_RESULT keystore_all(struct keystore *ks, struct keystore_key **keys, size_t *count)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key *list = NULL;
+
+	*keys = NULL;
+	*count = 0;
+	keystore_follow_token(ks, 0);
+	pthread_rwlock_rdlock(&ks->lock);
+	MCX_ENSURE_ALLOC(list = calloc(ks->count + 1, sizeof(*list)));
+	for (size_t i = 0; i < ks->count; i++)
+		entry_to_key(&ks->entries[i], &list[i]);
+	*keys = list;
+	*count = ks->count;
+	list = NULL;
+	r = MCX_OK;
+out:
+	pthread_rwlock_unlock(&ks->lock);
+	free(list);
 	return r;
 }
 

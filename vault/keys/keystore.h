@@ -7,8 +7,9 @@
  *     (purposes "sign", "cert" and "token", see below),
  *   - optionally named data blobs .../<version>/<name> (purpose "kms": the
  *     sealed master secrets, the public parameters, the signed certificate),
- *   - and a CKO_DATA object .../<version>/meta holding {"state", "created"},
- *     created last: its existence is what makes a version real.
+ *   - and a CKO_DATA object .../<version>/meta holding {"state", "created",
+ *     "rev"} and, while a destruction is scheduled, "destroy_at"; created
+ *     last: its existence is what makes a version real.
  * The index is built by one walk at start-up (with crash recovery, see
  * keystore.c), then requests never search the token; a stale handle is
  * looked up again by label.
@@ -61,6 +62,7 @@ struct keystore_key {
 	uint32_t version;
 	enum keystore_state state;
 	int64_t created;
+	int64_t destroy_at;             /* verify-only with a scheduled destruction; else 0 */
 	int has_private_key;
 	uint8_t public_point[65];       /* 0x04 || x || y */
 	char kid[KEYSTORE_KID_MAX + 1]; /* "<domain>/<purpose>/<version>" */
@@ -116,6 +118,24 @@ MCX_RESULT keystore_rotate(struct keystore *keystore, const char *domain, const 
                            struct keystore_key *created, uint32_t *previous_version);
 /* Destroys the private key and secret blobs of a verify-only version and marks it retired. */
 MCX_RESULT keystore_retire(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version);
+/* keystore_retire, only while the version is still scheduled for destruction
+ * at or before now (MCX_ERR_KEY_STATE otherwise: cancelled meanwhile). */
+MCX_RESULT keystore_retire_due(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version,
+                               int64_t now);
+/* Schedules the destruction of a verify-only version at destroy_at (seconds
+ * since the epoch, > 0): a crash-safe meta change, the version stays
+ * verify-only.  Already scheduled: kept as it is (MCX_OK), so a repeated
+ * call never postpones it.  key (may be NULL) receives the version. */
+MCX_RESULT keystore_schedule_retire(struct keystore *keystore, const char *domain, const char *purpose,
+                                    uint32_t version, int64_t destroy_at, struct keystore_key *key);
+/* Removes the schedule; MCX_ERR_KEY_STATE if the version is not verify-only
+ * or not scheduled, MCX_ERR_NOT_FOUND if there is no such version. */
+MCX_RESULT keystore_cancel_retire(struct keystore *keystore, const char *domain, const char *purpose,
+                                  uint32_t version, struct keystore_key *key);
+/* The scheduled versions whose destroy_at <= now; free(*keys). */
+MCX_RESULT keystore_due(struct keystore *keystore, int64_t now, struct keystore_key **keys, size_t *count);
+/* Every version of every domain; free(*keys). */
+MCX_RESULT keystore_all(struct keystore *keystore, struct keystore_key **keys, size_t *count);
 /* Copies a blob of a version (0: the active one) into out; key receives the version's description. */
 MCX_RESULT keystore_blob_get(struct keystore *keystore, const char *domain, const char *purpose, uint32_t version,
                              const char *name, struct mcx_buf *out, struct keystore_key *key);

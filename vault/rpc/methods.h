@@ -16,6 +16,7 @@ int method_domain_show(struct rpc_call *call, json_t *params, json_t **result);
 int method_key_list(struct rpc_call *call, json_t *params, json_t **result);
 int method_key_rotate(struct rpc_call *call, json_t *params, json_t **result);
 int method_key_retire(struct rpc_call *call, json_t *params, json_t **result);
+int method_key_cancel_retire(struct rpc_call *call, json_t *params, json_t **result);
 int method_domain_upgrade(struct rpc_call *call, json_t *params, json_t **result);
 /* vault/sign/sign_methods.c */
 int method_sign_sign(struct rpc_call *call, json_t *params, json_t **result);

@@ -204,7 +204,7 @@ static int rpc_audit(struct rpc_call *call, int outcome)
 /* The parameters an intent record names: what is about to change.  Only
  * identifiers (never key material, certificates or payloads). */
 static const char *const rpc_intent_params[] = { "purpose", "version", "group", "gmk_id", "server_uri",
-	                                         "key_id", "kms_uri", NULL };
+	                                         "key_id", "kms_uri", "now", NULL };
 
 /* Writes the intent of a state-changing call and flushes it to disk before
  * the handler runs: if this fails, nothing is done and the caller gets -32008. */
@@ -227,6 +227,10 @@ static int rpc_audit_intent(struct rpc_call *call, json_t *params)
 		} else if (json_is_integer(v)) {
 			ev.param_names[ev.param_count] = rpc_intent_params[i];
 			ev.param_ints[ev.param_count++] = (long long)json_integer_value(v);
+		} else if (json_is_true(v)) {
+			/* key.retire's "now": the record shows that a delay was bypassed */
+			ev.param_names[ev.param_count] = rpc_intent_params[i];
+			ev.param_ints[ev.param_count++] = 1;
 		}
 	}
 	r = audit_intent(call->vault->audit, &ev, &call->audit.intent_seq);

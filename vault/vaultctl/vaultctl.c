@@ -409,10 +409,17 @@ static void print_fields(const json_t *obj, const char *const *names, size_t n)
 
 static void print_keys(const json_t *keys)
 {
-	static const char *const header[] = { "PURPOSE", "VERSION", "STATE", "CREATED", "KID" };
-	static const char *const names[] = { "purpose", "version", "state", "created", "kid" };
+	/* DESTROY AT last, and only when some version is scheduled: the table
+	 * (and scripts that read it) stay as they were for everyone else */
+	static const char *const header[] = { "PURPOSE", "VERSION", "STATE", "CREATED", "KID", "DESTROY AT" };
+	static const char *const names[] = { "purpose", "version", "state", "created", "kid", "destroy_at" };
+	size_t i, ncols = MCX_ARRAY_SIZE(header) - 1;
+	const json_t *k;
 
-	print_table(header, names, MCX_ARRAY_SIZE(header), keys);
+	json_array_foreach(keys, i, k)
+		if (json_is_string(json_object_get(k, "destroy_at")))
+			ncols = MCX_ARRAY_SIZE(header);
+	print_table(header, names, ncols, keys);
 }
 
 static void print_domain(const json_t *d)
@@ -634,10 +641,56 @@ static int cmd_key_rotate(struct ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* key.retire and key.cancel_retire: {domain, purpose, version[, now]}. */
+static json_t *retire_params(const char *domain, const char *purpose, long long version, int now)
+{
+	json_t *params = json_pack("{s:s, s:s, s:I}", "domain", domain, "purpose", purpose, "version",
+	                           (json_int_t)version);
+
+	if (params != NULL && now && json_object_set_new(params, "now", json_true()) != 0) {
+		json_decref(params);
+		params = NULL;
+	}
+	return params;
+}
+
 static int cmd_key_retire(struct ctx *ctx, int argc, char **argv)
 {
 	struct mcxvault_error e;
-	json_t *res = NULL;
+	json_t *res = NULL, *params;
+	char *pos[3], tmp[32];
+	int n, r, ret, now = 0;
+	long long version;
+	const struct opt opts[] = { { "--now", NULL, &now }, { NULL, NULL, NULL } };
+
+	if ((ret = parse_args(ctx, argc, argv, opts, pos, 3, 3, &n)) != 0)
+		return ret;
+	if (parse_int(pos[2], 1, INT64_MAX, &version) != 0)
+		return usage_error(ctx, "invalid version %s", pos[2]);
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((params = retire_params(pos[0], pos[1], version, now)) == NULL)
+		return usage_error(ctx, "invalid domain or purpose");
+	r = mcxvault_call(ctx->v, "key.retire", params, &res, &e);
+	json_decref(params);
+	if (r != 0)
+		return vault_error("key.retire", r, &e);
+	if (ctx->json)
+		print_json(res);
+	else if (json_is_string(json_object_get(res, "destroy_at")))
+		printf("%s: %s version %lld is verify-only; its destruction is scheduled for %s "
+		       "(vaultctl key cancel-retire to keep it)\n",
+		       pos[0], pos[1], version, cell(json_object_get(res, "destroy_at"), tmp, sizeof(tmp)));
+	else
+		printf("%s: %s version %lld is retired\n", pos[0], pos[1], version);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_key_cancel_retire(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *res = NULL, *params;
 	char *pos[3];
 	int n, r, ret;
 	long long version;
@@ -648,12 +701,17 @@ static int cmd_key_retire(struct ctx *ctx, int argc, char **argv)
 		return usage_error(ctx, "invalid version %s", pos[2]);
 	if (vault(ctx) == NULL)
 		return EXIT_VAULT;
-	if ((r = mcxvault_key_retire(ctx->v, pos[0], pos[1], version, &res, &e)) != 0)
-		return vault_error("key.retire", r, &e);
+	if ((params = retire_params(pos[0], pos[1], version, 0)) == NULL)
+		return usage_error(ctx, "invalid domain or purpose");
+	r = mcxvault_call(ctx->v, "key.cancel_retire", params, &res, &e);
+	json_decref(params);
+	if (r != 0)
+		return vault_error("key.cancel_retire", r, &e);
 	if (ctx->json)
 		print_json(res);
 	else
-		printf("%s: %s version %lld is retired\n", pos[0], pos[1], version);
+		printf("%s: %s version %lld stays verify-only; its scheduled destruction is cancelled\n", pos[0], pos[1],
+		       version);
 	json_decref(res);
 	return 0;
 }
@@ -1450,7 +1508,9 @@ static double days_until(const char *when, int *ok)
 /*
  * One command for a monitoring system: the vault and its HSM reachable, the
  * audit log healthy, every domain's active keys younger than --key-age days,
- * every KMS certificate valid for more than --cert-days.  Exit 0 OK,
+ * every KMS certificate valid for more than --cert-days.  Without the flags
+ * the limits are the vault's keys.warn_age and keys.cert_warn (key.list's
+ * "hygiene") when it sets them, else 365 and 30 days.  Exit 0 OK,
  * 3 WARNING, 1 CRITICAL (as Nagios plugins, but 2 stays "bad usage").  Checks
  * the caller may not make (roles) are skipped and said.
  */
@@ -1504,6 +1564,16 @@ static int cmd_health(struct ctx *ctx, int argc, char **argv)
 		const char *domain = json_string_value(d);
 		json_t *params = json_pack("{s:s}", "domain", domain);
 		r = mcxvault_call(ctx->v, "key.list", params, &res, &e);
+		if (r == 0) {
+			/* the vault's own limits, unless the command line set them */
+			json_t *hy = json_object_get(res, "hygiene");
+			json_int_t warn_age = json_integer_value(json_object_get(hy, "warn_age"));
+			json_int_t cert_warn = json_integer_value(json_object_get(hy, "cert_warn"));
+			if (key_age_s == NULL && warn_age > 0)
+				key_age = (double)warn_age / 86400.0;
+			if (cert_days_s == NULL && cert_warn > 0)
+				cert_days = (double)cert_warn / 86400.0;
+		}
 		if (r != 0) {
 			health_say(&h, HEALTH_WARNING, "%s: key.list: %s", domain, e.message);
 		} else if (json_array_size(json_object_get(res, "keys")) == 0) {
@@ -1831,8 +1901,10 @@ static const struct command commands[] = {
 	{ "key list", "DOMAIN", "list every key version of a domain", cmd_key_list },
 	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active version of sign (default), cert, token or kms (admin)",
 	  cmd_key_rotate },
-	{ "key retire", "DOMAIN PURPOSE VERSION", "destroy a verify-only version's private key or master secrets (admin)",
+	{ "key retire", "DOMAIN PURPOSE VERSION [--now]",
+	  "destroy a verify-only version's private key or master secrets, after keys.destroy_delay unless --now (admin)",
 	  cmd_key_retire },
+	{ "key cancel-retire", "DOMAIN PURPOSE VERSION", "cancel a scheduled destruction (admin)", cmd_key_cancel_retire },
 	{ "sign", "DOMAIN [FILE|-] [--digest HEX] [--der]",
 	  "sign FILE (or stdin) with the active key; print KID SIGNATURE", cmd_sign },
 	{ "verify", "DOMAIN SIGNATURE [FILE|-] [--digest HEX] [--kid KID]",
