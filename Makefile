@@ -88,7 +88,7 @@ $(B)/obj/%.o: %.c
 # Everything mcxvault needs to build, test and demo; installed when missing.
 DEB_PACKAGES := build-essential pkg-config libp11-kit-dev p11-kit softhsm2 libssl-dev openssl \
                 libconfig-dev libjansson-dev libxml2-dev libsqlite3-dev libwolfssl-dev \
-                opensc xmlsec1 util-linux procps logrotate
+                opensc xmlsec1 util-linux procps logrotate python3 valgrind clang libclang-rt-14-dev
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
