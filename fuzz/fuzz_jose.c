@@ -42,7 +42,7 @@ static void check_parsed(const struct jose_jws *jws, int allow_none)
 		abort();
 	if (jws->typ != NULL && json_string_value(json_object_get(jws->header, "typ")) != jws->typ)
 		abort();
-	if (jws->kid != NULL && jose_kid_parse(jws->kid, domain, &version) == MCX_OK &&
+	if (jws->kid != NULL && jose_kid_parse(jws->kid, "token", domain, &version) == MCX_OK &&
 	    (!vault_domain_name_valid(domain) || version == 0))
 		abort();
 	if (jws->alg == JOSE_ALG_ES256) {
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t version = 0;
 		memcpy(kid, data, size);
 		kid[size] = '\0';
-		if (jose_kid_parse(kid, domain, &version) == MCX_OK && (!vault_domain_name_valid(domain) || version == 0))
+		if (jose_kid_parse(kid, "token", domain, &version) == MCX_OK && (!vault_domain_name_valid(domain) || version == 0))
 			abort();
 	}
 	free(copy);

@@ -141,6 +141,18 @@ out:
 	return run;
 }
 
+/* A request object with "jsonrpc":"2.0" and no "id": a notification. */
+static int is_notification(const char *text, size_t len)
+{
+	json_t *req = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+	json_t *version = json_object_get(req, "jsonrpc");
+	int yes = json_is_object(req) && json_object_get(req, "id") == NULL && json_is_string(version) &&
+	          strcmp(json_string_value(version), "2.0") == 0;
+
+	json_decref(req);
+	return yes;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct vault_caller *caller;
@@ -160,6 +172,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (rpc_handle_line(&vault, caller, text, len, out) != MCX_OK)
 		abort();   /* an answer always fits 1 MiB */
+	if (is_notification(text, len)) {
+		/* JSON-RPC 2.0 section 4.1: never answered */
+		if (mcx_buf_len(out) != 0)
+			abort();
+		mcx_buf_free(out);
+		return 0;
+	}
 	/* exactly one line: one JSON-RPC 2.0 object, with a result or an error */
 	len = mcx_buf_len(out);
 	nl = memchr(mcx_buf_ptr(out), '\n', len);
