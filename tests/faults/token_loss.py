@@ -57,10 +57,10 @@ class Traffic(threading.Thread):
         self.error = None
 
     def run(self):
-        remaining = [x for x in calls(self.gmk_id) if x[0] != "gmk.rekey"]
+        repeated = [x for x in calls(self.gmk_id) if x[0] != "gmk.rekey"]
         try:
             while not self.stop:
-                for name, params in remaining:
+                for name, params in repeated:
                     code = self.c.code(name, params)
                     self.codes.setdefault(code, 0)
                     self.codes[code] += 1
