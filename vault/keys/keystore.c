@@ -952,6 +952,39 @@ MCX_RESULT keystore_rotate(struct keystore *ks, const char *domain, const char *
 	                            previous_version);
 }
 
+/* Under change_lock: a copy of a verify-only version's entry to change
+ * (MCX_ERR_NOT_FOUND, MCX_ERR_KEY_STATE otherwise). */
+static int entry_copy_verify_only(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
+                                  struct keystore_entry *copy)
+{
+	struct keystore_entry *e;
+
+	keystore_follow_token(ks, 1);
+	pthread_rwlock_rdlock(&ks->lock);
+	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
+		*copy = *e;
+	pthread_rwlock_unlock(&ks->lock);
+	if (version == 0 || e == NULL)
+		return MCX_ERR_NOT_FOUND;
+	return copy->state == KEYSTORE_STATE_VERIFY_ONLY ? MCX_OK : MCX_ERR_KEY_STATE;
+}
+
+/* After a meta change in the token: the index takes the new state, meta
+ * handle, schedule and rev of copy. */
+static void entry_store_meta(struct keystore *ks, const struct keystore_entry *copy)
+{
+	struct keystore_entry *e;
+
+	pthread_rwlock_wrlock(&ks->lock);
+	if ((e = entry_find(ks, copy->domain, copy->purpose, copy->version)) != NULL) {
+		e->state = copy->state;
+		e->meta = copy->meta;
+		e->destroy_at = copy->destroy_at;
+		e->rev = copy->rev;
+	}
+	pthread_rwlock_unlock(&ks->lock);
+}
+
 /* Retires a verify-only version.  due_by >= 0: only if it is still
  * scheduled for destruction at or before due_by (the automatic destruction:
  * a cancellation that came first wins, MCX_ERR_KEY_STATE). */
@@ -962,25 +995,12 @@ static int keystore_retire_checked(struct keystore *ks, const char *domain, cons
 	struct keystore_entry *e, copy;
 
 	pthread_mutex_lock(&ks->change_lock);
-	keystore_follow_token(ks, 1);
-	pthread_rwlock_rdlock(&ks->lock);
-	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
-		copy = *e;
-	pthread_rwlock_unlock(&ks->lock);
-	MCX_ENSURE(version != 0 && e != NULL, MCX_ERR_NOT_FOUND);
-	MCX_ENSURE(copy.state == KEYSTORE_STATE_VERIFY_ONLY, MCX_ERR_KEY_STATE);
+	MCX_GUARD(entry_copy_verify_only(ks, domain, purpose, version, &copy));
 	if (due_by >= 0)
 		MCX_ENSURE(copy.destroy_at > 0 && copy.destroy_at <= due_by, MCX_ERR_KEY_STATE);
 
 	MCX_GUARD(keystore_change_state(ks, &copy, KEYSTORE_STATE_RETIRED));
-	pthread_rwlock_wrlock(&ks->lock);
-	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
-		e->state = copy.state;
-		e->meta = copy.meta;
-		e->destroy_at = copy.destroy_at;
-		e->rev = copy.rev;
-	}
-	pthread_rwlock_unlock(&ks->lock);
+	entry_store_meta(ks, &copy);
 	keystore_crash_point("retire-after-meta");
 	/* under the write lock: the entry's blob array changes */
 	pthread_rwlock_wrlock(&ks->lock);
@@ -1019,13 +1039,7 @@ static int keystore_set_schedule(struct keystore *ks, const char *domain, const 
 	struct keystore_entry *e, copy;
 
 	pthread_mutex_lock(&ks->change_lock);
-	keystore_follow_token(ks, 1);
-	pthread_rwlock_rdlock(&ks->lock);
-	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
-		copy = *e;
-	pthread_rwlock_unlock(&ks->lock);
-	MCX_ENSURE(version != 0 && e != NULL, MCX_ERR_NOT_FOUND);
-	MCX_ENSURE(copy.state == KEYSTORE_STATE_VERIFY_ONLY, MCX_ERR_KEY_STATE);
+	MCX_GUARD(entry_copy_verify_only(ks, domain, purpose, version, &copy));
 	if (destroy_at > 0 && copy.destroy_at > 0) {
 		/* already scheduled: a repeated key.retire (a retry, or a second
 		 * operator) must not postpone the destruction; cancel first to move it */
@@ -1036,13 +1050,7 @@ static int keystore_set_schedule(struct keystore *ks, const char *domain, const 
 	MCX_GUARD(keystore_write_meta(ks, &copy, KEYSTORE_STATE_VERIFY_ONLY, destroy_at,
 	                              destroy_at > 0 ? "schedule-after-new-meta" : "cancel-after-new-meta"));
 	MCX_GUARD(hsm_sync(ks->hsm));
-	pthread_rwlock_wrlock(&ks->lock);
-	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
-		e->meta = copy.meta;
-		e->destroy_at = copy.destroy_at;
-		e->rev = copy.rev;
-	}
-	pthread_rwlock_unlock(&ks->lock);
+	entry_store_meta(ks, &copy);
 	if (destroy_at > 0)
 		vault_info("%s/%s/%" PRIu32 ": destruction scheduled", domain, purpose, version);
 	else
