@@ -333,7 +333,7 @@ out:
 static int config_load_access_entry(struct vault_config *c, const config_setting_t *e,
                                     struct vault_access_entry *entry, char **error)
 {
-	static const char *const allowed[] = { "uid", "user", "gid", "group", "roles", "domains", NULL };
+	static const char *const allowed[] = { "uid", "user", "gid", "group", "roles", "domains", "sign_as", NULL };
 	int r = MCX_ERR_INTERNAL, principals = 0;
 	const config_setting_t *s;
 	char buf[16384];
@@ -413,6 +413,26 @@ static int config_load_access_entry(struct vault_config *c, const config_setting
 			                       name ? name : "?"));
 			MCX_ENSURE_ALLOC(entry->domains[i] = strdup(name));
 			entry->domain_count++;
+		}
+	}
+	/* redirect.sign as an identity (ECCSI): only what is listed, only for a signer */
+	if ((s = config_setting_get_member(e, "sign_as")) != NULL) {
+		int n = config_setting_length(s);
+		MCX_ENSURE(config_setting_is_array(s) && n > 0,
+		           config_fail(error, c->path, s, "'sign_as' must be a non-empty array of identities"));
+		MCX_ENSURE(entry->roles & VAULT_ROLE_SIGNER,
+		           config_fail(error, c->path, s, "'sign_as' needs the signer role in the same entry"));
+		MCX_ENSURE_ALLOC(entry->sign_as = calloc((size_t)n, sizeof(char *)));
+		for (int i = 0; i < n; i++) {
+			const char *ident = config_setting_get_string_elem(s, i);
+			const char *star = ident != NULL ? strchr(ident, '*') : NULL;
+			MCX_ENSURE(ident != NULL && strlen(ident) > 0 && strlen(ident) <= 2048 &&
+			                   (star == NULL || star[1] == '\0'),
+			           config_fail(error, c->path, s,
+			                       "'sign_as' entries are identities (1 to 2048 octets), or prefixes ending "
+			                       "in '*' ('*' nowhere else)"));
+			MCX_ENSURE_ALLOC(entry->sign_as[i] = strdup(ident));
+			entry->sign_as_count++;
 		}
 	}
 	r = MCX_OK;
@@ -602,6 +622,9 @@ void vault_config_free(struct vault_config *c)
 		for (size_t k = 0; k < c->access[i].domain_count; k++)
 			free(c->access[i].domains[k]);
 		free(c->access[i].domains);
+		for (size_t k = 0; k < c->access[i].sign_as_count; k++)
+			free(c->access[i].sign_as[k]);
+		free(c->access[i].sign_as);
 	}
 	free(c->access);
 	for (size_t i = 0; i < c->domain_count; i++) {

@@ -40,6 +40,11 @@ struct vault_access_entry {
 	unsigned roles;
 	char **domains;
 	size_t domain_count;
+	/* sign_as: the MCX identities a signer of this entry may sign redirect
+	 * responses as (ECCSI), each an exact URI or a prefix ending in '*';
+	 * none: it may sign as no identity (vault/redirect/redirect_methods.c) */
+	char **sign_as;
+	size_t sign_as_count;
 };
 
 struct vault_domain_config {

@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mcx/buf.h"
@@ -56,7 +57,7 @@ static int jose_object(const struct mcx_buf *b, const char *what, json_t **out, 
 	return MCX_OK;
 }
 
-MCX_RESULT jose_jws_parse(const char *text, size_t len, int allow_none, struct jose_jws *out, char *reason,
+MCX_RESULT jose_jws_parse(const char *text, size_t len, unsigned allow, struct jose_jws *out, char *reason,
                           size_t reason_size)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -76,7 +77,7 @@ MCX_RESULT jose_jws_parse(const char *text, size_t len, int allow_none, struct j
 
 	MCX_ENSURE_ALLOC(header = mcx_buf_new(JOSE_HEADER_MAX));
 	MCX_ENSURE_ALLOC(payload = mcx_buf_new(JOSE_PAYLOAD_MAX));
-	MCX_ENSURE_ALLOC(signature = mcx_buf_new(64));
+	MCX_ENSURE_ALLOC(signature = mcx_buf_new(JOSE_ECCSI_SIG_LEN));
 	MCX_GUARD(jose_part(text, (size_t)(dot1 - text), header, "header", reason, reason_size));
 	MCX_GUARD(jose_part(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, "payload", reason, reason_size));
 	MCX_GUARD(jose_part(dot2 + 1, len - (size_t)(dot2 + 1 - text), signature, "signature", reason, reason_size));
@@ -103,13 +104,29 @@ MCX_RESULT jose_jws_parse(const char *text, size_t len, int allow_none, struct j
 		           jose_fail(reason, reason_size, MCX_ERR_PARSE,
 		                     "an ES256 signature is 64 octets (R || S), this one has %zu", mcx_buf_len(signature)));
 		memcpy(out->signature, mcx_buf_ptr(signature), 64);
-	} else if (strcmp(alg, "none") == 0 && allow_none) {
+		out->signature_len = 64;
+	} else if (strcmp(alg, "ECCSI") == 0 && (allow & JOSE_ALLOW_ECCSI)) {
+		/* RFC 6507 section 5.2.1: the signature is r || s || PVT */
+		out->alg = JOSE_ALG_ECCSI;
+		MCX_ENSURE(mcx_buf_len(signature) == JOSE_ECCSI_SIG_LEN,
+		           jose_fail(reason, reason_size, MCX_ERR_PARSE,
+		                     "an ECCSI signature is %d octets (r || s || PVT), this one has %zu",
+		                     JOSE_ECCSI_SIG_LEN, mcx_buf_len(signature)));
+		memcpy(out->signature, mcx_buf_ptr(signature), JOSE_ECCSI_SIG_LEN);
+		out->signature_len = JOSE_ECCSI_SIG_LEN;
+		/* ECCSI hashes the message itself (HE = hash(HS || r || M)): keep M */
+		out->signing_input_len = (size_t)(dot2 - text);
+		MCX_ENSURE_ALLOC(out->signing_input = malloc(out->signing_input_len + 1));
+		memcpy(out->signing_input, text, out->signing_input_len);
+		out->signing_input[out->signing_input_len] = '\0';
+	} else if (strcmp(alg, "none") == 0 && (allow & JOSE_ALLOW_NONE)) {
 		out->alg = JOSE_ALG_NONE;
 		MCX_ENSURE(mcx_buf_len(signature) == 0,
 		           jose_fail(reason, reason_size, MCX_ERR_PARSE, "an unsecured JWS (alg none) has an empty signature"));
 	} else {
 		MCX_BAIL(jose_fail(reason, reason_size, MCX_ERR_SIGNATURE_INVALID,
-		                   "JWS alg '%.16s' is not accepted (only ES256)", alg));
+		                   "JWS alg '%.16s' is not accepted (only ES256%s)", alg,
+		                   (allow & JOSE_ALLOW_ECCSI) ? " or ECCSI" : ""));
 	}
 	SHA256((const uint8_t *)text, (size_t)(dot2 - text), out->signing_digest);
 	SHA256(mcx_buf_ptr(payload), mcx_buf_len(payload), out->payload_digest);
@@ -127,6 +144,7 @@ void jose_jws_clear(struct jose_jws *jws)
 {
 	json_decref(jws->header);
 	json_decref(jws->payload);
+	free(jws->signing_input);
 	memset(jws, 0, sizeof(*jws));
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mcx/uid.h"
 #include "vault/daemon/vault.h"
 #include "vault/keys/keystore.h"
 #include "vault/kms/kms.h"
@@ -67,6 +68,16 @@ const char *redirect_signature_name(enum redirect_signature s)
 	return "invalid";
 }
 
+const char *redirect_alg_name(enum jose_alg alg)
+{
+	switch (alg) {
+	case JOSE_ALG_ES256: return "ES256";
+	case JOSE_ALG_ECCSI: return "ECCSI";
+	case JOSE_ALG_NONE: return "none";
+	}
+	return "none";
+}
+
 MCX_RESULT redirect_trust_load(struct vault *vault, const struct vault_domain_config *home, int64_t now,
                                struct redirect_trust *trust)
 {
@@ -98,8 +109,133 @@ int redirect_trust_kms(const struct redirect_trust *trust, const char *uri)
 	return strcmp(trust->home->kms_uri, uri) == 0 || trust_external(trust, uri) != NULL;
 }
 
+/* The public values an ECCSI signature of a KMS verifies with. */
+struct eccsi_kms {
+	uint8_t kpak[MCX_ECCSI_POINT_LEN];
+	int64_t valid_from, valid_to, period, offset;
+};
+
+/* The home KMS generation whose CertUri is cert_uri, unless retired
+ * (retirement destroys the KSAK, typically after a compromise: nothing signed
+ * under it is trusted for new artefacts).  MCX_ERR_NOT_FOUND otherwise. */
+static int eccsi_home_kms(struct vault *vault, const char *domain, const char *kms_uri, const char *cert_uri,
+                          struct eccsi_kms *k,
+                          char *detail, size_t detail_size)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct keystore_key *versions = NULL;
+	struct kms_generation g;
+	size_t count = 0;
+
+	MCX_GUARD(keystore_list(vault->keystore, domain, KEYSTORE_PURPOSE_KMS, &versions, &count));
+	r = MCX_ERR_NOT_FOUND;
+	snprintf(detail, detail_size, "the home KMS has no certificate '%.150s'", cert_uri);
+	for (size_t i = 0; i < count; i++) {
+		int gr = kms_generation_get(vault->kms, domain, versions[i].version, &g);
+		if (gr == MCX_ERR_NOT_FOUND)
+			continue;
+		MCX_GUARD(gr);
+		/* the UID names the certificate's KmsUri: it must be the iss */
+		if (strcmp(g.cert_uri, cert_uri) != 0 || strcmp(g.kms_uri, kms_uri) != 0)
+			continue;
+		if (versions[i].state == KEYSTORE_STATE_RETIRED) {
+			snprintf(detail, detail_size, "the home KMS generation of '%.150s' is retired", cert_uri);
+			MCX_BAIL(MCX_ERR_NOT_FOUND);
+		}
+		memcpy(k->kpak, g.kpak, sizeof(k->kpak));
+		k->valid_from = g.valid_from;
+		k->valid_to = g.valid_to;
+		k->period = g.user_key_period;
+		k->offset = g.user_key_offset;
+		MCX_BAIL(MCX_OK);
+	}
+out:
+	free(versions);
+	return r;
+}
+
+/* An ECCSI-signed response (redirect.h): who signed, and does it verify. */
+static int check_eccsi(struct vault *vault, const struct redirect_trust *trust, const struct jose_jws *jws,
+                       const char *iss, const char *signer_id, int64_t iat, struct redirect_signer *out)
+{
+	int r = MCX_ERR_INTERNAL, home = 0;
+	struct eccsi_kms k;
+	struct kms_external_entry e;
+	uint64_t period_no = 0;
+	uint8_t uid[MCX_UID_LEN];
+
+	memset(&k, 0, sizeof(k));
+	memset(&e, 0, sizeof(e));
+	out->signer_id = signer_id;
+	if (jws->kid == NULL || iss == NULL || signer_id == NULL) {
+		snprintf(out->detail, sizeof(out->detail), "an ECCSI response names its KMS certificate (kid), KMS (iss) "
+		                                           "and identity (signer_id)");
+		MCX_BAIL(MCX_OK);
+	}
+	if (strcmp(iss, trust->home->kms_uri) == 0) {
+		r = eccsi_home_kms(vault, trust->home->name, iss, jws->kid, &k, out->detail, sizeof(out->detail));
+		if (r == MCX_ERR_NOT_FOUND)
+			MCX_BAIL(MCX_OK);
+		MCX_GUARD(r);
+		home = 1;
+	} else {
+		/* the trust store's own lookup: whatever it refuses (unknown,
+		 * revoked) is not a provisioned KMS, hence an unknown signer */
+		r = kms_external_find(kms_external_store(vault->kms), trust->home->name, iss, &e);
+		if (r == MCX_ERR_ALLOC)
+			goto out;
+		if (r != MCX_OK) {
+			snprintf(out->detail, sizeof(out->detail), "KMS '%.200s' is not trusted by %s", iss, trust->home->name);
+			MCX_BAIL(MCX_OK);
+		}
+		if (strcmp(e.cert_uri, jws->kid) != 0) {
+			snprintf(out->detail, sizeof(out->detail), "'%.100s' is not the certificate %s trusts for KMS '%.80s'",
+			         jws->kid, trust->home->name, iss);
+			MCX_BAIL(MCX_OK);
+		}
+		memcpy(k.kpak, e.kpak, sizeof(k.kpak));
+		k.valid_from = e.valid_from;
+		k.valid_to = e.valid_to;
+		k.period = e.user_key_period;
+		k.offset = e.user_key_offset;
+	}
+	/* TR 33.880: a certificate vouches for what was signed within its validity */
+	if (iat < k.valid_from || iat > k.valid_to) {
+		snprintf(out->detail, sizeof(out->detail), "the certificate '%.150s' is not valid at the response's iat",
+		         jws->kid);
+		MCX_BAIL(MCX_OK);
+	}
+	out->home = home;
+	if (home)
+		snprintf(out->domain, sizeof(out->domain), "%s", trust->home->name);
+	out->status = REDIRECT_SIG_INVALID;
+	/* TS 33.180 F.2.1: the signer's UID for the key period containing iat */
+	if (k.period <= 0 || k.offset < 0 ||
+	    mcx_uid_key_period(iat, (uint64_t)k.period, (uint64_t)k.offset, &period_no, NULL, NULL) != MCX_OK) {
+		snprintf(out->detail, sizeof(out->detail), "iat lies before the key period offset of KMS '%.200s'", iss);
+		MCX_BAIL(MCX_OK);
+	}
+	MCX_GUARD(mcx_uid_compute(signer_id, strlen(signer_id), iss, strlen(iss), (uint64_t)k.period,
+	                          (uint64_t)k.offset, period_no, uid));
+	/* RFC 6507 s.5.2.2 over M = the JWS signing input */
+	r = mcx_eccsi_verify(kms_eccsi(vault->kms), k.kpak, uid, sizeof(uid), (const uint8_t *)jws->signing_input,
+	                     jws->signing_input_len, jws->signature, jws->signature_len);
+	if (r == MCX_ERR_ALLOC)
+		goto out;
+	if (r == MCX_OK)
+		out->status = REDIRECT_SIG_VALID;
+	else
+		snprintf(out->detail, sizeof(out->detail),
+		         "the ECCSI signature does not verify as '%.100s' of KMS '%.80s' in key period %llu", signer_id,
+		         iss, (unsigned long long)period_no);
+	r = MCX_OK;
+out:
+	free(e.xml);
+	return r;
+}
+
 MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trust *trust, const struct jose_jws *jws,
-                                 const char *iss, struct redirect_signer *out)
+                                 const char *iss, const char *signer_id, int64_t iat, struct redirect_signer *out)
 {
 	int r = MCX_ERR_INTERNAL;
 	const struct kms_external_entry *e;
@@ -107,6 +243,13 @@ MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trus
 	uint32_t version = 0;
 
 	memset(out, 0, sizeof(*out));
+	out->alg = jws->alg;
+	if (jws->alg == JOSE_ALG_ECCSI) {
+		out->status = REDIRECT_SIG_UNKNOWN_SIGNER;
+		if (jws->kid != NULL)
+			snprintf(out->kid, sizeof(out->kid), "%s", jws->kid);
+		return check_eccsi(vault, trust, jws, iss, signer_id, iat, out);
+	}
 	if (jws->alg == JOSE_ALG_NONE) {
 		out->status = REDIRECT_SIG_UNSIGNED;
 		snprintf(out->detail, sizeof(out->detail), "unsecured JWS (alg none)");

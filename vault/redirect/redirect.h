@@ -13,6 +13,15 @@
  * token_key imported with it — without one the signer is unknown (its
  * signing_key verifies certificates only).
  *
+ * A response may instead be signed by an MCX identity (TR 33.880: "a
+ * signature (using the originating identity) over the entire message"):
+ * ECCSI (RFC 6507), kid the CertUri of the signer's KMS certificate, iss its
+ * KMS URI, the payload's signer_id the identity.  It verifies with the KPAK
+ * of that certificate — a home KMS generation that is not retired, or the
+ * trusted external certificate kms_external_find returns — valid at the
+ * response's iat, and the TS 33.180 F.2.1 UID of signer_id for the key
+ * period containing iat.
+ *
  * The service's only state is in memory: a bounded cache of the responses
  * this vault has let through, held or seen accepted by the Home KMS, kept
  * for the replay window (2 x max_age, see docs/protocol.md).  It is lost on
@@ -63,16 +72,22 @@ const char *redirect_signature_name(enum redirect_signature s);
 
 struct redirect_signer {
 	enum redirect_signature status;
-	int home;                  /* signed by the home domain */
-	char domain[129];          /* from the kid; "" when unsigned */
+	enum jose_alg alg;         /* the form: ES256 by a domain's token key, ECCSI by an identity, none */
+	int home;                  /* signed by the home domain (its token key, or an identity of its KMS) */
+	char domain[129];          /* ES256: from the kid; ECCSI: the home domain or ""; "" when unsigned */
+	const char *signer_id;     /* ECCSI: the signing identity (borrowed from the payload); else NULL */
 	char kid[JOSE_KID_MAX + 1];
 	char detail[256];          /* why invalid or unknown */
 };
 
 /* Classifies the JWS's signature with issuer iss (may be NULL when unsigned);
- * fails only on internal errors. */
+ * for ECCSI also signer_id (the identity) and iat (the instant that selects
+ * the certificate and the key period; unused otherwise).  Fails only on
+ * internal errors. */
 MCX_RESULT redirect_check_signer(struct vault *vault, const struct redirect_trust *trust, const struct jose_jws *jws,
-                                 const char *iss, struct redirect_signer *out);
+                                 const char *iss, const char *signer_id, int64_t iat, struct redirect_signer *out);
+/* "ES256", "ECCSI" or "none". */
+const char *redirect_alg_name(enum jose_alg alg);
 
 /* The replay cache.  Keys are SHA-256(home domain || 0 || payload digest).
  * Each home domain may hold at most its quota of live entries

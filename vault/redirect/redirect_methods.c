@@ -13,6 +13,8 @@
 
 #include "mcx/util.h"
 #include "vault/daemon/log.h"
+#include "vault/daemon/vault.h"
+#include "vault/kms/identity_sign.h"
 #include "vault/redirect/redirect.h"
 #include "vault/rpc/methods.h"
 #include "vault/sign/jws.h"
@@ -30,6 +32,7 @@ struct sdrr {
 	int64_t iat;
 	const char *jti;
 	const char *originating_id, *receiving_id, *originating_kms_uri;
+	const char *signer_id;           /* the signing identity: ECCSI-signed responses only */
 	json_t *initiating, *receiving;  /* arrays of KMS URIs */
 	char id[33];                     /* response_id: hex of the first 16 octets of SHA-256(payload) */
 };
@@ -103,12 +106,13 @@ static void sdrr_response_id(const uint8_t digest[32], char id[33])
 	id[32] = '\0';
 }
 
-/* Parses the "response" parameter: a JWS (ES256, or alg none = unsigned) whose payload is an SDRR. */
+/* Parses the "response" parameter: a JWS (ES256 by a domain, ECCSI by an
+ * identity, or alg none = unsigned) whose payload is an SDRR. */
 static int sdrr_parse(struct rpc_call *call, json_t *params, struct jose_jws *jws, struct sdrr *s)
 {
 	static const char *const members[] = { "response_type", "iss", "iat", "jti", "originating_id", "receiving_id",
 		                               "originating_kms_uri", "acceptable_initiating_kms",
-		                               "acceptable_receiving_kms", NULL };
+		                               "acceptable_receiving_kms", "signer_id", NULL };
 	int r = MCX_ERR_INTERNAL, known;
 	const char *text = NULL, *type = NULL, *key;
 	char reason[200];
@@ -116,7 +120,7 @@ static int sdrr_parse(struct rpc_call *call, json_t *params, struct jose_jws *jw
 
 	memset(s, 0, sizeof(*s));
 	MCX_GUARD(rpc_param_string(call, params, "response", 1, &text));
-	r = jose_jws_parse(text, strlen(text), 1, jws, reason, sizeof(reason));
+	r = jose_jws_parse(text, strlen(text), JOSE_ALLOW_NONE | JOSE_ALLOW_ECCSI, jws, reason, sizeof(reason));
 	if (r != MCX_OK)
 		MCX_BAIL(r == MCX_ERR_ALLOC ? r
 		                            : rpc_fail(call, MCX_ERR_INVALID_PARAMS, "response: %s%s", reason,
@@ -136,7 +140,13 @@ static int sdrr_parse(struct rpc_call *call, json_t *params, struct jose_jws *jw
 	MCX_ENSURE(json_is_integer(v) && json_integer_value(v) >= 0,
 	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "response: 'iat' must be a NumericDate (integer seconds)"));
 	s->iat = json_integer_value(v);
-	MCX_GUARD(sdrr_string(call, jws->payload, "response", "iss", SDRR_URI_MAX, jws->alg == JOSE_ALG_ES256, &s->iss));
+	MCX_GUARD(sdrr_string(call, jws->payload, "response", "iss", SDRR_URI_MAX, jws->alg != JOSE_ALG_NONE, &s->iss));
+	/* the identity is part of what an ECCSI signature covers, and means
+	 * nothing in a response a domain key signed (or nobody did) */
+	MCX_GUARD(sdrr_string(call, jws->payload, "response", "signer_id", SDRR_ID_MAX, jws->alg == JOSE_ALG_ECCSI,
+	                      &s->signer_id));
+	MCX_ENSURE(s->signer_id == NULL || jws->alg == JOSE_ALG_ECCSI,
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "response: 'signer_id' belongs to ECCSI-signed responses only"));
 	MCX_GUARD(sdrr_string(call, jws->payload, "response", "jti", SDRR_JTI_MAX, 0, &s->jti));
 	MCX_GUARD(sdrr_elements(call, jws->payload, "response", s));
 	sdrr_response_id(jws->payload_digest, s->id);
@@ -208,10 +218,19 @@ static void audit_response(struct rpc_call *call, const struct sdrr *s, const st
 {
 	char subject[256];
 
-	if (user_uri != NULL)
+	/* fraud is traced to a source user and KMS (TR 33.880): an identity
+	 * signature names both (cut to fit the record's subject) */
+	if (signer->alg == JOSE_ALG_ECCSI && s->signer_id != NULL && s->iss != NULL) {
+		if (user_uri != NULL)
+			snprintf(subject, sizeof(subject), "%.64s redirect %s by %.80s of %.56s", user_uri, s->id,
+			         s->signer_id, s->iss);
+		else
+			snprintf(subject, sizeof(subject), "redirect %s by %.120s of %.80s", s->id, s->signer_id, s->iss);
+	} else if (user_uri != NULL) {
 		snprintf(subject, sizeof(subject), "%.180s redirect %s", user_uri, s->id);
-	else
+	} else {
 		snprintf(subject, sizeof(subject), "redirect %s", s->id);
+	}
 	rpc_audit_subject(call, subject);
 	if (s->iss != NULL && signer->status != REDIRECT_SIG_UNSIGNED && !signer->home)
 		rpc_audit_external(call, s->iss);
@@ -232,18 +251,139 @@ static int sign_check_provisioned(struct rpc_call *call, const struct redirect_t
 	return MCX_OK;
 }
 
+/* The access list's rule for "same caller, same entry" (access.c). */
+static int sign_as_entry_matches(const struct vault_access_entry *e, const struct vault_caller *caller)
+{
+	if (e->kind == VAULT_PRINCIPAL_UID)
+		return caller->uid == (uid_t)e->id;
+	for (int i = 0; i < caller->group_count; i++)
+		if (caller->groups[i] == (gid_t)e->id)
+			return 1;
+	return 0;
+}
+
+static int sign_as_pattern_matches(const char *pattern, const char *id)
+{
+	size_t n = strlen(pattern);
+
+	if (n > 0 && pattern[n - 1] == '*')
+		return strncmp(pattern, id, n - 1) == 0;
+	return strcmp(pattern, id) == 0;
+}
+
+/* Who may sign as whom.  An ECCSI signature by an identity is the strongest
+ * claim a response can make ("the originating identity", TR 33.880), and
+ * the vault can forge it for any identity of its KMS; so the signer role
+ * alone allows none: the caller must match an access entry that gives it
+ * the signer role for this domain AND lists the identity (or a prefix of
+ * it) in sign_as.  Read from the configuration of this call: a SIGHUP that
+ * removes an identity takes effect for the next request. */
+static int sign_as_allowed(const struct rpc_call *call, const char *identity)
+{
+	for (size_t i = 0; i < call->config->access_count; i++) {
+		const struct vault_access_entry *e = &call->config->access[i];
+		int in_scope = e->domain_count == 0;
+
+		if (!(e->roles & VAULT_ROLE_SIGNER) || e->sign_as_count == 0 || !sign_as_entry_matches(e, call->caller))
+			continue;
+		for (size_t k = 0; !in_scope && k < e->domain_count; k++)
+			in_scope = strcmp(e->domains[k], call->domain) == 0;
+		if (!in_scope)
+			continue;
+		for (size_t k = 0; k < e->sign_as_count; k++)
+			if (sign_as_pattern_matches(e->sign_as[k], identity))
+				return 1;
+	}
+	return 0;
+}
+
+/* base64url(text) appended to out. */
+static int put_b64(struct mcx_buf *out, const char *text)
+{
+	return mcx_base64url_encode(out, text, strlen(text));
+}
+
+/* redirect.sign with signer_id: the JWS-shaped ECCSI form (docs/protocol.md).
+ * M = ASCII(BASE64URL(header) "." BASE64URL(payload)) as RFC 7515 s.5.1
+ * defines the JWS signing input; the signature part is r || s || PVT. */
+static int sign_eccsi(struct rpc_call *call, json_t *payload, const char *signer_id, int64_t now, char **response,
+                      struct kms_generation *g, uint64_t *period_no)
+{
+	int r = MCX_ERR_INTERNAL;
+	json_t *header = NULL;
+	char *header_text = NULL, *payload_text = NULL;
+	struct mcx_buf *out = NULL;
+	uint8_t sig[MCX_ECCSI_SIG_LEN];
+
+	r = kms_identity_key_period(call->vault->kms, call->domain, now, g, period_no);
+	if (r == MCX_ERR_NOT_FOUND)
+		MCX_BAIL(rpc_fail(call, r, "domain '%s' has no KMS master secrets: run domain.init", call->domain));
+	if (r == MCX_ERR_EXPIRED)
+		MCX_BAIL(rpc_fail(call, r, "no KMS certificate of domain '%s' is valid now", call->domain));
+	if (r == MCX_ERR_INVALID_ARGUMENT)
+		MCX_BAIL(rpc_fail(call, MCX_ERR_INTERNAL, "now lies before the key period offset of domain '%s'",
+		                  call->domain));
+	MCX_GUARD(r);
+	rpc_audit_key(call, KEYSTORE_PURPOSE_KMS, g->version);
+	/* the kid must pass the verifier's bound (jose.h) */
+	MCX_ENSURE(strlen(g->cert_uri) <= JOSE_KID_MAX,
+	           rpc_fail(call, MCX_ERR_INTERNAL, "the CertUri of domain '%s' is longer than a kid may be (%u octets)",
+	                    call->domain, JOSE_KID_MAX));
+	/* the signer's identity and KMS are in the signed bytes: iss and signer_id
+	 * in the payload, the certificate (kid) in the protected header */
+	MCX_ENSURE(json_object_set_new(payload, "iss", json_string(g->kms_uri)) == 0, MCX_ERR_ALLOC);
+	MCX_ENSURE(json_object_set_new(payload, "signer_id", json_string(signer_id)) == 0, MCX_ERR_ALLOC);
+	MCX_ENSURE_ALLOC(header = json_pack("{s:s, s:s, s:s}", "alg", "ECCSI", "typ", SDRR_TYP, "kid", g->cert_uri));
+	MCX_ENSURE_ALLOC(header_text = json_dumps(header, JSON_COMPACT | JSON_SORT_KEYS));
+	MCX_ENSURE_ALLOC(payload_text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS));
+	MCX_ENSURE_ALLOC(out = mcx_buf_new(JOSE_COMPACT_MAX));
+	MCX_GUARD(put_b64(out, header_text));
+	MCX_GUARD(mcx_buf_put_u8(out, '.'));
+	MCX_GUARD(put_b64(out, payload_text));
+	MCX_GUARD(kms_identity_sign(call->vault->kms, call->vault->hsm, call->domain, g, signer_id, *period_no,
+	                            mcx_buf_ptr(out), mcx_buf_len(out), sig));
+	MCX_GUARD(mcx_buf_put_u8(out, '.'));
+	MCX_GUARD(mcx_base64url_encode(out, sig, sizeof(sig)));
+	MCX_ENSURE_ALLOC(*response = strndup((const char *)mcx_buf_ptr(out), mcx_buf_len(out)));
+	r = MCX_OK;
+out:
+	json_decref(header);
+	free(header_text);
+	free(payload_text);
+	mcx_buf_free(out);
+	return r;
+}
+
 int method_redirect_sign(struct rpc_call *call, json_t *params, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct sdrr s;
 	struct redirect_trust trust;
+	struct kms_generation g;
 	json_t *payload = NULL;
 	char *response = NULL, *payload_text = NULL, *jti = NULL, kid[KEYSTORE_KID_MAX + 1];
+	char subject[256];
+	const char *signer_id = NULL;
 	uint8_t nonce[16], digest[32];
+	uint64_t period_no = 0;
 	int64_t now = mcx_time_now();
 
 	memset(&s, 0, sizeof(s));
 	memset(&trust, 0, sizeof(trust));
+	memset(&g, 0, sizeof(g));
+	MCX_GUARD(sdrr_string(call, params, "redirect.sign", "signer_id", SDRR_ID_MAX, 0, &signer_id));
+	if (signer_id != NULL) {
+		/* the refusal names the identity asked for in the audit record */
+		snprintf(subject, sizeof(subject), "redirect as %.200s", signer_id);
+		rpc_audit_subject(call, subject);
+		if (!sign_as_allowed(call, signer_id)) {
+			vault_warning("redirect.sign: uid %u may not sign as '%.200s' in %s (access list sign_as)",
+			              (unsigned)call->caller->uid, signer_id, call->domain);
+			MCX_BAIL(rpc_fail(call, MCX_ERR_PERMISSION_DENIED,
+			                  "caller may not sign as '%.150s' in %s (not in its access entry's sign_as)",
+			                  signer_id, call->domain));
+		}
+	}
 	MCX_GUARD(sdrr_elements(call, params, "redirect.sign", &s));
 	MCX_GUARD(redirect_trust_load(call->vault, call->domain_config, now, &trust));
 	MCX_ENSURE(redirect_trust_kms(&trust, s.originating_kms_uri),
@@ -260,21 +400,38 @@ int method_redirect_sign(struct rpc_call *call, json_t *params, json_t **result)
 	                                     "receiving_id", s.receiving_id, "originating_kms_uri",
 	                                     s.originating_kms_uri, "acceptable_initiating_kms", s.initiating,
 	                                     "acceptable_receiving_kms", s.receiving));
-	r = jws_sign_compact(call->vault->keystore, call->domain, KEYSTORE_PURPOSE_TOKEN, SDRR_TYP, payload, &response,
-	                     kid);
-	if (r == MCX_ERR_NOT_FOUND)
-		MCX_BAIL(rpc_fail(call, r, "domain '%s' has no token key: run domain.init or domain.upgrade",
-		                  call->domain));
-	MCX_GUARD(r);
-	audit_signing_key(call, kid);
+	if (signer_id != NULL) {
+		MCX_GUARD(sign_eccsi(call, payload, signer_id, now, &response, &g, &period_no));
+	} else {
+		r = jws_sign_compact(call->vault->keystore, call->domain, KEYSTORE_PURPOSE_TOKEN, SDRR_TYP, payload,
+		                     &response, kid);
+		if (r == MCX_ERR_NOT_FOUND)
+			MCX_BAIL(rpc_fail(call, r, "domain '%s' has no token key: run domain.init or domain.upgrade",
+			                  call->domain));
+		MCX_GUARD(r);
+		audit_signing_key(call, kid);
+	}
 	/* the same serialisation jws_sign_compact signed, for the response_id */
 	MCX_ENSURE_ALLOC(payload_text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS));
 	SHA256((const uint8_t *)payload_text, strlen(payload_text), digest);
 	sdrr_response_id(digest, s.id);
-	vault_info("redirect.sign: domain %s signed redirect response %s (%s -> %s) with %s for uid %u", call->domain,
-	           s.id, s.originating_id, s.receiving_id, kid, (unsigned)call->caller->uid);
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:o}", "response", response, "kid", kid, "response_id",
-	                                     s.id, "iat", json_time(now)));
+	if (signer_id != NULL) {
+		snprintf(subject, sizeof(subject), "redirect %s as %.120s of %.80s", s.id, signer_id, g.kms_uri);
+		rpc_audit_subject(call, subject);
+		vault_info("redirect.sign: domain %s signed redirect response %s (%s -> %s) as %s (ECCSI, %s, key "
+		           "period %llu) for uid %u",
+		           call->domain, s.id, s.originating_id, s.receiving_id, signer_id, g.cert_uri,
+		           (unsigned long long)period_no, (unsigned)call->caller->uid);
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:I}", "response", response, "kid",
+		                                     g.cert_uri, "response_id", s.id, "iat", json_time(now), "alg", "ECCSI",
+		                                     "signer_id", signer_id, "signer_kms_uri", g.kms_uri, "key_period_no",
+		                                     (json_int_t)period_no));
+	} else {
+		vault_info("redirect.sign: domain %s signed redirect response %s (%s -> %s) with %s for uid %u",
+		           call->domain, s.id, s.originating_id, s.receiving_id, kid, (unsigned)call->caller->uid);
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:o, s:s}", "response", response, "kid", kid,
+		                                     "response_id", s.id, "iat", json_time(now), "alg", "ES256"));
+	}
 	r = MCX_OK;
 out:
 	redirect_trust_clear(&trust);
@@ -346,7 +503,7 @@ int method_redirect_evaluate(struct rpc_call *call, json_t *params, json_t **res
 	MCX_GUARD(evaluate_received_at(call, params, now, &received));
 	MCX_GUARD(sdrr_parse(call, params, &jws, &s));
 	MCX_GUARD(redirect_trust_load(call->vault, d, now, &trust));
-	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, s.iss, &signer));
+	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, s.iss, s.signer_id, s.iat, &signer));
 	audit_response(call, &s, &signer, NULL);
 	MCX_ENSURE_ALLOC(reasons = json_array());
 	MCX_ENSURE_ALLOC(init = json_array());
@@ -439,12 +596,15 @@ int method_redirect_evaluate(struct rpc_call *call, json_t *params, json_t **res
 	/* request_unknown_certs: without it unknown KMSs are simply not permitted */
 	if (!d->redirect.request_unknown_certs || !d->redirect.allow)
 		json_array_clear(unknown);
-	vault_info("redirect.evaluate: domain %s response %s signed %s by %s: %s", call->domain, s.id,
-	           redirect_signature_name(signer.status), signer.domain[0] ? signer.domain : "-", decision);
+	vault_info("redirect.evaluate: domain %s response %s signed %s (%s) by %s%s%s: %s", call->domain, s.id,
+	           redirect_signature_name(signer.status), redirect_alg_name(signer.alg),
+	           signer.domain[0] ? signer.domain : "-", s.signer_id != NULL ? " as " : "",
+	           s.signer_id != NULL ? s.signer_id : "", decision);
 	MCX_ENSURE_ALLOC(*result = json_pack(
-		"{s:s, s:s, s:s?, s:s?, s:s, s:O, s:O, s:O, s:b, s:O, s:s, s:s, s:s, s:o}", "response_id", s.id,
-		"signature", redirect_signature_name(signer.status), "signer_domain",
-		signer.domain[0] ? signer.domain : NULL, "signer_kms_uri", s.iss, "decision", decision,
+		"{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:O, s:O, s:O, s:b, s:O, s:s, s:s, s:s, s:o}", "response_id", s.id,
+		"signature", redirect_signature_name(signer.status), "signature_alg", redirect_alg_name(signer.alg),
+		"signer_domain", signer.domain[0] ? signer.domain : NULL, "signer_id", s.signer_id,
+		"signer_kms_uri", s.iss, "decision", decision,
 		"permitted_initiating_kms", init, "permitted_receiving_kms", recv, "unknown_kms", unknown, "report",
 		d->redirect.report && !reject, "reasons", reasons, "originating_id", s.originating_id, "receiving_id",
 		s.receiving_id, "originating_kms_uri", s.originating_kms_uri, "iat", json_time(s.iat)));
@@ -467,9 +627,11 @@ static int redirect_record(struct rpc_call *call, const char *event, const struc
 	/* The dispatcher writes the audit record of the call (RPC_AUDITED) with
 	 * what audit_response() set: keep this the one call site of both. */
 	audit_response(call, s, signer, user_uri);
-	vault_info("%s: domain %s response %s (%s -> %s via %s) signed %s by %s%s%s, by uid %u", event, call->domain,
-	           s->id, s->originating_id, s->receiving_id, s->originating_kms_uri,
-	           redirect_signature_name(signer->status), signer->domain[0] ? signer->domain : "-",
+	vault_info("%s: domain %s response %s (%s -> %s via %s) signed %s (%s) by %s%s%s%s%s, by uid %u", event,
+	           call->domain, s->id, s->originating_id, s->receiving_id, s->originating_kms_uri,
+	           redirect_signature_name(signer->status), redirect_alg_name(signer->alg),
+	           signer->domain[0] ? signer->domain : "-", s->signer_id != NULL ? " as " : "",
+	           s->signer_id != NULL ? s->signer_id : "",
 	           user_uri != NULL ? ", user " : "", user_uri != NULL ? user_uri : "", (unsigned)call->caller->uid);
 	return MCX_OK;
 }
@@ -490,10 +652,12 @@ int method_redirect_report(struct rpc_call *call, json_t *params, json_t **resul
 	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'user_uri' is longer than %d octets", SDRR_ID_MAX));
 	MCX_GUARD(sdrr_parse(call, params, &jws, &s));
 	MCX_GUARD(redirect_trust_load(call->vault, call->domain_config, mcx_time_now(), &trust));
-	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, s.iss, &signer));
+	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, s.iss, s.signer_id, s.iat, &signer));
 	MCX_GUARD(redirect_record(call, "redirect.report", &s, &signer, user_uri));
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:b}", "domain", call->domain, "response_id", s.id,
-	                                     "signature", redirect_signature_name(signer.status), "recorded", 1));
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b}", "domain", call->domain,
+	                                     "response_id", s.id, "signature", redirect_signature_name(signer.status),
+	                                     "signature_alg", redirect_alg_name(signer.alg), "signer_id", s.signer_id,
+	                                     "signer_kms_uri", s.iss, "recorded", 1));
 	r = MCX_OK;
 out:
 	redirect_trust_clear(&trust);
@@ -517,7 +681,7 @@ int method_redirect_accept(struct rpc_call *call, json_t *params, json_t **resul
 	MCX_ENSURE(s.iat >= now - 2 * max_age && s.iat <= now + 2 * max_age,
 	           rpc_fail(call, MCX_ERR_EXPIRED, "response %s is stale (issued outside 2 x max_age of now)", s.id));
 	MCX_GUARD(redirect_trust_load(call->vault, call->domain_config, now, &trust));
-	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, s.iss, &signer));
+	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, s.iss, s.signer_id, s.iat, &signer));
 	MCX_ENSURE(signer.status != REDIRECT_SIG_INVALID,
 	           rpc_fail(call, MCX_ERR_SIGNATURE_INVALID, "response %s: %s", s.id, signer.detail));
 	redirect_cache_key(call->domain, jws.payload_digest, key);
@@ -528,8 +692,10 @@ int method_redirect_accept(struct rpc_call *call, json_t *params, json_t **resul
 	                                       call->domain));
 	MCX_GUARD(r);
 	MCX_GUARD(redirect_record(call, "redirect.accept", &s, &signer, NULL));
-	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:b}", "domain", call->domain, "response_id", s.id,
-	                                     "signature", redirect_signature_name(signer.status), "accepted", 1));
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b}", "domain", call->domain,
+	                                     "response_id", s.id, "signature", redirect_signature_name(signer.status),
+	                                     "signature_alg", redirect_alg_name(signer.alg), "signer_id", s.signer_id,
+	                                     "signer_kms_uri", s.iss, "accepted", 1));
 	r = MCX_OK;
 out:
 	redirect_trust_clear(&trust);

@@ -183,7 +183,7 @@ int method_token_verify(struct rpc_call *call, json_t *params, json_t **result)
 
 	/* the signer: the home domain or a trusted external domain, named by iss */
 	MCX_GUARD(redirect_trust_load(call->vault, call->domain_config, now, &trust));
-	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, iss, &signer));
+	MCX_GUARD(redirect_check_signer(call->vault, &trust, &jws, iss, NULL, 0, &signer));
 	MCX_ENSURE(signer.status != REDIRECT_SIG_UNKNOWN_SIGNER,
 	           rpc_fail(call, MCX_ERR_UNTRUSTED, "token: %s", signer.detail));
 	MCX_ENSURE(signer.status == REDIRECT_SIG_VALID,

@@ -85,8 +85,9 @@ const struct rpc_method rpc_methods[] = {
 	/* redirect: security domain redirect responses and ID tokens (vault/redirect/) */
 	{ "redirect.sign",   SIGNER, RPC_DOMAIN_REQUIRED,
 	  { "domain", "originating_id", "receiving_id", "originating_kms_uri", "acceptable_initiating_kms",
-	    "acceptable_receiving_kms", NULL },
-	  method_redirect_sign, "a TR 33.880 Security Domain Redirect Response signed by the domain", RPC_AUDITED },
+	    "acceptable_receiving_kms", "signer_id", NULL },
+	  method_redirect_sign, "a TR 33.880 Security Domain Redirect Response signed by the domain (ES256) or, with "
+	  "signer_id, by an identity of its KMS (ECCSI)", RPC_AUDITED },
 	{ "redirect.evaluate", SIGNER | KMS, RPC_DOMAIN_REQUIRED, { "domain", "response", "received_at", NULL },
 	  method_redirect_evaluate, "a redirect response under the home domain's redirect policy", RPC_AUDITED },
 	{ "redirect.report", KMS,    RPC_DOMAIN_REQUIRED, { "domain", "response", "user_uri", NULL },
