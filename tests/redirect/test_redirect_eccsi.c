@@ -53,7 +53,7 @@ static WC_RNG wrng;
 struct kms_info {
 	uint8_t kpak[65];
 	char cert_uri[256];
-	int64_t period, offset;
+	int64_t period, offset, valid_from;
 };
 static struct kms_info ka, kb;
 
@@ -204,7 +204,7 @@ static int kms_info_get(struct mcxvault *v, const char *domain, struct kms_info 
 		snprintf(k->cert_uri, sizeof(k->cert_uri), "%s", str(res, "cert_uri"));
 		k->period = json_integer_value(json_object_get(c, "user_key_period"));
 		k->offset = json_integer_value(json_object_get(c, "user_key_offset"));
-		if (hex_to(str(c, "pub_auth_key"), k->kpak, 65) == 0 && k->period > 0)
+		if (mcx_time_parse(str(c, "valid_from"), &k->valid_from) == 0 && hex_to(str(c, "pub_auth_key"), k->kpak, 65) == 0 && k->period > 0)
 			r = 0;
 	}
 	json_decref(res);
@@ -460,6 +460,14 @@ TEST(vault_signs_wolfcrypt_verifies)
 	CHECK_EQ_STR(str(res, "signer_id"), A_SIGNER);
 	CHECK_EQ_STR(str(res, "signer_kms_uri"), A_KMS);
 	CHECK_EQ_STR(str(res, "kid"), ka.cert_uri);
+	/* exactly the documented members: no key material ever */
+	{
+		static const char *const members[] = { "response", "kid", "response_id", "iat", "alg", "signer_id",
+						       "signer_kms_uri", "key_period_no" };
+		CHECK_EQ_INT((int)json_object_size(res), (int)(sizeof(members) / sizeof(members[0])));
+		for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+			CHECK(json_object_get(res, members[i]) != NULL);
+	}
 	REQUIRE(split(resp, &p) == 0);
 	CHECK_EQ_STR(str(p.header, "alg"), "ECCSI");
 	CHECK_EQ_STR(str(p.header, "typ"), SDRR_TYP);
@@ -662,6 +670,18 @@ TEST(forgeries_and_unknown_signers)
 	EXPECT_SIG(A_DOM, resp, "invalid", "reject");
 	free(resp);
 
+	/* signed "before" the certificate was valid: the certificate does not vouch for it */
+	uid_of("sip:alice@a.example", A_KMS, &ka, period_of(ka.valid_from - 120, &ka), uid);
+	resp = wolf_response(va, A_DOM, "sip:alice@a.example", NULL, ka.kpak, uid, A_KMS, ka.cert_uri,
+			     "sip:alice@a.example", ka.valid_from - 120, "sip:x6@b.example", list2(A_KMS, B_KMS));
+	REQUIRE(resp != NULL);
+	ev = evaluate(va, A_DOM, resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "unknown-signer");
+	CHECK(has_reason(ev, "not valid at the response's iat"));
+	json_decref(ev);
+	free(resp);
+
 	/* an unknown KMS (a KMS of wolfCrypt's own): unknown-signer, through the policy */
 	{
 		EccsiKey kms;
@@ -825,6 +845,134 @@ TEST(sign_as_config_checks)
 	free(text);
 }
 
+static int count_reloads(void)
+{
+	char line[2048];
+	int n = 0;
+	FILE *f = fopen(vault_a.log, "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "configuration reloaded") != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* Replaces from with to in A's configuration and reloads it with SIGHUP; 0 once reloaded. */
+static int a_config_replace(const char *from, const char *to)
+{
+	char *text = NULL, *at, tmp[200];
+	long len = 0;
+	FILE *f = fopen(vault_a.config, "r"), *o;
+	int before = count_reloads(), rc = -1;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (text = calloc(1, (size_t)len + 1)) == NULL || fread(text, 1, (size_t)len, f) != (size_t)len ||
+	    (at = strstr(text, from)) == NULL)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.new", vault_a.config);
+	if ((o = fopen(tmp, "w")) == NULL)
+		goto out;
+	fprintf(o, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+	if (fclose(o) != 0 || rename(tmp, vault_a.config) != 0 || kill(vault_a.pid, SIGHUP) != 0)
+		goto out;
+	for (int i = 0; i < 500 && rc != 0; i++) {
+		if (count_reloads() > before)
+			rc = 0;
+		else
+			usleep(10000);
+	}
+out:
+	if (f != NULL)
+		fclose(f);
+	free(text);
+	return rc;
+}
+
+/* A SIGHUP that takes an identity off sign_as takes effect for the next request. */
+TEST(sign_as_reload)
+{
+	char *resp;
+
+	REQUIRE(a_config_replace("\"" A_SIGNER "\", ", "") == 0);
+	resp = vault_sign(va, A_DOM, "sip:dispatch-1@a.example", "sip:bob@b.example", NULL);
+	CHECK(resp != NULL);
+	free(resp);
+	CHECK(expect_error(va, "redirect.sign",
+			   json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "domain", A_DOM, "signer_id", A_SIGNER,
+				     "originating_id", "sip:alice@a.example", "receiving_id", "sip:bob@b.example",
+				     "originating_kms_uri", A_KMS, "acceptable_initiating_kms", list2(A_KMS, NULL),
+				     "acceptable_receiving_kms", list2(B_KMS, NULL)),
+			   -32001, "may not sign as"));
+	REQUIRE(a_config_replace("sign_as = [ ", "sign_as = [ \"" A_SIGNER "\", ") == 0);
+	resp = vault_sign(va, A_DOM, A_SIGNER, "sip:bob@b.example", NULL);
+	CHECK(resp != NULL);
+	free(resp);
+}
+
+/* A new KMS generation signs with its own certificate; the previous one
+ * (verify-only) still verifies; once retired its identities are unknown. */
+TEST(kms_rotation_and_retirement)
+{
+	char *old_resp, *new_resp;
+	json_t *res = NULL, *ev;
+	struct kms_info k2;
+
+	old_resp = vault_sign(va, A_DOM, A_SIGNER, "sip:rot-old@b.example", NULL);
+	REQUIRE(old_resp != NULL);
+	REQUIRE(rpc(va, "key.rotate", json_pack("{s:s, s:s}", "domain", A_DOM, "purpose", "kms"), &res) == 0);
+	json_decref(res);
+	REQUIRE(kms_info_get(va, A_DOM, &k2) == 0);
+	CHECK(strcmp(k2.cert_uri, ka.cert_uri) != 0);
+	res = NULL;
+	new_resp = vault_sign(va, A_DOM, A_SIGNER, "sip:rot-new@b.example", &res);
+	REQUIRE(new_resp != NULL);
+	CHECK_EQ_STR(str(res, "kid"), k2.cert_uri);
+	json_decref(res);
+	/* wolfCrypt: the new one verifies with the new KPAK only */
+	{
+		struct parts p;
+		uint8_t uid[32];
+		int64_t iat;
+		REQUIRE(split(new_resp, &p) == 0);
+		iat = json_integer_value(json_object_get(p.payload, "iat"));
+		uid_of(A_SIGNER, A_KMS, &k2, period_of(iat, &k2), uid);
+		CHECK_EQ_INT(wolf_verifies(k2.kpak, uid, p.msg, strlen(p.msg), p.sig), 1);
+		CHECK_EQ_INT(wolf_verifies(ka.kpak, uid, p.msg, strlen(p.msg), p.sig), 0);
+		parts_clear(&p);
+	}
+	ev = evaluate(va, A_DOM, new_resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "valid");
+	json_decref(ev);
+	ev = evaluate(va, A_DOM, old_resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "valid");
+	json_decref(ev);
+	/* B imported A's first certificate only: the new one is not provisioned there */
+	ev = evaluate(vb, B_DOM, new_resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "unknown-signer");
+	json_decref(ev);
+	/* retirement destroys generation 1's KSAK: nothing it vouched for is trusted any more */
+	res = NULL;
+	REQUIRE(rpc(va, "key.retire", json_pack("{s:s, s:s, s:i, s:b}", "domain", A_DOM, "purpose", "kms", "version", 1,
+						 "now", 1),
+		    &res) == 0);
+	json_decref(res);
+	ev = evaluate(va, A_DOM, old_resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "unknown-signer");
+	CHECK(has_reason(ev, "retired"));
+	CHECK_EQ_STR(str(ev, "decision"), "reject");
+	json_decref(ev);
+	free(old_resp);
+	free(new_resp);
+	ka = k2;
+}
+
 /* Restarts (SIGKILL, SIGTERM): the identity signatures keep working, nothing is
  * cached that matters; the audit log names signers and is intact. */
 TEST(restarts_and_audit)
@@ -903,6 +1051,8 @@ int main(void)
 	RUN(malformed);
 	RUN(sign_as_refusals);
 	RUN(sign_as_config_checks);
+	RUN(sign_as_reload);
+	RUN(kms_rotation_and_retirement);
 	RUN(restarts_and_audit);
 	mcxvault_close(va);
 	mcxvault_close(vb);
