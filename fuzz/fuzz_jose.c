@@ -1,11 +1,14 @@
 /*
  * mcxvault fuzz — libFuzzer harness for the strict JWS compact parser
  * (vault/redirect/jose.c jose_jws_parse) as the redirect and ID-token
- * services use it, with and without the unsecured "none" form, then the kid
- * parser and ES256 verification of whatever parsed.
+ * services use it, with every combination of the unsecured "none" and the
+ * identity-signed "ECCSI" forms, then the kid parser and ES256 verification
+ * of whatever parsed.
  *
  * Checked beyond ASan/UBSan: a parsed JWS has the documented shape (object
- * header and payload, alg none only when allowed, typ/kid inside the header),
+ * header and payload, alg none and ECCSI only when allowed, an ECCSI
+ * signature of 129 octets whose signing input is the text up to the second
+ * '.', typ/kid inside the header),
  * and a kid that jose_kid_parse accepts names a valid domain and a version
  * from 1.  Build and run: `make fuzz` (needs clang), fuzz/fuzz.mk.
  * SPDX-License-Identifier: Apache-2.0
@@ -28,14 +31,21 @@ static const uint8_t signer_point[65] = {
 	0x34,
 };
 
-static void check_parsed(const struct jose_jws *jws, int allow_none)
+static void check_parsed(const struct jose_jws *jws, unsigned allow, const char *text, size_t len)
 {
 	char domain[129];
 	uint32_t version = 0;
 
 	if (!json_is_object(jws->header) || !json_is_object(jws->payload))
 		abort();
-	if (jws->alg != JOSE_ALG_ES256 && !(allow_none && jws->alg == JOSE_ALG_NONE))
+	if (jws->alg != JOSE_ALG_ES256 && !((allow & JOSE_ALLOW_NONE) && jws->alg == JOSE_ALG_NONE) &&
+	    !((allow & JOSE_ALLOW_ECCSI) && jws->alg == JOSE_ALG_ECCSI))
+		abort();
+	if (jws->alg == JOSE_ALG_ECCSI &&
+	    (jws->signature_len != JOSE_ECCSI_SIG_LEN || jws->signing_input == NULL || jws->signing_input_len >= len ||
+	     memcmp(jws->signing_input, text, jws->signing_input_len) != 0 || text[jws->signing_input_len] != '.'))
+		abort();
+	if (jws->alg != JOSE_ALG_ECCSI && jws->signing_input != NULL)
 		abort();
 	if (jws->kid != NULL && (json_string_value(json_object_get(jws->header, "kid")) != jws->kid ||
 	                         strlen(jws->kid) > JOSE_KID_MAX))
@@ -62,11 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((copy = malloc(size ? size : 1)) == NULL)
 		return 0;
 	memcpy(copy, data, size);
-	for (int allow_none = 0; allow_none <= 1; allow_none++) {
+	for (unsigned allow = 0; allow <= (JOSE_ALLOW_NONE | JOSE_ALLOW_ECCSI); allow++) {
 		memset(&jws, 0, sizeof(jws));
 		reason[0] = '\0';
-		if (jose_jws_parse(copy, size, allow_none, &jws, reason, sizeof(reason)) == MCX_OK)
-			check_parsed(&jws, allow_none);
+		if (jose_jws_parse(copy, size, allow, &jws, reason, sizeof(reason)) == MCX_OK)
+			check_parsed(&jws, allow, copy, size);
 		else if (memchr(reason, '\0', sizeof(reason)) == NULL)
 			abort();
 		jose_jws_clear(&jws);
