@@ -78,6 +78,18 @@ static int access_entry_matches(const struct vault_access_entry *e, const struct
 	return 0;
 }
 
+int vault_access_entry_applies(const struct vault_access_entry *e, const struct vault_caller *caller,
+                               const char *domain)
+{
+	int in_scope = e->domain_count == 0 || domain == NULL;
+
+	if (!access_entry_matches(e, caller))
+		return 0;
+	for (size_t k = 0; !in_scope && k < e->domain_count; k++)
+		in_scope = strcmp(e->domains[k], domain) == 0;
+	return in_scope;
+}
+
 unsigned vault_access_roles(const struct vault_config *config, const struct vault_caller *caller,
                             const char *domain)
 {
@@ -85,17 +97,9 @@ unsigned vault_access_roles(const struct vault_config *config, const struct vaul
 
 	if (config == NULL || caller == NULL)
 		return 0;
-	for (size_t i = 0; i < config->access_count; i++) {
-		const struct vault_access_entry *e = &config->access[i];
-		int in_scope = e->domain_count == 0 || domain == NULL;
-
-		if (!access_entry_matches(e, caller))
-			continue;
-		for (size_t k = 0; !in_scope && k < e->domain_count; k++)
-			in_scope = strcmp(e->domains[k], domain) == 0;
-		if (in_scope)
-			roles |= e->roles;
-	}
+	for (size_t i = 0; i < config->access_count; i++)
+		if (vault_access_entry_applies(&config->access[i], caller, domain))
+			roles |= config->access[i].roles;
 	return roles;
 }
 

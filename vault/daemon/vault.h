@@ -59,6 +59,9 @@ MCX_RESULT vault_caller_from_socket(int fd, struct vault_caller *caller);
 /* Roles the caller holds for domain (NULL: roles held for any domain). */
 unsigned vault_access_roles(const struct vault_config *config, const struct vault_caller *caller,
                             const char *domain);
+/* Whether access entry e names the caller and covers domain (NULL: any). */
+int vault_access_entry_applies(const struct vault_access_entry *e, const struct vault_caller *caller,
+                               const char *domain);
 /* Roles the caller holds for every domain (entries without a domain list). */
 unsigned vault_access_roles_unscoped(const struct vault_config *config, const struct vault_caller *caller);
 

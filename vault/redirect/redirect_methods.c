@@ -251,17 +251,6 @@ static int sign_check_provisioned(struct rpc_call *call, const struct redirect_t
 	return MCX_OK;
 }
 
-/* The access list's rule for "same caller, same entry" (access.c). */
-static int sign_as_entry_matches(const struct vault_access_entry *e, const struct vault_caller *caller)
-{
-	if (e->kind == VAULT_PRINCIPAL_UID)
-		return caller->uid == (uid_t)e->id;
-	for (int i = 0; i < caller->group_count; i++)
-		if (caller->groups[i] == (gid_t)e->id)
-			return 1;
-	return 0;
-}
-
 static int sign_as_pattern_matches(const char *pattern, const char *id)
 {
 	size_t n = strlen(pattern);
@@ -282,13 +271,9 @@ static int sign_as_allowed(const struct rpc_call *call, const char *identity)
 {
 	for (size_t i = 0; i < call->config->access_count; i++) {
 		const struct vault_access_entry *e = &call->config->access[i];
-		int in_scope = e->domain_count == 0;
 
-		if (!(e->roles & VAULT_ROLE_SIGNER) || e->sign_as_count == 0 || !sign_as_entry_matches(e, call->caller))
-			continue;
-		for (size_t k = 0; !in_scope && k < e->domain_count; k++)
-			in_scope = strcmp(e->domains[k], call->domain) == 0;
-		if (!in_scope)
+		if (!(e->roles & VAULT_ROLE_SIGNER) || e->sign_as_count == 0 ||
+		    !vault_access_entry_applies(e, call->caller, call->domain))
 			continue;
 		for (size_t k = 0; k < e->sign_as_count; k++)
 			if (sign_as_pattern_matches(e->sign_as[k], identity))
