@@ -149,14 +149,42 @@ static int usage_error(struct ctx *ctx, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* "vaultctl: <method>: <message> (<MCX_ERR name>, code N)" */
+/* What to do about an error, by its code (JSON-RPC, else the local MCX_ERR_*). */
+static const struct {
+	int code;
+	const char *hint;
+} error_hints[] = {
+	{ MCX_RPC_PERMISSION_DENIED, "your uid lacks the role for this (vaultctl status shows your roles; "
+	                             "access in vault.conf grants them)" },
+	{ MCX_RPC_NOT_FOUND, "check the name: the list commands (domain list, key list, gmk list, ...) show what exists" },
+	{ MCX_RPC_CONFLICT, "it exists already or was used already; nothing was changed" },
+	{ MCX_RPC_HSM_UNAVAILABLE, "the token is unreachable; vaultd reconnects by itself (vaultctl status)" },
+	{ MCX_RPC_POLICY_DENIED, "the vault's policy or trust refuses it (trust: vaultctl external import; "
+	                         "policy: vault.conf)" },
+	{ MCX_RPC_KEY_STATE, "the key version is in the wrong state (vaultctl key list DOMAIN)" },
+	{ MCX_RPC_SIGNATURE_INVALID, "it does not verify with the key it names" },
+	{ MCX_RPC_AUDIT_UNAVAILABLE, "nothing was done: the audit log cannot be written (vaultctl audit status)" },
+	{ MCX_RPC_EXPIRED, "outside a validity period or overlap: check the time given and the certificate "
+	                   "(vaultctl cert show)" },
+	{ MCX_RPC_BUSY, "the vault is busy: retry later, or send fewer members per request (--chunk)" },
+	{ MCX_RPC_METHOD_NOT_FOUND, "this vaultd does not know the method: it is older than vaultctl" },
+	{ MCX_RPC_INVALID_PARAMS, "an argument was refused by the vault: see the message and docs/vaultctl.md" },
+	{ MCX_ERR_CONNECTION, "is vaultd running? name its socket with -s SOCKET or -c CONFIG" },
+	{ MCX_ERR_TIMEOUT, "no answer in time: the vault is busy or stuck (-t SECONDS waits longer)" },
+};
+
+/* "vaultctl: <method>: <message> (<MCX_ERR name>, code N)" and, on a
+ * second line, what to do about it. */
 static int vault_error(const char *method, int r, const struct mcxvault_error *e)
 {
 	const char *name = e->name[0] != '\0' ? e->name : mcxvault_error_name(r);
 	const char *msg = e->message[0] != '\0' ? e->message : mcxvault_strerror(r);
+	int code = e->rpc_code != 0 ? e->rpc_code : r;
 
-	fprintf(stderr, "%s: %s: %s (%s, code %d)\n", PROG, method, msg, name,
-		e->rpc_code != 0 ? e->rpc_code : r);
+	fprintf(stderr, "%s: %s: %s (%s, code %d)\n", PROG, method, msg, name, code);
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(error_hints); i++)
+		if (error_hints[i].code == code)
+			fprintf(stderr, "%s: hint: %s\n", PROG, error_hints[i].hint);
 	return EXIT_VAULT;
 }
 
@@ -2559,14 +2587,14 @@ static void usage_options(FILE *f, const char *usage)
 /*
  * vaultctl --commands: one line per command, for the bash completion and
  * the tests: NAME<TAB>METHODS<TAB>OPTIONS<TAB>USAGE-OPTIONS (METHODS and
- * OPTIONS space-separated; OPTIONS from the command's ARGS rows when it has
+ * OPTIONS space-separated, METHODS "-" for none; OPTIONS from the command's ARGS rows when it has
  * them, else from its usage text; USAGE-OPTIONS always from the usage text).
  */
 static void list_commands(void)
 {
 	for (size_t i = 0; i < n_commands; i++) {
 		const struct arg *a = commands[i].args;
-		printf("%s\t%s\t--json", commands[i].name, commands[i].methods);
+		printf("%s\t%s\t--json", commands[i].name, commands[i].methods[0] != '\0' ? commands[i].methods : "-");
 		if (a != NULL) {
 			for (size_t j = 0; a[j].kind != ARG_END; j++)
 				if (a[j].option != NULL)
