@@ -74,6 +74,12 @@ check "the completion completes every option of every command$(grep option "$T/c
 check "the completion completes a partial command (serv -> server-key)" \
 	"[ \"\$(complete_words '$V' serv)\" = server-key ]"
 
+make -s --no-print-directory install-ops DESTDIR="$T/root" PREFIX=/usr >/dev/null 2>"$T/install.err"
+installed=$T/root/usr/share/bash-completion/completions/vaultctl
+check "make install-ops installs the completion (mode 644) and it registers _vaultctl" \
+	"[ \"\$(stat -c %a '$installed' 2>/dev/null)\" = 644 ] && bash -c \". '$installed' && complete -p vaultctl\" | grep -q _vaultctl"
+check "the Debian package ships the completion" "grep -qx usr/share/bash-completion/completions/vaultctl debian/mcxvault.install"
+
 # --- the library -----------------------------------------------------------------
 h=include/mcxvault.h
 sed -n 's/^MCXVAULT_API .*[ *]\(mcxvault_[a-z0-9_]*\)(.*/\1/p' "$h" | sort -u >"$T/header"
