@@ -4,6 +4,7 @@
 #   - every method of the RPC table has a vaultctl command, and every method
 #     a command names is in the table (`vaultctl --commands`);
 #   - a command's options (its ARGS rows) are the ones its usage shows;
+#   - docs/vaultctl.md has a section with an example for every command;
 #   - the bash completion (config/bash-completion/vaultctl) completes every
 #     command, word by word, and every option of every command;
 #   - every method has a typed helper in include/mcxvault.h (named in the
@@ -46,6 +47,21 @@ while IFS=$'\t' read -r name methods opts usage_opts; do
 	[ "$a" = "$b" ] || echo "$name: options [$a] usage [$b]"
 done <"$T/table" >"$T/optdiff"
 check "every command's usage shows exactly its options$(head -n 3 "$T/optdiff" | tr '\n' ';')" "[ ! -s '$T/optdiff' ]"
+
+# --- docs/vaultctl.md: a section with an example for every command ---------------
+: >"$T/nodoc"
+while IFS=$'\t' read -r name _; do
+	grep -Eq "^### .*\`$name( [^\`]*)?\`" docs/vaultctl.md || echo "$name" >>"$T/nodoc"
+done <"$T/table"
+check "docs/vaultctl.md has a section for every command$(head -n 5 "$T/nodoc" | tr '\n' ',' | sed 's/./ (none for: &/;s/$/)/;s/^ ()$//')" \
+	"[ ! -s '$T/nodoc' ]"
+# the sections between "## Commands" and the next "## " without a code block
+awk '/^## /{ if (sec != "" && !fence) print sec; sec = ""; on = ($0 == "## Commands"); next }
+     on && /^### /{ if (sec != "" && !fence) print sec; sec = $0; fence = 0; next }
+     on && /^```/{ fence = 1 }
+     END { if (sec != "" && !fence) print sec }' docs/vaultctl.md >"$T/noexample"
+check "every command section of docs/vaultctl.md has an example$(head -n 3 "$T/noexample" | tr '\n' ' ' | sed 's/./ (none in: &/;s/$/)/;s/^ ()$//')" \
+	"[ ! -s '$T/noexample' ]"
 
 # --- the bash completion ---------------------------------------------------------
 comp=config/bash-completion/vaultctl
