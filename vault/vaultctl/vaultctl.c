@@ -1,9 +1,12 @@
 /*
  * vaultctl — the command line of the mcxvault key vault, built on libmcxvault.
  *
- * One cmd_<name>() per command and one table (commands[]) that is also the
- * help text, after wireguard-tools' wg.c.  A command is one or two words
- * ("status", "key rotate"); adding one is a handler and a table row.
+ * One table (commands[]) that is also the help text, after wireguard-tools'
+ * wg.c, and the source of `vaultctl --commands` (bash completion, tests).  A
+ * command is one or two words ("status", "key rotate").  A command that is
+ * one call is only a table row: cmd_call, its method, ARGS(...) rows that
+ * map the command line onto params, and a printer; the others have a
+ * cmd_<name>() of their own.  docs/vaultctl.md, "Adding a command".
  *
  * Exit codes: 0 success, 1 an error from the vault or the connection (or a
  * signature that does not verify), 2 bad usage.
