@@ -3,6 +3,8 @@
 # without a vault (a second or so):
 #   - every method of the RPC table has a vaultctl command, and every method
 #     a command names is in the table (`vaultctl --commands`);
+#   - a table-driven command has an argument row for every param its method
+#     accepts in rpc_table.c (and none it does not accept);
 #   - a command's options (its ARGS rows) are the ones its usage shows;
 #   - docs/vaultctl.md has a section with an example for every command;
 #   - the bash completion (config/bash-completion/vaultctl) completes every
@@ -40,8 +42,32 @@ check "every method of rpc_table.c has a vaultctl command${missing:+ (missing: $
 unknown=$(comm -13 "$T/rpc" "$T/cli" | tr '\n' ' ')
 check "every method vaultctl calls is in rpc_table.c${unknown:+ (unknown: $unknown)}" "[ -z '$unknown' ]"
 
+# --- params: a table-driven command can send every param its method accepts ----------
+# (members: the distribute commands read them from --members FILE)
+if command -v python3 >/dev/null; then
+	python3 - vault/rpc/rpc_table.c "$T/table" >"$T/paramdiff" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+accepted = {m.group(1): set(re.findall(r'"([a-z_]+)"', m.group(2)))
+            for m in re.finditer(r'\{ "([a-z_.]+)",\s+[A-Z][^{]*\{([^}]*)\}', src)}
+for line in open(sys.argv[2]):
+    name, methods, _, _, params = line.rstrip("\n").split("\t")
+    if params == "-" or " " in methods or methods not in accepted:
+        continue
+    mine = set(params.split()) | ({"members"} if methods.endswith(".distribute") else set())
+    for p in sorted(accepted[methods] - mine):
+        print(f"{name}: no argument row sends {methods}'s '{p}'")
+    for p in sorted(mine - accepted[methods]):
+        print(f"{name}: sends '{p}', which {methods} does not accept")
+PY
+	check "every param of a table-driven command's method has an argument row, and no other$(head -n 3 "$T/paramdiff" | tr '\n' ';' | sed 's/./: &/')" \
+		"[ ! -s '$T/paramdiff' ]"
+else
+	skipped "params of table-driven commands (needs python3)"
+fi
+
 # --- options: the rows and the usage agree ------------------------------------
-while IFS=$'\t' read -r name methods opts usage_opts; do
+while IFS=$'\t' read -r name methods opts usage_opts _; do
 	a=$(tr ' ' '\n' <<<"$opts" | sort -u | tr '\n' ' ')
 	b=$(tr ' ' '\n' <<<"$usage_opts" | sort -u | tr '\n' ' ')
 	[ "$a" = "$b" ] || echo "$name: options [$a] usage [$b]"
@@ -72,7 +98,7 @@ complete_words() {
 		_ "$comp" "$@"
 }
 : >"$T/compmiss"
-while IFS=$'\t' read -r name methods opts usage_opts; do
+while IFS=$'\t' read -r name methods opts usage_opts _; do
 	read -ra w <<<"$name"
 	prefix=()
 	for word in "${w[@]}"; do

@@ -2589,13 +2589,15 @@ static void usage_options(FILE *f, const char *usage)
 
 /*
  * vaultctl --commands: one line per command, for the bash completion and
- * the tests: NAME<TAB>METHODS<TAB>OPTIONS<TAB>USAGE-OPTIONS (METHODS and
- * OPTIONS space-separated, METHODS "-" for none; OPTIONS from the command's ARGS rows when it has
- * them, else from its usage text; USAGE-OPTIONS always from the usage text).
+ * the tests: NAME<TAB>METHODS<TAB>OPTIONS<TAB>USAGE-OPTIONS<TAB>PARAMS
+ * (space-separated; METHODS "-" for none; OPTIONS from the command's ARGS
+ * rows when it has them, else from its usage text; USAGE-OPTIONS always
+ * from the usage text; PARAMS the params its ARGS rows set, "-" for
+ * none).
  */
 static void list_commands(void)
 {
-	for (size_t i = 0; i < n_commands; i++) {
+	for (size_t i = 0, n; i < n_commands; i++) {
 		const struct arg *a = commands[i].args;
 		printf("%s\t%s\t--json", commands[i].name, commands[i].methods[0] != '\0' ? commands[i].methods : "-");
 		if (a != NULL) {
@@ -2607,7 +2609,12 @@ static void list_commands(void)
 		}
 		printf("\t--json");
 		usage_options(stdout, commands[i].usage);
-		printf("\n");
+		printf("\t");
+		n = 0;
+		for (size_t j = 0; a != NULL && a[j].kind != ARG_END; j++)
+			if (a[j].name != NULL)
+				printf("%s%.*s", n++ > 0 ? " " : "", (int)strcspn(a[j].name, "."), a[j].name);
+		printf("%s\n", n > 0 ? "" : "-");
 	}
 }
 
