@@ -1419,160 +1419,93 @@ out:
 	return ret;
 }
 
-static int cmd_external_list(struct ctx *ctx, int argc, char **argv)
+static int print_external_list(const json_t *params, const json_t *res, int print)
 {
 	static const char *const header[] = { "KMS_URI", "CERT_URI", "VALID_FROM", "VALID_TO", "IMPORTED" };
 	static const char *const names[] = { "kms_uri", "cert_uri", "valid_from", "valid_to", "imported" };
-	char *pos[1];
-	int n, ret;
-	json_t *res = NULL;
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "external.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
-		return ret;
-	if (ctx->json)
-		print_json(res);
-	else
+	(void)params;
+	if (print)
 		print_table(header, names, MCX_ARRAY_SIZE(header), json_object_get(res, "external"));
-	json_decref(res);
 	return 0;
 }
 
-static int cmd_external_remove(struct ctx *ctx, int argc, char **argv)
+static int print_external_remove(const json_t *params, const json_t *res, int print)
 {
-	char *pos[2];
-	int n, ret;
-	json_t *res = NULL;
-
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "external.remove", json_pack("{s:s, s:s}", "domain", pos[0], "kms_uri", pos[1]),
-			&res)) != 0)
-		return ret;
-	if (ctx->json)
-		print_json(res);
-	else
-		printf("%s no longer trusts %s\n", pos[0], pos[1]);
-	json_decref(res);
+	(void)res;
+	if (print)
+		printf("%s no longer trusts %s\n", json_string_value(json_object_get(params, "domain")),
+		       json_string_value(json_object_get(params, "kms_uri")));
 	return 0;
 }
-
-/* The command table: also the help text.  Keep related commands together. */
 
 /* --- gmk (GMS) -------------------------------------------------------------- */
 
 /* "group X: GMK-ID 0a1b2c3d, version 2 (current)" for gmk.create / gmk.rekey. */
-static int gmk_create_or_rekey(struct ctx *ctx, int argc, char **argv, const char *method)
+static int print_gmk_new(const json_t *params, const json_t *res, int print)
 {
-	char *pos[2], tmp[32];
-	int n, ret;
-	json_t *res = NULL;
+	char tmp[32];
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, method, json_pack("{s:s, s:s}", "domain", pos[0], "group", pos[1]), &res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else {
-		printf("group %s: GMK-ID %s, ", pos[1], cell(json_object_get(res, "gmk_id"), tmp, sizeof(tmp)));
+	if (print) {
+		printf("group %s: GMK-ID %s, ", json_string_value(json_object_get(params, "group")),
+		       cell(json_object_get(res, "gmk_id"), tmp, sizeof(tmp)));
 		printf("version %s (current)\n", cell(json_object_get(res, "version"), tmp, sizeof(tmp)));
 	}
-	json_decref(res);
 	return 0;
 }
 
-static int cmd_gmk_create(struct ctx *ctx, int argc, char **argv)
+static int print_gmk_revoke(const json_t *params, const json_t *res, int print)
 {
-	return gmk_create_or_rekey(ctx, argc, argv, "gmk.create");
-}
+	char tmp[32];
 
-static int cmd_gmk_rekey(struct ctx *ctx, int argc, char **argv)
-{
-	return gmk_create_or_rekey(ctx, argc, argv, "gmk.rekey");
-}
-
-static int cmd_gmk_revoke(struct ctx *ctx, int argc, char **argv)
-{
-	const char *id = NULL;
-	char *pos[2], tmp[32];
-	int n, ret;
-	json_t *res = NULL;
-	const struct opt opts[] = {
-		{ "--id", &id, NULL },
-		{ NULL, NULL, NULL },
-	};
-
-	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "gmk.revoke", json_pack("{s:s, s:s, s:s*}", "domain", pos[0], "group", pos[1], "gmk_id", id),
-			&res)) != 0)
-		return ret;
-	if (ctx->json)
-		print_json(res);
-	else
-		printf("group %s: %s GMK(s) destroyed\n", pos[1], cell(json_object_get(res, "revoked"), tmp, sizeof(tmp)));
-	json_decref(res);
+	if (print)
+		printf("group %s: %s GMK(s) destroyed\n", json_string_value(json_object_get(params, "group")),
+		       cell(json_object_get(res, "revoked"), tmp, sizeof(tmp)));
 	return 0;
 }
 
-/* Key versions as table rows: the current key's fields lifted to the top. */
-static void print_gmk_keys(const json_t *keys)
+/* A list result's paging cursor, when the vault sends one: on stderr, so
+ * that stdout stays the table. */
+static void print_next(const json_t *res, const char *command, const json_t *params)
+{
+	const char *next = json_string_value(json_object_get(res, "next"));
+
+	if (next != NULL)
+		fprintf(stderr, "more: vaultctl %s %s --after %s\n", command,
+		        json_string_value(json_object_get(params, "domain")), next);
+}
+
+static int print_gmk_list(const json_t *params, const json_t *res, int print)
+{
+	static const char *const header[] = { "GROUP", "VERSIONS", "CURRENT_GMK_ID", "CREATED" };
+	static const char *const names[] = { "group", "versions", "gmk_id", "created" };
+	json_t *rows = json_array(), *g;
+	size_t i;
+
+	if (!print || rows == NULL)
+		goto out;
+	json_array_foreach(json_object_get(res, "groups"), i, g) {
+		json_t *cur = json_object_get(g, "current");
+		json_array_append_new(rows, json_pack("{s:O, s:O, s:O*, s:O*}", "group", json_object_get(g, "group"),
+						      "versions", json_object_get(g, "versions"), "gmk_id",
+						      json_object_get(cur, "gmk_id"), "created", json_object_get(cur, "created")));
+	}
+	print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	print_next(res, "gmk list", params);
+out:
+	json_decref(rows);
+	return 0;
+}
+
+static int print_gmk_show(const json_t *params, const json_t *res, int print)
 {
 	static const char *const header[] = { "GMK_ID", "VERSION", "STATE", "CREATED", "DISTRIBUTABLE_UNTIL" };
 	static const char *const names[] = { "gmk_id", "version", "state", "created", "distributable_until" };
 
-	print_table(header, names, MCX_ARRAY_SIZE(header), keys);
-}
-
-static int cmd_gmk_list(struct ctx *ctx, int argc, char **argv)
-{
-	static const char *const header[] = { "GROUP", "VERSIONS", "CURRENT_GMK_ID", "CREATED" };
-	static const char *const names[] = { "group", "versions", "gmk_id", "created" };
-	char *pos[1];
-	int n, ret;
-	size_t i;
-	json_t *res = NULL, *rows = NULL, *g;
-
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "gmk.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else if ((rows = json_array()) != NULL) {
-		json_array_foreach(json_object_get(res, "groups"), i, g) {
-			json_t *cur = json_object_get(g, "current");
-			json_array_append_new(rows, json_pack("{s:O, s:O, s:O*, s:O*}", "group", json_object_get(g, "group"),
-							      "versions", json_object_get(g, "versions"), "gmk_id",
-							      json_object_get(cur, "gmk_id"), "created",
-							      json_object_get(cur, "created")));
-		}
-		print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	if (print) {
+		printf("group:        %s\n\n", json_string_value(json_object_get(params, "group")));
+		print_table(header, names, MCX_ARRAY_SIZE(header), json_object_get(res, "keys"));
 	}
-	json_decref(rows);
-	json_decref(res);
-	return 0;
-}
-
-static int cmd_gmk_show(struct ctx *ctx, int argc, char **argv)
-{
-	char *pos[2];
-	int n, ret;
-	json_t *res = NULL;
-
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "gmk.show", json_pack("{s:s, s:s}", "domain", pos[0], "group", pos[1]), &res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else {
-		printf("group:        %s\n\n", pos[1]);
-		print_gmk_keys(json_object_get(res, "keys"));
-	}
-	json_decref(res);
 	return 0;
 }
 
@@ -1815,7 +1748,6 @@ static int print_server_key_list(const json_t *params, const json_t *res, int pr
 	json_t *rows = json_array(), *s;
 	size_t i;
 
-	(void)params;
 	if (!print || rows == NULL)
 		goto out;
 	json_array_foreach(json_object_get(res, "servers"), i, s) {
@@ -1827,6 +1759,7 @@ static int print_server_key_list(const json_t *params, const json_t *res, int pr
 		                                      "created", json_object_get(cur, "created")));
 	}
 	print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	print_next(res, "server-key list", params);
 out:
 	json_decref(rows);
 	return 0;
@@ -2485,16 +2418,20 @@ static const struct command commands[] = {
 	{ "external import", "DOMAIN CERT_FILE KEY_FILE [--token-key FILE]",
 	  "trust an external KMS: its certificate, its cert key and token key, PEM or JWK (admin)",
 	  cmd_external_import, "external.import", NULL, NULL },
-	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_external_list, "external.list", NULL, NULL },
-	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_external_remove,
-	  "external.remove", NULL, NULL },
-	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_gmk_create, "gmk.create", NULL, NULL },
+	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_call, "external.list",
+	  ARGS(POS("domain")), print_external_list },
+	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_call, "external.remove",
+	  ARGS(POS("domain"), POS("kms_uri")), print_external_remove },
+	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_call, "gmk.create",
+	  ARGS(POS("domain"), POS("group")), print_gmk_new },
 	{ "gmk rekey", "DOMAIN GROUP", "make a new current GMK; the previous one stays for the overlap (gms)",
-	  cmd_gmk_rekey, "gmk.rekey", NULL, NULL },
-	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_gmk_revoke,
-	  "gmk.revoke", NULL, NULL },
-	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_gmk_list, "gmk.list", NULL, NULL },
-	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_gmk_show, "gmk.show", NULL, NULL },
+	  cmd_call, "gmk.rekey", ARGS(POS("domain"), POS("group")), print_gmk_new },
+	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_call,
+	  "gmk.revoke", ARGS(POS("domain"), POS("group"), OPT("--id", "gmk_id", ARG_STRING)), print_gmk_revoke },
+	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_call, "gmk.list",
+	  ARGS(POS("domain")), print_gmk_list },
+	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_call, "gmk.show",
+	  ARGS(POS("domain"), POS("group")), print_gmk_show },
 	{ "gmk distribute",
 	  "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--chunk N] [--progress]",
 	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_distribute,
