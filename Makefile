@@ -138,12 +138,13 @@ install: build-bin install-provider
 	[ -e $(DESTDIR)/etc/mcxvault/softhsm2.conf ] || install -m 644 config/softhsm2.conf $(DESTDIR)/etc/mcxvault/softhsm2.conf
 	@$(MAKE) --no-print-directory install-ops
 
-# man pages, systemd units, sysusers.d/tmpfiles.d entries, logrotate
+# man pages, systemd units, sysusers.d/tmpfiles.d entries, logrotate, bash completion
 MANDIR         ?= $(PREFIX)/share/man
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
 LOGROTATEDIR   ?= /etc/logrotate.d
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
 MAN_PAGES      := $(wildcard docs/man/*.[1-8])
 install-ops:
 	for page in $(MAN_PAGES); do \
@@ -155,6 +156,8 @@ install-ops:
 	install -m 644 config/systemd/mcxvault.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcxvault.conf
 	install -m 644 config/systemd/mcxvault.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mcxvault.conf
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' config/logrotate/mcxvault > $(DESTDIR)$(LOGROTATEDIR)/mcxvault
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 config/bash-completion/vaultctl $(DESTDIR)$(BASHCOMPDIR)/vaultctl
 	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/vaultd.service $(DESTDIR)$(LOGROTATEDIR)/mcxvault
 
 clean:

@@ -155,7 +155,8 @@ MCXVAULT_API void mcxvault_free(void *p);
 MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_status(struct mcxvault *v, json_t **result_out,
 						     struct mcxvault_error *err_out);
 
-/* domain.init: creates the domain's signing key 1; result as domain.show. */
+/* domain.init: creates the domain's sign, cert and token keys and KMS
+ * generation 1; result as domain.show. */
 MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_domain_init(struct mcxvault *v, const char *domain,
 							  json_t **result_out, struct mcxvault_error *err_out);
 /* domain.list: {"domains":[{"domain","kms_uri","initialized","active_sign_version"}...]} */
@@ -226,6 +227,178 @@ MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_verify(struct mcxvault *v, const c
 MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_public_key(struct mcxvault *v, const char *domain, int64_t version,
 							 char **pem_out, char **kid_out, json_t **result_out,
 							 struct mcxvault_error *err_out);
+
+
+/*
+ * The helpers below, for the methods of docs/protocol.md after sign.*, share
+ * these rules.  Required parameters are arguments; NULL is
+ * MCX_ERR_INVALID_ARGUMENT (before anything is sent), as is a string that is
+ * not UTF-8.  An optional parameter is an argument too, NULL (or 0 where
+ * said) meaning "not sent": the vault's default.  *result_out is the whole
+ * result (see docs/protocol.md); the other outputs are copies of one member
+ * of it, for convenience.  extra (may be NULL; borrowed), where present, is
+ * a JSON object whose members are added to the params unless the helper
+ * sets them: the way to pass a parameter the vault gained after this
+ * helper was written (e.g. gmk.list paging) without a new symbol.
+ */
+
+/* domain.upgrade: adds missing cert/token keys, re-signs KMS certificates the
+ * sign key signed: {"domain","keys_created","certificates_resigned","changed","keys"} */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_domain_upgrade(struct mcxvault *v, const char *domain,
+							     json_t **result_out, struct mcxvault_error *err_out);
+/* key.cancel_retire: cancels the scheduled destruction of a verify-only version. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_key_cancel_retire(struct mcxvault *v, const char *domain,
+								const char *purpose, int64_t version,
+								json_t **result_out, struct mcxvault_error *err_out);
+
+/* kms.certificate: version 0 means the active KMS generation.  *xml_out (if
+ * not NULL) the signed SignedKmsCertificate XML (mcxvault_free()). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_kms_certificate(struct mcxvault *v, const char *domain, int64_t version,
+							      char **xml_out, json_t **result_out,
+							      struct mcxvault_error *err_out);
+/* kms.user_keys: a user's RSK, SSK and PVT for the key period of time (RFC
+ * 3339; NULL: now).  transport_key (16 or 32 octets, or NULL) has the vault
+ * wrap them (RFC 5649).  The result holds key material: wipe it. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_kms_user_keys(struct mcxvault *v, const char *domain,
+							    const char *user_uri, const char *time,
+							    const uint8_t *transport_key, size_t transport_key_len,
+							    json_t **result_out, struct mcxvault_error *err_out);
+/* kms.cert_cache: *bundle_out (if not NULL) the signed bundle, a compact JWS. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_kms_cert_cache(struct mcxvault *v, const char *domain,
+							     char **bundle_out, json_t **result_out,
+							     struct mcxvault_error *err_out);
+
+/* external.import: trusts an external KMS.  signing_key and token_key (NULL:
+ * none) are a JWK object or a PEM string (json_string()); borrowed. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_external_import(struct mcxvault *v, const char *domain,
+							      const char *certificate, json_t *signing_key,
+							      json_t *token_key, json_t **result_out,
+							      struct mcxvault_error *err_out);
+/* external.list: {"domain","external":[...]} */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_external_list(struct mcxvault *v, const char *domain,
+							    json_t **result_out, struct mcxvault_error *err_out);
+/* external.remove: stops trusting the external KMS kms_uri. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_external_remove(struct mcxvault *v, const char *domain,
+							      const char *kms_uri, json_t **result_out,
+							      struct mcxvault_error *err_out);
+
+/* gmk.create: a new group; *gmk_id_out (if not NULL) its GMK-ID, 8 hex digits. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_create(struct mcxvault *v, const char *domain, const char *group,
+							 char **gmk_id_out, json_t **result_out,
+							 struct mcxvault_error *err_out);
+/* gmk.rekey: a new current GMK; *gmk_id_out (if not NULL) its GMK-ID. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_rekey(struct mcxvault *v, const char *domain, const char *group,
+							char **gmk_id_out, json_t **result_out,
+							struct mcxvault_error *err_out);
+/* gmk.revoke: destroys the GMK gmk_id, or every GMK of the group (NULL). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_revoke(struct mcxvault *v, const char *domain, const char *group,
+							 const char *gmk_id, json_t **result_out,
+							 struct mcxvault_error *err_out);
+/* gmk.list: {"domain","groups":[...]}; extra for paging parameters. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_list(struct mcxvault *v, const char *domain, json_t *extra,
+						       json_t **result_out, struct mcxvault_error *err_out);
+/* gmk.show: every GMK version of a group (no key bytes). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_show(struct mcxvault *v, const char *domain, const char *group,
+						       json_t **result_out, struct mcxvault_error *err_out);
+/*
+ * gmk.distribute: one I_MESSAGE per member of members (a JSON array of
+ * {"uri","kms_uri"?}, 1 to 10,000; borrowed), for the current GMK or gmk_id,
+ * as of time (NULL: now).  A member that fails is not an error of the call:
+ * its entry in the result's "members" has an "error" object instead.
+ */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_distribute(struct mcxvault *v, const char *domain,
+							     const char *group, const char *sender_uri,
+							     json_t *members, const char *time, const char *gmk_id,
+							     json_t *extra, json_t **result_out,
+							     struct mcxvault_error *err_out);
+
+/* server_key.create: purpose "csk", "mkfc" or "mscck"; *key_id_out (if not NULL) its key id. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_server_key_create(struct mcxvault *v, const char *domain,
+								const char *server_uri, const char *purpose,
+								char **key_id_out, json_t **result_out,
+								struct mcxvault_error *err_out);
+/* server_key.rekey: a new current key of the server and purpose. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_server_key_rekey(struct mcxvault *v, const char *domain,
+							       const char *server_uri, const char *purpose,
+							       char **key_id_out, json_t **result_out,
+							       struct mcxvault_error *err_out);
+/* server_key.revoke: destroys key_id, or every key of the server and purpose (NULL). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_server_key_revoke(struct mcxvault *v, const char *domain,
+								const char *server_uri, const char *purpose,
+								const char *key_id, json_t **result_out,
+								struct mcxvault_error *err_out);
+/* server_key.list: {"domain","servers":[...]}; extra for paging parameters. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_server_key_list(struct mcxvault *v, const char *domain, json_t *extra,
+							      json_t **result_out, struct mcxvault_error *err_out);
+/* server_key.show: every version of a server's keys, of one purpose or all (NULL). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_server_key_show(struct mcxvault *v, const char *domain,
+							      const char *server_uri, const char *purpose,
+							      json_t **result_out, struct mcxvault_error *err_out);
+/* server_key.distribute: as mcxvault_gmk_distribute(), signed as the server. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_server_key_distribute(struct mcxvault *v, const char *domain,
+								    const char *server_uri, const char *purpose,
+								    json_t *members, const char *time,
+								    const char *key_id, json_t *extra,
+								    json_t **result_out,
+								    struct mcxvault_error *err_out);
+
+/*
+ * redirect.sign: a Security Domain Redirect Response signed by the domain.
+ * initiating_kms / receiving_kms: arrays of n_initiating / n_receiving KMS
+ * URIs (1 to 64 each).  *response_out (if not NULL) the JWS.
+ */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_redirect_sign(struct mcxvault *v, const char *domain,
+							    const char *originating_id, const char *receiving_id,
+							    const char *originating_kms_uri,
+							    const char *const *initiating_kms, size_t n_initiating,
+							    const char *const *receiving_kms, size_t n_receiving,
+							    json_t *extra, char **response_out, json_t **result_out,
+							    struct mcxvault_error *err_out);
+/* redirect.evaluate: received_at NULL means now.  *decision_out (if not
+ * NULL) "accept", "hold" or "reject": a rejection is not an error. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_redirect_evaluate(struct mcxvault *v, const char *domain,
+								const char *response, const char *received_at,
+								char **decision_out, json_t **result_out,
+								struct mcxvault_error *err_out);
+/* redirect.report: records that user_uri used the redirect response. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_redirect_report(struct mcxvault *v, const char *domain,
+							      const char *response, const char *user_uri,
+							      json_t **result_out, struct mcxvault_error *err_out);
+/* redirect.accept: the Home KMS accepts a held response. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_redirect_accept(struct mcxvault *v, const char *domain,
+							      const char *response, json_t **result_out,
+							      struct mcxvault_error *err_out);
+
+/* token.sign: an ID token over claims (a JSON object with sub and aud;
+ * borrowed).  *token_out (if not NULL) the JWT. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_token_sign(struct mcxvault *v, const char *domain, json_t *claims,
+							 char **token_out, json_t **result_out,
+							 struct mcxvault_error *err_out);
+/* token.verify: a token that does not verify, is expired or not for
+ * audience is an error (MCX_ERR_SIGNATURE_INVALID, _EXPIRED, _POLICY_DENIED);
+ * time NULL means now.  *claims_out (if not NULL) its payload, a new reference. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_token_verify(struct mcxvault *v, const char *domain, const char *token,
+							   const char *audience, const char *time,
+							   json_t **claims_out, json_t **result_out,
+							   struct mcxvault_error *err_out);
+
+/* audit.status: the log's file, last record, chain head, health, anchor. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_audit_status(struct mcxvault *v, json_t **result_out,
+							   struct mcxvault_error *err_out);
+/* audit.tail: the last count records (0: the vault's default, 20). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_audit_tail(struct mcxvault *v, int count, json_t **result_out,
+							 struct mcxvault_error *err_out);
+/* audit.check_checkpoint: checkpoint is a checkpoint record as the audit log
+ * holds it (seq, prev, first_seq, last_seq, from, to, mac; borrowed).  A
+ * wrong MAC is not an error: 0 with *valid_out = 0. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_audit_check_checkpoint(struct mcxvault *v, json_t *checkpoint,
+								     int *valid_out, struct mcxvault_error *err_out);
+/* audit.rotate: seals the file and continues the chain in a new one. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_audit_rotate(struct mcxvault *v, json_t **result_out,
+							   struct mcxvault_error *err_out);
+/* metrics: *text_out the Prometheus text (mcxvault_free()). */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_metrics(struct mcxvault *v, char **text_out,
+						      struct mcxvault_error *err_out);
 
 #ifdef __cplusplus
 }

@@ -7,3 +7,11 @@ TEST_PROGRAMS += $(TEST_CLIENT)
 $(TEST_CLIENT): $(call objs,tests/client/test_client.c) $(LIBMCXVAULT_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson) $(LDLIBS)
+
+# tests/client/test_methods.c: every typed helper against a real vaultd.
+TEST_CLIENT_METHODS := $(B)/tests/test_client_methods
+TEST_PROGRAMS += $(TEST_CLIENT_METHODS)
+$(TEST_CLIENT_METHODS): $(call objs,tests/client/test_methods.c tests/lib/vault_fixture.c) $(LIBMCXVAULT_A) \
+                        $(LIBMCXCOMMON) | $(VAULTD) $(VAULTCTL)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(VAULTD) $(VAULTCTL),$^) $(PKG_LIBS) $(LDLIBS)

@@ -385,7 +385,8 @@ check "pubkey of a retired token key" 0 '^-----BEGIN PUBLIC KEY-----$' "$out" pu
 if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
 	check "audit verify: intact after a SIGTERM restart and a SIGKILL" 0 '^intact: [0-9]+ records' "$out" audit verify
 	check "audit verify --json" 0 '"intact": true' "$out" --json audit verify
-	check "audit tail -n 1" 0 'key\.r' "$out" audit tail -n 1
+	# a periodic checkpoint (every second) may come after the last call: look at a few records
+	check "audit tail -n 5" 0 '"method":"key\.r' "$out" audit tail -n 5
 else
 	echo "skipped - audit verify (HARNESS_AUDIT=off)"
 	skipped=$((skipped + 1))

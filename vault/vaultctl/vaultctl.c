@@ -1,9 +1,12 @@
 /*
  * vaultctl — the command line of the mcxvault key vault, built on libmcxvault.
  *
- * One cmd_<name>() per command and one table (commands[]) that is also the
- * help text, after wireguard-tools' wg.c.  A command is one or two words
- * ("status", "key rotate"); adding one is a handler and a table row.
+ * One table (commands[]) that is also the help text, after wireguard-tools'
+ * wg.c, and the source of `vaultctl --commands` (bash completion, tests).  A
+ * command is one or two words ("status", "key rotate").  A command that is
+ * one call is only a table row: cmd_call, its method, ARGS(...) rows that
+ * map the command line onto params, and a printer; the others have a
+ * cmd_<name>() of their own.  docs/vaultctl.md, "Adding a command".
  *
  * Exit codes: 0 success, 1 an error from the vault or the connection (or a
  * signature that does not verify), 2 bad usage.
@@ -35,6 +38,7 @@
 #define EXIT_USAGE 2
 #define INPUT_MAX (64u * 1024u * 1024u)
 #define MAX_POSITIONAL 4
+#define MAX_ARGS 16        /* rows of struct arg per command */
 
 struct ctx {
 	const char *socket_path;    /* NULL: libmcxvault's default rules */
@@ -43,13 +47,48 @@ struct ctx {
 	int json;                   /* --json: print the raw JSON result */
 	struct mcxvault *v;         /* connected on first use */
 	const struct command *cmd;
+	const char *values[MAX_ARGS];   /* parse_command(): the value of each row of cmd->args */
 };
+
+/*
+ * How a command's arguments become the method's params: one row per
+ * positional argument (option NULL, in order) or option.  cmd_call() and
+ * the handlers that use parse_command() read them; see "Adding a command"
+ * in docs/vaultctl.md.
+ */
+enum arg_kind {
+	ARG_END,      /* the end of the rows: { NULL } */
+	ARG_STRING,   /* the text, as a JSON string */
+	ARG_INT,      /* a decimal integer */
+	ARG_FLAG,     /* an option without a value: true */
+	ARG_LIST,     /* a repeatable option: an array of its values */
+	ARG_TEXT,     /* a string given as it is, as @FILE, or - for stdin (trailing newlines dropped) */
+	ARG_JSON,     /* JSON given as it is, as @FILE, or - for stdin */
+};
+#define ARG_OPTIONAL 1u   /* a positional argument that may be left out (only the last ones) */
+#define ARG_REQUIRED 2u   /* an option that must be given */
+
+struct arg {
+	const char *option;         /* "--time"; NULL: the next positional argument */
+	const char *name;           /* the params member it sets ("claims.sub": a member of an object
+	                               member); NULL: read by the handler only (arg_value()) */
+	enum arg_kind kind;
+	unsigned flags;
+};
+
+/* The text output of a cmd_call() command (printed only when print is set,
+ * i.e. without --json): 0, or non-zero when the answer says no (exit 1 then,
+ * with or without --json). */
+typedef int (*printer_fn)(const json_t *params, const json_t *res, int print);
 
 struct command {
 	const char *name;           /* one or two words */
 	const char *usage;          /* arguments and options after the name */
 	const char *description;
 	int (*handler)(struct ctx *ctx, int argc, char **argv);
+	const char *methods;        /* the methods it calls, space-separated ("" for none) */
+	const struct arg *args;     /* for cmd_call() and parse_command(); NULL-terminated */
+	printer_fn print;           /* for cmd_call(); NULL prints the result as JSON */
 };
 
 static const struct command commands[];
@@ -113,14 +152,42 @@ static int usage_error(struct ctx *ctx, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* "vaultctl: <method>: <message> (<MCX_ERR name>, code N)" */
+/* What to do about an error, by its code (JSON-RPC, else the local MCX_ERR_*). */
+static const struct {
+	int code;
+	const char *hint;
+} error_hints[] = {
+	{ MCX_RPC_PERMISSION_DENIED, "your uid lacks the role for this (vaultctl status shows your roles; "
+	                             "access in vault.conf grants them)" },
+	{ MCX_RPC_NOT_FOUND, "check the name: the list commands (domain list, key list, gmk list, ...) show what exists" },
+	{ MCX_RPC_CONFLICT, "it exists already or was used already; nothing was changed" },
+	{ MCX_RPC_HSM_UNAVAILABLE, "the token is unreachable; vaultd reconnects by itself (vaultctl status)" },
+	{ MCX_RPC_POLICY_DENIED, "the vault's policy or trust refuses it (trust: vaultctl external import; "
+	                         "policy: vault.conf)" },
+	{ MCX_RPC_KEY_STATE, "the key version is in the wrong state (vaultctl key list DOMAIN)" },
+	{ MCX_RPC_SIGNATURE_INVALID, "it does not verify with the key it names" },
+	{ MCX_RPC_AUDIT_UNAVAILABLE, "nothing was done: the audit log cannot be written (vaultctl audit status)" },
+	{ MCX_RPC_EXPIRED, "outside a validity period or overlap: check the time given and the certificate "
+	                   "(vaultctl cert show)" },
+	{ MCX_RPC_BUSY, "the vault is busy: retry later, or send fewer members per request (--chunk)" },
+	{ MCX_RPC_METHOD_NOT_FOUND, "this vaultd does not know the method: it is older than vaultctl" },
+	{ MCX_RPC_INVALID_PARAMS, "an argument was refused by the vault: see the message and docs/vaultctl.md" },
+	{ MCX_ERR_CONNECTION, "is vaultd running? name its socket with -s SOCKET or -c CONFIG" },
+	{ MCX_ERR_TIMEOUT, "no answer in time: the vault is busy or stuck (-t SECONDS waits longer)" },
+};
+
+/* "vaultctl: <method>: <message> (<MCX_ERR name>, code N)" and, on a
+ * second line, what to do about it. */
 static int vault_error(const char *method, int r, const struct mcxvault_error *e)
 {
 	const char *name = e->name[0] != '\0' ? e->name : mcxvault_error_name(r);
 	const char *msg = e->message[0] != '\0' ? e->message : mcxvault_strerror(r);
+	int code = e->rpc_code != 0 ? e->rpc_code : r;
 
-	fprintf(stderr, "%s: %s: %s (%s, code %d)\n", PROG, method, msg, name,
-		e->rpc_code != 0 ? e->rpc_code : r);
+	fprintf(stderr, "%s: %s: %s (%s, code %d)\n", PROG, method, msg, name, code);
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(error_hints); i++)
+		if (error_hints[i].code == code)
+			fprintf(stderr, "%s: hint: %s\n", PROG, error_hints[i].hint);
 	return EXIT_VAULT;
 }
 
@@ -474,6 +541,246 @@ static size_t der_signature(uint8_t out[72], const uint8_t sig[MCXVAULT_SIGNATUR
 	out[0] = 0x30;
 	out[1] = (uint8_t)(n - 2);
 	return n;
+}
+
+/* --- table-driven arguments (struct arg) ---------------------------------- */
+
+/* The value given for the row of ctx->cmd->args whose option (or, for a
+ * positional argument, params name) is key; NULL when not given. */
+static const char *arg_value(const struct ctx *ctx, const char *key)
+{
+	const struct arg *a = ctx->cmd->args;
+
+	for (size_t i = 0; a != NULL && a[i].kind != ARG_END; i++) {
+		const char *k = a[i].option != NULL ? a[i].option : a[i].name;
+		if (k != NULL && strcmp(k, key) == 0)
+			return ctx->values[i];
+	}
+	return NULL;
+}
+
+/* The value of the n-th positional argument (from 0); NULL when not given. */
+static const char *arg_positional(const struct ctx *ctx, int n)
+{
+	const struct arg *a = ctx->cmd->args;
+
+	for (size_t i = 0; a != NULL && a[i].kind != ARG_END; i++)
+		if (a[i].option == NULL && n-- == 0)
+			return ctx->values[i];
+	return NULL;
+}
+
+/* The text of an ARG_TEXT or ARG_JSON value: as it is, @FILE, or - (stdin). */
+static int arg_text(const char *value, char **out)
+{
+	struct mcx_buf *b = NULL;
+	const char *path = value[0] == '@' ? value + 1 : value;
+	size_t len;
+
+	*out = NULL;
+	if (value[0] != '@' && strcmp(value, "-") != 0)
+		return (*out = strdup(value)) != NULL ? 0 : local_error("arguments", "out of memory");
+	if (read_input(path, &b) != 0)
+		return local_error(strcmp(path, "-") != 0 ? path : "stdin", strerror(errno));
+	len = mcx_buf_len(b);
+	if (memchr(mcx_buf_ptr(b), '\0', len) != NULL || (*out = malloc(len + 1)) == NULL) {
+		mcx_buf_free(b);
+		return local_error(path, "not a text file");
+	}
+	memcpy(*out, mcx_buf_ptr(b), len);
+	while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
+		len--;
+	(*out)[len] = '\0';
+	mcx_buf_free(b);
+	return 0;
+}
+
+/* Sets params member name ("a" or "a.b": member b of object member a) to v (consumed). */
+static int set_member(json_t *params, const char *name, json_t *v)
+{
+	const char *dot = strchr(name, '.');
+	char head[64];
+	json_t *obj;
+
+	if (v == NULL)
+		return -1;
+	if (dot == NULL)
+		return json_object_set_new(params, name, v);
+	snprintf(head, sizeof(head), "%.*s", (int)(dot - name), name);
+	if ((obj = json_object_get(params, head)) == NULL) {
+		if (json_object_set_new(params, head, json_object()) != 0)
+			goto fail;
+		obj = json_object_get(params, head);
+	}
+	if (!json_is_object(obj))
+		goto fail;
+	return json_object_set_new(obj, dot + 1, v);
+fail:
+	json_decref(v);
+	return -1;
+}
+
+/*
+ * Parses a command's arguments by its rows (ctx->cmd->args) into
+ * ctx->values and, for the rows with a name, into *params_out (a new
+ * object).  --json is accepted anywhere; "--" ends the options.  0, or the
+ * exit code after saying what is wrong.
+ */
+static int parse_command(struct ctx *ctx, int argc, char **argv, json_t **params_out)
+{
+	const struct arg *a = ctx->cmd->args;
+	json_t *params = NULL, *lists[MAX_ARGS] = { NULL };
+	int i, only_pos = 0, stdin_uses = 0, ret = 0;
+	size_t j, n = 0;
+
+	*params_out = NULL;
+	memset(ctx->values, 0, sizeof(ctx->values));
+	while (a != NULL && a[n].kind != ARG_END)
+		n++;
+	if (n > MAX_ARGS)
+		return local_error(ctx->cmd->name, "too many argument rows (MAX_ARGS)");
+	for (i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		if (!only_pos && strcmp(s, "--") == 0) {
+			only_pos = 1;
+			continue;
+		}
+		if (!only_pos && s[0] == '-' && s[1] != '\0') {
+			if (strcmp(s, "--json") == 0) {
+				ctx->json = 1;
+				continue;
+			}
+			for (j = 0; j < n && (a[j].option == NULL || strcmp(a[j].option, s) != 0); j++)
+				;
+			if (j == n) {
+				ret = usage_error(ctx, "unknown option %s", s);
+				goto out;
+			}
+			if (a[j].kind == ARG_FLAG) {
+				ctx->values[j] = "true";
+				continue;
+			}
+			if (i + 1 >= argc) {
+				ret = usage_error(ctx, "%s needs a value", s);
+				goto out;
+			}
+			if (ctx->values[j] != NULL && a[j].kind != ARG_LIST) {
+				ret = usage_error(ctx, "%s given twice", s);
+				goto out;
+			}
+			ctx->values[j] = argv[++i];
+			if (a[j].kind == ARG_LIST &&
+			    ((lists[j] == NULL && (lists[j] = json_array()) == NULL) ||
+			     json_array_append_new(lists[j], json_string(argv[i])) != 0)) {
+				ret = usage_error(ctx, "%s: not UTF-8 text", s);
+				goto out;
+			}
+			continue;
+		}
+		for (j = 0; j < n && (a[j].option != NULL || ctx->values[j] != NULL); j++)
+			;
+		if (j == n) {
+			ret = usage_error(ctx, "too many arguments");
+			goto out;
+		}
+		ctx->values[j] = argv[i];
+	}
+	for (j = 0; j < n; j++) {
+		if (ctx->values[j] == NULL && a[j].option == NULL && !(a[j].flags & ARG_OPTIONAL)) {
+			ret = usage_error(ctx, "missing arguments");
+			goto out;
+		}
+		if (ctx->values[j] == NULL && (a[j].flags & ARG_REQUIRED)) {
+			ret = usage_error(ctx, "%s is required", a[j].option);
+			goto out;
+		}
+		if (ctx->values[j] != NULL && (a[j].kind == ARG_TEXT || a[j].kind == ARG_JSON) &&
+		    (strcmp(ctx->values[j], "-") == 0 || strcmp(ctx->values[j], "@-") == 0) && ++stdin_uses > 1) {
+			ret = usage_error(ctx, "only one argument can be - (stdin)");
+			goto out;
+		}
+	}
+	if ((params = json_object()) == NULL) {
+		ret = local_error(ctx->cmd->name, "out of memory");
+		goto out;
+	}
+	for (j = 0; j < n; j++) {
+		const char *v = ctx->values[j], *what = a[j].option != NULL ? a[j].option : a[j].name;
+		long long num;
+		json_t *jv = NULL;
+		char *text = NULL;
+		json_error_t jerr;
+
+		if (v == NULL)
+			continue;
+		switch (a[j].kind) {
+		case ARG_INT:
+			if (parse_int(v, INT64_MIN, INT64_MAX, &num) != 0) {
+				ret = usage_error(ctx, "%s: not a number: %s", what, v);
+				goto out;
+			}
+			jv = json_integer(num);
+			break;
+		case ARG_FLAG:
+			jv = json_true();
+			break;
+		case ARG_LIST:
+			jv = lists[j];
+			lists[j] = NULL;
+			break;
+		case ARG_TEXT:
+		case ARG_JSON:
+			if ((ret = arg_text(v, &text)) != 0)
+				goto out;
+			if (a[j].kind == ARG_TEXT) {
+				jv = json_string(text);
+			} else if ((jv = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr)) == NULL) {
+				ret = usage_error(ctx, "%s: not JSON: %s (line %d)", what, jerr.text, jerr.line);
+				free(text);
+				goto out;
+			}
+			free(text);
+			break;
+		default:
+			jv = json_string(v);
+			break;
+		}
+		if (a[j].name == NULL) {
+			json_decref(jv);
+			continue;
+		}
+		if (set_member(params, a[j].name, jv) != 0) {
+			ret = usage_error(ctx, "%s: not UTF-8 text, or not where an object is", what);
+			goto out;
+		}
+	}
+	*params_out = params;
+	params = NULL;
+out:
+	for (j = 0; j < MAX_ARGS; j++)
+		json_decref(lists[j]);
+	json_decref(params);
+	return ret;
+}
+
+/* A command that is one call: params from its rows, text by its printer. */
+static int cmd_call(struct ctx *ctx, int argc, char **argv)
+{
+	json_t *params = NULL, *res = NULL;
+	int ret;
+
+	if ((ret = parse_command(ctx, argc, argv, &params)) != 0)
+		return ret;
+	if ((ret = call(ctx, ctx->cmd->methods, json_incref(params), &res)) != 0)
+		goto out;
+	if (ctx->json || ctx->cmd->print == NULL)
+		print_json(res);
+	if (ctx->cmd->print != NULL && ctx->cmd->print(params, res, !ctx->json) != 0)
+		ret = EXIT_VAULT;
+out:
+	json_decref(params);
+	json_decref(res);
+	return ret;
 }
 
 /* --- commands ----------------------------------------------------------- */
@@ -1112,160 +1419,93 @@ out:
 	return ret;
 }
 
-static int cmd_external_list(struct ctx *ctx, int argc, char **argv)
+static int print_external_list(const json_t *params, const json_t *res, int print)
 {
 	static const char *const header[] = { "KMS_URI", "CERT_URI", "VALID_FROM", "VALID_TO", "IMPORTED" };
 	static const char *const names[] = { "kms_uri", "cert_uri", "valid_from", "valid_to", "imported" };
-	char *pos[1];
-	int n, ret;
-	json_t *res = NULL;
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "external.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
-		return ret;
-	if (ctx->json)
-		print_json(res);
-	else
+	(void)params;
+	if (print)
 		print_table(header, names, MCX_ARRAY_SIZE(header), json_object_get(res, "external"));
-	json_decref(res);
 	return 0;
 }
 
-static int cmd_external_remove(struct ctx *ctx, int argc, char **argv)
+static int print_external_remove(const json_t *params, const json_t *res, int print)
 {
-	char *pos[2];
-	int n, ret;
-	json_t *res = NULL;
-
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "external.remove", json_pack("{s:s, s:s}", "domain", pos[0], "kms_uri", pos[1]),
-			&res)) != 0)
-		return ret;
-	if (ctx->json)
-		print_json(res);
-	else
-		printf("%s no longer trusts %s\n", pos[0], pos[1]);
-	json_decref(res);
+	(void)res;
+	if (print)
+		printf("%s no longer trusts %s\n", json_string_value(json_object_get(params, "domain")),
+		       json_string_value(json_object_get(params, "kms_uri")));
 	return 0;
 }
-
-/* The command table: also the help text.  Keep related commands together. */
 
 /* --- gmk (GMS) -------------------------------------------------------------- */
 
 /* "group X: GMK-ID 0a1b2c3d, version 2 (current)" for gmk.create / gmk.rekey. */
-static int gmk_create_or_rekey(struct ctx *ctx, int argc, char **argv, const char *method)
+static int print_gmk_new(const json_t *params, const json_t *res, int print)
 {
-	char *pos[2], tmp[32];
-	int n, ret;
-	json_t *res = NULL;
+	char tmp[32];
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, method, json_pack("{s:s, s:s}", "domain", pos[0], "group", pos[1]), &res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else {
-		printf("group %s: GMK-ID %s, ", pos[1], cell(json_object_get(res, "gmk_id"), tmp, sizeof(tmp)));
+	if (print) {
+		printf("group %s: GMK-ID %s, ", json_string_value(json_object_get(params, "group")),
+		       cell(json_object_get(res, "gmk_id"), tmp, sizeof(tmp)));
 		printf("version %s (current)\n", cell(json_object_get(res, "version"), tmp, sizeof(tmp)));
 	}
-	json_decref(res);
 	return 0;
 }
 
-static int cmd_gmk_create(struct ctx *ctx, int argc, char **argv)
+static int print_gmk_revoke(const json_t *params, const json_t *res, int print)
 {
-	return gmk_create_or_rekey(ctx, argc, argv, "gmk.create");
-}
+	char tmp[32];
 
-static int cmd_gmk_rekey(struct ctx *ctx, int argc, char **argv)
-{
-	return gmk_create_or_rekey(ctx, argc, argv, "gmk.rekey");
-}
-
-static int cmd_gmk_revoke(struct ctx *ctx, int argc, char **argv)
-{
-	const char *id = NULL;
-	char *pos[2], tmp[32];
-	int n, ret;
-	json_t *res = NULL;
-	const struct opt opts[] = {
-		{ "--id", &id, NULL },
-		{ NULL, NULL, NULL },
-	};
-
-	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "gmk.revoke", json_pack("{s:s, s:s, s:s*}", "domain", pos[0], "group", pos[1], "gmk_id", id),
-			&res)) != 0)
-		return ret;
-	if (ctx->json)
-		print_json(res);
-	else
-		printf("group %s: %s GMK(s) destroyed\n", pos[1], cell(json_object_get(res, "revoked"), tmp, sizeof(tmp)));
-	json_decref(res);
+	if (print)
+		printf("group %s: %s GMK(s) destroyed\n", json_string_value(json_object_get(params, "group")),
+		       cell(json_object_get(res, "revoked"), tmp, sizeof(tmp)));
 	return 0;
 }
 
-/* Key versions as table rows: the current key's fields lifted to the top. */
-static void print_gmk_keys(const json_t *keys)
+/* A list result's paging cursor, when the vault sends one: on stderr, so
+ * that stdout stays the table. */
+static void print_next(const json_t *res, const char *command, const json_t *params)
+{
+	const char *next = json_string_value(json_object_get(res, "next"));
+
+	if (next != NULL)
+		fprintf(stderr, "more: vaultctl %s %s --after %s\n", command,
+		        json_string_value(json_object_get(params, "domain")), next);
+}
+
+static int print_gmk_list(const json_t *params, const json_t *res, int print)
+{
+	static const char *const header[] = { "GROUP", "VERSIONS", "CURRENT_GMK_ID", "CREATED" };
+	static const char *const names[] = { "group", "versions", "gmk_id", "created" };
+	json_t *rows = json_array(), *g;
+	size_t i;
+
+	if (!print || rows == NULL)
+		goto out;
+	json_array_foreach(json_object_get(res, "groups"), i, g) {
+		json_t *cur = json_object_get(g, "current");
+		json_array_append_new(rows, json_pack("{s:O, s:O, s:O*, s:O*}", "group", json_object_get(g, "group"),
+						      "versions", json_object_get(g, "versions"), "gmk_id",
+						      json_object_get(cur, "gmk_id"), "created", json_object_get(cur, "created")));
+	}
+	print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	print_next(res, "gmk list", params);
+out:
+	json_decref(rows);
+	return 0;
+}
+
+static int print_gmk_show(const json_t *params, const json_t *res, int print)
 {
 	static const char *const header[] = { "GMK_ID", "VERSION", "STATE", "CREATED", "DISTRIBUTABLE_UNTIL" };
 	static const char *const names[] = { "gmk_id", "version", "state", "created", "distributable_until" };
 
-	print_table(header, names, MCX_ARRAY_SIZE(header), keys);
-}
-
-static int cmd_gmk_list(struct ctx *ctx, int argc, char **argv)
-{
-	static const char *const header[] = { "GROUP", "VERSIONS", "CURRENT_GMK_ID", "CREATED" };
-	static const char *const names[] = { "group", "versions", "gmk_id", "created" };
-	char *pos[1];
-	int n, ret;
-	size_t i;
-	json_t *res = NULL, *rows = NULL, *g;
-
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 1, 1, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "gmk.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else if ((rows = json_array()) != NULL) {
-		json_array_foreach(json_object_get(res, "groups"), i, g) {
-			json_t *cur = json_object_get(g, "current");
-			json_array_append_new(rows, json_pack("{s:O, s:O, s:O*, s:O*}", "group", json_object_get(g, "group"),
-							      "versions", json_object_get(g, "versions"), "gmk_id",
-							      json_object_get(cur, "gmk_id"), "created",
-							      json_object_get(cur, "created")));
-		}
-		print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	if (print) {
+		printf("group:        %s\n\n", json_string_value(json_object_get(params, "group")));
+		print_table(header, names, MCX_ARRAY_SIZE(header), json_object_get(res, "keys"));
 	}
-	json_decref(rows);
-	json_decref(res);
-	return 0;
-}
-
-static int cmd_gmk_show(struct ctx *ctx, int argc, char **argv)
-{
-	char *pos[2];
-	int n, ret;
-	json_t *res = NULL;
-
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 2, 2, &n)) != 0)
-		return ret;
-	if ((ret = call(ctx, "gmk.show", json_pack("{s:s, s:s}", "domain", pos[0], "group", pos[1]), &res)) != 0)
-		return ret;
-	if (ctx->json) {
-		print_json(res);
-	} else {
-		printf("group:        %s\n\n", pos[1]);
-		print_gmk_keys(json_object_get(res, "keys"));
-	}
-	json_decref(res);
 	return 0;
 }
 
@@ -1321,94 +1561,110 @@ static int gmk_print_member(json_t *m)
 	return 0;
 }
 
-/* A progress bar on stderr, drawn only when stderr is a terminal. */
-static void gmk_progress(size_t done, size_t total)
+/* Progress on stderr: a bar redrawn in place on a terminal; with
+ * --progress and no terminal, one line per chunk (for logs). */
+static void distribute_progress(size_t done, size_t total, int tty)
 {
 	int width = 40, filled = total > 0 ? (int)(done * (size_t)width / total) : width;
 
-	fprintf(stderr, "\r[%.*s%*s] %zu/%zu members", filled, "########################################",
-	        width - filled, "", done, total);
-	if (done == total)
+	if (tty)
+		fprintf(stderr, "\r[%.*s%*s] %zu/%zu members", filled, "########################################",
+		        width - filled, "", done, total);
+	else
+		fprintf(stderr, "progress: %zu/%zu members", done, total);
+	if (done == total || !tty)
 		fputc('\n', stderr);
 	fflush(stderr);
 }
 
 /*
- * Sends the members in chunks, so a long batch shows progress and no single
- * request grows past the vault's request limit; every chunk is pinned to the
- * GMK-ID and time the first chunk used, so a rekey half way cannot split
- * the group between two GMKs.
+ * gmk distribute and server-key distribute.  The rows of the command give
+ * every param but members (--members FILE or the positional FILE); the
+ * members are sent in chunks, so a long batch shows progress and no single
+ * request grows past the vault's request limit.  Every chunk is pinned to
+ * the key id (gmk_id / key_id) and time the first chunk used, so a rekey
+ * half way cannot split the group between two keys.
  */
-static int cmd_gmk_distribute(struct ctx *ctx, int argc, char **argv)
+static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 {
-	const char *when = NULL, *id = NULL, *sender = NULL, *file = NULL, *chunk_text = NULL;
-	char *pos[4], *end = NULL, gmk_id[16] = "", pinned_time[32] = "";
-	int n, ret, tty = isatty(STDERR_FILENO), failed_any = 0;
-	size_t i, total, done = 0, sent = 0, chunk = 1000;
-	json_t *res = NULL, *members = NULL, *part = NULL, *all = NULL, *reasons = NULL, *m, *v;
-	const struct opt opts[] = {
-		{ "--sender", &sender, NULL },
-		{ "--members", &file, NULL },
-		{ "--time", &when, NULL },
-		{ "--id", &id, NULL },
-		{ "--chunk", &chunk_text, NULL },
-		{ NULL, NULL, NULL },
-	};
+	static const char *const id_names[] = { "gmk_id", "key_id" };
+	const char *file, *chunk_text, *owner_name, *owner, *key_id = NULL, *v_s;
+	int ret, tty = isatty(STDERR_FILENO), failed_any = 0, progress;
+	size_t i, k, total, done = 0, sent = 0, chunk = 1000;
+	long long num;
+	json_t *params = NULL, *req = NULL, *res = NULL, *members = NULL, *part = NULL, *all = NULL, *reasons = NULL;
+	json_t *m, *v;
 
-	if ((ret = parse_args(ctx, argc, argv, opts, pos, 2, 4, &n)) != 0)
+	if ((ret = parse_command(ctx, argc, argv, &params)) != 0)
 		return ret;
-	/* the positional form "DOMAIN GROUP SENDER_URI MEMBERS_FILE" is kept */
-	if (sender == NULL && n > 2)
-		sender = pos[2];
-	if (file == NULL && n > 3)
-		file = pos[3];
-	if (sender == NULL || file == NULL)
-		return usage_error(ctx, "gmk distribute needs --sender URI and --members FILE");
-	if (chunk_text != NULL && ((chunk = strtoul(chunk_text, &end, 10)) < 1 || chunk > 10000 || *end != '\0'))
-		return usage_error(ctx, "--chunk takes a number from 1 to 10000");
+	file = arg_value(ctx, "--members");
+	if (file == NULL)
+		file = arg_positional(ctx, 3);   /* the older positional form of gmk distribute */
+	owner_name = json_object_get(params, "group") != NULL ? "group" : "server_uri";
+	owner = json_string_value(json_object_get(params, owner_name));
+	if (strcmp(ctx->cmd->methods, "gmk.distribute") == 0 && json_object_get(params, "sender_uri") == NULL) {
+		ret = usage_error(ctx, "gmk distribute needs --sender URI and --members FILE");
+		goto out;
+	}
+	if (file == NULL) {
+		ret = usage_error(ctx, "%s needs --members FILE", ctx->cmd->name);
+		goto out;
+	}
+	if ((chunk_text = arg_value(ctx, "--chunk")) != NULL) {
+		if (parse_int(chunk_text, 1, 10000, &num) != 0) {
+			ret = usage_error(ctx, "--chunk takes a number from 1 to 10000");
+			goto out;
+		}
+		chunk = (size_t)num;
+	}
+	progress = arg_value(ctx, "--progress") != NULL;
 	if ((ret = gmk_members(file, &members)) != 0)
-		return ret;
+		goto out;
 	total = json_array_size(members);
-	if (id != NULL)
-		snprintf(gmk_id, sizeof(gmk_id), "%s", id);
-	if (when != NULL)
-		snprintf(pinned_time, sizeof(pinned_time), "%s", when);
+	if (total == 0) {
+		ret = local_error(file, "no members (one \"URI [KMS_URI]\" per line)");
+		goto out;
+	}
 	if ((all = json_array()) == NULL || (reasons = json_object()) == NULL) {
-		ret = EXIT_VAULT;
+		ret = local_error(ctx->cmd->name, "out of memory");
 		goto out;
 	}
 	while (done < total) {
 		size_t count = total - done < chunk ? total - done : chunk;
-		if ((part = json_array()) == NULL) {
-			ret = EXIT_VAULT;
+		if ((part = json_array()) == NULL || (req = json_deep_copy(params)) == NULL) {
+			ret = local_error(ctx->cmd->name, "out of memory");
 			goto out;
 		}
 		for (i = 0; i < count; i++)
 			json_array_append(part, json_array_get(members, done + i));
-		ret = call(ctx, "gmk.distribute",
-		           json_pack("{s:s, s:s, s:s, s:o, s:s*, s:s*}", "domain", pos[0], "group", pos[1], "sender_uri",
-		                     sender, "members", part, "time", pinned_time[0] ? pinned_time : NULL, "gmk_id",
-		                     gmk_id[0] ? gmk_id : NULL),
-		           &res);
+		json_object_set_new(req, "members", part);
 		part = NULL;
-		if (ret != 0)
+		ret = call(ctx, ctx->cmd->methods, req, &res);
+		req = NULL;
+		if (ret != 0) {
+			if (done > 0)
+				fprintf(stderr, "%s: %s: stopped after %zu of %zu members (%zu distributed); the members "
+				        "from line %zu of the list were not sent\n", PROG, ctx->cmd->methods, done, total,
+				        sent, done + 1);
 			goto out;
-		if (gmk_id[0] == '\0' && (v = json_object_get(res, "gmk_id")) != NULL && json_is_string(v))
-			snprintf(gmk_id, sizeof(gmk_id), "%s", json_string_value(v));
-		if (pinned_time[0] == '\0' && (v = json_object_get(res, "time")) != NULL && json_is_string(v))
-			snprintf(pinned_time, sizeof(pinned_time), "%s", json_string_value(v));
+		}
+		/* pin the key and the time the vault chose for the first chunk */
+		for (k = 0; k < MCX_ARRAY_SIZE(id_names); k++)
+			if (json_object_get(params, id_names[k]) == NULL &&
+			    json_is_string(v = json_object_get(res, id_names[k])))
+				json_object_set(params, id_names[k], v);
+		if (json_object_get(params, "time") == NULL && json_is_string(v = json_object_get(res, "time")))
+			json_object_set(params, "time", v);
 		json_array_foreach(json_object_get(res, "members"), i, m) {
 			json_t *e = json_object_get(m, "error");
 			if (e != NULL) {
 				char reason[300];
-				json_t *k;
-				snprintf(reason, sizeof(reason), "%s (%s)",
-				         json_string_value(json_object_get(json_object_get(e, "data"), "error"))
-				                 ? json_string_value(json_object_get(json_object_get(e, "data"), "error"))
-				                 : "error",
-				         json_string_value(json_object_get(e, "message")) ? json_string_value(json_object_get(e, "message")) : "");
-				k = json_object_get(reasons, reason);
-				json_object_set_new(reasons, reason, json_integer(k ? json_integer_value(k) + 1 : 1));
+				const char *name = json_string_value(json_object_get(json_object_get(e, "data"), "error"));
+				const char *msg = json_string_value(json_object_get(e, "message"));
+				json_int_t seen;
+				snprintf(reason, sizeof(reason), "%s (%s)", name != NULL ? name : "error", msg != NULL ? msg : "");
+				seen = json_integer_value(json_object_get(reasons, reason));
+				json_object_set_new(reasons, reason, json_integer(seen + 1));
 			} else {
 				sent++;
 			}
@@ -1420,29 +1676,254 @@ static int cmd_gmk_distribute(struct ctx *ctx, int argc, char **argv)
 		json_decref(res);
 		res = NULL;
 		done += count;
-		if (tty && total > chunk)
-			gmk_progress(done, total);
+		if ((tty && total > chunk) || progress)
+			distribute_progress(done, total, tty);
 	}
+	for (k = 0; k < MCX_ARRAY_SIZE(id_names); k++)
+		if ((v_s = json_string_value(json_object_get(params, id_names[k]))) != NULL)
+			key_id = v_s;
 	if (ctx->json) {
-		json_t *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O, s:O}", "group", pos[1], "gmk_id", gmk_id, "time",
-		                        pinned_time, "distributed", (json_int_t)sent, "failed", (json_int_t)(total - sent),
-		                        "failed_by_reason", reasons, "members", all);
+		json_t *out = json_pack("{s:s, s:s?, s:O?, s:I, s:I, s:O, s:O}", owner_name, owner, "time",
+		                        json_string_value(json_object_get(params, "time")), "purpose",
+		                        json_object_get(params, "purpose"), "distributed", (json_int_t)sent, "failed",
+		                        (json_int_t)(total - sent), "failed_by_reason", reasons, "members", all);
+		if (out != NULL && key_id != NULL)
+			json_object_set_new(out, strcmp(owner_name, "group") == 0 ? "gmk_id" : "key_id", json_string(key_id));
 		print_json(out);
 		json_decref(out);
 	} else {
 		const char *reason;
-		fprintf(stderr, "gmk %s of %s: distributed %zu of %zu members, %zu failed\n", gmk_id, pos[1], sent, total,
-		        total - sent);
+		if (strcmp(owner_name, "group") == 0)
+			fprintf(stderr, "gmk %s of %s", key_id != NULL ? key_id : "?", owner);
+		else
+			fprintf(stderr, "server key %s (%s) of %s", key_id != NULL ? key_id : "?",
+			        json_string_value(json_object_get(params, "purpose")), owner);
+		fprintf(stderr, ": distributed %zu of %zu members, %zu failed\n", sent, total, total - sent);
 		json_object_foreach(reasons, reason, v)
 			fprintf(stderr, "  %6lld  %s\n", (long long)json_integer_value(v), reason);
 	}
 	ret = failed_any || sent < total ? EXIT_VAULT : 0;
 out:
+	json_decref(params);
+	json_decref(req);
 	json_decref(part);
 	json_decref(res);
 	json_decref(members);
 	json_decref(all);
 	json_decref(reasons);
+	return ret;
+}
+
+/* --- server keys (GMS) ------------------------------------------------------- */
+
+/* server_key.create / rekey: "server sip:s@a.example mkfc: key-id 4a1b2c3d, version 2 (current)" */
+static int print_server_key(const json_t *params, const json_t *res, int print)
+{
+	char tmp[32];
+
+	if (print) {
+		printf("server %s %s: key-id %s", json_string_value(json_object_get(params, "server_uri")),
+		       json_string_value(json_object_get(params, "purpose")), cell(json_object_get(res, "key_id"), tmp,
+		                                                                     sizeof(tmp)));
+		printf(", version %s (current)\n", cell(json_object_get(res, "version"), tmp, sizeof(tmp)));
+	}
+	return 0;
+}
+
+static int print_server_key_revoke(const json_t *params, const json_t *res, int print)
+{
+	char tmp[32];
+
+	if (print)
+		printf("server %s %s: %s key(s) destroyed\n", json_string_value(json_object_get(params, "server_uri")),
+		       json_string_value(json_object_get(params, "purpose")),
+		       cell(json_object_get(res, "revoked"), tmp, sizeof(tmp)));
+	return 0;
+}
+
+static int print_server_key_list(const json_t *params, const json_t *res, int print)
+{
+	static const char *const header[] = { "SERVER_URI", "PURPOSE", "VERSIONS", "CURRENT_KEY_ID", "CREATED" };
+	static const char *const names[] = { "server_uri", "purpose", "versions", "key_id", "created" };
+	json_t *rows = json_array(), *s;
+	size_t i;
+
+	if (!print || rows == NULL)
+		goto out;
+	json_array_foreach(json_object_get(res, "servers"), i, s) {
+		json_t *cur = json_object_get(s, "current");
+		json_array_append_new(rows, json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "server_uri",
+		                                      json_object_get(s, "server_uri"), "purpose",
+		                                      json_object_get(s, "purpose"), "versions",
+		                                      json_object_get(s, "versions"), "key_id", json_object_get(cur, "key_id"),
+		                                      "created", json_object_get(cur, "created")));
+	}
+	print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+	print_next(res, "server-key list", params);
+out:
+	json_decref(rows);
+	return 0;
+}
+
+static int print_server_key_show(const json_t *params, const json_t *res, int print)
+{
+	static const char *const header[] = { "PURPOSE", "KEY_ID", "VERSION", "STATE", "CREATED", "DISTRIBUTABLE_UNTIL" };
+	static const char *const names[] = { "purpose", "key_id", "version", "state", "created", "distributable_until" };
+	json_t *rows = json_array(), *line, *k;
+	size_t i, j;
+
+	(void)params;
+	if (!print || rows == NULL)
+		goto out;
+	printf("server:       %s\n\n", json_string_value(json_object_get(res, "server_uri")));
+	json_array_foreach(json_object_get(res, "keys"), i, line)
+		json_array_foreach(json_object_get(line, "keys"), j, k) {
+			json_t *row = json_deep_copy(k);
+			if (row != NULL && json_object_get(row, "purpose") == NULL)
+				json_object_set(row, "purpose", json_object_get(line, "purpose"));
+			json_array_append_new(rows, row);
+		}
+	print_table(header, names, MCX_ARRAY_SIZE(header), rows);
+out:
+	json_decref(rows);
+	return 0;
+}
+
+/* --- redirects and ID tokens ------------------------------------------------ */
+
+/* A JWS alone on its line (redirect sign, token sign), for pipes. */
+static int print_response(const json_t *params, const json_t *res, int print)
+{
+	const char *jws = json_string_value(json_object_get(res, "response"));
+
+	(void)params;
+	if (jws == NULL)
+		jws = json_string_value(json_object_get(res, "token"));
+	if (print && jws != NULL)
+		printf("%s\n", jws);
+	return jws == NULL;
+}
+
+/* redirect.evaluate: the decision first; exit 1 on reject. */
+static int print_evaluation(const json_t *params, const json_t *res, int print)
+{
+	static const char *const fields[] = { "decision", "signature", "signer_domain", "signer_kms_uri", "response_id",
+					      "originating_id", "receiving_id", "originating_kms_uri", "iat", "report" };
+	const char *decision = json_string_value(json_object_get(res, "decision"));
+	const json_t *reason;
+	size_t i;
+
+	(void)params;
+	if (print) {
+		print_fields(res, fields, MCX_ARRAY_SIZE(fields));
+		printf("%-17s ", "permitted_init:");
+		print_list(json_object_get(res, "permitted_initiating_kms"));
+		printf("%-17s ", "permitted_recv:");
+		print_list(json_object_get(res, "permitted_receiving_kms"));
+		printf("%-17s ", "unknown_kms:");
+		print_list(json_object_get(res, "unknown_kms"));
+		json_array_foreach(json_object_get(res, "reasons"), i, reason)
+			printf("%-17s %s\n", "reason:", json_string_value(reason));
+	}
+	return decision == NULL || strcmp(decision, "reject") == 0;
+}
+
+static int print_redirect_report(const json_t *params, const json_t *res, int print)
+{
+	if (print)
+		printf("%s: redirect %s (signature %s) %s\n", json_string_value(json_object_get(res, "domain")),
+		       json_string_value(json_object_get(res, "response_id")),
+		       json_string_value(json_object_get(res, "signature")),
+		       json_object_get(params, "user_uri") != NULL ? "reported" : "accepted");
+	return 0;
+}
+
+static int print_token_verify(const json_t *params, const json_t *res, int print)
+{
+	static const char *const fields[] = { "issuer", "kid", "signer_domain", "home" };
+	char *claims;
+
+	(void)params;
+	if (print) {
+		printf("%s\n", json_is_true(json_object_get(res, "valid")) ? "valid" : "INVALID");
+		print_fields(res, fields, MCX_ARRAY_SIZE(fields));
+		if ((claims = json_dumps(json_object_get(res, "claims"), JSON_COMPACT | JSON_PRESERVE_ORDER)) != NULL)
+			printf("%-17s %s\n", "claims:", claims);
+		free(claims);
+	}
+	return !json_is_true(json_object_get(res, "valid"));
+}
+
+/* --- audit.check_checkpoint -------------------------------------------------- */
+
+/*
+ * The checkpoint records of an audit log file (or stdin), each MAC
+ * recomputed by the vault; the hash chain is audit verify's business.
+ */
+static int cmd_audit_check_checkpoint(struct ctx *ctx, int argc, char **argv)
+{
+	json_t *params = NULL, *res = NULL, *rec = NULL, *results = NULL;
+	char *text = NULL, *line, *save = NULL;
+	const char *file;
+	size_t lineno = 0, checked = 0, bad = 0;
+	int ret;
+
+	if ((ret = parse_command(ctx, argc, argv, &params)) != 0)
+		return ret;
+	file = arg_positional(ctx, 0);
+	if ((ret = read_text(file, &text)) != 0)
+		goto out;
+	if ((results = json_array()) == NULL) {
+		ret = local_error(ctx->cmd->name, "out of memory");
+		goto out;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		json_t *req;
+		lineno++;
+		json_decref(rec);
+		if ((rec = json_loads(line, 0, NULL)) == NULL ||
+		    !json_is_string(json_object_get(rec, "mac")) || !json_is_integer(json_object_get(rec, "seq")))
+			continue;   /* not a checkpoint (the chain is audit verify's business) */
+		req = json_pack("{s:O, s:O?, s:O, s:O, s:O, s:O, s:O}", "seq", json_object_get(rec, "seq"), "prev",
+		                json_object_get(rec, "prev"), "first_seq", json_object_get(rec, "first_seq"), "last_seq",
+		                json_object_get(rec, "last_seq"), "from", json_object_get(rec, "from"), "to",
+		                json_object_get(rec, "to"), "mac", json_object_get(rec, "mac"));
+		if (req == NULL) {
+			ret = local_error(file, "a checkpoint record lacks first_seq, last_seq, from or to");
+			goto out;
+		}
+		if ((ret = call(ctx, "audit.check_checkpoint", req, &res)) != 0)
+			goto out;
+		checked++;
+		bad += !json_is_true(json_object_get(res, "valid"));
+		if (ctx->json)
+			json_array_append_new(results, json_pack("{s:O, s:I, s:O}", "seq", json_object_get(rec, "seq"),
+			                                         "line", (json_int_t)lineno, "valid",
+			                                         json_object_get(res, "valid")));
+		else
+			printf("record %" JSON_INTEGER_FORMAT " (line %zu, records %" JSON_INTEGER_FORMAT "..%"
+			       JSON_INTEGER_FORMAT "): %s\n", json_integer_value(json_object_get(rec, "seq")), lineno,
+			       json_integer_value(json_object_get(rec, "first_seq")),
+			       json_integer_value(json_object_get(rec, "last_seq")),
+			       json_is_true(json_object_get(res, "valid")) ? "valid" : "INVALID MAC");
+		json_decref(res);
+		res = NULL;
+	}
+	if (ctx->json) {
+		json_t *out = json_pack("{s:I, s:I, s:O}", "checked", (json_int_t)checked, "invalid", (json_int_t)bad,
+		                        "checkpoints", results);
+		print_json(out);
+		json_decref(out);
+	} else if (checked == 0) {
+		fprintf(stderr, "%s: %s: no checkpoint records\n", PROG, strcmp(file, "-") != 0 ? file : "stdin");
+	}
+	ret = checked == 0 || bad > 0 ? EXIT_VAULT : 0;
+out:
+	json_decref(params);
+	json_decref(res);
+	json_decref(rec);
+	json_decref(results);
+	free(text);
 	return ret;
 }
 
@@ -1890,61 +2371,189 @@ static int cmd_audit_tail(struct ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* Rows of struct arg for the table below: ARGS(POS("domain"), OPT("--time", "time", ARG_STRING)) */
+#define ARGS(...) ((const struct arg[]){ __VA_ARGS__, { NULL, NULL, ARG_END, 0 } })
+#define POS(name) { NULL, (name), ARG_STRING, 0 }
+#define POS_OPT(name) { NULL, (name), ARG_STRING, ARG_OPTIONAL }
+#define POS_AS(name, kind) { NULL, (name), (kind), 0 }
+#define OPT(option, name, kind) { (option), (name), (kind), 0 }
+#define OPT_REQ(option, name, kind) { (option), (name), (kind), ARG_REQUIRED }
+
+/*
+ * The command table: also the help text, the completion (vaultctl
+ * --commands) and what tests/client/test_vaultctl_table.sh holds against
+ * vault/rpc/rpc_table.c.  Keep related commands together.  A command that
+ * is one call needs no code: cmd_call, its method, its ARGS and a printer
+ * (NULL: the JSON result).
+ */
 static const struct command commands[] = {
-	{ "status", "", "show the vault's state, its HSM and who you are", cmd_status },
+	{ "status", "", "show the vault's state, its HSM and who you are", cmd_status, "vault.status", NULL, NULL },
 	{ "domain init", "DOMAIN", "create a configured domain's sign, cert and token keys and KMS secrets (admin)",
-	  cmd_domain_init },
+	  cmd_domain_init, "domain.init", NULL, NULL },
 	{ "domain upgrade", "DOMAIN", "add missing cert/token keys, re-sign KMS certificates signed by sign (admin)",
-	  cmd_domain_upgrade },
-	{ "domain list", "", "list the domains you may see", cmd_domain_list },
-	{ "domain show", "DOMAIN", "show a domain and its keys", cmd_domain_show },
-	{ "key list", "DOMAIN", "list every key version of a domain", cmd_key_list },
+	  cmd_domain_upgrade, "domain.upgrade", NULL, NULL },
+	{ "domain list", "", "list the domains you may see", cmd_domain_list, "domain.list", NULL, NULL },
+	{ "domain show", "DOMAIN", "show a domain and its keys", cmd_domain_show, "domain.show", NULL, NULL },
+	{ "key list", "DOMAIN", "list every key version of a domain", cmd_key_list, "key.list", NULL, NULL },
 	{ "key rotate", "DOMAIN [PURPOSE]", "make a new active version of sign (default), cert, token or kms (admin)",
-	  cmd_key_rotate },
+	  cmd_key_rotate, "key.rotate", NULL, NULL },
 	{ "key retire", "DOMAIN PURPOSE VERSION [--now]",
 	  "destroy a verify-only version's private key or master secrets, after keys.destroy_delay unless --now (admin)",
-	  cmd_key_retire },
-	{ "key cancel-retire", "DOMAIN PURPOSE VERSION", "cancel a scheduled destruction (admin)", cmd_key_cancel_retire },
+	  cmd_key_retire, "key.retire", NULL, NULL },
+	{ "key cancel-retire", "DOMAIN PURPOSE VERSION", "cancel a scheduled destruction (admin)", cmd_key_cancel_retire,
+	  "key.cancel_retire", NULL, NULL },
 	{ "sign", "DOMAIN [FILE|-] [--digest HEX] [--der]",
-	  "sign FILE (or stdin) with the active key; print KID SIGNATURE", cmd_sign },
+	  "sign FILE (or stdin) with the active key; print KID SIGNATURE", cmd_sign, "sign.sign", NULL, NULL },
 	{ "verify", "DOMAIN SIGNATURE [FILE|-] [--digest HEX] [--kid KID]",
-	  "check an r||s base64url signature; print valid KID or invalid (exit 1)", cmd_verify },
+	  "check an r||s base64url signature; print valid KID or invalid (exit 1)", cmd_verify, "sign.verify", NULL, NULL },
 	{ "pubkey", "DOMAIN [--purpose sign|cert|token] [--version N] [--jwk]",
-	  "print a key's public key (PEM or JWK; default purpose sign)",
-	  cmd_pubkey },
+	  "print a key's public key (PEM or JWK; default purpose sign)", cmd_pubkey, "sign.public_key", NULL, NULL },
 	{ "cert show", "DOMAIN [--xml] [--version N]",
-	  "show the domain's KMS certificate (TS 33.180 Annex D), or its signed XML", cmd_cert_show },
+	  "show the domain's KMS certificate (TS 33.180 Annex D), or its signed XML", cmd_cert_show, "kms.certificate", NULL, NULL },
 	{ "kms user-keys", "DOMAIN USER_URI [--time T] [--transport-key HEX]",
-	  "issue a user's RSK, SSK and PVT for the key period of T (default now; kms)", cmd_kms_user_keys },
+	  "issue a user's RSK, SSK and PVT for the key period of T (default now; kms)", cmd_kms_user_keys,
+	  "kms.user_keys", NULL, NULL },
 	{ "kms cert-cache", "DOMAIN", "print the signed bundle of home and trusted certificates (JWS; kms)",
-	  cmd_kms_cert_cache },
+	  cmd_kms_cert_cache, "kms.cert_cache", NULL, NULL },
 	{ "external import", "DOMAIN CERT_FILE KEY_FILE [--token-key FILE]",
 	  "trust an external KMS: its certificate, its cert key and token key, PEM or JWK (admin)",
-	  cmd_external_import },
-	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_external_list },
-	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_external_remove },
-	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_gmk_create },
+	  cmd_external_import, "external.import", NULL, NULL },
+	{ "external list", "DOMAIN", "list the external KMSs the domain trusts", cmd_call, "external.list",
+	  ARGS(POS("domain")), print_external_list },
+	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_call, "external.remove",
+	  ARGS(POS("domain"), POS("kms_uri")), print_external_remove },
+	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_call, "gmk.create",
+	  ARGS(POS("domain"), POS("group")), print_gmk_new },
 	{ "gmk rekey", "DOMAIN GROUP", "make a new current GMK; the previous one stays for the overlap (gms)",
-	  cmd_gmk_rekey },
-	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_gmk_revoke },
-	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_gmk_list },
-	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_gmk_show },
-	{ "gmk distribute", "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--chunk N]",
-	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_gmk_distribute },
+	  cmd_call, "gmk.rekey", ARGS(POS("domain"), POS("group")), print_gmk_new },
+	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_call,
+	  "gmk.revoke", ARGS(POS("domain"), POS("group"), OPT("--id", "gmk_id", ARG_STRING)), print_gmk_revoke },
+	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_call, "gmk.list",
+	  ARGS(POS("domain")), print_gmk_list },
+	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_call, "gmk.show",
+	  ARGS(POS("domain"), POS("group")), print_gmk_show },
+	{ "gmk distribute",
+	  "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--chunk N] [--progress]",
+	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_distribute,
+	  "gmk.distribute",
+	  ARGS(POS("domain"), POS("group"), POS_OPT("sender_uri"), { NULL, NULL, ARG_STRING, ARG_OPTIONAL },
+	       OPT("--sender", "sender_uri", ARG_STRING), OPT("--members", NULL, ARG_STRING),
+	       OPT("--time", "time", ARG_STRING), OPT("--id", "gmk_id", ARG_STRING), OPT("--chunk", NULL, ARG_INT),
+	       OPT("--progress", NULL, ARG_FLAG)), NULL },
+	{ "server-key create", "DOMAIN SERVER_URI PURPOSE", "a server signalling key, PURPOSE csk, mkfc or mscck (gms)",
+	  cmd_call, "server_key.create", ARGS(POS("domain"), POS("server_uri"), POS("purpose")), print_server_key },
+	{ "server-key rekey", "DOMAIN SERVER_URI PURPOSE",
+	  "make a new current server key; the previous one stays for the overlap (gms)", cmd_call, "server_key.rekey",
+	  ARGS(POS("domain"), POS("server_uri"), POS("purpose")), print_server_key },
+	{ "server-key revoke", "DOMAIN SERVER_URI PURPOSE [--id KEY_ID]",
+	  "destroy one or every key of a server and purpose (gms)", cmd_call, "server_key.revoke",
+	  ARGS(POS("domain"), POS("server_uri"), POS("purpose"), OPT("--id", "key_id", ARG_STRING)),
+	  print_server_key_revoke },
+	{ "server-key list", "DOMAIN", "list the domain's server keys and current key ids (gms)", cmd_call,
+	  "server_key.list", ARGS(POS("domain")), print_server_key_list },
+	{ "server-key show", "DOMAIN SERVER_URI [PURPOSE]", "show every version of a server's keys (gms)", cmd_call,
+	  "server_key.show", ARGS(POS("domain"), POS("server_uri"), POS_OPT("purpose")), print_server_key_show },
+	{ "server-key distribute",
+	  "DOMAIN SERVER_URI PURPOSE --members FILE|- [--time T] [--id KEY_ID] [--chunk N] [--progress]",
+	  "I_MESSAGEs of a server key, signed as the server, one output line per member (gms)", cmd_distribute,
+	  "server_key.distribute",
+	  ARGS(POS("domain"), POS("server_uri"), POS("purpose"), OPT_REQ("--members", NULL, ARG_STRING),
+	       OPT("--time", "time", ARG_STRING), OPT("--id", "key_id", ARG_STRING), OPT("--chunk", NULL, ARG_INT),
+	       OPT("--progress", NULL, ARG_FLAG)), NULL },
+	{ "redirect sign",
+	  "DOMAIN --originating-id URI --receiving-id URI --originating-kms KMS_URI --initiating-kms KMS_URI... "
+	  "--receiving-kms KMS_URI...",
+	  "a Security Domain Redirect Response (JWS) signed by the domain; repeat the list options (signer)", cmd_call,
+	  "redirect.sign",
+	  ARGS(POS("domain"), OPT_REQ("--originating-id", "originating_id", ARG_STRING),
+	       OPT_REQ("--receiving-id", "receiving_id", ARG_STRING),
+	       OPT_REQ("--originating-kms", "originating_kms_uri", ARG_STRING),
+	       OPT_REQ("--initiating-kms", "acceptable_initiating_kms", ARG_LIST),
+	       OPT_REQ("--receiving-kms", "acceptable_receiving_kms", ARG_LIST)),
+	  print_response },
+	{ "redirect evaluate", "DOMAIN RESPONSE|@FILE|- [--received-at T]",
+	  "judge a redirect response under the domain's policy; exit 1 on reject (signer, kms)", cmd_call,
+	  "redirect.evaluate",
+	  ARGS(POS("domain"), POS_AS("response", ARG_TEXT), OPT("--received-at", "received_at", ARG_STRING)),
+	  print_evaluation },
+	{ "redirect report", "DOMAIN RESPONSE|@FILE|- USER_URI", "record a client's use of a redirect (kms)", cmd_call,
+	  "redirect.report", ARGS(POS("domain"), POS_AS("response", ARG_TEXT), POS("user_uri")),
+	  print_redirect_report },
+	{ "redirect accept", "DOMAIN RESPONSE|@FILE|-", "the Home KMS accepts a held redirect response (kms)", cmd_call,
+	  "redirect.accept", ARGS(POS("domain"), POS_AS("response", ARG_TEXT)), print_redirect_report },
+	{ "token sign", "DOMAIN [--sub SUB] [--aud AUD] [--exp NUMERICDATE] [--nbf NUMERICDATE] [--claims JSON|@FILE|-]",
+	  "an inter-domain ID token (JWT) for a partner IdM; print the token (signer)", cmd_call, "token.sign",
+	  ARGS(POS("domain"), OPT("--claims", "claims", ARG_JSON), OPT("--sub", "claims.sub", ARG_STRING),
+	       OPT("--aud", "claims.aud", ARG_STRING), OPT("--exp", "claims.exp", ARG_INT),
+	       OPT("--nbf", "claims.nbf", ARG_INT)),
+	  print_response },
+	{ "token verify", "DOMAIN TOKEN|@FILE|- AUDIENCE [--time T]",
+	  "check an ID token of the home or a trusted domain for AUDIENCE (signer, kms, admin)", cmd_call,
+	  "token.verify",
+	  ARGS(POS("domain"), POS_AS("token", ARG_TEXT), POS("audience"), OPT("--time", "time", ARG_STRING)),
+	  print_token_verify },
 	{ "health", "[--key-age DAYS] [--cert-days DAYS]",
-	  "HSM, audit log, key ages, certificate expiry; exit 0 OK, 3 WARNING, 1 CRITICAL", cmd_health },
+	  "HSM, audit log, key ages, certificate expiry; exit 0 OK, 3 WARNING, 1 CRITICAL", cmd_health,
+	  "vault.status audit.status key.list kms.certificate", NULL, NULL },
 	{ "metrics", "", "requests, errors, latency, HSM and audit state in Prometheus text (auditor, admin)",
-	  cmd_metrics },
+	  cmd_metrics, "metrics", NULL, NULL },
 	{ "audit verify", "[FILE...]", "check the audit log's hash chain and checkpoint MACs (auditor)",
-	  cmd_audit_verify },
+	  cmd_audit_verify, "audit.status audit.check_checkpoint", NULL, NULL },
+	{ "audit check-checkpoint", "FILE|-",
+	  "have the vault recompute the MAC of every checkpoint record in FILE; exit 1 if one is wrong (auditor)",
+	  cmd_audit_check_checkpoint, "audit.check_checkpoint", ARGS({ NULL, NULL, ARG_STRING, 0 }), NULL },
 	{ "audit status", "", "the audit log's health, last record and HSM anchor; exit 1 if unhealthy (auditor)",
-	  cmd_audit_status },
-	{ "audit tail", "[-n N]", "print the last audit records (auditor)", cmd_audit_tail },
+	  cmd_audit_status, "audit.status", NULL, NULL },
+	{ "audit tail", "[-n N]", "print the last audit records (auditor)", cmd_audit_tail, "audit.tail", NULL, NULL },
 	{ "audit rotate", "", "seal the log file, continue the chain in a new one after logrotate (admin)",
-	  cmd_audit_rotate },
-	{ "help", "", "show this help", cmd_help },
+	  cmd_audit_rotate, "audit.rotate", NULL, NULL },
+	{ "help", "", "show this help", cmd_help, "", NULL, NULL },
 };
 static const size_t n_commands = MCX_ARRAY_SIZE(commands);
+
+/* The options of a command's usage text ("--time", "-n"), space-separated. */
+static void usage_options(FILE *f, const char *usage)
+{
+	const char *p = usage;
+
+	while ((p = strchr(p, '-')) != NULL) {
+		size_t len = strspn(p, "-abcdefghijklmnopqrstuvwxyz0123456789");
+		if ((p == usage || strchr(" [|", p[-1]) != NULL) && len > 1)
+			fprintf(f, " %.*s", (int)len, p);
+		p += len > 0 ? len : 1;
+	}
+}
+
+/*
+ * vaultctl --commands: one line per command, for the bash completion and
+ * the tests: NAME<TAB>METHODS<TAB>OPTIONS<TAB>USAGE-OPTIONS<TAB>PARAMS
+ * (space-separated; METHODS "-" for none; OPTIONS from the command's ARGS
+ * rows when it has them, else from its usage text; USAGE-OPTIONS always
+ * from the usage text; PARAMS the params its ARGS rows set, "-" for
+ * none).
+ */
+static void list_commands(void)
+{
+	for (size_t i = 0, n; i < n_commands; i++) {
+		const struct arg *a = commands[i].args;
+		printf("%s\t%s\t--json", commands[i].name, commands[i].methods[0] != '\0' ? commands[i].methods : "-");
+		if (a != NULL) {
+			for (size_t j = 0; a[j].kind != ARG_END; j++)
+				if (a[j].option != NULL)
+					printf(" %s", a[j].option);
+		} else {
+			usage_options(stdout, commands[i].usage);
+		}
+		printf("\t--json");
+		usage_options(stdout, commands[i].usage);
+		printf("\t");
+		n = 0;
+		for (size_t j = 0; a != NULL && a[j].kind != ARG_END; j++)
+			if (a[j].name != NULL)
+				printf("%s%.*s", n++ > 0 ? " " : "", (int)strcspn(a[j].name, "."), a[j].name);
+		printf("%s\n", n > 0 ? "" : "-");
+	}
+}
 
 /* Number of words of name that argv starts with (0: no match). */
 static int command_match(const char *name, int argc, char **argv)
@@ -1970,6 +2579,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "commands", no_argument, NULL, 'C' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -1992,6 +2602,9 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("%s %s (libmcxvault %s)\n", PROG, MCXVAULT_VERSION, mcxvault_version());
 			return 0;
+		case 'C':
+			list_commands();
+			return fflush(stdout) == 0 ? 0 : EXIT_VAULT;
 		case 'j':
 			ctx.json = 1;
 			break;
