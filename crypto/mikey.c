@@ -577,10 +577,10 @@ enum mcx_mikey_identities mcx_mikey_identities_of(const struct mcx_mikey_i_messa
 /* ---- the group RAND ------------------------------------------------------- */
 
 /*
- * The label starts with a letter and ends with the key id, never with a
- * two-octet length: it cannot be read as a TS 33.220 Annex B KDF input
- * (FC || P0 || L0 ..), so this HMAC never equals a 3GPP-defined derivation
- * from the same key.
+ * Domain separation from everything else keyed with a GMK: the input starts
+ * with 'm' (0x6D), while TS 33.180's KDF inputs start with their FC (0x50
+ * user salt, 0x53 DPCK, ...) and the MIKEY PRF's HMAC inputs with a 32-bit
+ * key-type constant (0x2A.., 0x39.., ...) or an HMAC value A_i.
  */
 static const char group_rand_label[] = "mcxvault group RAND v1";
 

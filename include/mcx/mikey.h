@@ -90,10 +90,12 @@ struct mcx_mikey_key_params {
 /*
  * Which identities of the sender and the member an I_MESSAGE carries.
  *
- * TS 33.180 E.2 (GMK distribution): "The IDRi payload shall contain the MC
- * Service ID associated with the group management server. The IDRr payload
- * shall contain the MC Service ID associated to the group management client.
- * The message shall also include IDRkmsi and IDRkmsr".  E.7 (hiding
+ * TS 33.180 E.2 (GMK distribution) has IDRi carry the GMS's and IDRr the
+ * member's MC service ID, plus IDRkmsi and IDRkmsr (as TS 33.179 E.2 put it:
+ * "The IDRi payload shall contain the MCPTT identifier associated with the
+ * group management server. The IDRr payload shall contain the MCPTT ID
+ * associated to the group management client. The message shall also include
+ * IDRkmsi and IDRkmsr"), and its NOTE allows hiding them by E.7.  E.7 (hiding
  * identities): "The sensitive MC Service user ID in the IDRr or IDRi field is
  * replaced with the UID generated from the MC Service user ID as defined in
  * clause F.2.1 ... the 'role' of the IDRr field is replaced with a role of
@@ -357,9 +359,10 @@ struct mcx_mikey_srtp_keys {
  * GMK-ID || GUK-ID (64 bits), so a receiver finds the sender's context from
  * the MKI of each SRTP packet.
  *
- * Every member sends under its own GUK-ID, so two members never share a
- * key/salt pair and SRTP's IV (salt XOR SSRC || index) cannot repeat across
- * senders even when their random SSRCs collide (TR 33.880 key issue 3.2).
+ * Every member sends under its own GUK-ID, so two senders' key streams stay
+ * apart even when their random SSRCs collide (TR 33.880 key issue 3.2) --
+ * unless their 28-bit GUK-IDs collide too: two of n members share one with
+ * probability about n^2 / 2^29 (docs/mikey.md, "The limit").
  *
  * mcx_mikey_media_keys: the context of the sender whose GUK-ID is guk_id
  * (from the MKI of a received packet, or mcx_mikey_guk_id() of a URI).
