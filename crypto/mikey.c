@@ -479,7 +479,7 @@ MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 	MCX_GUARD(mcx_buf_put_u8(b, MCX_MIKEY_RAND_LEN));
 	MCX_GUARD(mcx_buf_put(b, rand, sizeof(rand)));
 	/*
-	 * IDR, in the RFC 6509 s.4.2 order (IDRi, IDRr, then the KMSs).  E.2's
+	 * IDR, in the order of RFC 6509's I_MESSAGE (IDRi, IDRr, IDRkmsi, IDRkmsr).  E.2's
 	 * MC service IDs and/or E.7's UIDs in their place; the UIDs are written
 	 * with ID type 1 as in the published message.
 	 */

@@ -99,8 +99,10 @@ struct mcx_mikey_key_params {
  * identities): "The sensitive MC Service user ID in the IDRr or IDRi field is
  * replaced with the UID generated from the MC Service user ID as defined in
  * clause F.2.1 ... the 'role' of the IDRr field is replaced with a role of
- * IDRuidr ... IDRuidi" (roles 8 and 9, RFC 6043 registry).  RFC 6509 s.4.2
- * lists IDRi/IDRr/IDRkmsi/IDRkmsr as the identity payloads of the I_MESSAGE.
+ * IDRuidr ... IDRuidi" (roles 8 and 9, RFC 6043 registry).  RFC 6509's
+ * I_MESSAGE is HDR, T, RAND, [IDRi], [IDRr], [IDRkmsi], [IDRkmsr], [CERT],
+ * {SP}, SAKKE, SIGN: IDRi/IDRr name initiator and responder, the IDRkms pair
+ * their KMSs (RFC 6043 s.6.6 roles 1, 2, 6, 7).
  *
  *   MCX_MIKEY_IDS_UID   IDRuidi, IDRuidr (E.7; the published interop message).
  *                       The default (zero): MC service IDs never travel in
