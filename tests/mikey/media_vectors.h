@@ -7,8 +7,10 @@
  *   PY_*   computed for this project with Python 3's hmac/hashlib from the
  *          RFC text (P function, 256-bit inkey pieces XORed, label =
  *          constant || CS ID || CSB ID || RAND), independently of
- *          crypto/mikey_media.c.  The same Python reproduces the two
- *          SWUT_* values below, so three implementations agree.
+ *          crypto/mikey_media.c: tests/mikey/media_vectors.py, which
+ *          tests/mikey/test_media_vectors.sh runs and compares with this
+ *          file.  The same Python reproduces the two SWUT_* values below,
+ *          so three implementations agree.
  *   SWUT_* the expected values of a unit test of Streamwide's libmikey
  *          (KeyAgreement::keyDeriv2, tests "test_key_deriv.tek_and_salt" and
  *          "encr_and_salt", in the sw_mikey_sakke code base, LGPL-2.1): a

@@ -2,6 +2,8 @@
 # fresh-key round trips, identities, malformed input) and the per-sender SRTP
 # master keys of TS 33.180 7.4.2 (MIKEY PRF cross-checks, 10,000 members);
 # test_mikey_gms: identities and group RAND through a real vaultd.
+# test_media_vectors.sh (run by tests/run-all.sh): the expected values are what
+# an independent Python implementation (media_vectors.py) computes.
 # SPDX-License-Identifier: Apache-2.0
 TEST_PROGRAMS += $(B)/tests/test_mikey $(B)/tests/test_mikey_media
 
