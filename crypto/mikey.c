@@ -378,6 +378,23 @@ static int uri_ok(const char *s)
 	return n > 0 && n <= MCX_MIKEY_ID_MAX;
 }
 
+/*
+ * An MC service ID in IDRi/IDRr: a URI, so no octet below 0x21 and no DEL
+ * (RFC 3986 has no raw space or control character; UTF-8 IRIs pass).
+ */
+static int id_text_ok(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x21 || p[i] == 0x7f)
+			return 0;
+	return n > 0;
+}
+
+static int id_uri_ok(const char *s)
+{
+	return uri_ok(s) && id_text_ok((const uint8_t *)s, strlen(s));
+}
+
 MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 			       const struct mcx_eccsi_params *eccsi,
 			       const struct mcx_mikey_gmk_input *in,
@@ -406,7 +423,10 @@ MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 	MCX_ENSURE_REF(in->sender_pvt);
 	MCX_ENSURE(uri_ok(in->sender_kms_uri) && uri_ok(in->member_kms_uri),
 		   MCX_ERR_INVALID_ARGUMENT);
-	MCX_ENSURE(!in->include_uris || (uri_ok(in->sender_uri) && uri_ok(in->member_uri)),
+	MCX_ENSURE(in->identities == MCX_MIKEY_IDS_UID || in->identities == MCX_MIKEY_IDS_URI ||
+		   in->identities == MCX_MIKEY_IDS_BOTH, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(in->identities == MCX_MIKEY_IDS_UID ||
+		   (id_uri_ok(in->sender_uri) && id_uri_ok(in->member_uri)),
 		   MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(MCX_MIKEY_PURPOSE(in->gmk_id) == MCX_MIKEY_PURPOSE(in->guk_id),
 		   MCX_ERR_INVALID_ARGUMENT);
@@ -424,7 +444,10 @@ MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 		kp = &def;
 	}
 
-	MCX_ENSURE(mcx_crypto_random(rnd, rnd_ctx, rand, sizeof(rand)) == 0, MCX_ERR_CRYPTO);
+	if (in->rand != NULL)
+		memcpy(rand, in->rand, sizeof(rand));
+	else
+		MCX_ENSURE(mcx_crypto_random(rnd, rnd_ctx, rand, sizeof(rand)) == 0, MCX_ERR_CRYPTO);
 	if (!in->omit_key_params)
 		MCX_ENSURE(mcx_crypto_random(rnd, rnd_ctx, iv, sizeof(iv)) == 0, MCX_ERR_CRYPTO);
 	MCX_GUARD(mcx_sakke_encapsulate(sakke, in->member_kms_z, in->member_uid,
@@ -455,17 +478,23 @@ MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 	MCX_GUARD(mcx_buf_put_u8(b, PT_IDR));
 	MCX_GUARD(mcx_buf_put_u8(b, MCX_MIKEY_RAND_LEN));
 	MCX_GUARD(mcx_buf_put(b, rand, sizeof(rand)));
-	/* IDR */
-	if (in->include_uris) {
+	/*
+	 * IDR, in the order of RFC 6509's I_MESSAGE (IDRi, IDRr, IDRkmsi, IDRkmsr).  E.2's
+	 * MC service IDs and/or E.7's UIDs in their place; the UIDs are written
+	 * with ID type 1 as in the published message.
+	 */
+	if (in->identities != MCX_MIKEY_IDS_UID) {
 		MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRI, ID_TYPE_URI, in->sender_uri,
 				  strlen(in->sender_uri)));
 		MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRR, ID_TYPE_URI, in->member_uri,
 				  strlen(in->member_uri)));
 	}
-	MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRUIDI, ID_TYPE_URI, in->sender_uid,
-			  MCX_MIKEY_UID_LEN));
-	MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRUIDR, ID_TYPE_URI, in->member_uid,
-			  MCX_MIKEY_UID_LEN));
+	if (in->identities != MCX_MIKEY_IDS_URI) {
+		MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRUIDI, ID_TYPE_URI, in->sender_uid,
+				  MCX_MIKEY_UID_LEN));
+		MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRUIDR, ID_TYPE_URI, in->member_uid,
+				  MCX_MIKEY_UID_LEN));
+	}
 	MCX_GUARD(put_idr(b, PT_IDR, MCX_MIKEY_ROLE_IDRKMSI, ID_TYPE_URI, in->sender_kms_uri,
 			  strlen(in->sender_kms_uri)));
 	MCX_GUARD(put_idr(b, PT_SP, MCX_MIKEY_ROLE_IDRKMSR, ID_TYPE_URI, in->member_kms_uri,
@@ -510,6 +539,68 @@ out:
 	mcx_crypto_wipe(&def, sizeof(def));
 	mcx_crypto_wipe(iv, sizeof(iv));
 	mcx_buf_free(b);
+	return r;
+}
+
+/* ---- identities ------------------------------------------------------------ */
+
+static const char *const ids_names[] = { "uid", "uri", "both" };
+
+const char *mcx_mikey_identities_name(enum mcx_mikey_identities ids)
+{
+	return (unsigned)ids < MCX_ARRAY_SIZE(ids_names) ? ids_names[ids] : "unknown";
+}
+
+MCX_RESULT mcx_mikey_identities_parse(const char *name, enum mcx_mikey_identities *ids)
+{
+	int r = MCX_ERR_INVALID_ARGUMENT;
+
+	MCX_ENSURE_REF(name);
+	MCX_ENSURE_REF(ids);
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(ids_names); i++)
+		if (strcmp(name, ids_names[i]) == 0) {
+			*ids = (enum mcx_mikey_identities)i;
+			r = 0;
+		}
+out:
+	return r;
+}
+
+enum mcx_mikey_identities mcx_mikey_identities_of(const struct mcx_mikey_i_message *m)
+{
+	int uri = m->idri.present || m->idrr.present;
+	int uid = m->idruidi.present || m->idruidr.present;
+
+	return uri && uid ? MCX_MIKEY_IDS_BOTH : uri ? MCX_MIKEY_IDS_URI : MCX_MIKEY_IDS_UID;
+}
+
+/* ---- the group RAND ------------------------------------------------------- */
+
+/*
+ * Domain separation from everything else keyed with a GMK: the input starts
+ * with 'm' (0x6D), while TS 33.180's KDF inputs start with their FC (0x50
+ * user salt, 0x53 DPCK, ...) and the MIKEY PRF's HMAC inputs with a 32-bit
+ * key-type constant (0x2A.., 0x39.., ...) or an HMAC value A_i.
+ */
+static const char group_rand_label[] = "mcxvault group RAND v1";
+
+MCX_RESULT mcx_mikey_group_rand(const uint8_t key[MCX_MIKEY_GMK_LEN], uint32_t key_id,
+				uint8_t rand[MCX_MIKEY_RAND_LEN])
+{
+	int r = MCX_ERR_INTERNAL;
+	uint8_t msg[sizeof(group_rand_label) - 1 + 4], mac[32];
+	unsigned int olen = 0;
+
+	MCX_ENSURE_REF(key);
+	MCX_ENSURE_REF(rand);
+	memcpy(msg, group_rand_label, sizeof(group_rand_label) - 1);
+	store32(msg + sizeof(group_rand_label) - 1, key_id);
+	MCX_ENSURE(HMAC(EVP_sha256(), key, MCX_MIKEY_GMK_LEN, msg, sizeof(msg), mac, &olen) != NULL &&
+		   olen == sizeof(mac), MCX_ERR_CRYPTO);
+	memcpy(rand, mac, MCX_MIKEY_RAND_LEN);
+	r = 0;
+out:
+	mcx_crypto_wipe(mac, sizeof(mac));
 	return r;
 }
 
@@ -591,6 +682,9 @@ static MCX_RESULT parse_idr(struct mcx_buf *b, struct mcx_mikey_i_message *m)
 	/* URIs are text: no NUL inside (callers may print or compare them as strings) */
 	if (role != MCX_MIKEY_ROLE_IDRUIDI && role != MCX_MIKEY_ROLE_IDRUIDR)
 		MCX_ENSURE(memchr(id->data, 0, len) == NULL, MCX_ERR_PARSE);
+	/* and an MC service ID is a URI: no space or control character either */
+	if (role == MCX_MIKEY_ROLE_IDRI || role == MCX_MIKEY_ROLE_IDRR)
+		MCX_ENSURE(id_text_ok(id->data, len), MCX_ERR_PARSE);
 	id->type = type;
 	id->len = len;
 	id->present = 1;
@@ -698,6 +792,13 @@ MCX_RESULT mcx_mikey_parse(const uint8_t *msg, size_t len, struct mcx_mikey_i_me
 			m.signed_len = len - mcx_buf_len(b);
 			MCX_GUARD(take(b, m.sig_len, &m.sig));
 			MCX_ENSURE(mcx_buf_len(b) == 0, MCX_ERR_PARSE);   /* trailing octets */
+			/*
+			 * A message that names no sender or no member cannot be
+			 * checked against either (TS 33.180 E.2 requires IDRi and
+			 * IDRr, E.7 allows their UID form instead).
+			 */
+			MCX_ENSURE((m.idri.present || m.idruidi.present) &&
+				   (m.idrr.present || m.idruidr.present), MCX_ERR_PARSE);
 			break;
 		}
 		MCX_GUARD(mcx_buf_get_u8(b, &next));
@@ -757,9 +858,45 @@ out:
 
 /* ---- verify / decapsulate -------------------------------------------------- */
 
-MCX_RESULT mcx_mikey_verify(const struct mcx_eccsi_params *eccsi,
-			    const struct mcx_mikey_i_message *m,
-			    const uint8_t *sender_kpak, const uint8_t *sender_uid)
+/* An IDRi/IDRr value equals a NUL-terminated MC service ID. */
+static int id_is_uri(const struct mcx_mikey_id *id, const char *uri)
+{
+	size_t n = strnlen(uri, MCX_MIKEY_ID_MAX + 1);
+
+	return id->type == ID_TYPE_URI && id->len == n && memcmp(id->data, uri, n) == 0;
+}
+
+static int id_is_uid(const struct mcx_mikey_id *id, const uint8_t *uid)
+{
+	return id->len == MCX_MIKEY_UID_LEN && memcmp(id->data, uid, MCX_MIKEY_UID_LEN) == 0;
+}
+
+/*
+ * The identities a message carries against the party they must name.  uri
+ * NULL: IDRi/IDRr not compared (the UID-only API, whose callers may not know
+ * the URI); MCX_ERR_INVALID_ARGUMENT from the _sender/_member API when the
+ * message carries a URI the caller gave nothing to compare with.
+ */
+static MCX_RESULT ids_match(const struct mcx_mikey_id *uri_id, const struct mcx_mikey_id *uid_id,
+			    const char *uri, int uri_required, const uint8_t *uid, int mismatch)
+{
+	int r = MCX_ERR_INTERNAL;
+
+	if (uri_id->present) {
+		MCX_ENSURE(uri != NULL || !uri_required, MCX_ERR_INVALID_ARGUMENT);
+		if (uri != NULL)
+			MCX_ENSURE(id_is_uri(uri_id, uri), mismatch);
+	}
+	if (uid_id->present)
+		MCX_ENSURE(id_is_uid(uid_id, uid), mismatch);
+	r = 0;
+out:
+	return r;
+}
+
+static MCX_RESULT verify(const struct mcx_eccsi_params *eccsi, const struct mcx_mikey_i_message *m,
+			 const uint8_t *sender_kpak, const uint8_t *sender_uid, const char *sender_uri,
+			 int uri_required)
 {
 	int r = MCX_ERR_INTERNAL;
 
@@ -770,10 +907,9 @@ MCX_RESULT mcx_mikey_verify(const struct mcx_eccsi_params *eccsi,
 	MCX_ENSURE(m->msg != NULL && m->sig != NULL && m->sig_len == MCX_ECCSI_SIG_LEN &&
 		   m->signed_len > 0 && m->signed_len + m->sig_len == m->msg_len,
 		   MCX_ERR_INVALID_ARGUMENT);
-	if (m->idruidi.present)
-		MCX_ENSURE(m->idruidi.len == MCX_MIKEY_UID_LEN &&
-			   memcmp(m->idruidi.data, sender_uid, MCX_MIKEY_UID_LEN) == 0,
-			   MCX_ERR_SIGNATURE_INVALID);
+	MCX_GUARD(ids_match(&m->idri, &m->idruidi, sender_uri, uri_required, sender_uid,
+			    MCX_ERR_SIGNATURE_INVALID));
+	/* ECCSI over the UID (TS 33.180 F.2.1): the IDs above are signed octets */
 	MCX_GUARD(mcx_eccsi_verify(eccsi, sender_kpak, sender_uid, MCX_MIKEY_UID_LEN,
 				   m->msg, m->signed_len, m->sig, m->sig_len));
 	r = 0;
@@ -781,11 +917,25 @@ out:
 	return r;
 }
 
-MCX_RESULT mcx_mikey_decapsulate(const struct mcx_sakke_params *sakke,
-				 const struct mcx_mikey_i_message *m,
-				 const uint8_t *member_kms_z, const uint8_t *member_uid,
-				 const uint8_t *member_rsk,
-				 uint8_t gmk[MCX_MIKEY_GMK_LEN])
+MCX_RESULT mcx_mikey_verify(const struct mcx_eccsi_params *eccsi,
+			    const struct mcx_mikey_i_message *m,
+			    const uint8_t *sender_kpak, const uint8_t *sender_uid)
+{
+	return verify(eccsi, m, sender_kpak, sender_uid, NULL, 0);
+}
+
+MCX_RESULT mcx_mikey_verify_sender(const struct mcx_eccsi_params *eccsi,
+				   const struct mcx_mikey_i_message *m,
+				   const uint8_t *sender_kpak, const uint8_t *sender_uid,
+				   const char *sender_uri)
+{
+	return verify(eccsi, m, sender_kpak, sender_uid, sender_uri, 1);
+}
+
+static MCX_RESULT decapsulate(const struct mcx_sakke_params *sakke,
+			      const struct mcx_mikey_i_message *m, const uint8_t *member_kms_z,
+			      const uint8_t *member_uid, const char *member_uri, int uri_required,
+			      const uint8_t *member_rsk, uint8_t gmk[MCX_MIKEY_GMK_LEN])
 {
 	int r = MCX_ERR_INTERNAL;
 	struct mcx_mikey_key_params kp;
@@ -800,10 +950,8 @@ MCX_RESULT mcx_mikey_decapsulate(const struct mcx_sakke_params *sakke,
 	MCX_ENSURE_REF(member_rsk);
 	MCX_ENSURE(m->sed != NULL && m->sed_len == MCX_SAKKE_ENCAP_LEN,
 		   MCX_ERR_INVALID_ARGUMENT);
-	if (m->idruidr.present)
-		MCX_ENSURE(m->idruidr.len == MCX_MIKEY_UID_LEN &&
-			   memcmp(m->idruidr.data, member_uid, MCX_MIKEY_UID_LEN) == 0,
-			   MCX_ERR_INVALID_ARGUMENT);
+	MCX_GUARD(ids_match(&m->idrr, &m->idruidr, member_uri, uri_required, member_uid,
+			    MCX_ERR_INVALID_ARGUMENT));
 	MCX_GUARD(mcx_sakke_decapsulate(sakke, member_kms_z, member_uid, MCX_MIKEY_UID_LEN,
 					member_rsk, m->sed, m->sed_len, gmk));
 	if (m->kp_present)
@@ -814,4 +962,22 @@ out:
 	if (r != 0 && gmk != NULL)
 		mcx_crypto_wipe(gmk, MCX_MIKEY_GMK_LEN);
 	return r;
+}
+
+MCX_RESULT mcx_mikey_decapsulate(const struct mcx_sakke_params *sakke,
+				 const struct mcx_mikey_i_message *m,
+				 const uint8_t *member_kms_z, const uint8_t *member_uid,
+				 const uint8_t *member_rsk,
+				 uint8_t gmk[MCX_MIKEY_GMK_LEN])
+{
+	return decapsulate(sakke, m, member_kms_z, member_uid, NULL, 0, member_rsk, gmk);
+}
+
+MCX_RESULT mcx_mikey_decapsulate_member(const struct mcx_sakke_params *sakke,
+					const struct mcx_mikey_i_message *m,
+					const uint8_t *member_kms_z, const uint8_t *member_uid,
+					const char *member_uri, const uint8_t *member_rsk,
+					uint8_t gmk[MCX_MIKEY_GMK_LEN])
+{
+	return decapsulate(sakke, m, member_kms_z, member_uid, member_uri, 1, member_rsk, gmk);
 }

@@ -294,9 +294,18 @@ TEST(build_rejects_bad_input)
 	sw_input(&in);
 	in.gmk = NULL;
 	CHECK_EQ_INT(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out), MCX_ERR_INVALID_ARGUMENT);
+	for (int ids = MCX_MIKEY_IDS_URI; ids <= MCX_MIKEY_IDS_BOTH; ids++) {
+		sw_input(&in);
+		in.identities = (enum mcx_mikey_identities)ids;
+		in.sender_uri = NULL;            /* a URI mode without the URIs */
+		CHECK_EQ_INT(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out), MCX_ERR_INVALID_ARGUMENT);
+		sw_input(&in);
+		in.identities = (enum mcx_mikey_identities)ids;
+		in.sender_uri = "gms @streamwide.com";       /* a space: not a URI */
+		CHECK_EQ_INT(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out), MCX_ERR_INVALID_ARGUMENT);
+	}
 	sw_input(&in);
-	in.include_uris = 1;
-	in.sender_uri = NULL;
+	in.identities = (enum mcx_mikey_identities)3;   /* no such mode */
 	CHECK_EQ_INT(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out), MCX_ERR_INVALID_ARGUMENT);
 	/* a random source that fails, first and third call */
 	sw_input(&in);
@@ -387,7 +396,7 @@ TEST(round_trip_fresh_keys)
 		fresh_input(&in, gmk, gmk_id, &guk, &m1);
 		memset(&kp, 0, sizeof(kp));
 		if (variant == 1) {
-			in.include_uris = 1;
+			in.identities = MCX_MIKEY_IDS_BOTH;
 			kp.key_type = MCX_MIKEY_PURPOSE_GMK;
 			kp.status = MCX_MIKEY_KEY_STATUS_NOT_REVOKED;
 			kp.activation_time = 0xEC898DA9ULL;
@@ -438,6 +447,268 @@ TEST(round_trip_fresh_keys)
 		/* the wrong KMS key */
 		m.idruidr.present = 1;
 		CHECK(mcx_mikey_decapsulate(sk, &m, kms_a.Z, m1.uid, m1.rsk, back) != 0);
+	}
+	mcx_buf_free(out);
+}
+
+/* ---- identities: UIDs (E.7), URIs (E.2) or both ------------------------------ */
+
+TEST(identities_names)
+{
+	enum mcx_mikey_identities ids = MCX_MIKEY_IDS_BOTH;
+	static const char *const bad[] = { "", "UID", "uids", "uri ", "none", "both,uid" };
+
+	CHECK_OK(mcx_mikey_identities_parse("uid", &ids));
+	CHECK_EQ_INT(ids, MCX_MIKEY_IDS_UID);
+	CHECK_OK(mcx_mikey_identities_parse("uri", &ids));
+	CHECK_EQ_INT(ids, MCX_MIKEY_IDS_URI);
+	CHECK_OK(mcx_mikey_identities_parse("both", &ids));
+	CHECK_EQ_INT(ids, MCX_MIKEY_IDS_BOTH);
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(bad); i++) {
+		ids = MCX_MIKEY_IDS_URI;
+		CHECK_EQ_INT(mcx_mikey_identities_parse(bad[i], &ids), MCX_ERR_INVALID_ARGUMENT);
+		CHECK_EQ_INT(ids, MCX_MIKEY_IDS_URI);      /* untouched on failure */
+	}
+	CHECK(mcx_mikey_identities_parse(NULL, &ids) != 0);
+	CHECK_EQ_STR(mcx_mikey_identities_name(MCX_MIKEY_IDS_UID), "uid");
+	CHECK_EQ_STR(mcx_mikey_identities_name(MCX_MIKEY_IDS_URI), "uri");
+	CHECK_EQ_STR(mcx_mikey_identities_name(MCX_MIKEY_IDS_BOTH), "both");
+	CHECK_EQ_STR(mcx_mikey_identities_name((enum mcx_mikey_identities)7), "unknown");
+}
+
+/* The published message (E.7 form) through the identity-aware API. */
+TEST(identities_published)
+{
+	struct mcx_mikey_i_message m;
+	uint8_t gmk[16];
+
+	REQUIRE(mcx_mikey_parse(sw_msg, MSG_LEN, &m) == 0);
+	CHECK_EQ_INT(mcx_mikey_identities_of(&m), MCX_MIKEY_IDS_UID);
+	CHECK_OK(mcx_mikey_verify_sender(ec, &m, sw_kpak, sw_gms_uid, SW_GMS_URI));
+	/* no IDRi to compare a URI with: the UID decides */
+	CHECK_EQ_INT(mcx_mikey_verify_sender(ec, &m, sw_kpak, sw_alice_uid, SW_GMS_URI),
+		     MCX_ERR_SIGNATURE_INVALID);
+	CHECK_OK(mcx_mikey_decapsulate_member(sk, &m, sw_Z, sw_alice_uid, SW_ALICE_URI, sw_alice_rsk, gmk));
+	CHECK_MEM(gmk, sw_gmk, 16);
+	CHECK_EQ_INT(mcx_mikey_decapsulate_member(sk, &m, sw_Z, sw_bob_uid, SW_BOB_URI, sw_bob_rsk, gmk),
+		     MCX_ERR_INVALID_ARGUMENT);
+}
+
+/* The IDR roles a built message carries, in wire order: HDR (25 octets with an
+ * 8-octet SPI), T (10) and RAND (18) come first; each IDR is next | role |
+ * type | length (16) | value. */
+static void idr_roles(const uint8_t *msg, size_t len, uint8_t *roles, size_t *n)
+{
+	size_t off = 25 + 10 + 18;
+	uint8_t next = msg[25 + 10];
+
+	*n = 0;
+	while (next == 14 && off + 5 <= len && *n < 8) {
+		roles[(*n)++] = msg[off + 1];
+		next = msg[off];
+		off += 5 + ((size_t)msg[off + 3] << 8 | msg[off + 4]);
+	}
+}
+
+TEST(identities_round_trips)
+{
+	static const struct {
+		enum mcx_mikey_identities ids;
+		uint8_t roles[6];
+		size_t n;
+	} modes[] = {
+		{ MCX_MIKEY_IDS_UID, { 8, 9, 6, 7 }, 4 },
+		{ MCX_MIKEY_IDS_URI, { 1, 2, 6, 7 }, 4 },
+		{ MCX_MIKEY_IDS_BOTH, { 1, 2, 8, 9, 6, 7 }, 6 },
+	};
+	struct mcx_mikey_gmk_input in;
+	struct mcx_mikey_i_message m;
+	struct mcx_buf *out = mcx_buf_new(MCX_MIKEY_MSG_MAX);
+	uint8_t gmk[16], back[16], zero[16] = { 0 }, roles[8];
+	uint32_t guk = 0, gmk_id = 0x0bcdef12u;
+	size_t n = 0;
+
+	REQUIRE(out != NULL && fresh_ok);
+	REQUIRE(RAND_bytes(gmk, 16) == 1);
+	for (size_t i = 0; i < MCX_ARRAY_SIZE(modes); i++) {
+		int uri = modes[i].ids != MCX_MIKEY_IDS_UID, uid = modes[i].ids != MCX_MIKEY_IDS_URI;
+
+		mcx_buf_reset(out);
+		fresh_input(&in, gmk, gmk_id, &guk, &m1);
+		in.identities = modes[i].ids;
+		REQUIRE(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out) == 0);
+		REQUIRE(mcx_mikey_parse(mcx_buf_ptr(out), mcx_buf_len(out), &m) == 0);
+		/* the roles on the wire, in the RFC 6509 order */
+		idr_roles(mcx_buf_ptr(out), mcx_buf_len(out), roles, &n);
+		CHECK_EQ_INT(n, modes[i].n);
+		CHECK_MEM(roles, modes[i].roles, modes[i].n);
+		CHECK_EQ_INT(mcx_mikey_identities_of(&m), modes[i].ids);
+		CHECK_EQ_INT(m.idri.present, uri);
+		CHECK_EQ_INT(m.idrr.present, uri);
+		CHECK_EQ_INT(m.idruidi.present, uid);
+		CHECK_EQ_INT(m.idruidr.present, uid);
+		if (uri) {
+			CHECK(m.idri.len == strlen(gms_u.uri) && memcmp(m.idri.data, gms_u.uri, m.idri.len) == 0);
+			CHECK(m.idrr.len == strlen(m1.uri) && memcmp(m.idrr.data, m1.uri, m.idrr.len) == 0);
+			CHECK_EQ_INT(m.idri.type, 1);
+		}
+		if (uid) {
+			CHECK_MEM(m.idruidi.data, gms_u.uid, 32);
+			CHECK_MEM(m.idruidr.data, m1.uid, 32);
+		}
+		CHECK(m.idrkmsi.present && m.idrkmsr.present);
+
+		/* the member's side: every identity carried must be the right one */
+		CHECK_OK(mcx_mikey_verify_sender(ec, &m, kms_a.kpak, gms_u.uid, gms_u.uri));
+		CHECK_OK(mcx_mikey_decapsulate_member(sk, &m, kms_b.Z, m1.uid, m1.uri, m1.rsk, back));
+		CHECK_MEM(back, gmk, 16);
+		/* the UID-only API still works for every mode (URIs not compared) */
+		CHECK_OK(mcx_mikey_verify(ec, &m, kms_a.kpak, gms_u.uid));
+		CHECK_OK(mcx_mikey_decapsulate(sk, &m, kms_b.Z, m1.uid, m1.rsk, back));
+		CHECK_MEM(back, gmk, 16);
+
+		/* a sender URI that is not the one in IDRi */
+		CHECK_EQ_INT(mcx_mikey_verify_sender(ec, &m, kms_a.kpak, gms_u.uid, "sip:gms2@example.org"),
+			     uri ? MCX_ERR_SIGNATURE_INVALID : MCX_OK);
+		/* a message naming its member by URI cannot be checked without one */
+		CHECK_EQ_INT(mcx_mikey_verify_sender(ec, &m, kms_a.kpak, gms_u.uid, NULL),
+			     uri ? MCX_ERR_INVALID_ARGUMENT : MCX_OK);
+		memset(back, 0xaa, 16);
+		CHECK_EQ_INT(mcx_mikey_decapsulate_member(sk, &m, kms_b.Z, m1.uid, NULL, m1.rsk, back),
+			     uri ? MCX_ERR_INVALID_ARGUMENT : MCX_OK);
+		if (uri)
+			CHECK_MEM(back, zero, 16);
+		/* mismatching IDs: member 1's UID and keys with member 2's URI */
+		memset(back, 0xaa, 16);
+		CHECK_EQ_INT(mcx_mikey_decapsulate_member(sk, &m, kms_b.Z, m1.uid, m2.uri, m1.rsk, back),
+			     uri ? MCX_ERR_INVALID_ARGUMENT : MCX_OK);
+		if (uri)
+			CHECK_MEM(back, zero, 16);
+		/* member 2 with its own URI, UID and keys: not its message */
+		memset(back, 0xaa, 16);
+		CHECK(mcx_mikey_decapsulate_member(sk, &m, kms_b.Z, m2.uid, m2.uri, m2.rsk, back) != 0);
+		CHECK_MEM(back, zero, 16);
+		/* member 2's UID with member 1's URI (the UID form catches it; URI-only: SAKKE does) */
+		CHECK(mcx_mikey_decapsulate_member(sk, &m, kms_b.Z, m2.uid, m1.uri, m2.rsk, back) != 0);
+		CHECK_MEM(back, zero, 16);
+		/* the wrong sender UID with the right URI */
+		CHECK_EQ_INT(mcx_mikey_verify_sender(ec, &m, kms_a.kpak, m1.uid, gms_u.uri),
+			     MCX_ERR_SIGNATURE_INVALID);
+	}
+	mcx_buf_free(out);
+}
+
+/* IDRi/IDRr are URIs: the parser refuses malformed ones, and a message that
+ * names no sender or no member at all. */
+TEST(identities_parser_refuses)
+{
+	struct mcx_mikey_gmk_input in;
+	struct mcx_mikey_i_message m;
+	struct mcx_buf *out = mcx_buf_new(MCX_MIKEY_MSG_MAX);
+	uint8_t gmk[16] = { 9, 8, 7 }, *p = NULL, *cut = NULL;
+	uint32_t guk = 0;
+	size_t len = 0, idri = 0, idrr = 0, ulen = strlen("sip:gms@example.org");
+	static const uint8_t bad_octets[] = { 0x00, 0x20, 0x0a, 0x09, 0x7f, 0x01 };
+
+	REQUIRE(out != NULL && fresh_ok);
+	fresh_input(&in, gmk, 0x0abcabc1u, &guk, &m1);
+	in.identities = MCX_MIKEY_IDS_URI;
+	REQUIRE(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out) == 0);
+	len = mcx_buf_len(out);
+	REQUIRE((p = malloc(len)) != NULL);
+	REQUIRE(mcx_mikey_parse(mcx_buf_ptr(out), len, &m) == 0);
+	idri = (size_t)(m.idri.data - mcx_buf_ptr(out)) - 5;   /* the IDRi payload: next role type len16 */
+	idrr = (size_t)(m.idrr.data - mcx_buf_ptr(out)) - 5;
+	CHECK_EQ_INT(idri, 53);
+	CHECK_EQ_INT(idrr, 53 + 5 + ulen);
+#define MUTATED(off, v)                                                                  \
+	(memcpy(p, mcx_buf_ptr(out), len), p[(off)] = (uint8_t)(v), mcx_mikey_parse(p, len, &m))
+	CHECK_OK(MUTATED(0, 1));                               /* the copy parses */
+	CHECK_EQ_INT(MUTATED(idri + 2, 2), MCX_ERR_PARSE);     /* IDRi as a byte string */
+	CHECK_EQ_INT(MUTATED(idrr + 2, 0), MCX_ERR_PARSE);     /* IDRr ID type 0 */
+	CHECK_EQ_INT(MUTATED(idrr + 1, 1), MCX_ERR_PARSE);     /* IDRr relabelled IDRi: twice */
+	CHECK_EQ_INT(MUTATED(idri + 1, 2), MCX_ERR_PARSE);     /* IDRi relabelled IDRr: twice */
+	CHECK_EQ_INT(MUTATED(idrr + 1, 3), MCX_ERR_PARSE);     /* role 3 (IDRkms, RFC 3830): not ours */
+	CHECK_EQ_INT(MUTATED(idrr + 1, 5), MCX_ERR_PARSE);     /* role 5 (IDRpsk) */
+	for (size_t i = 0; i < sizeof(bad_octets); i++) {
+		CHECK_EQ_INT(MUTATED(idri + 5 + 3, bad_octets[i]), MCX_ERR_PARSE);   /* in the sender URI */
+		CHECK_EQ_INT(MUTATED(idrr + 5 + 7, bad_octets[i]), MCX_ERR_PARSE);   /* in the member URI */
+	}
+	/* lengths: 0, one short (the next payload misread), past the end */
+	memcpy(p, mcx_buf_ptr(out), len);
+	p[idri + 3] = 0;
+	p[idri + 4] = 0;
+	CHECK(mcx_mikey_parse(p, len, &m) != 0);
+	memcpy(p, mcx_buf_ptr(out), len);
+	p[idrr + 4] = (uint8_t)(p[idrr + 4] - 1);
+	CHECK(mcx_mikey_parse(p, len, &m) != 0);
+	memcpy(p, mcx_buf_ptr(out), len);
+	p[idrr + 3] = 0x04;                                    /* 1025 + ...: above MCX_MIKEY_ID_MAX */
+	p[idrr + 4] = 0x01;
+	CHECK(mcx_mikey_parse(p, len, &m) != 0);
+#undef MUTATED
+	/* a URI-form message with a flipped IDRr octet still parses but is not m1's */
+	memcpy(p, mcx_buf_ptr(out), len);
+	p[idrr + 5 + 10] ^= 0x01;
+	if (mcx_mikey_parse(p, len, &m) == 0) {
+		uint8_t back[16];
+		CHECK_EQ_INT(mcx_mikey_decapsulate_member(sk, &m, kms_b.Z, m1.uid, m1.uri, m1.rsk, back),
+			     MCX_ERR_INVALID_ARGUMENT);
+		CHECK_EQ_INT(mcx_mikey_verify_sender(ec, &m, kms_a.kpak, gms_u.uid, gms_u.uri),
+			     MCX_ERR_SIGNATURE_INVALID);       /* signed octet changed */
+	}
+
+	/* the published message without IDRuidr (octets 90..126): names no member */
+	REQUIRE((cut = malloc(MSG_LEN)) != NULL);
+	memcpy(cut, sw_msg, 90);
+	memcpy(cut + 90, sw_msg + 127, MSG_LEN - 127);
+	CHECK_EQ_INT(mcx_mikey_parse(cut, MSG_LEN - 37, &m), MCX_ERR_PARSE);
+	/* and without IDRuidi (53..89): names no sender */
+	memcpy(cut, sw_msg, 53);
+	memcpy(cut + 53, sw_msg + 90, MSG_LEN - 90);
+	CHECK_EQ_INT(mcx_mikey_parse(cut, MSG_LEN - 37, &m), MCX_ERR_PARSE);
+	/* without both UIDs: no identity at all */
+	memcpy(cut, sw_msg, 53);
+	memcpy(cut + 53, sw_msg + 127, MSG_LEN - 127);
+	CHECK_EQ_INT(mcx_mikey_parse(cut, MSG_LEN - 74, &m), MCX_ERR_PARSE);
+	/* the published message itself still parses */
+	CHECK_OK(mcx_mikey_parse(sw_msg, MSG_LEN, &m));
+	free(cut);
+	free(p);
+	mcx_buf_free(out);
+}
+
+/* The RAND a GMS gives every member of one key, and an explicit RAND. */
+TEST(group_rand)
+{
+	static const char expect_sw[] = "064d6a60a8040cbfb76572abce5aa374"; /* Python hmac, see docs/mikey.md */
+	struct mcx_mikey_gmk_input in;
+	struct mcx_mikey_i_message m;
+	struct mcx_buf *out = mcx_buf_new(MCX_MIKEY_MSG_MAX);
+	uint8_t r1[16], r2[16], r3[16], want[16], gmk[16] = { 1 };
+	uint32_t guk = 0;
+
+	REQUIRE(out != NULL && fresh_ok);
+	REQUIRE(unhex(expect_sw, want, 16) == 16);
+	CHECK_OK(mcx_mikey_group_rand(sw_gmk, SW_GMK_ID, r1));
+	CHECK_MEM(r1, want, 16);
+	CHECK_OK(mcx_mikey_group_rand(sw_gmk, SW_GMK_ID, r2));
+	CHECK_MEM(r1, r2, 16);                               /* deterministic */
+	CHECK_OK(mcx_mikey_group_rand(sw_gmk, SW_GMK_ID ^ 1, r3));
+	CHECK(memcmp(r1, r3, 16) != 0);                      /* per key id */
+	CHECK_OK(mcx_mikey_group_rand(gmk, SW_GMK_ID, r3));
+	CHECK(memcmp(r1, r3, 16) != 0);                      /* per key */
+	CHECK(mcx_mikey_group_rand(NULL, SW_GMK_ID, r3) != 0);
+	/* the builder takes it instead of drawing one: both members carry it */
+	for (int k = 0; k < 2; k++) {
+		const struct user *u = k == 0 ? &m1 : &m2;
+		mcx_buf_reset(out);
+		fresh_input(&in, sw_gmk, SW_GMK_ID, &guk, u);
+		in.rand = r1;
+		REQUIRE(mcx_mikey_gmk_build(sk, ec, &in, NULL, NULL, out) == 0);
+		REQUIRE(mcx_mikey_parse(mcx_buf_ptr(out), mcx_buf_len(out), &m) == 0);
+		CHECK_EQ_INT(m.rand_len, 16);
+		CHECK_MEM(m.rand, r1, 16);
 	}
 	mcx_buf_free(out);
 }
@@ -694,6 +965,11 @@ int main(void)
 	RUN(rebuild_published);
 	RUN(build_rejects_bad_input);
 	RUN(round_trip_fresh_keys);
+	RUN(identities_names);
+	RUN(identities_published);
+	RUN(identities_round_trips);
+	RUN(identities_parser_refuses);
+	RUN(group_rand);
 	RUN(build_appends);
 	RUN(truncated_at_every_offset);
 	RUN(trailing_garbage);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mcx/mikey.h"
 #include "vault/daemon/log.h"
 
 static const char *const role_names[] = { "admin", "kms", "gms", "signer", "auditor" };
@@ -444,7 +445,7 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 {
 	static const char *const allowed[] = { "name", "kms_uri", "user_key_period", "user_key_offset",
 		                               "certificate_lifetime", "redirect", "token_max_lifetime",
-		                               "gmk_overlap", NULL };
+		                               "gmk_overlap", "mikey_identities", NULL };
 	static const char *const redirect_allowed[] = { "allow_redirects", "report_redirects", "require_signed",
 		                                        "request_unknown_certs", "hold_until_accepted", "max_age",
 		                                        NULL };
@@ -505,6 +506,20 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		v = d->gmk_overlap;
 		MCX_GUARD(config_int(e, "gmk_overlap", 0, 365LL * 86400, &v, c->path, error));
 		d->gmk_overlap = v;
+		/* TS 33.180 E.2 (MC service IDs in IDRi/IDRr) or E.7 (their UIDs); "uid" by default */
+		{
+			char *ids = NULL;
+			enum mcx_mikey_identities mode = MCX_MIKEY_IDS_UID;
+
+			r = config_string(e, "mikey_identities", 0, &ids, c->path, error);
+			if (r == MCX_OK && ids != NULL && mcx_mikey_identities_parse(ids, &mode) != MCX_OK)
+				r = config_fail(error, c->path, config_setting_get_member(e, "mikey_identities"),
+				                "domain '%s': mikey_identities must be \"uid\", \"uri\" or \"both\"",
+				                d->name);
+			free(ids);
+			MCX_GUARD(r);
+			d->mikey_identities = (int)mode;
+		}
 		{
 			const config_setting_t *rd = config_setting_get_member(e, "redirect");
 			if (rd != NULL) {

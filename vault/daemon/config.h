@@ -64,6 +64,7 @@ struct vault_domain_config {
 	} redirect;
 	int64_t token_max_lifetime;   /* seconds: upper bound of an ID token's exp - iat */
 	int64_t gmk_overlap;          /* seconds a superseded GMK stays distributable to late joiners */
+	int mikey_identities;         /* enum mcx_mikey_identities: IDRs of the I_MESSAGEs the GMS builds */
 };
 
 struct vault_config {

@@ -187,7 +187,7 @@ static void member_build(struct gms_service *gms, struct gms_distribution *d, si
 	struct gms_member *m = &d->members[index];
 	const struct gms_member_kms *k = &d->kmss[m->kms];
 	struct mcx_mikey_gmk_input in;
-	uint8_t uid[MCX_UID_LEN];
+	uint8_t uid[MCX_UID_LEN], rand[MCX_MIKEY_RAND_LEN];
 	int r;
 
 	if (k->err != 0) {
@@ -206,6 +206,9 @@ static void member_build(struct gms_service *gms, struct gms_distribution *d, si
 		 * mcx_mikey_gmk_id_from_guk_id() */
 		r = mcx_mikey_guk_id(d->key, d->key_id, m->uri, &m->guk_id);
 	}
+	/* one RAND per key for every member: TS 33.180 7.4.2 media keys (mcx/mikey.h) */
+	if (r == MCX_OK)
+		r = mcx_mikey_group_rand(d->key, d->key_id, rand);
 	if (r == MCX_OK) {
 		in.gmk_id = d->key_id;
 		in.guk_id = m->guk_id;
@@ -221,6 +224,8 @@ static void member_build(struct gms_service *gms, struct gms_distribution *d, si
 		in.sender_ssk = d->sender_ssk;
 		in.sender_pvt = d->sender_pvt;
 		in.ntp_time = d->ntp_time;
+		in.identities = (enum mcx_mikey_identities)d->identities;
+		in.rand = rand;
 		r = mcx_mikey_gmk_build(kms_sakke(gms->kms), kms_eccsi(gms->kms), &in, NULL, NULL, msg);
 	}
 	if (r == MCX_OK && (m->i_message = mcx_base64url_string(mcx_buf_ptr(msg), mcx_buf_len(msg))) == NULL)

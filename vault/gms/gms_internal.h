@@ -50,6 +50,7 @@ struct gms_distribution {
 	uint8_t sender_pvt[MCX_ECCSI_POINT_LEN];
 	const uint8_t *sender_ssk;               /* in a secret buffer */
 	uint64_t ntp_time;
+	int identities;                          /* enum mcx_mikey_identities */
 	struct gms_member_kms *kmss;
 	size_t kms_count;
 	struct gms_member *members;

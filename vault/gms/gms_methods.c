@@ -535,7 +535,8 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 	int r = MCX_ERR_INTERNAL;
 	struct gms_service *gms = call->vault->gms;
 	struct gms_store *store = NULL;
-	const char *owner = NULL, *sender = NULL, *when = NULL;
+	const char *owner = NULL, *sender = NULL, *when = NULL, *ids = NULL;
+	enum mcx_mikey_identities identities = (enum mcx_mikey_identities)call->domain_config->mikey_identities;
 	unsigned purpose = 0;
 	uint32_t key_id = 0;
 	int64_t t;
@@ -560,6 +561,10 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 		sender = owner;   /* a server key is signed with the server's own identity */
 	MCX_GUARD(key_id_param(call, params, kind, purpose, &key_id));
 	MCX_GUARD(rpc_param_string(call, params, "time", 0, &when));
+	/* which IDRs name sender and member (TS 33.180 E.2 / E.7); default: the domain's mikey_identities */
+	MCX_GUARD(rpc_param_string(call, params, "identities", 0, &ids));
+	MCX_ENSURE(ids == NULL || mcx_mikey_identities_parse(ids, &identities) == MCX_OK,
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'identities' must be \"uid\", \"uri\" or \"both\""));
 	t = mcx_time_now();
 	if (when != NULL)
 		MCX_ENSURE(mcx_time_parse(when, &t) == MCX_OK,
@@ -628,6 +633,7 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 	d.key_id = meta.key_id;
 	d.key = mcx_buf_ptr(key);
 	d.ntp_time = (uint64_t)(t + MCX_UID_NTP_UNIX_OFFSET) << 32;
+	d.identities = (int)identities;
 
 	/* member KMSs other than home: trusted external ones only */
 	for (size_t i = 1; i < d.kms_count; i++) {
@@ -672,6 +678,7 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 	                                     list));
 	if (kind == &kind_server)
 		json_object_set_new(*result, "purpose", json_string(purpose_name(purpose)));
+	json_object_set_new(*result, "identities", json_string(mcx_mikey_identities_name(identities)));
 	vault_info("%s %s: %s '%s' key %08" PRIx32 " to %zu member(s) (%" PRIu64 " home, %zu failed) in %" PRIu64
 	           " ms (uid %u)",
 	           method, call->domain, kind->owner_param, owner, meta.key_id, d.count, home_members, failed,

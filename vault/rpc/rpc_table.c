@@ -67,7 +67,7 @@ const struct rpc_method rpc_methods[] = {
 	{ "gmk.show",        GMS,    RPC_DOMAIN_REQUIRED, { "domain", "group", NULL }, method_gmk_show,
 	  "every GMK version of a group (no key bytes)", RPC_READ_ONLY },
 	{ "gmk.distribute",  GMS,    RPC_DOMAIN_REQUIRED,
-	  { "domain", "group", "sender_uri", "members", "time", "gmk_id", NULL }, method_gmk_distribute,
+	  { "domain", "group", "sender_uri", "members", "time", "gmk_id", "identities", NULL }, method_gmk_distribute,
 	  "MIKEY-SAKKE I_MESSAGEs of a GMK for up to 10,000 members", RPC_AUDITED },
 	{ "server_key.create", GMS,  RPC_DOMAIN_REQUIRED, { "domain", "server_uri", "purpose", NULL },
 	  method_server_key_create, "a server signalling key (csk, mkfc, mscck)", RPC_AUDITED | RPC_CHANGES_STATE },
@@ -80,7 +80,7 @@ const struct rpc_method rpc_methods[] = {
 	{ "server_key.show", GMS,    RPC_DOMAIN_REQUIRED, { "domain", "server_uri", "purpose", NULL },
 	  method_server_key_show, "every version of a server's keys (no key bytes)", RPC_READ_ONLY },
 	{ "server_key.distribute", GMS, RPC_DOMAIN_REQUIRED,
-	  { "domain", "server_uri", "purpose", "members", "time", "key_id", NULL }, method_server_key_distribute,
+	  { "domain", "server_uri", "purpose", "members", "time", "key_id", "identities", NULL }, method_server_key_distribute,
 	  "MIKEY-SAKKE I_MESSAGEs of a server key, signed as the server", RPC_AUDITED },
 	/* redirect: security domain redirect responses and ID tokens (vault/redirect/) */
 	{ "redirect.sign",   SIGNER, RPC_DOMAIN_REQUIRED,
