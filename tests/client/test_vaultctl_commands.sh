@@ -23,6 +23,8 @@ fi
 trap harness_cleanup EXIT
 harness_setup || { not_ok harness_setup; checks_summary vaultctl-commands; exit 1; }
 HARNESS_GMS_STORE=$HARNESS_DIR/gms.sqlite
+# the test's uid may sign redirect responses as the dispatch identities (ECCSI)
+HARNESS_EXTRA_ACCESS=", { uid = $(id -u); roles = [ \"signer\" ]; sign_as = [ \"sip:dispatch-*\" ]; }"
 harness_write_config
 harness_start || { not_ok harness_start; checks_summary vaultctl-commands; exit 1; }
 T=$HARNESS_DIR out=$HARNESS_DIR/out err=$HARNESS_DIR/err
@@ -62,6 +64,12 @@ check "server-key distribute --chunk 1 --progress: one line per member, progress
 check "server-key distribute --id (the previous key) --json from stdin" \
 	"echo sip:alice@a.example | \"\$V\" server-key distribute $D $S mkfc --members - --id $id1 --json >'$out' 2>'$err' &&
 	 json '$out' && has '\"key_id\": \"$id1\"' '$out' && has '\"distributed\": 1' '$out'"
+check "server-key distribute --identities uri: URIs in the I_MESSAGEs" \
+	"vc 1 server-key distribute $D $S mkfc --members '$T/members' --identities uri --json && json '$out' &&
+	 has '\"identities\": \"uri\"' '$out'"
+check "server-key distribute --identities bogus: exit 1, invalid params" \
+	"vc 1 server-key distribute $D $S mkfc --members '$T/members' --identities bogus &&
+	 vault_err server_key.distribute MCX_ERR_INVALID_PARAMS -32602"
 check "server-key distribute without --members: usage" "vc 2 server-key distribute $D $S mkfc && has '--members is required' '$err'"
 check "server-key distribute of a purpose without a key: exit 1" \
 	"vc 1 server-key distribute $D $S csk --members '$T/members' && vault_err server_key.distribute MCX_ERR_NOT_FOUND -32002"
@@ -87,6 +95,13 @@ cp "$out" "$T/resp2.json"
 check "redirect sign an untrusted KMS: exit 1, the KMS named" \
 	"vc 1 redirect sign $D $sign_args --initiating-kms kms.a.example --initiating-kms kms.z.example --receiving-kms kms.a.example &&
 	 vault_err redirect.sign MCX_ERR_POLICY_DENIED -32005 && has kms.z.example '$err'"
+check "redirect sign --signer-id (ECCSI by an identity in sign_as)" \
+	"vc 0 --json redirect sign $D $sign_args --initiating-kms kms.a.example --receiving-kms kms.a.example \
+	   --signer-id sip:dispatch-1@a.example && json '$out' && has '\"signer_id\": \"sip:dispatch-1@a.example\"' '$out' &&
+	 has '\"alg\": \"ECCSI\"' '$out'"
+check "redirect sign --signer-id outside sign_as: exit 1, permission denied" \
+	"vc 1 redirect sign $D $sign_args --initiating-kms kms.a.example --receiving-kms kms.a.example \
+	   --signer-id sip:alice@a.example && vault_err redirect.sign MCX_ERR_PERMISSION_DENIED -32001"
 check "redirect sign without --receiving-kms: usage names the option" \
 	"vc 2 redirect sign $D $sign_args --initiating-kms kms.a.example && has '^vaultctl: --receiving-kms is required$' '$err'"
 python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["response"])' "$T/resp2.json" >"$T/resp2"

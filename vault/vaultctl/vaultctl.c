@@ -1655,6 +1655,10 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 				json_object_set(params, id_names[k], v);
 		if (json_object_get(params, "time") == NULL && json_is_string(v = json_object_get(res, "time")))
 			json_object_set(params, "time", v);
+		/* and the identity form (a SIGHUP mid-run must not mix forms) */
+		if (json_object_get(params, "identities") == NULL &&
+		    json_is_string(v = json_object_get(res, "identities")))
+			json_object_set(params, "identities", v);
 		json_array_foreach(json_object_get(res, "members"), i, m) {
 			json_t *e = json_object_get(m, "error");
 			if (e != NULL) {
@@ -1689,6 +1693,8 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 		                        (json_int_t)(total - sent), "failed_by_reason", reasons, "members", all);
 		if (out != NULL && key_id != NULL)
 			json_object_set_new(out, strcmp(owner_name, "group") == 0 ? "gmk_id" : "key_id", json_string(key_id));
+		if (out != NULL && json_object_get(params, "identities") != NULL)
+			json_object_set(out, "identities", json_object_get(params, "identities"));
 		print_json(out);
 		json_decref(out);
 	} else {
@@ -2433,12 +2439,14 @@ static const struct command commands[] = {
 	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_call, "gmk.show",
 	  ARGS(POS("domain"), POS("group")), print_gmk_show },
 	{ "gmk distribute",
-	  "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--chunk N] [--progress]",
+	  "DOMAIN GROUP --sender URI --members FILE|- [--time T] [--id GMK_ID] [--identities uid|uri|both] [--chunk N] "
+	  "[--progress]",
 	  "I_MESSAGEs for members (lines \"URI [KMS_URI]\"), one output line each (gms)", cmd_distribute,
 	  "gmk.distribute",
 	  ARGS(POS("domain"), POS("group"), POS_OPT("sender_uri"), { NULL, NULL, ARG_STRING, ARG_OPTIONAL },
 	       OPT("--sender", "sender_uri", ARG_STRING), OPT("--members", NULL, ARG_STRING),
-	       OPT("--time", "time", ARG_STRING), OPT("--id", "gmk_id", ARG_STRING), OPT("--chunk", NULL, ARG_INT),
+	       OPT("--time", "time", ARG_STRING), OPT("--id", "gmk_id", ARG_STRING),
+	       OPT("--identities", "identities", ARG_STRING), OPT("--chunk", NULL, ARG_INT),
 	       OPT("--progress", NULL, ARG_FLAG)), NULL },
 	{ "server-key create", "DOMAIN SERVER_URI PURPOSE", "a server signalling key, PURPOSE csk, mkfc or mscck (gms)",
 	  cmd_call, "server_key.create", ARGS(POS("domain"), POS("server_uri"), POS("purpose")), print_server_key },
@@ -2454,22 +2462,26 @@ static const struct command commands[] = {
 	{ "server-key show", "DOMAIN SERVER_URI [PURPOSE]", "show every version of a server's keys (gms)", cmd_call,
 	  "server_key.show", ARGS(POS("domain"), POS("server_uri"), POS_OPT("purpose")), print_server_key_show },
 	{ "server-key distribute",
-	  "DOMAIN SERVER_URI PURPOSE --members FILE|- [--time T] [--id KEY_ID] [--chunk N] [--progress]",
+	  "DOMAIN SERVER_URI PURPOSE --members FILE|- [--time T] [--id KEY_ID] [--identities uid|uri|both] [--chunk N] "
+	  "[--progress]",
 	  "I_MESSAGEs of a server key, signed as the server, one output line per member (gms)", cmd_distribute,
 	  "server_key.distribute",
 	  ARGS(POS("domain"), POS("server_uri"), POS("purpose"), OPT_REQ("--members", NULL, ARG_STRING),
-	       OPT("--time", "time", ARG_STRING), OPT("--id", "key_id", ARG_STRING), OPT("--chunk", NULL, ARG_INT),
+	       OPT("--time", "time", ARG_STRING), OPT("--id", "key_id", ARG_STRING),
+	       OPT("--identities", "identities", ARG_STRING), OPT("--chunk", NULL, ARG_INT),
 	       OPT("--progress", NULL, ARG_FLAG)), NULL },
 	{ "redirect sign",
 	  "DOMAIN --originating-id URI --receiving-id URI --originating-kms KMS_URI --initiating-kms KMS_URI... "
-	  "--receiving-kms KMS_URI...",
-	  "a Security Domain Redirect Response (JWS) signed by the domain; repeat the list options (signer)", cmd_call,
+	  "--receiving-kms KMS_URI... [--signer-id URI]",
+	  "a Security Domain Redirect Response (JWS) signed by the domain, or with --signer-id by that MCX identity "
+	  "(ECCSI, needs sign_as); repeat the list options (signer)", cmd_call,
 	  "redirect.sign",
 	  ARGS(POS("domain"), OPT_REQ("--originating-id", "originating_id", ARG_STRING),
 	       OPT_REQ("--receiving-id", "receiving_id", ARG_STRING),
 	       OPT_REQ("--originating-kms", "originating_kms_uri", ARG_STRING),
 	       OPT_REQ("--initiating-kms", "acceptable_initiating_kms", ARG_LIST),
-	       OPT_REQ("--receiving-kms", "acceptable_receiving_kms", ARG_LIST)),
+	       OPT_REQ("--receiving-kms", "acceptable_receiving_kms", ARG_LIST),
+	       OPT("--signer-id", "signer_id", ARG_STRING)),
 	  print_response },
 	{ "redirect evaluate", "DOMAIN RESPONSE|@FILE|- [--received-at T]",
 	  "judge a redirect response under the domain's policy; exit 1 on reject (signer, kms)", cmd_call,
