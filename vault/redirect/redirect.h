@@ -42,7 +42,7 @@ void redirect_service_free(struct redirect_service *redirect);
 /* What the home domain trusts at one instant. */
 struct redirect_trust {
 	const struct vault_domain_config *home;
-	struct kms_external_entry *external;   /* every imported entry; only valid ones count */
+	struct kms_external_entry *external;   /* the entries trusted at now (kms_external_list_trusted) */
 	size_t external_count;
 	int64_t now;
 };
