@@ -384,8 +384,10 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 		char marker[HSM_LABEL_MAX + 1];
 		hsm_handle_t leftover;
 		external_marker_label(marker, sizeof(marker), domain, cert.kms_uri);
-		if (hsm_find_by_label(ext->hsm, HSM_CLASS_DATA, marker, &leftover) == MCX_OK)
-			MCX_GUARD(hsm_object_destroy(ext->hsm, leftover));
+		r = hsm_find_by_label(ext->hsm, HSM_CLASS_DATA, marker, &leftover);
+		if (r == MCX_OK)
+			r = hsm_object_destroy(ext->hsm, leftover);
+		MCX_ENSURE(r == MCX_OK || r == MCX_ERR_NOT_FOUND, r);
 	}
 	MCX_GUARD(hsm_data_create(ext->hsm, label, value, strlen(value), &handle));
 	r = hsm_sync(ext->hsm);
