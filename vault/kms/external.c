@@ -261,6 +261,8 @@ static void external_apply_markers(struct kms_external *ext)
 			           m->domain);
 			continue;
 		}
+		if (rec->entry.revoked && rec->entry.revoked_at <= m->revoked_at)
+			continue;   /* two markers (never written by one vaultd): the first revocation stands */
 		rec->entry.revoked = 1;
 		rec->entry.revoked_at = m->revoked_at;
 		snprintf(rec->entry.revocation_reason, sizeof(rec->entry.revocation_reason), "%s", m->reason);

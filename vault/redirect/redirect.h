@@ -4,7 +4,8 @@
  * under the home domain's five redirect policies, and inter-domain ID tokens.
  *
  * Trust: a home domain trusts exactly its own KMS URI and the external KMSs
- * imported with external.import whose certificate is valid now.  A signer is
+ * imported with external.import whose certificate is valid now and not
+ * revoked (kms_external_list_trusted decides).  A signer is
  * named by the payload's "iss" (its KMS URI) and the header's "kid"
  * ("<domain>/token/<version>"; no other purpose is accepted): for the home
  * KMS URI the kid selects one of the home domain's "token" key versions
