@@ -20,7 +20,10 @@
  *   - kms.user_keys: own namespace (name, subdomains, user_namespaces,
  *     hostless URIs), visiting users of the domains in
  *     issue_to_external_users (audited with their home domain), others
- *     refused with -32005; the new settings checked by vaultd -t;
+ *     refused with -32005; the new settings checked by vaultd -t and
+ *     followed at a SIGHUP;
+ *   - the home certificate's overlap window: both generations in the
+ *     bundle after a KMS rotation, until the old one is retired;
  *   - the audit log of both vaults verifies.
  *
  * Ends with "kms-revoke: N passed, N failed".
@@ -645,6 +648,102 @@ TEST(interconnect_settings_checked)
 	unlink(path);
 }
 
+/* Rewrites A's configuration (from -> to) and reloads it with SIGHUP; 0 when done. */
+static int reload_a(const char *from, const char *to)
+{
+	FILE *f = fopen(vault_a.config, "r");
+	char text[8192], *at;
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	if ((at = strstr(text, from)) == NULL || n - strlen(from) + strlen(to) >= sizeof(text))
+		return -1;
+	memmove(at + strlen(to), at + strlen(from), strlen(at + strlen(from)) + 1);
+	memcpy(at, to, strlen(to));
+	if ((f = fopen(vault_a.config, "w")) == NULL)
+		return -1;
+	fputs(text, f);
+	fclose(f);
+	return kill(vault_a.pid, SIGHUP);
+}
+
+/* Polls kms.user_keys until it answers `code` (a reload is asynchronous); 1 when it did within 10 s. */
+static int user_keys_becomes(const char *domain, const char *user_uri, int code)
+{
+	for (int i = 0; i < 200; i++) {
+		if (user_keys(domain, user_uri) == code)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+TEST(interconnect_follows_reload)
+{
+	/* SIGHUP without issue_to_external_users: carol's next keys are refused */
+	REQUIRE(reload_a("issue_to_external_users = [ \"c.example\" ];", "") == 0);
+	CHECK(user_keys_becomes(A_DOMAIN, "sip:carol@c.example", -32005));
+	CHECK_EQ_INT(user_keys(A_DOMAIN, "sip:alice@a.example"), 0);
+	/* and back */
+	REQUIRE(reload_a("kms_uri = \"kms.a.example\";",
+			 "kms_uri = \"kms.a.example\"; issue_to_external_users = [ \"c.example\" ];") == 0);
+	CHECK(user_keys_becomes(A_DOMAIN, "sip:carol@c.example", 0));
+}
+
+/* The home certificate's overlap window (docs/operations.md): after a KMS
+ * rotation both certificates are in the bundle, new keys come from the new
+ * generation, and retiring the old one ends the window. */
+TEST(home_rotation_overlap)
+{
+	json_t *res = NULL, *payload, *certs, *e;
+	size_t i, valid = 0;
+	char *cert1 = NULL, *cert2 = NULL;
+
+	REQUIRE(rpc(va, "key.rotate", json_pack("{s:s, s:s}", "domain", B_DOMAIN, "purpose", "kms"), &res, NULL) == 0);
+	json_decref(res);
+	REQUIRE(rpc(va, "kms.cert_cache", json_pack("{s:s}", "domain", B_DOMAIN), &res, NULL) == 0);
+	{
+		const char *bundle = json_string_value(json_object_get(res, "bundle")), *d1, *d2;
+		struct mcx_buf *pl = mcx_buf_new(strlen(bundle != NULL ? bundle : ""));
+		payload = NULL;
+		if (bundle != NULL && pl != NULL && (d1 = strchr(bundle, '.')) != NULL && (d2 = strchr(d1 + 1, '.')) != NULL &&
+		    mcx_base64url_decode(pl, d1 + 1, (size_t)(d2 - d1 - 1)) == 0)
+			payload = json_loadb((const char *)mcx_buf_ptr(pl), mcx_buf_len(pl), 0, NULL);
+		mcx_buf_free(pl);
+	}
+	json_decref(res);
+	certs = json_object_get(payload, "certificates");
+	json_array_foreach(certs, i, e) {
+		if (strcmp(json_string_value(json_object_get(e, "role")), "Root") == 0 &&
+		    strcmp(json_string_value(json_object_get(e, "status")), "valid") == 0 &&
+		    json_is_string(json_object_get(e, "xml")))
+			valid++;
+		if (strstr(json_string_value(json_object_get(e, "cert_uri")), "/1") != NULL)
+			cert1 = strdup(json_string_value(json_object_get(e, "cert_uri")));
+		else
+			cert2 = strdup(json_string_value(json_object_get(e, "cert_uri")));
+	}
+	CHECK_EQ_INT(valid, 2);
+	CHECK(cert1 != NULL && cert2 != NULL);
+	json_decref(payload);
+	REQUIRE(rpc(va, "kms.user_keys", json_pack("{s:s, s:s}", "domain", B_DOMAIN, "user_uri", "sip:bob@b.example"), &res,
+		    NULL) == 0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(res, "kms_version")), 2);
+	json_decref(res);
+	REQUIRE(rpc(va, "key.retire",
+		    json_pack("{s:s, s:s, s:i, s:b}", "domain", B_DOMAIN, "purpose", "kms", "version", 1, "now", 1), NULL,
+		    NULL) == 0);
+	REQUIRE(rpc(va, "kms.cert_cache", json_pack("{s:s}", "domain", B_DOMAIN), &res, NULL) == 0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(res, "certificates")), 1);
+	json_decref(res);
+	free(cert1);
+	free(cert2);
+}
+
 TEST(audit_logs_verify)
 {
 	CHECK_EQ_INT(test_vault_audit_verify(&vault_a), 0);
@@ -691,6 +790,8 @@ int main(void)
 		RUN(remove_and_import_again);
 		RUN(interconnect_user_keys);
 		RUN(interconnect_settings_checked);
+		RUN(interconnect_follows_reload);
+		RUN(home_rotation_overlap);
 		RUN(audit_logs_verify);
 		RUN(vaults_stop_cleanly);
 	}
