@@ -458,8 +458,9 @@ static void config_name_list_free(char **list, size_t count)
 static int config_load_domains(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "name", "kms_uri", "user_key_period", "user_key_offset",
+		                               "user_namespaces", "issue_to_external_users",
 		                               "certificate_lifetime", "redirect", "token_max_lifetime",
-		                               "gmk_overlap", "user_namespaces", "issue_to_external_users", NULL };
+		                               "gmk_overlap", NULL };
 	static const char *const redirect_allowed[] = { "allow_redirects", "report_redirects", "require_signed",
 		                                        "request_unknown_certs", "hold_until_accepted", "max_age",
 		                                        NULL };
@@ -511,15 +512,6 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		MCX_ENSURE(d->user_key_offset < d->user_key_period,
 		           config_fail(error, c->path, e, "domain '%s': user_key_offset must be smaller than user_key_period",
 		                       d->name));
-		v = d->certificate_lifetime;
-		MCX_GUARD(config_int(e, "certificate_lifetime", 3600, 20LL * 365 * 86400, &v, c->path, error));
-		d->certificate_lifetime = v;
-		v = d->token_max_lifetime;
-		MCX_GUARD(config_int(e, "token_max_lifetime", 60, 7LL * 86400, &v, c->path, error));
-		d->token_max_lifetime = v;
-		v = d->gmk_overlap;
-		MCX_GUARD(config_int(e, "gmk_overlap", 0, 365LL * 86400, &v, c->path, error));
-		d->gmk_overlap = v;
 		MCX_GUARD(config_name_list(e, "user_namespaces", 1, &d->user_namespaces, &d->user_namespace_count, c->path,
 		                           error));
 		if (d->user_namespaces == NULL) {
@@ -530,6 +522,15 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		}
 		MCX_GUARD(config_name_list(e, "issue_to_external_users", 0, &d->external_user_domains,
 		                           &d->external_user_domain_count, c->path, error));
+		v = d->certificate_lifetime;
+		MCX_GUARD(config_int(e, "certificate_lifetime", 3600, 20LL * 365 * 86400, &v, c->path, error));
+		d->certificate_lifetime = v;
+		v = d->token_max_lifetime;
+		MCX_GUARD(config_int(e, "token_max_lifetime", 60, 7LL * 86400, &v, c->path, error));
+		d->token_max_lifetime = v;
+		v = d->gmk_overlap;
+		MCX_GUARD(config_int(e, "gmk_overlap", 0, 365LL * 86400, &v, c->path, error));
+		d->gmk_overlap = v;
 		{
 			const config_setting_t *rd = config_setting_get_member(e, "redirect");
 			if (rd != NULL) {
