@@ -83,6 +83,7 @@ PY
 state() {
 	$V key list a.example; $V key list b.example
 	$V external list a.example | cut -d' ' -f1
+	rpc external.list '{"domain":"a.example"}'   # with the revocation state
 	$V gmk show a.example sip:g1@a.example --json 2>&1 | grep -v '"created"'
 	$V gmk list a.example 2>&1
 	rpc server_key.list '{"domain":"a.example"}' | sed 's/"created": "[^"]*"//g'
@@ -115,6 +116,7 @@ key.rotate kms|$V key rotate a.example kms
 key.retire sign|$V key retire a.example sign 1
 key.retire cert|$V key retire a.example cert 1
 key.retire token|$V key retire a.example token 1
+external.revoke|rpc external.revoke '{"domain":"a.example","kms_uri":"kms.c.example","reason":"superseded"}'
 external.remove|$V external remove a.example kms.c.example
 external.import|$V external import b.example "$C_DIR/c.xml" "$C_DIR/c.pem" --token-key "$C_DIR/c-token.pem"
 gmk.create|$V gmk create a.example sip:g2@a.example

@@ -18,3 +18,14 @@ EXTRA_TARGETS += $(SCAN_SECRETS)
 $(SCAN_SECRETS): $(call objs,tests/kms/scan_secrets.c) $(LIBMCXCRYPTO) $(LIBMCXCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# test_kms_revoke: external.revoke and expiry seen by every trust user
+# (gmk/server_key.distribute, token.verify, redirect.*, kms.cert_cache) and
+# kms.user_keys for users of other systems (issue_to_external_users).
+TEST_KMS_REVOKE := $(B)/tests/test_kms_revoke
+TEST_PROGRAMS += $(TEST_KMS_REVOKE)
+
+$(TEST_KMS_REVOKE): $(call objs,tests/kms/test_kms_revoke.c tests/lib/vault_fixture.c) \
+		    $(LIBMCXVAULT_A) $(LIBMCXCOMMON) | $(VAULTD)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(VAULTD),$^) $(PKG_LIBS) $(LDLIBS)

@@ -441,9 +441,45 @@ out:
 	return r;
 }
 
+/* A domain's list of host names (user_namespaces, issue_to_external_users):
+ * an array of min-64 valid lower-case domain names.  Absent: *out stays NULL. */
+static int config_name_list(const config_setting_t *e, const char *name, int min, char ***out, size_t *count,
+                            const char *path, char **error)
+{
+	const config_setting_t *s = config_setting_get_member(e, name);
+	int r = MCX_ERR_INTERNAL, n;
+
+	if (s == NULL)
+		return MCX_OK;
+	n = config_setting_length(s);
+	MCX_ENSURE(config_setting_is_array(s) && n >= min && n <= 64,
+	           config_fail(error, path, s, "'%s' must be an array of %d to 64 domain names [ \"x.example\", ... ]",
+	                       name, min));
+	MCX_ENSURE_ALLOC(*out = calloc((size_t)n + 1, sizeof(char *)));
+	for (int i = 0; i < n; i++) {
+		const char *v = config_setting_get_string_elem(s, (unsigned)i);
+		MCX_ENSURE(v != NULL && vault_domain_name_valid(v),
+		           config_fail(error, path, s, "'%s': '%s' is not a domain name (lower-case letters, digits, '.', '-')",
+		                       name, v != NULL ? v : "(not a string)"));
+		MCX_ENSURE_ALLOC((*out)[i] = strdup(v));
+		(*count)++;
+	}
+	r = MCX_OK;
+out:
+	return r;
+}
+
+static void config_name_list_free(char **list, size_t count)
+{
+	for (size_t i = 0; list != NULL && i < count; i++)
+		free(list[i]);
+	free(list);
+}
+
 static int config_load_domains(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "name", "kms_uri", "user_key_period", "user_key_offset",
+		                               "user_namespaces", "issue_to_external_users",
 		                               "certificate_lifetime", "redirect", "token_max_lifetime",
 		                               "gmk_overlap", "mikey_identities", NULL };
 	static const char *const redirect_allowed[] = { "allow_redirects", "report_redirects", "require_signed",
@@ -497,6 +533,16 @@ static int config_load_domains(struct vault_config *c, const config_setting_t *s
 		MCX_ENSURE(d->user_key_offset < d->user_key_period,
 		           config_fail(error, c->path, e, "domain '%s': user_key_offset must be smaller than user_key_period",
 		                       d->name));
+		MCX_GUARD(config_name_list(e, "user_namespaces", 1, &d->user_namespaces, &d->user_namespace_count, c->path,
+		                           error));
+		if (d->user_namespaces == NULL) {
+			/* by default a domain's own users are those of its name (and subdomains) */
+			MCX_ENSURE_ALLOC(d->user_namespaces = calloc(1, sizeof(char *)));
+			MCX_ENSURE_ALLOC(d->user_namespaces[0] = strdup(d->name));
+			d->user_namespace_count = 1;
+		}
+		MCX_GUARD(config_name_list(e, "issue_to_external_users", 0, &d->external_user_domains,
+		                           &d->external_user_domain_count, c->path, error));
 		v = d->certificate_lifetime;
 		MCX_GUARD(config_int(e, "certificate_lifetime", 3600, 20LL * 365 * 86400, &v, c->path, error));
 		d->certificate_lifetime = v;
@@ -645,6 +691,8 @@ void vault_config_free(struct vault_config *c)
 	for (size_t i = 0; i < c->domain_count; i++) {
 		free(c->domains[i].name);
 		free(c->domains[i].kms_uri);
+		config_name_list_free(c->domains[i].user_namespaces, c->domains[i].user_namespace_count);
+		config_name_list_free(c->domains[i].external_user_domains, c->domains[i].external_user_domain_count);
 	}
 	free(c->domains);
 	free(c);

@@ -53,6 +53,14 @@ struct vault_domain_config {
 	int64_t user_key_period;  /* seconds, TS 33.180 UserKeyPeriod */
 	int64_t user_key_offset;  /* seconds, TS 33.180 UserKeyOffset */
 	int64_t certificate_lifetime; /* seconds a new KMS certificate is valid */
+	/* Interconnect (kms.user_keys): the host names whose users are the domain's own
+	 * (user_namespaces; default: the domain's name; each also covers its subdomains), and
+	 * the home domains of visiting users of other systems it may issue keys to
+	 * (issue_to_external_users; default none).  Lower-case DNS names. */
+	char **user_namespaces;
+	size_t user_namespace_count;
+	char **external_user_domains;
+	size_t external_user_domain_count;
 	/* TR 33.880 redirect policy of this home domain (the five policies) */
 	struct {
 		int allow;                 /* allow_redirects: no -> every redirect ignored */

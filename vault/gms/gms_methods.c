@@ -451,18 +451,17 @@ static void member_kms_resolve(struct rpc_call *call, const char *method, struct
 	struct kms_external_entry e;
 	int r;
 
-	memset(&e, 0, sizeof(e));
-	r = kms_external_find(kms_external_store(call->vault->kms), call->domain, k->kms_uri, &e);
+	/* the trust-store lookup refuses a revoked certificate, or one not valid at t,
+	 * with its reason: that KMS's members fail, the others are served */
+	r = kms_external_find_at(kms_external_store(call->vault->kms), call->domain, k->kms_uri, t, &e, k->message,
+	                         sizeof(k->message));
 	if (r == MCX_ERR_NOT_FOUND) {
 		k->err = MCX_ERR_UNTRUSTED;
-		snprintf(k->message, sizeof(k->message), "external security domain not trusted: KMS '%.120s'", k->kms_uri);
+	} else if (r == MCX_ERR_REVOKED || r == MCX_ERR_EXPIRED) {
+		k->err = r;
 	} else if (r != MCX_OK) {
 		k->err = r;
 		snprintf(k->message, sizeof(k->message), "member KMS '%.120s' could not be read", k->kms_uri);
-	} else if (t < e.valid_from || t > e.valid_to) {
-		k->err = MCX_ERR_EXPIRED;
-		snprintf(k->message, sizeof(k->message), "the certificate of KMS '%.120s' is not valid at that time",
-		         k->kms_uri);
 	} else if (e.user_key_period <= 0 || e.user_key_offset < 0 ||
 	           mcx_uid_key_period(t, (uint64_t)e.user_key_period, (uint64_t)e.user_key_offset, &k->period_no, NULL,
 	                              NULL) != MCX_OK) {

@@ -17,9 +17,22 @@
 #include "vault/kms/kms_cert.h"
 
 #define EXTERNAL_PREFIX "mcxvault-external/"
+#define EXTERNAL_REVOKED_SUFFIX "/revoked"
 
 struct external_record {
 	struct kms_external_entry entry;
+	hsm_handle_t handle;
+	hsm_handle_t revocation;            /* the "/revoked" marker, when entry.revoked */
+	uint8_t cert_sha256[SHA256_DIGEST_LENGTH];
+};
+
+/* A revocation marker found by the start-up walk, applied once every entry is loaded. */
+struct external_marker {
+	char domain[129];
+	char kms_uri[256];
+	int64_t revoked_at;
+	char reason[32];
+	uint8_t cert_sha256[SHA256_DIGEST_LENGTH];
 	hsm_handle_t handle;
 };
 
@@ -29,7 +42,48 @@ struct kms_external {
 	pthread_mutex_t change_lock;
 	struct external_record *records;
 	size_t count;
+	struct external_marker *markers;    /* only during kms_external_open */
+	size_t marker_count;
 };
+
+/* RFC 5280 section 5.3.1 CRLReason, without certificateHold and removeFromCRL:
+ * a relying party's revocation here is final (external.remove and a new
+ * external.import are the way back, both audited). */
+static const char *const external_reasons[] = { "unspecified", "keyCompromise", "cACompromise",
+	                                        "affiliationChanged", "superseded", "cessationOfOperation",
+	                                        "privilegeWithdrawn", "aACompromise", NULL };
+
+int kms_external_reason_valid(const char *reason)
+{
+	for (size_t i = 0; reason != NULL && external_reasons[i] != NULL; i++)
+		if (strcmp(reason, external_reasons[i]) == 0)
+			return 1;
+	return 0;
+}
+
+MCX_RESULT kms_external_entry_check(const struct kms_external_entry *e, int64_t at, char *reason,
+                                    size_t reason_size)
+{
+	char when[21];
+
+	/* Untrusted once revoked, whatever instant is asked about: a response,
+	 * token or certificate use dated before the revocation proves nothing,
+	 * since whoever holds a compromised key can write any date. */
+	if (e->revoked) {
+		mcx_time_format(e->revoked_at, when);
+		if (reason != NULL)
+			snprintf(reason, reason_size, "the certificate of KMS '%.120s' was revoked at %s (%s)", e->kms_uri,
+			         when, e->revocation_reason);
+		return MCX_ERR_REVOKED;
+	}
+	if (at < e->valid_from || at > e->valid_to) {
+		if (reason != NULL)
+			snprintf(reason, reason_size, "the certificate of KMS '%.120s' is not valid at that time (%s)",
+			         e->kms_uri, at > e->valid_to ? "expired" : "not yet valid");
+		return MCX_ERR_EXPIRED;
+	}
+	return MCX_OK;
+}
 
 static void external_label(char *label, size_t size, const char *domain, const char *kms_uri)
 {
@@ -40,6 +94,16 @@ static void external_label(char *label, size_t size, const char *domain, const c
 	for (size_t i = 0; i < 8; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 	snprintf(label, size, EXTERNAL_PREFIX "%s/%s", domain, hex);
+}
+
+/* The entry's revocation marker: "<entry label>/revoked" (at most 171 octets). */
+static void external_marker_label(char *marker, size_t size, const char *domain, const char *kms_uri)
+{
+	char label[HSM_LABEL_MAX + 1];
+
+	external_label(label, sizeof(label), domain, kms_uri);
+	if (snprintf(marker, size, "%s" EXTERNAL_REVOKED_SUFFIX, label) >= (int)size)
+		marker[0] = '\0';   /* not reached: domain names are at most 128 octets */
 }
 
 /* Fills entry from a verified certificate. */
@@ -69,10 +133,62 @@ static int external_append(struct kms_external *ext, const struct kms_external_e
 	if (grown == NULL)
 		return MCX_ERR_ALLOC;
 	ext->records = grown;
+	memset(&ext->records[ext->count], 0, sizeof(ext->records[0]));
 	ext->records[ext->count].entry = *entry;
 	ext->records[ext->count].handle = handle;
+	ext->records[ext->count].revocation = HSM_HANDLE_INVALID;
+	SHA256((const uint8_t *)entry->xml, strlen(entry->xml), ext->records[ext->count].cert_sha256);
 	ext->count++;
 	return MCX_OK;
+}
+
+static int external_hex32(const char *hex, uint8_t out[32])
+{
+	struct mcx_buf *b = mcx_buf_new(64);
+	int r = MCX_ERR_PARSE;
+
+	if (b != NULL && hex != NULL && mcx_hex_decode(b, hex, strlen(hex)) == MCX_OK && mcx_buf_len(b) == 32) {
+		memcpy(out, mcx_buf_ptr(b), 32);
+		r = MCX_OK;
+	}
+	mcx_buf_free(b);
+	return r;
+}
+
+/* A "<entry label>/revoked" object: kept for external_apply_markers. */
+static int external_walk_marker(struct kms_external *ext, const char *domain, const struct hsm_object *object)
+{
+	json_t *root = NULL;
+	const char *kms_uri = NULL, *reason = NULL, *hash = NULL;
+	json_int_t at = 0;
+	struct external_marker m, *grown;
+	int r = MCX_OK;
+
+	memset(&m, 0, sizeof(m));
+	if ((root = json_loadb((const char *)object->value, object->value_len, 0, NULL)) == NULL ||
+	    json_unpack(root, "{s:s, s:I, s:s, s:s}", "kms_uri", &kms_uri, "revoked_at", &at, "reason", &reason,
+	                "cert_sha256", &hash) != 0 ||
+	    !kms_external_reason_valid(reason) || external_hex32(hash, m.cert_sha256) != MCX_OK ||
+	    strlen(kms_uri) >= sizeof(m.kms_uri)) {
+		/* fail closed is impossible without knowing which entry it revokes:
+		 * say so loudly, the operator revokes again */
+		vault_error("revocation marker '%s' is unreadable: ignored (revoke the KMS again)", object->label);
+		goto out;
+	}
+	snprintf(m.domain, sizeof(m.domain), "%s", domain);
+	snprintf(m.kms_uri, sizeof(m.kms_uri), "%s", kms_uri);
+	snprintf(m.reason, sizeof(m.reason), "%s", reason);
+	m.revoked_at = at;
+	m.handle = object->handle;
+	if ((grown = realloc(ext->markers, (ext->marker_count + 1) * sizeof(*grown))) == NULL) {
+		r = MCX_ERR_ALLOC;
+		goto out;
+	}
+	ext->markers = grown;
+	ext->markers[ext->marker_count++] = m;
+out:
+	json_decref(root);
+	return r;
 }
 
 static int external_walk(void *context, const struct hsm_object *object)
@@ -95,6 +211,11 @@ static int external_walk(void *context, const struct hsm_object *object)
 		return MCX_OK;
 	memcpy(domain, p, (size_t)(slash - p));
 	domain[slash - p] = '\0';
+	if (strchr(slash + 1, '/') != NULL) {
+		if (strcmp(strchr(slash + 1, '/'), EXTERNAL_REVOKED_SUFFIX) == 0)
+			return external_walk_marker(ext, domain, object);
+		return MCX_OK;
+	}
 	if ((root = json_loadb((const char *)object->value, object->value_len, 0, NULL)) == NULL ||
 	    json_unpack(root, "{s:s, s:s, s:I, s?s}", "xml", &xml, "signing_key", &key_hex, "imported", &imported,
 	                "token_key", &token_hex) != 0 ||
@@ -125,6 +246,33 @@ out:
 	return r;
 }
 
+static struct external_record *external_lookup(struct kms_external *ext, const char *domain, const char *kms_uri);
+
+/* Each marker revokes the entry of its domain and KMS whose certificate has
+ * its hash; any other marker is a leftover of an interrupted external.remove
+ * (the next import of that KMS deletes it). */
+static void external_apply_markers(struct kms_external *ext)
+{
+	for (size_t i = 0; i < ext->marker_count; i++) {
+		const struct external_marker *m = &ext->markers[i];
+		struct external_record *rec = external_lookup(ext, m->domain, m->kms_uri);
+		if (rec == NULL || memcmp(rec->cert_sha256, m->cert_sha256, sizeof(m->cert_sha256)) != 0) {
+			vault_info("a revocation marker of KMS '%s' in %s revokes no stored certificate: ignored", m->kms_uri,
+			           m->domain);
+			continue;
+		}
+		if (rec->entry.revoked && rec->entry.revoked_at <= m->revoked_at)
+			continue;   /* two markers (never written by one vaultd): the first revocation stands */
+		rec->entry.revoked = 1;
+		rec->entry.revoked_at = m->revoked_at;
+		snprintf(rec->entry.revocation_reason, sizeof(rec->entry.revocation_reason), "%s", m->reason);
+		rec->revocation = m->handle;
+	}
+	free(ext->markers);
+	ext->markers = NULL;
+	ext->marker_count = 0;
+}
+
 MCX_RESULT kms_external_open(struct hsm *hsm, struct kms_external **out)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -136,6 +284,7 @@ MCX_RESULT kms_external_open(struct hsm *hsm, struct kms_external **out)
 	pthread_rwlock_init(&ext->lock, NULL);
 	pthread_mutex_init(&ext->change_lock, NULL);
 	MCX_GUARD(hsm_objects_walk(hsm, EXTERNAL_PREFIX, external_walk, ext));
+	external_apply_markers(ext);
 	vault_info("trusted external KMS certificates: %zu", ext->count);
 	*out = ext;
 	ext = NULL;
@@ -152,6 +301,7 @@ void kms_external_free(struct kms_external *ext)
 	for (size_t i = 0; i < ext->count; i++)
 		free(ext->records[i].entry.xml);
 	free(ext->records);
+	free(ext->markers);
 	pthread_rwlock_destroy(&ext->lock);
 	pthread_mutex_destroy(&ext->change_lock);
 	free(ext);
@@ -203,8 +353,15 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 		snprintf(reason, reason_size, "the certificate is outside its validity period");
 	MCX_GUARD(r);
 	pthread_rwlock_rdlock(&ext->lock);
-	exists = external_lookup(ext, domain, cert.kms_uri) != NULL;
+	{
+		const struct external_record *rec = external_lookup(ext, domain, cert.kms_uri);
+		exists = rec == NULL ? 0 : rec->entry.revoked ? 2 : 1;
+	}
 	pthread_rwlock_unlock(&ext->lock);
+	MCX_ENSURE(exists != 2, (snprintf(reason, reason_size,
+	                                  "domain '%s' holds KMS '%s' as revoked: external.remove it first to trust "
+	                                  "a new certificate", domain, cert.kms_uri),
+	                         MCX_ERR_EXISTS));
 	MCX_ENSURE(!exists, (snprintf(reason, reason_size, "domain '%s' already trusts KMS '%s'", domain, cert.kms_uri),
 	                     MCX_ERR_EXISTS));
 
@@ -223,6 +380,17 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 	MCX_ENSURE_ALLOC(value = json_dumps(root, JSON_COMPACT));
 	MCX_ENSURE(strlen(value) <= HSM_DATA_VALUE_MAX, MCX_ERR_NO_BUFFER_SPACE);
 	external_label(label, sizeof(label), domain, cert.kms_uri);
+	{
+		/* a revocation marker left by an interrupted external.remove of this KMS must not
+		 * revoke the new certificate at the next start (nor revive: it is gone first) */
+		char marker[HSM_LABEL_MAX + 1];
+		hsm_handle_t leftover;
+		external_marker_label(marker, sizeof(marker), domain, cert.kms_uri);
+		r = hsm_find_by_label(ext->hsm, HSM_CLASS_DATA, marker, &leftover);
+		if (r == MCX_OK)
+			r = hsm_object_destroy(ext->hsm, leftover);
+		MCX_ENSURE(r == MCX_OK || r == MCX_ERR_NOT_FOUND, r);
+	}
 	MCX_GUARD(hsm_data_create(ext->hsm, label, value, strlen(value), &handle));
 	r = hsm_sync(ext->hsm);
 	if (r != MCX_OK) {
@@ -252,10 +420,21 @@ out:
 	return r;
 }
 
+/* Destroys an object by handle, or by label when the handle went stale (the token came back). */
+static int external_destroy(struct kms_external *ext, hsm_handle_t handle, const char *label)
+{
+	int r = hsm_object_destroy(ext->hsm, handle);
+
+	if (r == MCX_ERR_HSM_STALE_HANDLE && (r = hsm_find_by_label(ext->hsm, HSM_CLASS_DATA, label, &handle)) == MCX_OK)
+		r = hsm_object_destroy(ext->hsm, handle);
+	return r;
+}
+
 MCX_RESULT kms_external_remove(struct kms_external *ext, const char *domain, const char *kms_uri)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct external_record *rec, copy;
+	char label[HSM_LABEL_MAX + 1], marker[HSM_LABEL_MAX + 1];
 
 	pthread_mutex_lock(&ext->change_lock);
 	pthread_rwlock_rdlock(&ext->lock);
@@ -263,15 +442,14 @@ MCX_RESULT kms_external_remove(struct kms_external *ext, const char *domain, con
 		copy = *rec;
 	pthread_rwlock_unlock(&ext->lock);
 	MCX_ENSURE(rec != NULL, MCX_ERR_NOT_FOUND);
-	r = hsm_object_destroy(ext->hsm, copy.handle);
-	if (r == MCX_ERR_HSM_STALE_HANDLE) {
-		char label[HSM_LABEL_MAX + 1];
-		hsm_handle_t handle;
-		external_label(label, sizeof(label), domain, kms_uri);
-		if ((r = hsm_find_by_label(ext->hsm, HSM_CLASS_DATA, label, &handle)) == MCX_OK)
-			r = hsm_object_destroy(ext->hsm, handle);
-	}
-	MCX_GUARD(r);
+	external_label(label, sizeof(label), domain, kms_uri);
+	external_marker_label(marker, sizeof(marker), domain, kms_uri);
+	/* the certificate first: a crash before the marker goes leaves a marker
+	 * that revokes nothing (never a revoked certificate without its marker) */
+	MCX_GUARD(external_destroy(ext, copy.handle, label));
+	if (copy.entry.revoked && external_destroy(ext, copy.revocation, marker) != MCX_OK)
+		vault_warning("the revocation marker %s could not be deleted: the next import of KMS '%s' deletes it",
+		              marker, kms_uri);
 	MCX_GUARD(hsm_sync(ext->hsm));
 	pthread_rwlock_wrlock(&ext->lock);
 	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL) {
@@ -286,6 +464,65 @@ out:
 	return r;
 }
 
+MCX_RESULT kms_external_revoke(struct kms_external *ext, const char *domain, const char *kms_uri,
+                               const char *reason, int64_t now, struct kms_external_entry *stored)
+{
+	int r = MCX_ERR_INTERNAL;
+	struct external_record *rec, copy;
+	struct mcx_buf *hash = NULL;
+	json_t *root = NULL;
+	char *value = NULL, marker[HSM_LABEL_MAX + 1];
+	hsm_handle_t handle = HSM_HANDLE_INVALID;
+
+	pthread_mutex_lock(&ext->change_lock);
+	MCX_ENSURE(kms_external_reason_valid(reason), MCX_ERR_INVALID_PARAMS);
+	pthread_rwlock_rdlock(&ext->lock);
+	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL)
+		copy = *rec;
+	pthread_rwlock_unlock(&ext->lock);
+	MCX_ENSURE(rec != NULL, MCX_ERR_NOT_FOUND);
+	copy.entry.xml = NULL;
+	if (stored != NULL)
+		*stored = copy.entry;
+	/* the first revocation stands: a repeated call must not move its time */
+	MCX_ENSURE(!copy.entry.revoked, MCX_ERR_EXISTS);
+
+	MCX_ENSURE_ALLOC(hash = mcx_buf_new(2 * SHA256_DIGEST_LENGTH + 1));
+	MCX_GUARD(mcx_hex_encode(hash, copy.cert_sha256, sizeof(copy.cert_sha256)));
+	MCX_ENSURE_ALLOC(root = json_pack("{s:s, s:I, s:s, s:s%}", "kms_uri", kms_uri, "revoked_at", (json_int_t)now,
+	                                  "reason", reason, "cert_sha256", (const char *)mcx_buf_ptr(hash),
+	                                  mcx_buf_len(hash)));
+	MCX_ENSURE_ALLOC(value = json_dumps(root, JSON_COMPACT));
+	external_marker_label(marker, sizeof(marker), domain, kms_uri);
+	/* one object created and synced is the whole revocation */
+	MCX_GUARD(hsm_data_create(ext->hsm, marker, value, strlen(value), &handle));
+	r = hsm_sync(ext->hsm);
+	if (r != MCX_OK) {
+		if (hsm_object_destroy(ext->hsm, handle) != MCX_OK)
+			vault_warning("could not undo the revocation %s", marker);
+		goto out;
+	}
+	pthread_rwlock_wrlock(&ext->lock);
+	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL) {
+		rec->entry.revoked = 1;
+		rec->entry.revoked_at = now;
+		snprintf(rec->entry.revocation_reason, sizeof(rec->entry.revocation_reason), "%s", reason);
+		rec->revocation = handle;
+		if (stored != NULL) {
+			*stored = rec->entry;
+			stored->xml = NULL;
+		}
+	}
+	pthread_rwlock_unlock(&ext->lock);
+	r = MCX_OK;
+out:
+	pthread_mutex_unlock(&ext->change_lock);
+	free(value);
+	json_decref(root);
+	mcx_buf_free(hash);
+	return r;
+}
+
 void kms_external_entries_free(struct kms_external_entry *entries, size_t count)
 {
 	if (entries == NULL)
@@ -295,8 +532,9 @@ void kms_external_entries_free(struct kms_external_entry *entries, size_t count)
 	free(entries);
 }
 
-MCX_RESULT kms_external_list(struct kms_external *ext, const char *domain, struct kms_external_entry **out,
-                             size_t *count)
+/* Copies of the domain's entries; only those trusted at `at` when trusted_only. */
+static int external_copy(struct kms_external *ext, const char *domain, int trusted_only, int64_t at,
+                         struct kms_external_entry **out, size_t *count)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct kms_external_entry *list = NULL;
@@ -307,7 +545,8 @@ MCX_RESULT kms_external_list(struct kms_external *ext, const char *domain, struc
 	pthread_rwlock_rdlock(&ext->lock);
 	MCX_ENSURE_ALLOC(list = calloc(ext->count + 1, sizeof(*list)));
 	for (size_t i = 0; i < ext->count; i++) {
-		if (strcmp(ext->records[i].entry.domain, domain) != 0)
+		if (strcmp(ext->records[i].entry.domain, domain) != 0 ||
+		    (trusted_only && kms_external_entry_check(&ext->records[i].entry, at, NULL, 0) != MCX_OK))
 			continue;
 		list[n] = ext->records[i].entry;
 		MCX_ENSURE_ALLOC(list[n].xml = strdup(ext->records[i].entry.xml));
@@ -323,18 +562,39 @@ out:
 	return r;
 }
 
-MCX_RESULT kms_external_find(struct kms_external *ext, const char *domain, const char *kms_uri,
-                             struct kms_external_entry *out)
+MCX_RESULT kms_external_list(struct kms_external *ext, const char *domain, struct kms_external_entry **out,
+                             size_t *count)
+{
+	return external_copy(ext, domain, 0, 0, out, count);
+}
+
+MCX_RESULT kms_external_list_trusted(struct kms_external *ext, const char *domain, int64_t at,
+                                     struct kms_external_entry **out, size_t *count)
+{
+	return external_copy(ext, domain, 1, at, out, count);
+}
+
+MCX_RESULT kms_external_find_at(struct kms_external *ext, const char *domain, const char *kms_uri, int64_t at,
+                                struct kms_external_entry *out, char *reason, size_t reason_size)
 {
 	int r = MCX_ERR_NOT_FOUND;
 	struct external_record *rec;
 
+	memset(out, 0, sizeof(*out));
 	pthread_rwlock_rdlock(&ext->lock);
 	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL) {
 		*out = rec->entry;
 		out->xml = strdup(rec->entry.xml);
-		r = out->xml != NULL ? MCX_OK : MCX_ERR_ALLOC;
+		r = out->xml != NULL ? kms_external_entry_check(out, at, reason, reason_size) : MCX_ERR_ALLOC;
+	} else if (reason != NULL) {
+		snprintf(reason, reason_size, "external security domain not trusted: KMS '%.120s'", kms_uri);
 	}
 	pthread_rwlock_unlock(&ext->lock);
 	return r;
+}
+
+MCX_RESULT kms_external_find(struct kms_external *ext, const char *domain, const char *kms_uri,
+                             struct kms_external_entry *out)
+{
+	return kms_external_find_at(ext, domain, kms_uri, mcx_time_now(), out, NULL, 0);
 }

@@ -79,6 +79,74 @@ static int key_json(const struct mcx_buf *transport, const uint8_t *key, size_t 
 	return (*out = rpc_json_base64url(key, len)) != NULL ? MCX_OK : MCX_ERR_ALLOC;
 }
 
+#define USER_HOST_MAX 253
+
+/* The host of a user URI, lower-cased: what follows its last '@', up to a
+ * port, parameters or headers ("sip:alice@Ops.A.example:5061;transport=tls"
+ * gives "ops.a.example").  "" for a URI without one (tel:+4930123456): it
+ * names no system.  -1 when the host is longer than a DNS name can be. */
+static int user_uri_host(const char *uri, char host[USER_HOST_MAX + 1])
+{
+	const char *at = strrchr(uri, '@');
+	size_t n = 0;
+
+	host[0] = '\0';
+	if (at == NULL)
+		return 0;
+	for (const char *p = at + 1; *p != '\0' && strchr(":;?>/", *p) == NULL; p++) {
+		if (n >= USER_HOST_MAX)
+			return -1;
+		host[n++] = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+	}
+	host[n] = '\0';
+	return 0;
+}
+
+/* 1 when host is one of names or a subdomain of one ("ops.a.example" is in
+ * "a.example"; "evila.example" and "a.example.evil.example" are not). */
+static int user_host_in(const char *host, char *const *names, size_t count)
+{
+	size_t h = strlen(host);
+
+	for (size_t i = 0; i < count; i++) {
+		size_t n = strlen(names[i]);
+		if (strcmp(host, names[i]) == 0 || (h > n + 1 && host[h - n - 1] == '.' && strcmp(host + h - n, names[i]) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* Interconnect (TS 33.180 clause 5.3 issues keys to the KMS's own users;
+ * a partner system that hosts groups for visiting users of another system
+ * issues them key material under its own KMS): a user URI whose host is
+ * outside the domain's user_namespaces is served only when its host is in
+ * the domain's issue_to_external_users.  The audit record's subject then
+ * names the user's home domain first.  MCX_ERR_POLICY_DENIED otherwise. */
+static int user_keys_namespace(struct rpc_call *call, const char *user_uri)
+{
+	const struct vault_domain_config *d = call->domain_config;
+	char host[USER_HOST_MAX + 1], subject[USER_HOST_MAX + 64];
+
+	rpc_audit_subject(call, user_uri);
+	if (user_uri_host(user_uri, host) != 0)
+		return rpc_fail(call, MCX_ERR_INVALID_PARAMS, "the host of 'user_uri' is longer than %d octets",
+		                USER_HOST_MAX);
+	if (host[0] == '\0' || user_host_in(host, d->user_namespaces, d->user_namespace_count))
+		return MCX_OK;
+	snprintf(subject, sizeof(subject), "visiting user of %s: ", host);
+	snprintf(subject + strlen(subject), sizeof(subject) - strlen(subject), "%.*s",
+	         (int)(sizeof(subject) - strlen(subject) - 1), user_uri);
+	rpc_audit_subject(call, subject);
+	if (user_host_in(host, d->external_user_domains, d->external_user_domain_count))
+		return MCX_OK;
+	vault_warning("kms.user_keys %s: user of '%s' refused: not in the domain's namespace nor in "
+	              "issue_to_external_users (uid %u)", call->domain, host, (unsigned)call->caller->uid);
+	return rpc_fail(call, MCX_ERR_POLICY_DENIED,
+	                "user '%.200s' is a user of '%s', outside the namespace of domain '%s', and the domain does not "
+	                "issue keys to users of '%s' (issue_to_external_users)",
+	                user_uri, host, call->domain, host);
+}
+
 int method_kms_user_keys(struct rpc_call *call, json_t *params, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -104,6 +172,7 @@ int method_kms_user_keys(struct rpc_call *call, json_t *params, json_t **result)
 	if (when != NULL)
 		MCX_ENSURE(mcx_time_parse(when, &t) == MCX_OK,
 		           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'time' must be RFC 3339 UTC, e.g. 2026-11-23T17:44:00Z"));
+	MCX_GUARD(user_keys_namespace(call, user_uri));
 
 	r = kms_generation_get(kms, call->domain, 0, &g);
 	if (r == MCX_ERR_NOT_FOUND)
@@ -118,7 +187,6 @@ int method_kms_user_keys(struct rpc_call *call, json_t *params, json_t **result)
 	           rpc_fail(call, MCX_ERR_EXPIRED, "no KMS certificate of domain '%s' is valid at that time",
 	                    call->domain));
 	rpc_audit_key(call, "kms", g.version);
-	rpc_audit_subject(call, user_uri);
 	MCX_GUARD(mcx_uid_compute(user_uri, strlen(user_uri), g.kms_uri, strlen(g.kms_uri),
 	                          (uint64_t)g.user_key_period, (uint64_t)g.user_key_offset, period_no, uid));
 
@@ -236,20 +304,33 @@ int method_kms_cert_cache(struct rpc_call *call, json_t *params, json_t **result
 		if (g.valid_to < now)
 			continue;
 		MCX_GUARD(kms_certificate_xml(call->vault->kms, call->domain, g.version, xml));
-		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s%}", "role", "Root", "kms_uri", g.kms_uri,
-		                                  "cert_uri", g.cert_uri, "valid_to", json_time(g.valid_to), "xml",
-		                                  (const char *)mcx_buf_ptr(xml), mcx_buf_len(xml)));
+		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s%}", "role", "Root", "kms_uri", g.kms_uri,
+		                                  "cert_uri", g.cert_uri, "valid_to", json_time(g.valid_to), "status",
+		                                  "valid", "xml", (const char *)mcx_buf_ptr(xml), mcx_buf_len(xml)));
 		MCX_ENSURE(json_array_append_new(certs, item) == 0, MCX_ERR_ALLOC);
 		listed++;
 	}
 	MCX_GUARD(kms_external_list(kms_external_store(call->vault->kms), call->domain, &external, &external_count));
 	for (size_t i = 0; i < external_count; i++) {
 		if (external[i].valid_to < now)
-			continue;
+			continue;   /* expired: every client drops it by itself */
 		rpc_audit_external(call, external[i].kms_uri);
-		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s}", "role", "External", "kms_uri",
+		if (external[i].revoked) {
+			/* listed, until its ValidTo, so that clients that cached it drop it; without
+			 * the XML, so that no client can install it from the bundle */
+			MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "role", "External",
+			                                  "kms_uri", external[i].kms_uri, "cert_uri", external[i].cert_uri,
+			                                  "valid_to", json_time(external[i].valid_to), "status", "revoked",
+			                                  "revoked_at", json_time(external[i].revoked_at),
+			                                  "revocation_reason", external[i].revocation_reason));
+			MCX_ENSURE(json_array_append_new(certs, item) == 0, MCX_ERR_ALLOC);
+			listed++;
+			continue;
+		}
+		MCX_ENSURE_ALLOC(item = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "role", "External", "kms_uri",
 		                                  external[i].kms_uri, "cert_uri", external[i].cert_uri, "valid_to",
-		                                  json_time(external[i].valid_to), "xml", external[i].xml));
+		                                  json_time(external[i].valid_to), "status", "valid", "xml",
+		                                  external[i].xml));
 		MCX_ENSURE(json_array_append_new(certs, item) == 0, MCX_ERR_ALLOC);
 		listed++;
 	}
@@ -305,17 +386,33 @@ static json_t *external_jwk(const uint8_t point[65])
 	return jwk;
 }
 
+/* An entry's state now: "trusted", "revoked", "expired" or "not-yet-valid" (kms_external_entry_check). */
+static const char *external_state(const struct kms_external_entry *e, int64_t now)
+{
+	switch (kms_external_entry_check(e, now, NULL, 0)) {
+	case MCX_OK: return "trusted";
+	case MCX_ERR_REVOKED: return "revoked";
+	default: return now > e->valid_to ? "expired" : "not-yet-valid";
+	}
+}
+
 static json_t *external_json(const struct kms_external_entry *e)
 {
 	json_t *signing = external_jwk(e->signing_key), *token = e->has_token_key ? external_jwk(e->token_key) : NULL;
 	json_t *item = NULL;
 
 	if (signing != NULL && (token != NULL || !e->has_token_key))
-		item = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I, s:O, s:O*}", "role", "External", "kms_uri",
+		item = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:I, s:I, s:O, s:O*, s:s}", "role", "External", "kms_uri",
 		                 e->kms_uri, "cert_uri", e->cert_uri, "valid_from", json_time(e->valid_from), "valid_to",
 		                 json_time(e->valid_to), "imported", json_time(e->imported), "user_key_period",
 		                 (json_int_t)e->user_key_period, "user_key_offset", (json_int_t)e->user_key_offset,
-		                 "signing_key", signing, "token_key", token);
+		                 "signing_key", signing, "token_key", token, "state", external_state(e, mcx_time_now()));
+	if (item != NULL && e->revoked &&
+	    (json_object_set_new(item, "revoked_at", json_time(e->revoked_at)) != 0 ||
+	     json_object_set_new(item, "revocation_reason", json_string(e->revocation_reason)) != 0)) {
+		json_decref(item);
+		item = NULL;
+	}
 	json_decref(signing);
 	json_decref(token);
 	return item;
@@ -403,6 +500,46 @@ int method_external_remove(struct rpc_call *call, json_t *params, json_t **resul
 	vault_info("external.remove: domain %s no longer trusts KMS %s (by uid %u)", call->domain, kms_uri,
 	           (unsigned)call->caller->uid);
 	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:b}", "domain", call->domain, "kms_uri", kms_uri, "removed", 1));
+	r = MCX_OK;
+out:
+	return r;
+}
+
+int method_external_revoke(struct rpc_call *call, json_t *params, json_t **result)
+{
+	int r = MCX_ERR_INTERNAL;
+	const char *kms_uri = NULL, *reason = NULL;
+	struct kms_external_entry stored;
+	char when[21];
+
+	memset(&stored, 0, sizeof(stored));
+	MCX_GUARD(rpc_param_string(call, params, "kms_uri", 1, &kms_uri));
+	MCX_GUARD(rpc_param_string(call, params, "reason", 1, &reason));
+	rpc_audit_external(call, kms_uri);
+	MCX_ENSURE(kms_external_reason_valid(reason),
+	           rpc_fail(call, MCX_ERR_INVALID_PARAMS,
+	                    "'reason' must be an RFC 5280 CRLReason: unspecified, keyCompromise, cACompromise, "
+	                    "affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or aACompromise"));
+	{
+		char subject[64];
+		snprintf(subject, sizeof(subject), "revocation reason %s", reason);
+		rpc_audit_subject(call, subject);
+	}
+	r = kms_external_revoke(kms_external_store(call->vault->kms), call->domain, kms_uri, reason, mcx_time_now(),
+	                        &stored);
+	if (r == MCX_ERR_NOT_FOUND)
+		MCX_BAIL(rpc_fail(call, r, "domain '%s' does not trust KMS '%.200s'", call->domain, kms_uri));
+	if (r == MCX_ERR_EXISTS) {
+		mcx_time_format(stored.revoked_at, when);
+		MCX_BAIL(rpc_fail(call, r, "KMS '%.200s' was already revoked by domain '%s' at %s (%s)", kms_uri,
+		                  call->domain, when, stored.revocation_reason));
+	}
+	MCX_GUARD(r);
+	vault_warning("external.revoke: domain %s revoked its trust in KMS %s (%s, by uid %u)", call->domain, kms_uri,
+	              reason, (unsigned)call->caller->uid);
+	MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:b, s:o, s:s}", "domain", call->domain, "kms_uri", kms_uri,
+	                                     "revoked", 1, "revoked_at", json_time(stored.revoked_at),
+	                                     "revocation_reason", stored.revocation_reason));
 	r = MCX_OK;
 out:
 	return r;

@@ -84,7 +84,9 @@ MCX_RESULT redirect_trust_load(struct vault *vault, const struct vault_domain_co
 	memset(trust, 0, sizeof(*trust));
 	trust->home = home;
 	trust->now = now;
-	return kms_external_list(kms_external_store(vault->kms), home->name, &trust->external, &trust->external_count);
+	/* the trust store's own lookup: revoked entries, and those not valid at now, are left out */
+	return kms_external_list_trusted(kms_external_store(vault->kms), home->name, now, &trust->external,
+	                                 &trust->external_count);
 }
 
 void redirect_trust_clear(struct redirect_trust *trust)

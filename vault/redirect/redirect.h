@@ -4,7 +4,8 @@
  * under the home domain's five redirect policies, and inter-domain ID tokens.
  *
  * Trust: a home domain trusts exactly its own KMS URI and the external KMSs
- * imported with external.import whose certificate is valid now.  A signer is
+ * imported with external.import whose certificate is valid now and not
+ * revoked (kms_external_list_trusted decides).  A signer is
  * named by the payload's "iss" (its KMS URI) and the header's "kid"
  * ("<domain>/token/<version>"; no other purpose is accepted): for the home
  * KMS URI the kid selects one of the home domain's "token" key versions
@@ -51,7 +52,7 @@ void redirect_service_free(struct redirect_service *redirect);
 /* What the home domain trusts at one instant. */
 struct redirect_trust {
 	const struct vault_domain_config *home;
-	struct kms_external_entry *external;   /* every imported entry; only valid ones count */
+	struct kms_external_entry *external;   /* the entries trusted at now (kms_external_list_trusted) */
 	size_t external_count;
 	int64_t now;
 };

@@ -30,6 +30,7 @@ int method_kms_cert_cache(struct rpc_call *call, json_t *params, json_t **result
 int method_external_import(struct rpc_call *call, json_t *params, json_t **result);
 int method_external_list(struct rpc_call *call, json_t *params, json_t **result);
 int method_external_remove(struct rpc_call *call, json_t *params, json_t **result);
+int method_external_revoke(struct rpc_call *call, json_t *params, json_t **result);
 
 /* vault/gms/ */
 int method_gmk_create(struct rpc_call *call, json_t *params, json_t **result);

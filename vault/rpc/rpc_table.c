@@ -55,6 +55,9 @@ const struct rpc_method rpc_methods[] = {
 	  "external KMS certificates the domain trusts", RPC_READ_ONLY },
 	{ "external.remove", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "kms_uri", NULL }, method_external_remove,
 	  "stop trusting an external KMS", RPC_AUDITED | RPC_CHANGES_STATE },
+	{ "external.revoke", ADMIN,  RPC_DOMAIN_REQUIRED, { "domain", "kms_uri", "reason", NULL }, method_external_revoke,
+	  "mark an external KMS certificate revoked: kept, listed as revoked, never trusted again",
+	  RPC_AUDITED | RPC_CHANGES_STATE },
 	/* gms: group master keys and server signalling keys (vault/gms/) */
 	{ "gmk.create",      GMS,    RPC_DOMAIN_REQUIRED, { "domain", "group", NULL }, method_gmk_create,
 	  "a new group: GMK and GMK-ID from the token RNG, stored wrapped", RPC_AUDITED | RPC_CHANGES_STATE },
