@@ -282,6 +282,14 @@ MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_external_remove(struct mcxvault *v
 							      const char *kms_uri, json_t **result_out,
 							      struct mcxvault_error *err_out);
 
+/* external.revoke: marks the external KMS kms_uri revoked for reason (an
+ * RFC 5280 §5.3.1 CRLReason name such as "keyCompromise"); final until
+ * external.remove.  Result {domain, kms_uri, revoked, revoked_at,
+ * revocation_reason}. */
+MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_external_revoke(struct mcxvault *v, const char *domain,
+							      const char *kms_uri, const char *reason,
+							      json_t **result_out, struct mcxvault_error *err_out);
+
 /* gmk.create: a new group; *gmk_id_out (if not NULL) its GMK-ID, 8 hex digits. */
 MCXVAULT_API MCXVAULT_MUST_CHECK int mcxvault_gmk_create(struct mcxvault *v, const char *domain, const char *group,
 							 char **gmk_id_out, json_t **result_out,

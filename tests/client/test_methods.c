@@ -99,6 +99,8 @@ TEST(external)
 		     MCX_ERR_INVALID_PARAMS);
 	CHECK_EQ_INT(mcxvault_external_import(v, D, "<x/>", NULL, NULL, &res, &e), MCX_ERR_INVALID_ARGUMENT);
 	CHECK_EQ_INT(mcxvault_external_remove(v, D, "kms.nowhere.example", &res, &e), MCX_ERR_NOT_FOUND);
+	CHECK_EQ_INT(mcxvault_external_revoke(v, D, "kms.nowhere.example", "keyCompromise", &res, &e),
+		     MCX_ERR_NOT_FOUND);
 	json_decref(key);
 }
 

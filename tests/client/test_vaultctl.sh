@@ -294,7 +294,7 @@ if harness_setup && C_DIR=$HARNESS_DIR &&
 	fi
 	check "external list --json" 0 '"signing_key": \{' "$out" external list $D --json
 	check "external list --json: the token key" 0 '"token_key": \{' "$out" external list $D --json
-	check "external list" 0 '^kms\.c\.example +kms\.c\.example/certificate/1 +[0-9TZ:-]+ +[0-9TZ:-]+ +[0-9TZ:-]+$' \
+	check "external list" 0 '^kms\.c\.example +trusted +kms\.c\.example/certificate/1 +[0-9TZ:-]+ +[0-9TZ:-]+ +[0-9TZ:-]+ +- +-$' \
 		"$out" external list $D
 	check "external import (JWK key, no token key)" 0 "^b\.example now trusts kms\.c\.example \(no token key" "$out" \
 		external import b.example "$T/c.xml" "$T/c.jwk"
@@ -341,6 +341,17 @@ if harness_setup && C_DIR=$HARNESS_DIR &&
 	if [ -n "${HARNESS_AUDIT_FILE:-}" ]; then
 		check "vault C: audit verify intact after SIGKILL" 0 '^intact: ' "$out" -s "$C_SOCK" audit verify
 	fi
+	# revocation (b.example only; a.example keeps trusting kms.c.example)
+	check "external revoke without --reason: usage" 2 '--reason is required' "$err" external revoke b.example kms.c.example
+	check "external revoke with a reason RFC 5280 does not name: exit 1" 1 '\(MCX_ERR_INVALID_PARAMS, code -32602\)$' \
+		"$err" external revoke b.example kms.c.example --reason bogus
+	check "external revoke" 0 '^b\.example: kms\.c\.example revoked at [0-9TZ:-]+ \(keyCompromise\)' "$out" \
+		external revoke b.example kms.c.example --reason keyCompromise
+	check "external list: revoked, with time and reason" 0 \
+		'^kms\.c\.example +revoked +kms\.c\.example/certificate/1 .* [0-9TZ:-]+ +keyCompromise$' "$out" external list b.example
+	check "external revoke twice: exit 1 (the first revocation stands)" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
+		external revoke b.example kms.c.example --reason superseded
+	check "external list of a.example: still trusted" 0 '^kms\.c\.example +trusted ' "$out" external list $D
 	check "external import twice: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
 		external import $D "$T/c.xml" "$T/c.pem"
 	check "external import our own certificate: exit 1" 1 '\(MCX_ERR_EXISTS, code -32003\)$' "$err" \
@@ -351,7 +362,7 @@ if harness_setup && C_DIR=$HARNESS_DIR &&
 	check "kms cert-cache lists the external certificate" 0 '"certificates": 2' "$out" kms cert-cache $D --json
 	check "external remove" 0 "^$D no longer trusts kms\.c\.example$" "$out" external remove $D kms.c.example
 	check "external remove twice: exit 1" 1 '\(MCX_ERR_NOT_FOUND, code -32002\)$' "$err" external remove $D kms.c.example
-	check "external list after remove" 0 '^KMS_URI +CERT_URI' "$out" external list $D
+	check "external list after remove" 0 '^KMS_URI +STATE +CERT_URI' "$out" external list $D
 	if grep -q 'kms\.c\.example' "$out"; then fail "external list still shows kms.c.example" "$out"; fi
 	HARNESS_DIR=$C_DIR HARNESS_PID=$C_PID harness_stop
 	HARNESS_DIR=$A_DIR HARNESS_PID=$A_PID

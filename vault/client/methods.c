@@ -549,6 +549,13 @@ int mcxvault_external_remove(struct mcxvault *v, const char *domain, const char 
 			   kms_uri);
 }
 
+int mcxvault_external_revoke(struct mcxvault *v, const char *domain, const char *kms_uri, const char *reason,
+			     json_t **result_out, struct mcxvault_error *err_out)
+{
+	return call_packed(v, "external.revoke", NULL, result_out, err_out, "{s:s, s:s, s:s}", "domain", domain,
+			   "kms_uri", kms_uri, "reason", reason);
+}
+
 /* gmk.create / gmk.rekey */
 static MCX_RESULT gmk_new(struct mcxvault *v, const char *method, const char *domain, const char *group,
 			  char **gmk_id_out, json_t **result_out, struct mcxvault_error *err_out)

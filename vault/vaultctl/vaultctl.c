@@ -1421,8 +1421,10 @@ out:
 
 static int print_external_list(const json_t *params, const json_t *res, int print)
 {
-	static const char *const header[] = { "KMS_URI", "CERT_URI", "VALID_FROM", "VALID_TO", "IMPORTED" };
-	static const char *const names[] = { "kms_uri", "cert_uri", "valid_from", "valid_to", "imported" };
+	static const char *const header[] = { "KMS_URI", "STATE", "CERT_URI", "VALID_FROM", "VALID_TO", "IMPORTED",
+		                              "REVOKED_AT", "REASON" };
+	static const char *const names[] = { "kms_uri", "state", "cert_uri", "valid_from", "valid_to", "imported",
+		                             "revoked_at", "revocation_reason" };
 
 	(void)params;
 	if (print)
@@ -1436,6 +1438,17 @@ static int print_external_remove(const json_t *params, const json_t *res, int pr
 	if (print)
 		printf("%s no longer trusts %s\n", json_string_value(json_object_get(params, "domain")),
 		       json_string_value(json_object_get(params, "kms_uri")));
+	return 0;
+}
+
+static int print_external_revoke(const json_t *params, const json_t *res, int print)
+{
+	if (print)
+		printf("%s: %s revoked at %s (%s); it stays listed as revoked\n",
+		       json_string_value(json_object_get(params, "domain")),
+		       json_string_value(json_object_get(params, "kms_uri")),
+		       json_string_value(json_object_get(res, "revoked_at")),
+		       json_string_value(json_object_get(res, "revocation_reason")));
 	return 0;
 }
 
@@ -2428,6 +2441,10 @@ static const struct command commands[] = {
 	  ARGS(POS("domain")), print_external_list },
 	{ "external remove", "DOMAIN KMS_URI", "stop trusting an external KMS (admin)", cmd_call, "external.remove",
 	  ARGS(POS("domain"), POS("kms_uri")), print_external_remove },
+	{ "external revoke", "DOMAIN KMS_URI --reason REASON",
+	  "mark an external KMS certificate revoked (RFC 5280 reason, e.g. keyCompromise); kept and listed (admin)",
+	  cmd_call, "external.revoke",
+	  ARGS(POS("domain"), POS("kms_uri"), OPT_REQ("--reason", "reason", ARG_STRING)), print_external_revoke },
 	{ "gmk create", "DOMAIN GROUP", "create a group and its first GMK (gms)", cmd_call, "gmk.create",
 	  ARGS(POS("domain"), POS("group")), print_gmk_new },
 	{ "gmk rekey", "DOMAIN GROUP", "make a new current GMK; the previous one stays for the overlap (gms)",
