@@ -975,6 +975,30 @@ TEST(kms_rotation_and_retirement)
 
 /* Restarts (SIGKILL, SIGTERM): the identity signatures keep working, nothing is
  * cached that matters; the audit log names signers and is intact. */
+/* external.revoke of the partner KMS: an identity signature by one of its
+ * users is no longer trusted (unknown-signer, rejected), whenever it was made. */
+TEST(revoked_partner)
+{
+	char *resp;
+	json_t *ev, *res = NULL;
+
+	resp = vault_sign(vb, B_DOM, B_SIGNER, "sip:bob@b.example", NULL);
+	REQUIRE(resp != NULL);
+	ev = evaluate(va, A_DOM, resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "valid");
+	json_decref(ev);
+	REQUIRE(rpc(va, "external.revoke",
+		    json_pack("{s:s, s:s, s:s}", "domain", A_DOM, "kms_uri", B_KMS, "reason", "keyCompromise"), &res) == 0);
+	json_decref(res);
+	ev = evaluate(va, A_DOM, resp);
+	REQUIRE(ev != NULL);
+	CHECK_EQ_STR(str(ev, "signature"), "unknown-signer");
+	CHECK_EQ_STR(str(ev, "decision"), "reject");
+	json_decref(ev);
+	free(resp);
+}
+
 TEST(restarts_and_audit)
 {
 	char *resp;
@@ -1054,6 +1078,7 @@ int main(void)
 	RUN(sign_as_reload);
 	RUN(kms_rotation_and_retirement);
 	RUN(restarts_and_audit);
+	RUN(revoked_partner);
 	mcxvault_close(va);
 	mcxvault_close(vb);
 	{
