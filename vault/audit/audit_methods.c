@@ -54,6 +54,10 @@ int method_audit_status(struct rpc_call *call, json_t *params, json_t **result)
 	                                     "mac_key", AUDIT_MAC_KEY_LABEL, "scope", "all", "anchor", "seq",
 	                                     (json_int_t)st.anchor_seq, "hash", st.anchor_hash, "time",
 	                                     (json_int_t)st.anchor_time));
+	/* several vaults: whose log this is, and which anchor object seals it */
+	json_object_set_new(json_object_get(*result, "anchor"), "label", json_string(st.anchor_label));
+	if (st.node[0] != '\0')
+		json_object_set_new(*result, "node", json_string(st.node));
 	r = MCX_OK;
 out:
 	return r;
