@@ -216,6 +216,12 @@ static int create_or_rekey(struct rpc_call *call, json_t *params, const struct g
 	ctx.owner = owner;
 	ctx.purpose = purpose;
 	r = gms_store_add(store, call->domain, owner, purpose, rekey, mcx_time_now(), make_key, &ctx, &created);
+	/* a rekey that meets "exists" lost a race: another request (on another
+	 * vault sharing the store) rekeyed the same owner at the same time */
+	if (r == MCX_ERR_EXISTS && rekey)
+		MCX_BAIL(rpc_fail(call, r, "%s '%.200s' of domain '%s' was rekeyed at the same time by another request: "
+		                  "nothing changed here (see %s.show)", kind->owner_param, owner, call->domain,
+		                  kind->prefix));
 	if (r == MCX_ERR_EXISTS)
 		MCX_BAIL(kind == &kind_gmk
 		                 ? rpc_fail(call, r, "group '%.200s' already exists in domain '%s': use gmk.rekey", owner,

@@ -46,8 +46,9 @@ int mcx_store_replay_next(int state, int hold);
 /* gms_state_name's inverse; unknown text reads as revoked (unusable). */
 enum gms_key_state mcx_store_gms_state_parse(const char *text);
 
-/* MCXVAULT_TEST_STORE_DELAY_MS: a test seam that holds a group-key write
- * transaction open this long, so that tests can make two vaults race. */
+/* MCXVAULT_TEST_STORE_DELAY_MS: a test seam that holds a rekey's write
+ * transaction open this long (after it read the versions), so that tests
+ * can make two vaults race deterministically.  Unset: nothing. */
 void mcx_store_test_delay(void);
 
 #endif

@@ -70,6 +70,7 @@ struct pg_store {
 	atomic_int stopping;
 	atomic_int reachable;
 	atomic_int bump_pending;       /* a key change whose bump failed: the listener retries */
+	int listened;                  /* the listener connected once (its thread only) */
 	pthread_mutex_t gen_lock;      /* last_gen */
 	int64_t last_gen;
 	atomic_ullong observed;
@@ -79,6 +80,11 @@ struct pg_store {
 static const struct mcx_store_ops pg_ops;
 
 /* --- connections --------------------------------------------------------------- */
+
+/* NOTICEs ("relation already exists, skipping") are not for vaultd's log. */
+static void pg_notice_ignore(void *arg, const char *message)
+{
+}
 
 static PGconn *pg_connect(struct pg_store *s, const char *role)
 {
@@ -95,14 +101,22 @@ static PGconn *pg_connect(struct pg_store *s, const char *role)
 		atomic_store(&s->reachable, 0);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, pg_notice_ignore, NULL);
 	return c;
 }
 
 /* *conn usable, or connected again; MCX_ERR_STORE_UNAVAILABLE otherwise. */
 static int pg_ready(struct pg_store *s, PGconn **conn, const char *role)
 {
-	if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK)
-		return MCX_OK;
+	if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK) {
+		/* these connections never LISTEN: between our statements the
+		 * server has nothing to say, unless it is ending the session (a
+		 * restart, an administrator).  Readable means gone: find out now,
+		 * with one poll(), rather than fail the request on it */
+		struct pollfd pfd = { PQsocket(*conn), POLLIN, 0 };
+		if (poll(&pfd, 1, 0) == 0)
+			return MCX_OK;
+	}
 	if (*conn != NULL) {
 		PQfinish(*conn);
 		*conn = NULL;
@@ -110,7 +124,7 @@ static int pg_ready(struct pg_store *s, PGconn **conn, const char *role)
 	if ((*conn = pg_connect(s, role)) == NULL)
 		return MCX_ERR_STORE_UNAVAILABLE;
 	if (!atomic_exchange(&s->reachable, 1))
-		vault_warning("store: PostgreSQL reachable (%s connection)", role);
+		vault_warning("store: PostgreSQL reachable again (%s connection)", role);
 	return MCX_OK;
 }
 
@@ -196,12 +210,17 @@ static int read_generation(struct pg_store *s, PGconn **conn)
 }
 
 /* Moves the generation on and tells every vault (NOTIFY is sent at commit). */
-static int bump_generation(struct pg_store *s, PGconn **conn)
+static int bump_generation(struct pg_store *s, PGconn **conn, int holding_lock)
 {
 	PGresult *res = NULL;
+	/* "busy" is the lock holder's to clear: a late announcement from the
+	 * listener must not hide another vault's change in progress */
 	int r = pg_run(s, conn, "announcing a key change",
-	               "WITH g AS (UPDATE key_generation SET gen = gen + 1 WHERE name='keys' RETURNING gen)"
-	               " SELECT gen, pg_notify('" PG_CHANNEL "', gen::text) FROM g",
+	               holding_lock ? "WITH g AS (UPDATE key_generation SET gen = gen + 1, busy = false"
+	                              " WHERE name='keys' RETURNING gen)"
+	                              " SELECT gen, pg_notify('" PG_CHANNEL "', gen::text) FROM g"
+	                            : "WITH g AS (UPDATE key_generation SET gen = gen + 1 WHERE name='keys' RETURNING gen)"
+	                              " SELECT gen, pg_notify('" PG_CHANNEL "', gen::text) FROM g",
 	               0, NULL, PGRES_TUPLES_OK, &res);
 
 	if (r == MCX_OK && PQntuples(res) == 1)
@@ -231,13 +250,15 @@ static void *listener_main(void *arg)
 					poll(NULL, 0, 250);
 				continue;
 			}
-			/* notifications sent while we were away are lost: count the
-			 * reconnection as a change, every vault re-reads its index */
-			atomic_fetch_add(&s->observed, 1);
+			/* notifications sent while we were away are lost: count a
+			 * reconnection as a change (the index is re-read) */
+			if (s->listened)
+				atomic_fetch_add(&s->observed, 1);
+			s->listened = 1;
 			if (read_generation(s, &s->listen_conn) != MCX_OK)
 				continue;
 		}
-		if (atomic_load(&s->bump_pending) && bump_generation(s, &s->listen_conn) == MCX_OK) {
+		if (atomic_load(&s->bump_pending) && bump_generation(s, &s->listen_conn, 0) == MCX_OK) {
 			atomic_store(&s->bump_pending, 0);
 			vault_warning("store: the key change made while PostgreSQL was down is announced now");
 		}
@@ -272,13 +293,32 @@ static int pg_keys_lock(struct mcx_store *base)
 	struct pg_store *s = (struct pg_store *)base;
 	int r = MCX_ERR_INTERNAL;
 	const char *const id[] = { PG_KEYS_LOCK };
+	PGresult *res = NULL;
 
 	pthread_mutex_lock(&s->keys_lock);
 	MCX_GUARD(pg_ready(s, &s->keys_conn, "key-change lock"));
 	MCX_GUARD(pg_run(s, &s->keys_conn, "taking the key-change lock", "SELECT pg_advisory_lock($1::bigint)", 1, id,
 	                 PGRES_TUPLES_OK, NULL));
-	/* under the lock nobody else changes keys: what we read now is final */
-	r = read_generation(s, &s->keys_conn);
+	/* under the lock nobody else changes keys: what we read now is final.
+	 * "busy" stays set from here to the announcement: found set, the last
+	 * holder died in the middle of a change (its session and lock are gone,
+	 * nobody announced anything), so the index is re-read — and repaired,
+	 * since we hold the lock — before this change */
+	r = pg_run(s, &s->keys_conn, "marking a key change",
+	           "WITH old AS (SELECT gen, busy FROM key_generation WHERE name='keys' FOR UPDATE)"
+	           " UPDATE key_generation k SET busy = true FROM old WHERE k.name='keys' RETURNING old.gen, old.busy",
+	           0, NULL, PGRES_TUPLES_OK, &res);
+	if (r == MCX_OK && PQntuples(res) == 1) {
+		note_generation(s, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+		if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+			vault_warning("store: the last key change by another vault did not finish (killed?): "
+			              "re-reading and repairing the token index first");
+			atomic_fetch_add(&s->observed, 1);
+		}
+	} else if (r == MCX_OK) {
+		r = MCX_ERR_INTERNAL;
+	}
+	PQclear(res);
 	if (r != MCX_OK && s->keys_conn != NULL) {
 		/* ending the session releases the lock */
 		PQfinish(s->keys_conn);
@@ -295,11 +335,15 @@ static uint64_t pg_keys_unlock(struct mcx_store *base, int changed)
 	struct pg_store *s = (struct pg_store *)base;
 	const char *const id[] = { PG_KEYS_LOCK };
 
-	if (changed && (s->keys_conn == NULL || bump_generation(s, &s->keys_conn) != MCX_OK)) {
+	if (changed && (s->keys_conn == NULL || bump_generation(s, &s->keys_conn, 1) != MCX_OK)) {
 		/* the change is in the token: the other vaults must still hear of it */
 		vault_error("store: cannot announce a key change to the other vaults now; retrying in the background");
 		atomic_store(&s->bump_pending, 1);
 	}
+	if (!changed && s->keys_conn != NULL &&
+	    pg_run(s, &s->keys_conn, "ending a key change", "UPDATE key_generation SET busy = false WHERE name='keys'", 0,
+	           NULL, PGRES_COMMAND_OK, NULL) != MCX_OK)
+		vault_warning("store: cannot clear the key-change mark; the next change re-reads the index");
 	if (s->keys_conn != NULL &&
 	    pg_run(s, &s->keys_conn, "releasing the key-change lock", "SELECT pg_advisory_unlock($1::bigint)", 1, id,
 	           PGRES_TUPLES_OK, NULL) != MCX_OK && s->keys_conn != NULL) {
@@ -347,8 +391,9 @@ static const char pg_schema[] =
 	"CREATE TABLE IF NOT EXISTS replay_cache (key text COLLATE \"C\" PRIMARY KEY, domain text NOT NULL,"
 	" state integer NOT NULL, expires bigint NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS replay_cache_domain ON replay_cache (domain, expires);"
-	"CREATE TABLE IF NOT EXISTS key_generation (name text PRIMARY KEY, gen bigint NOT NULL);"
-	"INSERT INTO key_generation VALUES ('keys', 0) ON CONFLICT DO NOTHING;";
+	"CREATE TABLE IF NOT EXISTS key_generation (name text PRIMARY KEY, gen bigint NOT NULL,"
+	" busy boolean NOT NULL DEFAULT false);"
+	"INSERT INTO key_generation VALUES ('keys', 0, false) ON CONFLICT DO NOTHING;";
 
 MCX_RESULT mcx_store_pg_open(const char *url, struct mcx_store **out)
 {
@@ -364,6 +409,7 @@ MCX_RESULT mcx_store_pg_open(const char *url, struct mcx_store **out)
 	pthread_mutex_init(&s->keys_lock, NULL);
 	pthread_mutex_init(&s->gen_lock, NULL);
 	MCX_ENSURE_ALLOC(s->url = strdup(url));
+	atomic_store(&s->reachable, 1);   /* "reachable again" is for after a failure */
 	/* a vault that cannot reach its shared state at start does not start:
 	 * it would serve keys it cannot coordinate (the others keep serving) */
 	r = pg_ready(s, &s->conn, "request");
@@ -447,7 +493,8 @@ static int pg_gms_add(struct mcx_store *base, const char *domain, const char *ow
 	MCX_ENSURE(rekey || rows == 0, MCX_ERR_EXISTS);
 	MCX_ENSURE(!rekey || rows > 0, MCX_ERR_NOT_FOUND);
 	MCX_ENSURE(version > 0 && version < INT32_MAX, MCX_ERR_KEY_STATE);
-	mcx_store_test_delay();
+	if (rekey)
+		mcx_store_test_delay();
 	snprintf(v, sizeof(v), "%" PRIu32, version);
 
 	for (int draw = 0; used && draw < PG_KEY_ID_DRAWS; draw++) {

@@ -190,7 +190,8 @@ static int sqlite_gms_add(struct mcx_store *base, const char *domain, const char
 	MCX_ENSURE(rekey || rows == 0, MCX_ERR_EXISTS);
 	MCX_ENSURE(!rekey || rows > 0, MCX_ERR_NOT_FOUND);
 	MCX_ENSURE(version > 0 && version < INT32_MAX, MCX_ERR_KEY_STATE);
-	mcx_store_test_delay();
+	if (rekey)
+		mcx_store_test_delay();
 
 	for (int draw = 0; used && draw < GMS_KEY_ID_DRAWS; draw++) {
 		mcx_buf_reset(sealed);
