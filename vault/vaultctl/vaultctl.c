@@ -1232,6 +1232,20 @@ static int cmd_gmk_list(struct ctx *ctx, int argc, char **argv)
 		return ret;
 	if ((ret = call(ctx, "gmk.list", json_pack("{s:s}", "domain", pos[0]), &res)) != 0)
 		return ret;
+	/* gmk.list answers a page at a time: every page, into the first one */
+	while (json_is_string(json_object_get(res, "next"))) {
+		json_t *more = NULL;
+		if ((ret = call(ctx, "gmk.list", json_pack("{s:s, s:O}", "domain", pos[0], "after",
+		                                           json_object_get(res, "next")), &more)) != 0) {
+			json_decref(res);
+			return ret;
+		}
+		json_array_extend(json_object_get(res, "groups"), json_object_get(more, "groups"));
+		json_object_del(res, "next");
+		if (json_object_get(more, "next") != NULL)
+			json_object_set(res, "next", json_object_get(more, "next"));
+		json_decref(more);
+	}
 	if (ctx->json) {
 		print_json(res);
 	} else if ((rows = json_array()) != NULL) {
