@@ -200,6 +200,8 @@ def pg_ctl(*args):
 
 def main():
     s = Suite("multinode")
+    plain_check = s.check
+    s.check = lambda what, cond, detail=None: plain_check(what, cond, None if detail is None else repr(detail))
     store = 'store = "%s";' % PG_URL
     # the seam holds a rekey's transaction open after it read the versions:
     # two rekeys started together then surely overlap
@@ -353,6 +355,8 @@ def main():
             rot = None
         except RpcError as err:
             rot = err
+        down = n1.call("vault.status")["store"]
+        s.check("vault.status while it is down: the store is unreachable", down["reachable"] is False, down)
         s.check("while it is down: group keys are -32011 on both vaults", all(c == STORE_UNAVAILABLE for c in
                                                                                 outage.values()), outage)
         s.check("... and a key change is refused with -32011, saying why",
@@ -362,11 +366,15 @@ def main():
                                                   "start") == 0)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and any(
-                n.code("gmk.show", {"domain": DOM, "group": "sip:g1@a.example"}) != 0 for n in nodes):
-            time.sleep(0.2)
+                n.code("gmk.show", {"domain": DOM, "group": "sip:g1@a.example"}) != 0 or
+                not n.call("vault.status").get("store", {}).get("following") for n in nodes):
+            time.sleep(0.1)
         time.sleep(0.3)
         stop_load.set()
         t.join()
+        sts = [n.call("vault.status")["store"] for n in nodes]
+        s.check("vault.status: the store is reachable again and both vaults follow key changes",
+                all(x == {"kind": "postgresql", "reachable": True, "following": True} for x in sts), sts)
         s.check("both vaults serve group keys again by themselves, same processes",
                 all(n.code("gmk.show", {"domain": DOM, "group": "sip:g1@a.example"}) == 0 for n in nodes) and
                 [n.proc.pid for n in nodes] == pids and all(n.alive() for n in nodes))
@@ -396,6 +404,38 @@ def main():
             s.check("every record of %s's log names node %s" % (n.name, n.name),
                     recs and all(x.get("node") == n.name for x in recs))
 
+        # several nodes' logs verified together, from one vault
+        logs = [os.path.join(DIR, n.name + ".audit.jsonl") for n in nodes]
+        vc = os.path.join(B, "vaultctl")
+        p = subprocess.run([vc, "-s", n1.sock, "audit", "verify"] + logs, capture_output=True, text=True, timeout=60)
+        lines = p.stdout.splitlines()
+        s.check("audit verify of both nodes' logs from n1: one intact chain per node",
+                p.returncode == 0 and len(lines) == 2 and lines[0].startswith("node n1: intact") and
+                lines[1].startswith("node n2: intact") and "HSM anchor" in lines[1], p.stdout + p.stderr)
+        with open(logs[1]) as f:
+            n2_lines = f.readlines()
+        forged = os.path.join(DIR, "forged-n2.jsonl")
+        rec = json.loads(n2_lines[3])
+        rec["outcome"] = "error" if rec.get("outcome") == "ok" else "ok"
+        with open(forged, "w") as f:
+            f.writelines(n2_lines[:3] + [json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n"] +
+                         n2_lines[4:])
+        p = subprocess.run([vc, "-s", n1.sock, "audit", "verify", logs[0], forged], capture_output=True, text=True,
+                           timeout=60)
+        s.check("a record changed in n2's log is found, named by node, from n1",
+                p.returncode == 1 and "node n2: TAMPERED" in p.stdout and "line 4" in p.stdout, p.stdout + p.stderr)
+        cut = os.path.join(DIR, "cut-n2.jsonl")
+        with open(cut, "w") as f:
+            f.writelines(n2_lines[:5])
+        p = subprocess.run([vc, "-s", n1.sock, "audit", "verify", logs[0], cut], capture_output=True, text=True,
+                           timeout=60)
+        s.check("n2's log cut before its anchored checkpoint is found with n2's anchor, from n1",
+                p.returncode == 1 and "node n2: TAMPERED" in p.stdout and "anchor" in p.stdout, p.stdout + p.stderr)
+        st2 = n1.call("audit.status", {"node": "n2"})
+        s.check("audit.status {node} gives another node's anchor from the token",
+                st2["node"] == "n2" and st2["anchor"]["seq"] > 0 and
+                st2["anchor"]["label"] == "mcxvault-audit/anchor/n2", st2)
+
         # --- the SQLite backend, one vault alone on its own token ------------------------
         n3 = Node("n3", 'gms = { store = "%s/n3.sqlite"; };' % DIR,
                   {"SOFTHSM2_CONF": os.path.join(DIR, "softhsm2-n3.conf")}, audit=False)
@@ -405,7 +445,6 @@ def main():
             for i in range(8):
                 n3.call("gmk.create", {"domain": DOM, "group": "sip:q%d@a.example" % i})
             check_paging(s, n3, "SQLite")
-            st = n3.call("audit.status") if False else None
     finally:
         for n in nodes:
             n.stop()

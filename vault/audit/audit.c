@@ -333,6 +333,55 @@ out:
 	return r;
 }
 
+struct anchor_peek {
+	const char *label;
+	uint64_t seq;
+	uint8_t hash[32];
+	int64_t when;
+};
+
+/* hsm_object_fn of audit_anchor_of: the highest readable anchor of a label. */
+static int anchor_peek_visit(void *context, const struct hsm_object *object)
+{
+	struct anchor_peek *p = context;
+	uint64_t seq = 0;
+	uint8_t hash[32];
+	int64_t when = 0;
+
+	if (object->object_class == HSM_CLASS_DATA && strcmp(object->label, p->label) == 0 &&
+	    anchor_decode(object->value, object->value_len, &seq, hash, &when) == MCX_OK && seq > p->seq) {
+		p->seq = seq;
+		memcpy(p->hash, hash, 32);
+		p->when = when;
+	}
+	return MCX_OK;
+}
+
+MCX_RESULT audit_anchor_of(struct audit_log *log, const char *node, struct audit_status *status)
+{
+	int r = MCX_ERR_INTERNAL;
+	char label[HSM_LABEL_MAX + 1];
+	struct anchor_peek p;
+
+	memset(status, 0, sizeof(*status));
+	memset(&p, 0, sizeof(p));
+	MCX_ENSURE(node != NULL && *node != '\0' && strlen(node) <= 64 && strchr(node, '/') == NULL,
+	           MCX_ERR_INVALID_ARGUMENT);
+	snprintf(label, sizeof(label), "%s/%s", AUDIT_ANCHOR_LABEL, node);
+	p.label = label;
+	/* the exact label: the prefix walk also meets longer node names */
+	MCX_GUARD(hsm_objects_walk(log->hsm, label, anchor_peek_visit, &p));
+	status->anchor_seq = p.seq;
+	if (p.seq > 0)
+		hex32(p.hash, status->anchor_hash);
+	status->anchor_time = p.when;
+	snprintf(status->node, sizeof(status->node), "%s", node);
+	snprintf(status->anchor_label, sizeof(status->anchor_label), "%s", label);
+	r = MCX_OK;
+out:
+	return r;
+}
+
 /* hsm_object_fn: keeps the anchor with the highest seq; the others are
  * duplicates from a crash between create and destroy inside an update. */
 static int anchor_visit(void *context, const struct hsm_object *object)

@@ -132,6 +132,10 @@ void audit_status_get(struct audit_log *log, struct audit_status *status);
  * (statvfs), or the last checkpoint could not be sealed by the HSM.
  * Otherwise 1, and audit_append will tell. */
 int audit_writable(struct audit_log *log);
+/* Another vault's anchor on the same token (several vaults, node ids): only
+ * the anchor fields, node and anchor_label of *status are set; anchor_seq 0
+ * when that node has none.  MCX_ERR_INVALID_ARGUMENT for a bad node id. */
+MCX_RESULT audit_anchor_of(struct audit_log *log, const char *node, struct audit_status *status);
 /* Recomputes a checkpoint's MAC in the HSM: MCX_OK, or MCX_ERR_SIGNATURE_INVALID. */
 MCX_RESULT audit_checkpoint_check(struct audit_log *log, uint64_t seq, const char *prev_hex, uint64_t first_seq,
                                   uint64_t last_seq, int64_t from, int64_t to, const char *mac_hex);

@@ -98,7 +98,7 @@ const struct rpc_method rpc_methods[] = {
 	{ "token.verify",    SIGNER | KMS | ADMIN, RPC_DOMAIN_REQUIRED, { "domain", "token", "audience", "time", NULL },
 	  method_token_verify, "an ID token of the home or a trusted external domain", RPC_READ_ONLY },
 	/* audit: the audit log (vault/audit/) */
-	{ "audit.status",    AUDITOR | ADMIN, RPC_DOMAIN_NONE, { NULL }, method_audit_status,
+	{ "audit.status",    AUDITOR | ADMIN, RPC_DOMAIN_NONE, { "node", NULL }, method_audit_status,
 	  "the audit log: file, last record, chain head, health", RPC_READ_ONLY },
 	{ "audit.tail",      AUDITOR | ADMIN, RPC_DOMAIN_NONE, { "count", NULL }, method_audit_tail,
 	  "the last records of the audit log", RPC_READ_ONLY },

@@ -45,6 +45,11 @@ int mcx_store_reachable(const struct mcx_store *store)
 	return store != NULL && store->ops->reachable(store);
 }
 
+int mcx_store_following(const struct mcx_store *store)
+{
+	return store != NULL && store->ops->following != NULL && store->ops->following(store);
+}
+
 MCX_RESULT mcx_store_gms_add(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                              int rekey, int64_t now, gms_store_make_fn make, void *ctx, struct gms_key *created)
 {

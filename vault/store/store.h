@@ -43,6 +43,9 @@ int mcx_store_shared(const struct mcx_store *store);
 const char *mcx_store_kind(const struct mcx_store *store);
 /* 1 when the last call reached the store (a shared store that is down: 0). */
 int mcx_store_reachable(const struct mcx_store *store);
+/* A shared store: 1 while this vault listens for the others' key changes
+ * (after an outage, 0 until its listener is back: up to a second). */
+int mcx_store_following(const struct mcx_store *store);
 
 /* --- group keys (gms.h describes the semantics) ---------------------------- */
 MCX_RESULT mcx_store_gms_add(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,

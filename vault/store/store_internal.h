@@ -12,6 +12,7 @@ struct mcx_store_ops {
 	int shared;
 	void (*close)(struct mcx_store *store);
 	int (*reachable)(const struct mcx_store *store);
+	int (*following)(const struct mcx_store *store);   /* NULL: not shared */
 	int (*gms_add)(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose, int rekey,
 	               int64_t now, gms_store_make_fn make, void *ctx, struct gms_key *created);
 	int (*gms_get)(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,

@@ -71,6 +71,7 @@ struct pg_store {
 	atomic_int reachable;
 	atomic_int bump_pending;       /* a key change whose bump failed: the listener retries */
 	int listened;                  /* the listener connected once (its thread only) */
+	atomic_int following;          /* the listener is connected and LISTENing */
 	pthread_mutex_t gen_lock;      /* last_gen */
 	int64_t last_gen;
 	atomic_ullong observed;
@@ -239,6 +240,7 @@ static void *listener_main(void *arg)
 		PGnotify *n;
 
 		if (s->listen_conn == NULL || PQstatus(s->listen_conn) != CONNECTION_OK) {
+			atomic_store(&s->following, 0);
 			if (s->listen_conn != NULL) {
 				PQfinish(s->listen_conn);
 				s->listen_conn = NULL;
@@ -257,6 +259,7 @@ static void *listener_main(void *arg)
 			s->listened = 1;
 			if (read_generation(s, &s->listen_conn) != MCX_OK)
 				continue;
+			atomic_store(&s->following, 1);
 		}
 		if (atomic_load(&s->bump_pending) && bump_generation(s, &s->listen_conn, 0) == MCX_OK) {
 			atomic_store(&s->bump_pending, 0);
@@ -269,6 +272,7 @@ static void *listener_main(void *arg)
 			continue;
 		if (pfd.revents != 0) {
 			if (!PQconsumeInput(s->listen_conn)) {
+				atomic_store(&s->following, 0);
 				PQfinish(s->listen_conn);
 				s->listen_conn = NULL;
 				continue;
@@ -442,6 +446,11 @@ out:
 static int pg_reachable(const struct mcx_store *base)
 {
 	return atomic_load(&((const struct pg_store *)base)->reachable);
+}
+
+static int pg_following(const struct mcx_store *base)
+{
+	return atomic_load(&((const struct pg_store *)base)->following);
 }
 
 /* --- group keys ------------------------------------------------------------------- */
@@ -841,6 +850,7 @@ static const struct mcx_store_ops pg_ops = {
 	.shared = 1,
 	.close = pg_close,
 	.reachable = pg_reachable,
+	.following = pg_following,
 	.gms_add = pg_gms_add,
 	.gms_get = pg_gms_get,
 	.gms_expire = pg_gms_expire,
