@@ -1889,10 +1889,7 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 				group[k++] = pos[j];
 		if (own != NULL && strcmp(nodes[i], own) == 0) {
 			rc = verify_chain(ctx, status, group, k, nodes[i]);
-		} else if ((r = mcxvault_call(ctx->v, "audit.status", json_pack("{s:s}", "node", nodes[i]), &other, &e)) !=
-		           0) {
-			rc = vault_error("audit.status", r, &e);
-		} else {
+		} else if ((rc = call(ctx, "audit.status", json_pack("{s:s}", "node", nodes[i]), &other)) == 0) {
 			rc = verify_chain(ctx, other, group, k, nodes[i]);
 		}
 		json_decref(other);
