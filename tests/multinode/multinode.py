@@ -203,6 +203,21 @@ def main():
     plain_check = s.check
     s.check = lambda what, cond, detail=None: plain_check(what, cond, None if detail is None else repr(detail))
     store = 'store = "%s";' % PG_URL
+
+    # the new settings, as vaultd -t sees them
+    def conf_check(name, lines):
+        p = subprocess.run([os.path.join(B, "vaultd"), "-t", "-c", config(name, lines, audit=False)],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout + p.stderr
+    rc, out = conf_check("t1", 'store = "%s/x.sqlite";' % DIR)
+    s.check("vaultd -t: store must be a PostgreSQL URI", rc != 0 and "must be a PostgreSQL URI" in out, out)
+    rc, out = conf_check("t2", store + ' gms = { store = "%s/x.sqlite"; };' % DIR)
+    s.check("vaultd -t: store and gms.store are exclusive", rc != 0 and "exclusive" in out, out)
+    rc, out = conf_check("t3", store + ' node_id = "a/b";')
+    s.check("vaultd -t: a node_id that cannot name a token object is refused",
+            rc != 0 and "node_id" in out and ":6:" in out, out)
+    rc, out = conf_check("t4", store + ' node_id = "vault-a.1";')
+    s.check("vaultd -t: store and node_id accepted", rc == 0, out)
     # the seam holds a rekey's transaction open after it read the versions:
     # two rekeys started together then surely overlap
     seam = {"MCXVAULT_TEST_STORE_DELAY_MS": "800"}

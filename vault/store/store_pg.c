@@ -90,9 +90,15 @@ static void pg_notice_ignore(void *arg, const char *message)
 static PGconn *pg_connect(struct pg_store *s, const char *role)
 {
 	static struct vault_log_limit down = VAULT_LOG_LIMIT_INIT;
-	/* the URL comes last: what it says overrides our defaults */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *const values[] = { "5", "mcxvault", s->url, NULL };
+	/* the URL comes last: what it says overrides our defaults.  No wait is
+	 * unbounded: a vault hung while holding a lock, or a database that
+	 * went silent behind a dead network path, turns into an error
+	 * (lock_timeout: MCX_ERR_BUSY; the rest: MCX_ERR_STORE_UNAVAILABLE)
+	 * instead of a worker blocked for ever (keepalives: TCP only) */
+	const char *const keys[] = { "connect_timeout", "application_name", "options", "keepalives_idle",
+		                     "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+	const char *const values[] = { "5", "mcxvault", "-c lock_timeout=30000 -c statement_timeout=30000", "10", "5",
+		                       "3", "30000", s->url, NULL };
 	PGconn *c = PQconnectdbParams(keys, values, 1);
 
 	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
