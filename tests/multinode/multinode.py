@@ -48,15 +48,16 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def config(name, store_lines, audit=True):
+def config(name, store_lines, audit=True, domains=""):
     uid = os.getuid()
     text = """server = {{ socket = "{dir}/{name}.sock"; workers = 2; }};
 log = {{ level = "info"; }};
 hsm = {{ module = "softhsm2"; token = "pkcs11:token=mcx-vault"; pin_file = "{dir}/pin"; sync_path = "{tokens}"; }};
 access = ( {{ uid = {uid}; roles = [ "admin", "kms", "gms", "signer", "auditor" ]; }} );
-domains = ( {{ name = "a.example"; kms_uri = "kms.a.example"; }}, {{ name = "b.example"; kms_uri = "kms.b.example"; }} );
+domains = ( {{ name = "a.example"; kms_uri = "kms.a.example"; }}, {{ name = "b.example"; kms_uri = "kms.b.example"; }}{domains} );
 {store}
-""".format(dir=DIR, name=name, uid=uid, store=store_lines, tokens=os.path.join(DIR, "tokens" if name != "n3" else "tokens3"))
+""".format(dir=DIR, name=name, uid=uid, store=store_lines, domains=domains,
+           tokens=os.path.join(DIR, "tokens" if name != "n3" else "tokens3"))
     if audit:
         text += 'audit = {{ file = "{dir}/{name}.audit.jsonl"; batch = 64; checkpoint_interval = 1; }};\n'.format(
             dir=DIR, name=name)
@@ -67,9 +68,9 @@ domains = ( {{ name = "a.example"; kms_uri = "kms.a.example"; }}, {{ name = "b.e
 
 
 class Node:
-    def __init__(self, name, store_lines, env=None, audit=True):
+    def __init__(self, name, store_lines, env=None, audit=True, domains=""):
         self.name = name
-        self.conf = config(name, store_lines, audit)
+        self.conf = config(name, store_lines, audit, domains)
         self.sock = os.path.join(DIR, name + ".sock")
         self.log = os.path.join(DIR, name + ".log")
         self.env = dict(os.environ)
@@ -453,13 +454,37 @@ def main():
 
         # --- the SQLite backend, one vault alone on its own token ------------------------
         n3 = Node("n3", 'gms = { store = "%s/n3.sqlite"; };' % DIR,
-                  {"SOFTHSM2_CONF": os.path.join(DIR, "softhsm2-n3.conf")}, audit=False)
+                  {"SOFTHSM2_CONF": os.path.join(DIR, "softhsm2-n3.conf")}, audit=False,
+                  domains=', { name = "c.example"; kms_uri = "kms.c.example"; }')
         nodes.append(n3)
         if s.check("n3 starts with the SQLite store", n3.start()):
             n3.call("domain.init", {"domain": DOM})
             for i in range(8):
                 n3.call("gmk.create", {"domain": DOM, "group": "sip:q%d@a.example" % i})
             check_paging(s, n3, "SQLite")
+
+            # --- trust in an external KMS: imported at one vault, there at the other ----
+            n3.call("domain.init", {"domain": "c.example"})
+            files = {}
+            for what, args in (("xml", ["cert", "show", "c.example", "--xml"]),
+                               ("cert", ["pubkey", "c.example", "--purpose", "cert"]),
+                               ("token", ["pubkey", "c.example", "--purpose", "token"])):
+                files[what] = os.path.join(DIR, "c-" + what)
+                with open(files[what], "w") as f:
+                    subprocess.run([vc, "-s", n3.sock] + args, stdout=f, timeout=60, check=True)
+            p = subprocess.run([vc, "-s", n1.sock, "external", "import", DOM, files["xml"], files["cert"],
+                                "--token-key", files["token"]], capture_output=True, text=True, timeout=60)
+            listed = n2.call("external.list", {"domain": DOM})
+            s.check("external.import at n1: n2 trusts kms.c.example at once",
+                    p.returncode == 0 and "kms.c.example" in json.dumps(listed), (p.stdout, p.stderr, listed))
+            s.check("... and refuses to import it again (-32003)",
+                    n2.code("external.import", {"domain": DOM, "certificate": open(files["xml"]).read(),
+                                                "signing_key": open(files["cert"]).read()}) == CONFLICT)
+            p = subprocess.run([vc, "-s", n2.sock, "external", "remove", DOM, "kms.c.example"], capture_output=True,
+                               text=True, timeout=60)
+            listed = n1.call("external.list", {"domain": DOM})
+            s.check("external remove at n2: n1 no longer trusts it",
+                    p.returncode == 0 and "kms.c.example" not in json.dumps(listed), (p.stdout, p.stderr, listed))
     finally:
         for n in nodes:
             n.stop()

@@ -34,6 +34,7 @@
 #include "vault/keys/keystore.h"
 #include "vault/audit/audit.h"
 #include "vault/gms/gms.h"
+#include "vault/kms/external.h"
 #include "vault/kms/kms.h"
 #include "vault/redirect/redirect.h"
 #include "vault/store/store.h"
@@ -180,7 +181,7 @@ int main(int argc, char **argv)
 	struct vault_server *server = NULL;
 	struct hsm_options options;
 	struct keystore_cluster cluster;
-	int shared = 0;
+	int shared = 0, start_locked = 0;
 	char *error = NULL;
 	char pin[PIN_MAX];
 	sigset_t signals;
@@ -273,6 +274,16 @@ int main(int argc, char **argv)
 	shared = mcx_store_shared(vault.store);
 	if (shared)
 		vault_info("shared state in PostgreSQL; this vault is node '%s'", config->node_id);
+	/* with several vaults, start-up writes to the token (the audit MAC key
+	 * and the KEK when missing, the key store's repairs) under the cluster
+	 * lock of key changes: two vaults starting together create one of each,
+	 * and a repair never takes another vault's rotation in progress for the
+	 * remains of a crash */
+	if (shared && (r = mcx_store_keys_lock(vault.store)) != MCX_OK) {
+		vault_error("cannot take the key-change lock in the shared store: %s", mcx_strerror(r));
+		goto out;
+	}
+	start_locked = shared;
 	if (config->audit_file != NULL) {
 		struct audit_options audit = {
 			.path = config->audit_file,
@@ -290,27 +301,21 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* with several vaults the start-up repair writes to the token: under the
-	 * cluster lock, so that it never takes another vault's rotation in
-	 * progress for the remains of a crash */
-	if (shared && (r = mcx_store_keys_lock(vault.store)) != MCX_OK) {
-		vault_error("cannot take the key-change lock in the shared store: %s", mcx_strerror(r));
-		goto out;
-	}
-	r = keystore_open(vault.hsm, &vault.keystore);
-	if (shared)
-		(void)mcx_store_keys_unlock(vault.store, 1);
-	if (r != MCX_OK) {
+	if ((r = keystore_open(vault.hsm, &vault.keystore)) != MCX_OK) {
 		vault_error("cannot load keys from the token: %s", mcx_strerror(r));
 		goto out;
-	}
-	if (shared) {
-		mcx_store_keystore_cluster(vault.store, &cluster);
-		keystore_set_cluster(vault.keystore, &cluster);
 	}
 	if ((r = kms_service_open(vault.hsm, vault.keystore, &vault.kms)) != MCX_OK) {
 		vault_error("cannot start the KMS service: %s", mcx_strerror(r));
 		goto out;
+	}
+	if (start_locked) {
+		/* announced: the others re-read what a repair may have changed */
+		(void)mcx_store_keys_unlock(vault.store, 1);
+		start_locked = 0;
+		mcx_store_keystore_cluster(vault.store, &cluster);
+		keystore_set_cluster(vault.keystore, &cluster);
+		kms_external_set_cluster(kms_external_store(vault.kms), &cluster);
 	}
 	/* services: gms (vault/gms/), redirect (vault/redirect/) */
 	if ((r = gms_service_open(vault.store, config->workers, vault.hsm, vault.kms, &vault.gms)) != MCX_OK) {
@@ -368,6 +373,8 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	mcx_wipe(pin, sizeof(pin));
+	if (start_locked)
+		(void)mcx_store_keys_unlock(vault.store, 1);
 	vault_server_free(server);
 	if (vault.config != NULL)
 		rpc_denials_flush(&vault, 1);   /* the last window's counts, before the stop record */
