@@ -410,6 +410,23 @@ def main():
         for i in range(7):
             n1.call("gmk.create", {"domain": DOM, "group": "sip:p%d@a.example" % i})
         check_paging(s, n2, "PostgreSQL")
+        # more groups than one page holds: vaultctl gmk list follows the pages
+        c = Client(n1.sock, 30)
+        t0 = time.monotonic()
+        for i in range(1000):
+            c.call("gmk.create", {"domain": DOM, "group": "sip:m%04d@a.example" % i})
+        c.close()
+        made = time.monotonic() - t0
+        first = n2.call("gmk.list", {"domain": DOM})
+        p = subprocess.run([os.path.join(B, "vaultctl"), "-s", n2.sock, "gmk", "list", DOM], capture_output=True,
+                           text=True, timeout=60)
+        rows = [line.split()[0] for line in p.stdout.splitlines()[1:] if line.strip()]
+        s.check("gmk.list without limit: a page of 1000 of the 1008 groups, and 'next'",
+                len(first["groups"]) == 1000 and first.get("next") == first["groups"][-1]["group"],
+                (len(first["groups"]), first.get("next")))
+        s.check("vaultctl gmk list shows all 1008 groups across pages (1000 made in %.1f s)" % made,
+                p.returncode == 0 and len(rows) == 1008 and len(set(rows)) == 1008 and rows == sorted(rows),
+                (len(rows), p.stderr))
 
         # --- the audit logs: one chain per node ------------------------------------------
         for n in nodes:

@@ -263,11 +263,11 @@ int main(int argc, char **argv)
 	/* the state store: the SQLite file of gms.store on one host, or the
 	 * PostgreSQL database of store that several vaults over one HSM share
 	 * (the URL is not logged: it may hold a password) */
-	if (config->store != NULL && (r = mcx_store_open(config->store, &vault.store)) != MCX_OK) {
+	if (config->store != NULL && (r = mcx_store_open(config->store, config->node_id, &vault.store)) != MCX_OK) {
 		vault_error("cannot open the shared state store (store, PostgreSQL): %s", mcx_strerror(r));
 		goto out;
 	}
-	if (config->gms_store != NULL && (r = mcx_store_open(config->gms_store, &vault.store)) != MCX_OK) {
+	if (config->gms_store != NULL && (r = mcx_store_open(config->gms_store, config->node_id, &vault.store)) != MCX_OK) {
 		vault_error("cannot start the GMS service (gms.store %s): %s", config->gms_store, mcx_strerror(r));
 		goto out;
 	}

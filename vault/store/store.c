@@ -16,12 +16,12 @@ int mcx_store_is_url(const char *where)
 	return where != NULL && (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0);
 }
 
-MCX_RESULT mcx_store_open(const char *where, struct mcx_store **out)
+MCX_RESULT mcx_store_open(const char *where, const char *node, struct mcx_store **out)
 {
 	*out = NULL;
 	if (where == NULL)
 		return MCX_ERR_INVALID_ARGUMENT;
-	return mcx_store_is_url(where) ? mcx_store_pg_open(where, out) : mcx_store_sqlite_open(where, out);
+	return mcx_store_is_url(where) ? mcx_store_pg_open(where, node, out) : mcx_store_sqlite_open(where, out);
 }
 
 void mcx_store_close(struct mcx_store *store)

@@ -33,9 +33,10 @@
 struct mcx_store;
 
 /* "postgresql://…" or "postgres://…" (a libpq connection URI): PostgreSQL;
- * anything else is the path of a SQLite file. */
+ * anything else is the path of a SQLite file.  node: this vault's node id
+ * (config node_id), its row among the vaults of a shared store. */
 int mcx_store_is_url(const char *where);
-MCX_RESULT mcx_store_open(const char *where, struct mcx_store **out);
+MCX_RESULT mcx_store_open(const char *where, const char *node, struct mcx_store **out);
 void mcx_store_close(struct mcx_store *store);
 /* 1 when several vaults share the store (PostgreSQL). */
 int mcx_store_shared(const struct mcx_store *store);
@@ -77,7 +78,8 @@ MCX_RESULT mcx_store_replay_accept(struct mcx_store *store, const char *domain, 
  * keys_lock takes the cluster-wide lock for a token key change (blocks while
  * another vault holds it, MCX_ERR_STORE_UNAVAILABLE when the store is down)
  * and refreshes the observed generation; keys_unlock releases it, after
- * bumping the generation (and notifying every vault) when changed.
+ * bumping the generation (and notifying every vault) when changed, and
+ * waiting (up to 2 s) until every other live vault confirms it heard of it.
  * keys_observed is one atomic load: a counter that moves whenever this vault
  * learns that the token's keys changed elsewhere (a notification, the 1 s
  * poll, a reconnection after an outage). */

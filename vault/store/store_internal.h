@@ -39,7 +39,7 @@ struct mcx_store {
 };
 
 MCX_RESULT mcx_store_sqlite_open(const char *path, struct mcx_store **out);
-MCX_RESULT mcx_store_pg_open(const char *url, struct mcx_store **out);
+MCX_RESULT mcx_store_pg_open(const char *url, const char *node, struct mcx_store **out);
 
 /* The replay state machine, shared by the backends (store.c). */
 int mcx_store_replay_next(int state, int hold);

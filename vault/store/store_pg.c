@@ -56,6 +56,7 @@
 #define PG_SCHEMA_LOCK "1835235443"      /* 0x6d637873 "mcxs": two vaults creating the schema at once */
 #define PG_CHANNEL "mcxvault_keys"
 #define PG_REPLAY_SWEEP 10               /* seconds between deletions of expired replay entries */
+#define PG_CONFIRM_MS 2000               /* how long a key change waits for the others to hear of it */
 
 struct pg_store {
 	struct mcx_store base;
@@ -72,6 +73,8 @@ struct pg_store {
 	atomic_int bump_pending;       /* a key change whose bump failed: the listener retries */
 	int listened;                  /* the listener connected once (its thread only) */
 	atomic_int following;          /* the listener is connected and LISTENing */
+	char node[65];                 /* this vault's node id: its row in cluster_nodes ("" none) */
+	int64_t acked_gen, acked_at;   /* what the listener last confirmed (its thread only) */
 	pthread_mutex_t gen_lock;      /* last_gen */
 	int64_t last_gen;
 	atomic_ullong observed;
@@ -236,6 +239,70 @@ static int bump_generation(struct pg_store *s, PGconn **conn, int holding_lock)
 	return r;
 }
 
+/* The listener confirms, in cluster_nodes, which generation this vault has
+ * heard of (and that it is alive: the heartbeat, at least every second).
+ * Heard of is enough: the next request that touches the index re-reads it. */
+static void confirm_generation(struct pg_store *s)
+{
+	int64_t gen, now = mcx_time_now();
+	char g[24], t[24];
+	const char *params[3] = { s->node, g, t };
+
+	if (s->node[0] == '\0' || s->listen_conn == NULL)
+		return;
+	pthread_mutex_lock(&s->gen_lock);
+	gen = s->last_gen;
+	pthread_mutex_unlock(&s->gen_lock);
+	if (gen == s->acked_gen && now - s->acked_at < 1)
+		return;
+	snprintf(g, sizeof(g), "%" PRId64, gen);
+	snprintf(t, sizeof(t), "%" PRId64, now);
+	if (pg_run(s, &s->listen_conn, "confirming the key generation",
+	           "INSERT INTO cluster_nodes (node, seen_gen, heartbeat) VALUES ($1, $2::bigint, $3::bigint)"
+	           " ON CONFLICT (node) DO UPDATE SET seen_gen = EXCLUDED.seen_gen, heartbeat = EXCLUDED.heartbeat",
+	           3, params, PGRES_COMMAND_OK, NULL) == MCX_OK) {
+		s->acked_gen = gen;
+		s->acked_at = now;
+	}
+}
+
+/* After announcing generation gen: waits (at most PG_CONFIRM_MS) until every
+ * other live vault (heartbeat within 3 s) has heard of it, so that a client
+ * told "rotated" by this vault finds the new version at any other at once.
+ * A vault that does not confirm in time is not following (its listener is
+ * down): it re-reads its index when the listener is back. */
+static void await_confirmations(struct pg_store *s, int64_t gen)
+{
+	static struct vault_log_limit slow = VAULT_LOG_LIMIT_INIT;
+	char g[24], t[24];
+	const char *params[3] = { s->node, g, t };
+	uint64_t deadline = mcx_monotonic_ns() + PG_CONFIRM_MS * 1000000ull;
+	PGresult *res = NULL;
+	long waiting = 0;
+
+	snprintf(g, sizeof(g), "%" PRId64, gen);
+	snprintf(t, sizeof(t), "%" PRId64, mcx_time_now() - 3);
+	for (;;) {
+		if (s->keys_conn == NULL ||
+		    pg_run(s, &s->keys_conn, "awaiting the other vaults",
+		           "SELECT count(*) FROM cluster_nodes WHERE node <> $1 AND heartbeat >= $3::bigint"
+		           " AND seen_gen < $2::bigint",
+		           3, params, PGRES_TUPLES_OK, &res) != MCX_OK)
+			return;
+		waiting = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		res = NULL;
+		if (waiting == 0)
+			return;
+		if (mcx_monotonic_ns() >= deadline)
+			break;
+		poll(NULL, 0, 2);
+	}
+	vault_log_limited(&slow, VAULT_LOG_WARNING,
+	                  "store: %ld other vault(s) did not confirm key generation %" PRId64 " within %d ms: "
+	                  "they re-read their index when they follow again", waiting, gen, PG_CONFIRM_MS);
+}
+
 static void *listener_main(void *arg)
 {
 	struct pg_store *s = arg;
@@ -266,6 +333,8 @@ static void *listener_main(void *arg)
 			if (read_generation(s, &s->listen_conn) != MCX_OK)
 				continue;
 			atomic_store(&s->following, 1);
+			s->acked_at = 0;
+			confirm_generation(s);
 		}
 		if (atomic_load(&s->bump_pending) && bump_generation(s, &s->listen_conn, 0) == MCX_OK) {
 			atomic_store(&s->bump_pending, 0);
@@ -288,11 +357,13 @@ static void *listener_main(void *arg)
 				PQfreemem(n);
 			}
 			idle = 0;
+			confirm_generation(s);
 		} else if (++idle >= 4) {
 			/* the backstop: a poll of the generation every second */
 			idle = 0;
 			if (read_generation(s, &s->listen_conn) != MCX_OK)
 				continue;
+			confirm_generation(s);
 		}
 	}
 	return NULL;
@@ -349,6 +420,12 @@ static uint64_t pg_keys_unlock(struct mcx_store *base, int changed)
 		/* the change is in the token: the other vaults must still hear of it */
 		vault_error("store: cannot announce a key change to the other vaults now; retrying in the background");
 		atomic_store(&s->bump_pending, 1);
+	} else if (changed) {
+		int64_t gen;
+		pthread_mutex_lock(&s->gen_lock);
+		gen = s->last_gen;
+		pthread_mutex_unlock(&s->gen_lock);
+		await_confirmations(s, gen);
 	}
 	if (!changed && s->keys_conn != NULL &&
 	    pg_run(s, &s->keys_conn, "ending a key change", "UPDATE key_generation SET busy = false WHERE name='keys'", 0,
@@ -381,6 +458,12 @@ static void pg_close(struct mcx_store *base)
 	atomic_store(&s->stopping, 1);
 	if (s->listener_started)
 		pthread_join(s->listener, NULL);
+	if (s->node[0] != '\0' && s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
+		/* stopped: the others need not wait for this vault's confirmations */
+		const char *params[1] = { s->node };
+		(void)pg_run(s, &s->conn, "leaving the cluster", "DELETE FROM cluster_nodes WHERE node = $1", 1, params,
+		             PGRES_COMMAND_OK, NULL);
+	}
 	PQfinish(s->listen_conn);
 	PQfinish(s->keys_conn);
 	PQfinish(s->conn);
@@ -403,9 +486,11 @@ static const char pg_schema[] =
 	"CREATE INDEX IF NOT EXISTS replay_cache_domain ON replay_cache (domain, expires);"
 	"CREATE TABLE IF NOT EXISTS key_generation (name text PRIMARY KEY, gen bigint NOT NULL,"
 	" busy boolean NOT NULL DEFAULT false);"
-	"INSERT INTO key_generation VALUES ('keys', 0, false) ON CONFLICT DO NOTHING;";
+	"INSERT INTO key_generation VALUES ('keys', 0, false) ON CONFLICT DO NOTHING;"
+	"CREATE TABLE IF NOT EXISTS cluster_nodes (node text PRIMARY KEY, seen_gen bigint NOT NULL,"
+	" heartbeat bigint NOT NULL);";
 
-MCX_RESULT mcx_store_pg_open(const char *url, struct mcx_store **out)
+MCX_RESULT mcx_store_pg_open(const char *url, const char *node, struct mcx_store **out)
 {
 	int r = MCX_ERR_INTERNAL;
 	struct pg_store *s = NULL;
@@ -419,6 +504,8 @@ MCX_RESULT mcx_store_pg_open(const char *url, struct mcx_store **out)
 	pthread_mutex_init(&s->keys_lock, NULL);
 	pthread_mutex_init(&s->gen_lock, NULL);
 	MCX_ENSURE_ALLOC(s->url = strdup(url));
+	if (node != NULL)
+		snprintf(s->node, sizeof(s->node), "%s", node);
 	atomic_store(&s->reachable, 1);   /* "reachable again" is for after a failure */
 	/* a vault that cannot reach its shared state at start does not start:
 	 * it would serve keys it cannot coordinate (the others keep serving) */
