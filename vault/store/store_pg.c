@@ -5,7 +5,8 @@
  *   gms_keys(domain, owner, purpose, version, key_id, state, created,
  *            superseded, destroyed, sealed)         ciphertext only, as SQLite
  *   replay_cache(key, domain, state, expires)        hex SHA-256, redirect.h states
- *   key_generation(name, gen)                        'keys': bumped by every key change
+ *   key_generation(name, gen, busy)                  'keys': bumped by every key change
+ *   cluster_nodes(node, seen_gen, heartbeat)         what each vault confirmed it heard of
  *
  * Races between vaults are decided by the database, never by timing:
  *   - gmk.create / gmk.rekey run SERIALIZABLE: two vaults that read the same
