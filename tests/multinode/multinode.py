@@ -428,6 +428,21 @@ def main():
                 p.returncode == 0 and len(rows) == 1008 and len(set(rows)) == 1008 and rows == sorted(rows),
                 (len(rows), p.stderr))
 
+        # --- a reload does not move a vault to another store or node id ------------------
+        with open(n2.conf) as f:
+            conf_text = f.read()
+        with open(n2.conf, "w") as f:
+            f.write(conf_text.replace('node_id = "n2"', 'node_id = "n2x"'))
+        n2.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "node_id take effect at restart" not in n2.log_text():
+            time.sleep(0.05)
+        with open(n2.conf, "w") as f:
+            f.write(conf_text)
+        s.check("SIGHUP with another node_id: vaultd says it takes effect at restart, keeps serving as n2",
+                "node_id take effect at restart" in n2.log_text() and
+                n2.call("audit.status").get("node") == "n2")
+
         # --- the audit logs: one chain per node ------------------------------------------
         for n in nodes:
             rc, out = n.audit_verify()
