@@ -101,7 +101,7 @@ static PGconn *pg_connect(struct pg_store *s, const char *role)
 	 * instead of a worker blocked for ever (keepalives: TCP only) */
 	const char *const keys[] = { "connect_timeout", "application_name", "options", "keepalives_idle",
 		                     "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL };
-	const char *const values[] = { "5", "mcxvault", "-c lock_timeout=30000 -c statement_timeout=30000", "10", "5",
+	const char *const values[] = { "5", "mcxvault", "-c lock_timeout=20000 -c statement_timeout=30000", "10", "5",
 		                       "3", "30000", s->url, NULL };
 	PGconn *c = PQconnectdbParams(keys, values, 1);
 
@@ -160,6 +160,11 @@ static int pg_fail(struct pg_store *s, PGconn **conn, PGresult *res, const char 
 		/* another vault changed the same rows first: it won */
 		vault_info("store: %s lost a race with another vault (%s)", what, state);
 		return MCX_ERR_EXISTS;
+	}
+	if (strcmp(state, "57014") == 0) {
+		/* statement_timeout: the database is there but does not answer in time */
+		vault_log_limited(&lost, VAULT_LOG_ERROR, "store: PostgreSQL too slow during %s: %s", what, message);
+		return MCX_ERR_STORE_UNAVAILABLE;
 	}
 	if (strcmp(state, "55P03") == 0) {
 		vault_warning("store: %s: lock not granted in time (another vault holds it)", what);
