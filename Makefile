@@ -15,7 +15,7 @@
 # SPDX-License-Identifier: Apache-2.0
 
 VERSION     := 0.1.0
-PKGS        := p11-kit-1 libconfig jansson libcrypto libxml-2.0 sqlite3
+PKGS        := p11-kit-1 libconfig jansson libcrypto libxml-2.0 sqlite3 libpq
 CC          ?= cc
 SAN         ?=
 ifeq ($(SAN),1)
@@ -88,7 +88,8 @@ $(B)/obj/%.o: %.c
 # Everything mcxvault needs to build, test and demo; installed when missing.
 DEB_PACKAGES := build-essential pkg-config libp11-kit-dev p11-kit softhsm2 libssl-dev openssl \
                 libconfig-dev libjansson-dev libxml2-dev libsqlite3-dev libwolfssl-dev \
-                opensc xmlsec1 util-linux procps logrotate python3 valgrind clang libclang-rt-14-dev
+                opensc xmlsec1 util-linux procps logrotate python3 valgrind clang libclang-rt-14-dev \
+                postgresql libpq-dev
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

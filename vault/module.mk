@@ -1,5 +1,5 @@
-# vaultd: the daemon, its RPC table and its services.
-VAULTD_SRCS := $(wildcard vault/daemon/*.c vault/rpc/*.c vault/keys/*.c vault/sign/*.c vault/kms/*.c vault/audit/*.c vault/gms/*.c vault/redirect/*.c)
+# vaultd: the daemon, its RPC table, its services and the state store (vault/store: SQLite, PostgreSQL).
+VAULTD_SRCS := $(wildcard vault/daemon/*.c vault/rpc/*.c vault/keys/*.c vault/sign/*.c vault/kms/*.c vault/audit/*.c vault/gms/*.c vault/redirect/*.c vault/store/*.c)
 VAULTD := $(B)/vaultd
 PROGRAMS += $(VAULTD)
 LIBMCXVAULTD := $(B)/libmcxvaultd.a

@@ -43,7 +43,8 @@
 #define MCX_ERR_REVOKED               -29
 #define MCX_ERR_UNTRUSTED             -30   /* signer or KMS not trusted by the home domain */
 #define MCX_ERR_BUSY                  -31   /* too many connections or a full queue */
-#define MCX_ERR_MAX                   -31
+#define MCX_ERR_STORE_UNAVAILABLE     -32   /* the shared state store (PostgreSQL) cannot be reached */
+#define MCX_ERR_MAX                   -32
 
 /* JSON-RPC 2.0 error codes (spec) and ours (docs/protocol.md). */
 #define MCX_RPC_PARSE_ERROR        -32700
@@ -61,6 +62,7 @@
 #define MCX_RPC_AUDIT_UNAVAILABLE  -32008
 #define MCX_RPC_EXPIRED            -32009
 #define MCX_RPC_BUSY               -32010
+#define MCX_RPC_STORE_UNAVAILABLE  -32011
 
 /* A sentence for any MCX_ERR_* code; never NULL. */
 const char *mcx_strerror(int err);

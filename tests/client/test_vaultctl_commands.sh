@@ -84,6 +84,15 @@ for sig in TERM KILL; do
 	check "after SIG$sig: server-key show unchanged" "cmp -s '$T/show.before' '$T/show.after'"
 done
 
+# --- gmk list pages ------------------------------------------------------------------
+for g in sip:g1@a.example sip:g2@a.example sip:g3@a.example; do "$V" gmk create $D $g >/dev/null 2>&1; done
+check "gmk list --limit 2: one page of 2 and the next command on stderr" \
+	"vc 0 gmk list $D --limit 2 && [ \$(grep -c '^sip:g' '$out') -eq 2 ] && has '^more: vaultctl gmk list $D --after sip:g2@a.example$' '$err'"
+check "gmk list --after: the rest" \
+	"vc 0 gmk list $D --after sip:g2@a.example && [ \$(grep -c '^sip:g' '$out') -eq 1 ] && has '^sip:g3@a.example ' '$out' && ! has '^more:' '$err'"
+check "gmk list: every group" "vc 0 gmk list $D && [ \$(grep -c '^sip:g' '$out') -eq 3 ]"
+check "gmk list --limit 0: exit 1, invalid params" "vc 1 gmk list $D --limit 0 && vault_err gmk.list MCX_ERR_INVALID_PARAMS -32602"
+
 # --- redirects ------------------------------------------------------------------------
 sign_args="--originating-id sip:alice@a.example --receiving-id sip:bob@a.example --originating-kms kms.a.example"
 check "redirect sign: the JWS alone" \

@@ -47,6 +47,8 @@ struct audit_log {
 	unsigned interval;
 	long group;
 	hsm_handle_t mac_key;
+	char node[65];                /* "node" of every record; "" without one */
+	char anchor_label[HSM_LABEL_MAX + 1];   /* AUDIT_ANCHOR_LABEL, or …/<node> with several vaults */
 	/* the last checkpoint written (under lock): what the anchor should name */
 	uint64_t checkpoint_seq;
 	uint8_t checkpoint_hash[32];
@@ -164,14 +166,18 @@ static int audit_write_line(struct audit_log *log, const char *line, size_t len)
 static int audit_emit_body(struct audit_log *log, const char *body, size_t body_len, int64_t now)
 {
 	int r = MCX_ERR_INTERNAL;
-	char prev[65], when[21], tail[160];
+	char prev[65], when[21], tail[256], node[80] = "";
 	struct mcx_buf *line = NULL;
 	int n;
 
 	hex32(log->head, prev);
 	mcx_time_format(now, when);
-	n = snprintf(tail, sizeof(tail), "%s\"prev\":\"%s\",\"seq\":%" PRIu64 ",\"time\":\"%s\"}", body_len > 1 ? "," : "",
-	             prev, log->seq + 1, when);
+	/* which vault wrote it: with several vaults their logs are verified
+	 * together, each chain by its node (keys stay sorted: node < prev) */
+	if (log->node[0] != '\0')
+		snprintf(node, sizeof(node), "\"node\":\"%s\",", log->node);
+	n = snprintf(tail, sizeof(tail), "%s%s\"prev\":\"%s\",\"seq\":%" PRIu64 ",\"time\":\"%s\"}",
+	             body_len > 1 ? "," : "", node, prev, log->seq + 1, when);
 	MCX_ENSURE(n > 0 && (size_t)n < sizeof(tail), MCX_ERR_INTERNAL);
 	MCX_ENSURE(body_len + (size_t)n + 1 < AUDIT_LINE_MAX, MCX_ERR_NO_BUFFER_SPACE);
 	MCX_ENSURE_ALLOC(line = mcx_buf_new(body_len + (size_t)n + 1));
@@ -327,6 +333,55 @@ out:
 	return r;
 }
 
+struct anchor_peek {
+	const char *label;
+	uint64_t seq;
+	uint8_t hash[32];
+	int64_t when;
+};
+
+/* hsm_object_fn of audit_anchor_of: the highest readable anchor of a label. */
+static int anchor_peek_visit(void *context, const struct hsm_object *object)
+{
+	struct anchor_peek *p = context;
+	uint64_t seq = 0;
+	uint8_t hash[32];
+	int64_t when = 0;
+
+	if (object->object_class == HSM_CLASS_DATA && strcmp(object->label, p->label) == 0 &&
+	    anchor_decode(object->value, object->value_len, &seq, hash, &when) == MCX_OK && seq > p->seq) {
+		p->seq = seq;
+		memcpy(p->hash, hash, 32);
+		p->when = when;
+	}
+	return MCX_OK;
+}
+
+MCX_RESULT audit_anchor_of(struct audit_log *log, const char *node, struct audit_status *status)
+{
+	int r = MCX_ERR_INTERNAL;
+	char label[HSM_LABEL_MAX + 1];
+	struct anchor_peek p;
+
+	memset(status, 0, sizeof(*status));
+	memset(&p, 0, sizeof(p));
+	MCX_ENSURE(node != NULL && *node != '\0' && strlen(node) <= 64 && strchr(node, '/') == NULL,
+	           MCX_ERR_INVALID_ARGUMENT);
+	snprintf(label, sizeof(label), "%s/%s", AUDIT_ANCHOR_LABEL, node);
+	p.label = label;
+	/* the exact label: the prefix walk also meets longer node names */
+	MCX_GUARD(hsm_objects_walk(log->hsm, label, anchor_peek_visit, &p));
+	status->anchor_seq = p.seq;
+	if (p.seq > 0)
+		hex32(p.hash, status->anchor_hash);
+	status->anchor_time = p.when;
+	snprintf(status->node, sizeof(status->node), "%s", node);
+	snprintf(status->anchor_label, sizeof(status->anchor_label), "%s", label);
+	r = MCX_OK;
+out:
+	return r;
+}
+
 /* hsm_object_fn: keeps the anchor with the highest seq; the others are
  * duplicates from a crash between create and destroy inside an update. */
 static int anchor_visit(void *context, const struct hsm_object *object)
@@ -337,7 +392,7 @@ static int anchor_visit(void *context, const struct hsm_object *object)
 	int64_t when = 0;
 	hsm_handle_t loser;
 
-	if (object->object_class != HSM_CLASS_DATA || strcmp(object->label, AUDIT_ANCHOR_LABEL) != 0)
+	if (object->object_class != HSM_CLASS_DATA || strcmp(object->label, log->anchor_label) != 0)
 		return MCX_OK;
 	if (anchor_decode(object->value, object->value_len, &seq, hash, &when) != MCX_OK) {
 		vault_error("audit: the HSM audit anchor cannot be read: treating it as a broken history");
@@ -379,12 +434,12 @@ static int audit_anchor_store(struct audit_log *log, uint64_t seq, const uint8_t
 	if (log->anchor != HSM_HANDLE_INVALID) {
 		r = hsm_data_set_value(log->hsm, log->anchor, value, strlen(value), &log->anchor);
 		if (r == MCX_ERR_HSM_STALE_HANDLE)   /* the token was re-inserted: find it again, once */
-			r = hsm_find_by_label(log->hsm, HSM_CLASS_DATA, AUDIT_ANCHOR_LABEL, &log->anchor) == MCX_OK
+			r = hsm_find_by_label(log->hsm, HSM_CLASS_DATA, log->anchor_label, &log->anchor) == MCX_OK
 			            ? hsm_data_set_value(log->hsm, log->anchor, value, strlen(value), &log->anchor)
 			            : MCX_ERR_HSM_STALE_HANDLE;
 		MCX_GUARD(r);
 	} else {
-		MCX_GUARD(hsm_data_create(log->hsm, AUDIT_ANCHOR_LABEL, value, strlen(value), &log->anchor));
+		MCX_GUARD(hsm_data_create(log->hsm, log->anchor_label, value, strlen(value), &log->anchor));
 	}
 	log->anchor_seq = seq;
 	memcpy(log->anchor_hash, hash, 32);
@@ -678,6 +733,12 @@ MCX_RESULT audit_open(struct hsm *hsm, const struct audit_options *options, stru
 	log->group = options->group;
 	log->healthy = 1;
 	log->sealing = 1;
+	if (options->node_id != NULL)
+		snprintf(log->node, sizeof(log->node), "%s", options->node_id);
+	if (options->node_anchor && log->node[0] != '\0')
+		snprintf(log->anchor_label, sizeof(log->anchor_label), "%s/%s", AUDIT_ANCHOR_LABEL, log->node);
+	else
+		snprintf(log->anchor_label, sizeof(log->anchor_label), "%s", AUDIT_ANCHOR_LABEL);
 	{
 		/* the chain step is a few microseconds: spin briefly on contention
 		 * instead of a futex sleep and wake-up, which cost more here */
@@ -698,7 +759,7 @@ MCX_RESULT audit_open(struct hsm *hsm, const struct audit_options *options, stru
 	} else {
 		MCX_GUARD(r);
 	}
-	MCX_GUARD(hsm_objects_walk(hsm, AUDIT_ANCHOR_LABEL, anchor_visit, log));
+	MCX_GUARD(hsm_objects_walk(hsm, log->anchor_label, anchor_visit, log));
 	log->fd = open(log->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (log->fd < 0 && errno != ENOENT) {
 		vault_error("audit: cannot open %s: %s", log->path, strerror(errno));
@@ -1002,6 +1063,8 @@ void audit_status_get(struct audit_log *log, struct audit_status *status)
 	hex32(log->anchor_hash, status->anchor_hash);
 	status->anchor_time = log->anchor_time;
 	pthread_mutex_unlock(&log->anchor_lock);
+	snprintf(status->node, sizeof(status->node), "%s", log->node);
+	snprintf(status->anchor_label, sizeof(status->anchor_label), "%s", log->anchor_label);
 }
 
 int audit_writable(struct audit_log *log)

@@ -25,7 +25,9 @@
  * the disk filled up in between) and the key list shows what happened.
  *
  * Anchor: after each checkpoint is on disk, its seq and line hash are stored
- * in a private token object (AUDIT_ANCHOR_LABEL), at most once per
+ * in a private token object (AUDIT_ANCHOR_LABEL, or AUDIT_ANCHOR_LABEL "/"
+ * node id when several vaults share the token: each anchors its own log,
+ * else each would refuse the other's), at most once per
  * checkpoint interval and always at rotation and stop.  At start the log
  * must still hold that checkpoint, unchanged, and a chain from it to its
  * last line; otherwise the log was truncated, deleted, replaced or
@@ -89,6 +91,8 @@ struct audit_status {
 	uint64_t anchor_seq;                /* the checkpoint the token's anchor names (0: none yet) */
 	char anchor_hash[65];               /* hex SHA-256 of that checkpoint line */
 	int64_t anchor_time;
+	char node[65];                      /* this vault's node id ("" without one) */
+	char anchor_label[256];             /* the token object holding the anchor */
 };
 
 struct audit_options {
@@ -97,6 +101,8 @@ struct audit_options {
 	unsigned interval_seconds;          /* a checkpoint at least this often while records arrive */
 	int accept_break;                   /* vaultd --accept-audit-break: start over a broken history, recorded */
 	long group;                         /* gid given to a new log file; -1: the creator's */
+	const char *node_id;                /* "node" of every record (config node_id); NULL: none */
+	int node_anchor;                    /* several vaults on the token: the anchor is AUDIT_ANCHOR_LABEL/<node_id> */
 };
 
 /*
@@ -126,6 +132,10 @@ void audit_status_get(struct audit_log *log, struct audit_status *status);
  * (statvfs), or the last checkpoint could not be sealed by the HSM.
  * Otherwise 1, and audit_append will tell. */
 int audit_writable(struct audit_log *log);
+/* Another vault's anchor on the same token (several vaults, node ids): only
+ * the anchor fields, node and anchor_label of *status are set; anchor_seq 0
+ * when that node has none.  MCX_ERR_INVALID_ARGUMENT for a bad node id. */
+MCX_RESULT audit_anchor_of(struct audit_log *log, const char *node, struct audit_status *status);
 /* Recomputes a checkpoint's MAC in the HSM: MCX_OK, or MCX_ERR_SIGNATURE_INVALID. */
 MCX_RESULT audit_checkpoint_check(struct audit_log *log, uint64_t seq, const char *prev_hex, uint64_t first_seq,
                                   uint64_t last_seq, int64_t from, int64_t to, const char *mac_hex);

@@ -38,8 +38,26 @@ int method_audit_status(struct rpc_call *call, json_t *params, json_t **result)
 	int r = MCX_ERR_INTERNAL;
 	struct audit_status st;
 
+	const char *node = NULL;
+
 	MCX_GUARD(audit_enabled(call));
+	MCX_GUARD(rpc_param_string(call, params, "node", 0, &node));
 	audit_status_get(call->vault->audit, &st);
+	if (node != NULL && strcmp(node, st.node) != 0) {
+		/* another vault's log: what the token says of it, its anchor (the
+		 * verifier checks that node's files against it) */
+		MCX_ENSURE(audit_caller_unscoped(call),
+		           rpc_fail(call, MCX_ERR_PERMISSION_DENIED, "another node's anchor is for unscoped auditors"));
+		r = audit_anchor_of(call->vault->audit, node, &st);
+		MCX_ENSURE(r != MCX_ERR_INVALID_ARGUMENT,
+		           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'node' must be a node id (1-64 characters, no '/')"));
+		MCX_GUARD(r);
+		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:s, s:{s:I, s:s, s:I, s:s}}", "node", st.node, "scope", "node",
+		                                     "anchor", "seq", (json_int_t)st.anchor_seq, "hash", st.anchor_hash,
+		                                     "time", (json_int_t)st.anchor_time, "label", st.anchor_label));
+		r = MCX_OK;
+		goto out;
+	}
 	if (!audit_caller_unscoped(call)) {
 		MCX_ENSURE_ALLOC(*result = json_pack("{s:b, s:b, s:b, s:s}", "healthy", st.healthy, "writable",
 		                                     st.writable, "sealing", st.sealing, "scope", "domains"));
@@ -54,6 +72,10 @@ int method_audit_status(struct rpc_call *call, json_t *params, json_t **result)
 	                                     "mac_key", AUDIT_MAC_KEY_LABEL, "scope", "all", "anchor", "seq",
 	                                     (json_int_t)st.anchor_seq, "hash", st.anchor_hash, "time",
 	                                     (json_int_t)st.anchor_time));
+	/* several vaults: whose log this is, and which anchor object seals it */
+	json_object_set_new(json_object_get(*result, "anchor"), "label", json_string(st.anchor_label));
+	if (st.node[0] != '\0')
+		json_object_set_new(*result, "node", json_string(st.node));
 	r = MCX_OK;
 out:
 	return r;

@@ -46,6 +46,8 @@ static const struct error_entry error_table[] = {
 	{ MCX_ERR_REVOKED, "MCX_ERR_REVOKED", "revoked", MCX_RPC_EXPIRED },
 	{ MCX_ERR_UNTRUSTED, "MCX_ERR_UNTRUSTED", "not trusted", MCX_RPC_POLICY_DENIED },
 	{ MCX_ERR_BUSY, "MCX_ERR_BUSY", "busy: try again", MCX_RPC_BUSY },
+	{ MCX_ERR_STORE_UNAVAILABLE, "MCX_ERR_STORE_UNAVAILABLE", "the shared state store is unavailable: try again",
+	  MCX_RPC_STORE_UNAVAILABLE },
 };
 
 static const struct error_entry *error_lookup(int err)

@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mcx/mikey.h"
 #include "vault/daemon/log.h"
+#include "vault/store/store.h"
 
 static const char *const role_names[] = { "admin", "kms", "gms", "signer", "auditor" };
 
@@ -312,6 +314,48 @@ out:
 	return r;
 }
 
+/* store = "postgresql://…" (state shared by several vaults over one HSM) and
+ * node_id (this vault's name in its audit records and its HSM anchor;
+ * default the host name).  Top-level settings: they concern the whole
+ * vault, not one service. */
+static int config_load_cluster(struct vault_config *c, const config_setting_t *root, char **error)
+{
+	int r = MCX_ERR_INTERNAL;
+	char host[256];
+	const config_setting_t *node;
+
+	MCX_GUARD(config_string(root, "store", 0, &c->store, c->path, error));
+	MCX_ENSURE(c->store == NULL || mcx_store_is_url(c->store),
+	           config_fail(error, c->path, config_setting_get_member(root, "store"),
+	                       "'store' must be a PostgreSQL URI (\"postgresql://…\"); "
+	                       "a SQLite file for one host is gms.store"));
+	/* one place for the group keys: otherwise a vault would serve another
+	 * set of groups than its peers */
+	MCX_ENSURE(c->store == NULL || c->gms_store == NULL,
+	           config_fail(error, c->path, config_setting_get_member(root, "store"),
+	                       "'store' and 'gms.store' are exclusive: with a shared store the group keys live there"));
+	MCX_GUARD(config_string(root, "node_id", 0, &c->node_id, c->path, error));
+	if (c->node_id == NULL) {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		/* a short host name: what the operator calls the machine */
+		host[strcspn(host, ".")] = '\0';
+		MCX_ENSURE_ALLOC(c->node_id = strdup(host[0] != '\0' ? host : "localhost"));
+	}
+	/* it goes into token labels and JSON records verbatim */
+	node = config_setting_get_member(root, "node_id");
+	MCX_ENSURE(strlen(c->node_id) <= 64 &&
+	                   strspn(c->node_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	                           strlen(c->node_id),
+	           config_fail(error, c->path, node != NULL ? node : root,
+	                       "'node_id' must be 1-64 of [A-Za-z0-9._-] (it names this vault's audit anchor): '%.80s'",
+	                       c->node_id));
+	r = MCX_OK;
+out:
+	return r;
+}
+
 static int config_load_hsm(struct vault_config *c, const config_setting_t *s, char **error)
 {
 	static const char *const allowed[] = { "module", "token", "pin_file", "sync_path", NULL };
@@ -592,7 +636,8 @@ out:
 
 MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char **error)
 {
-	static const char *const allowed[] = { "server", "log", "audit", "keys", "gms", "hsm", "access", "domains", NULL };
+	static const char *const allowed[] = { "server", "log", "audit", "keys", "gms", "hsm", "access", "domains",
+		                               "store", "node_id", NULL };
 	int r = MCX_ERR_INTERNAL, n;
 	config_t cfg;
 	struct vault_config *c = NULL;
@@ -639,6 +684,7 @@ MCX_RESULT vault_config_load(const char *path, struct vault_config **out, char *
 	MCX_GUARD(config_load_keys(c, config_lookup(&cfg, "keys"), error));
 	MCX_GUARD(config_load_gms(c, config_lookup(&cfg, "gms"), error));
 	MCX_GUARD(config_load_hsm(c, config_lookup(&cfg, "hsm"), error));
+	MCX_GUARD(config_load_cluster(c, root, error));
 	/* domains before access: access entries name domains */
 	MCX_GUARD(config_load_domains(c, config_lookup(&cfg, "domains"), error));
 	if ((access = config_lookup(&cfg, "access")) != NULL) {
@@ -674,6 +720,8 @@ void vault_config_free(struct vault_config *c)
 	free(c->socket_path);
 	free(c->audit_file);
 	free(c->gms_store);
+	free(c->store);
+	free(c->node_id);
 	free(c->hsm_module);
 	free(c->hsm_token_uri);
 	free(c->hsm_pin_file);

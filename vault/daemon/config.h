@@ -106,6 +106,9 @@ struct vault_config {
 	long long keys_cert_warn;     /* seconds: warn about KMS certificates expiring within this */
 	/* gms */
 	char *gms_store;              /* SQLite file of wrapped per-group key material */
+	/* several vaults over one HSM (vault/store/store.h) */
+	char *store;                  /* "postgresql://…": shared state; NULL: none (one host) */
+	char *node_id;                /* this vault's name: audit records and anchor (default: host name) */
 	/* hsm */
 	char *hsm_module;
 	char *hsm_token_uri;

@@ -34,8 +34,10 @@
 #include "vault/keys/keystore.h"
 #include "vault/audit/audit.h"
 #include "vault/gms/gms.h"
+#include "vault/kms/external.h"
 #include "vault/kms/kms.h"
 #include "vault/redirect/redirect.h"
+#include "vault/store/store.h"
 #include "vault/rpc/rpc.h"
 
 #define DEFAULT_CONFIG "/etc/mcxvault/vault.conf"
@@ -178,6 +180,8 @@ int main(int argc, char **argv)
 	struct vault_config *config = NULL;
 	struct vault_server *server = NULL;
 	struct hsm_options options;
+	struct keystore_cluster cluster;
+	int shared = 0, start_locked = 0;
 	char *error = NULL;
 	char pin[PIN_MAX];
 	sigset_t signals;
@@ -256,6 +260,30 @@ int main(int argc, char **argv)
 		            mcx_strerror(r));
 		goto out;
 	}
+	/* the state store: the SQLite file of gms.store on one host, or the
+	 * PostgreSQL database of store that several vaults over one HSM share
+	 * (the URL is not logged: it may hold a password) */
+	if (config->store != NULL && (r = mcx_store_open(config->store, config->node_id, &vault.store)) != MCX_OK) {
+		vault_error("cannot open the shared state store (store, PostgreSQL): %s", mcx_strerror(r));
+		goto out;
+	}
+	if (config->gms_store != NULL && (r = mcx_store_open(config->gms_store, config->node_id, &vault.store)) != MCX_OK) {
+		vault_error("cannot start the GMS service (gms.store %s): %s", config->gms_store, mcx_strerror(r));
+		goto out;
+	}
+	shared = mcx_store_shared(vault.store);
+	if (shared)
+		vault_info("shared state in PostgreSQL; this vault is node '%s'", config->node_id);
+	/* with several vaults, start-up writes to the token (the audit MAC key
+	 * and the KEK when missing, the key store's repairs) under the cluster
+	 * lock of key changes: two vaults starting together create one of each,
+	 * and a repair never takes another vault's rotation in progress for the
+	 * remains of a crash */
+	if (shared && (r = mcx_store_keys_lock(vault.store)) != MCX_OK) {
+		vault_error("cannot take the key-change lock in the shared store: %s", mcx_strerror(r));
+		goto out;
+	}
+	start_locked = shared;
 	if (config->audit_file != NULL) {
 		struct audit_options audit = {
 			.path = config->audit_file,
@@ -263,6 +291,8 @@ int main(int argc, char **argv)
 			.interval_seconds = config->audit_checkpoint_interval,
 			.accept_break = accept_audit_break,
 			.group = config->audit_group,
+			.node_id = config->node_id,
+			.node_anchor = shared,   /* each vault on the token anchors its own log */
 		};
 		/* checks the log against the token's anchor and writes nothing yet:
 		 * a start that fails below leaves the log as it was */
@@ -279,16 +309,24 @@ int main(int argc, char **argv)
 		vault_error("cannot start the KMS service: %s", mcx_strerror(r));
 		goto out;
 	}
+	if (start_locked) {
+		/* announced: the others re-read what a repair may have changed */
+		(void)mcx_store_keys_unlock(vault.store, 1);
+		start_locked = 0;
+		mcx_store_keystore_cluster(vault.store, &cluster);
+		keystore_set_cluster(vault.keystore, &cluster);
+		kms_external_set_cluster(kms_external_store(vault.kms), &cluster);
+	}
 	/* services: gms (vault/gms/), redirect (vault/redirect/) */
-	if ((r = gms_service_open(config->gms_store, config->workers, vault.hsm, vault.kms, &vault.gms)) != MCX_OK) {
-		vault_error("cannot start the GMS service (gms.store %s): %s", config->gms_store ? config->gms_store : "unset",
-		            mcx_strerror(r));
+	if ((r = gms_service_open(vault.store, config->workers, vault.hsm, vault.kms, &vault.gms)) != MCX_OK) {
+		vault_error("cannot start the GMS service: %s", mcx_strerror(r));
 		goto out;
 	}
 	if ((r = redirect_service_open(&vault.redirect)) != MCX_OK) {
 		vault_error("cannot start the redirect service: %s", mcx_strerror(r));
 		goto out;
 	}
+	redirect_service_set_store(vault.redirect, vault.store);
 	if ((r = vault_server_open(&vault, config, &server)) != MCX_OK)
 		goto out;
 	if (vault.audit != NULL && (r = audit_begin(vault.audit)) != MCX_OK) {
@@ -335,6 +373,8 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	mcx_wipe(pin, sizeof(pin));
+	if (start_locked)
+		(void)mcx_store_keys_unlock(vault.store, 1);
 	vault_server_free(server);
 	if (vault.config != NULL)
 		rpc_denials_flush(&vault, 1);   /* the last window's counts, before the stop record */
@@ -343,6 +383,7 @@ out:
 	gms_service_free(vault.gms);
 	kms_service_free(vault.kms);
 	keystore_free(vault.keystore);
+	mcx_store_close(vault.store);
 	audit_close(vault.audit);
 	hsm_close(vault.hsm);
 	if (vault.config != NULL)

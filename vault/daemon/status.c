@@ -7,6 +7,7 @@
 #include "mcx/util.h"
 #include "pkcs11/hsm.h"
 #include "vault/audit/audit.h"
+#include "vault/store/store.h"
 #include "vault/rpc/methods.h"
 
 int method_vault_status(struct rpc_call *call, json_t *params, json_t **result)
@@ -65,6 +66,12 @@ int method_vault_status(struct rpc_call *call, json_t *params, json_t **result)
 	} else {
 		json_object_set_new(*result, "audit", json_pack("{s:b}", "enabled", 0));
 	}
+	/* several vaults: is the shared store there, and is this vault hearing
+	 * of the others' key changes (a monitoring check for each node) */
+	if (mcx_store_shared(call->vault->store))
+		json_object_set_new(*result, "store", json_pack("{s:s, s:b, s:b}", "kind", mcx_store_kind(call->vault->store),
+		                                                "reachable", mcx_store_reachable(call->vault->store),
+		                                                "following", mcx_store_following(call->vault->store)));
 	r = MCX_OK;
 out:
 	json_decref(domains);

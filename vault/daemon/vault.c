@@ -57,6 +57,9 @@ MCX_RESULT vault_reload(struct vault *vault)
 	if (!same(old->hsm_module, fresh->hsm_module) || !same(old->hsm_token_uri, fresh->hsm_token_uri) ||
 	    !same(old->hsm_pin_file, fresh->hsm_pin_file))
 		vault_warning("reload: hsm settings take effect at restart");
+	if (!same(old->store, fresh->store) || !same(old->gms_store, fresh->gms_store) ||
+	    !same(old->node_id, fresh->node_id))
+		vault_warning("reload: store, gms.store and node_id take effect at restart");
 	vault_config_release(vault, old);
 	pthread_mutex_lock(&vault->config_lock);
 	old = vault->config;

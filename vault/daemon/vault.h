@@ -21,6 +21,7 @@ struct kms_service;
 struct gms_service;
 struct redirect_service;
 struct audit_log;
+struct mcx_store;
 
 /* Who is on the other end of a connection, from SO_PEERCRED at accept. */
 struct vault_caller {
@@ -41,6 +42,7 @@ struct vault {
 	struct gms_service *gms;            /* vault/gms/ */
 	struct redirect_service *redirect;  /* vault/redirect/ */
 	struct audit_log *audit;            /* vault/audit/ */
+	struct mcx_store *store;            /* vault/store/: gms.store (SQLite) or store (shared); NULL: none */
 	struct vault_hygiene hygiene;       /* vault/keys/hygiene.c (reaper thread) */
 	int64_t started;
 	atomic_ullong requests_total;

@@ -37,6 +37,7 @@
 #include "mcx/util.h"
 #include "pkcs11/hsm.h"
 #include "vault/daemon/log.h"
+#include "vault/store/store.h"
 #include "vault/gms/gms_internal.h"
 #include "vault/kms/kms.h"
 
@@ -63,7 +64,7 @@ struct gms_job {
 struct gms_service {
 	struct hsm *hsm;
 	struct kms_service *kms;
-	struct gms_store *store;
+	struct mcx_store *store;               /* borrowed from main.c */
 	/* pool */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t work, done;
@@ -81,7 +82,7 @@ struct gms_service {
 	uint64_t sender_clock;
 };
 
-struct gms_store *gms_service_store(struct gms_service *gms)
+struct mcx_store *gms_service_store(struct gms_service *gms)
 {
 	return gms->store;
 }
@@ -344,7 +345,7 @@ out:
 
 /* --- open / free ---------------------------------------------------------- */
 
-MCX_RESULT gms_service_open(const char *store_path, unsigned workers, struct hsm *hsm, struct kms_service *kms,
+MCX_RESULT gms_service_open(struct mcx_store *store, unsigned workers, struct hsm *hsm, struct kms_service *kms,
                             struct gms_service **out)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -362,21 +363,21 @@ MCX_RESULT gms_service_open(const char *store_path, unsigned workers, struct hsm
 	MCX_GUARD(mcx_buf_reserve(gms->sender_buf, GMS_SENDER_CACHE * sizeof(struct gms_sender_entry), &p));
 	memset(p, 0, GMS_SENDER_CACHE * sizeof(struct gms_sender_entry));
 	gms->senders = (struct gms_sender_entry *)(void *)p;
-	if (store_path == NULL) {
-		vault_warning("gms.store is not configured: gmk.* and server_key.* are refused");
+	if (store == NULL) {
+		vault_warning("neither gms.store nor store is configured: gmk.* and server_key.* are refused");
 		*out = gms;
 		gms = NULL;
 		r = MCX_OK;
 		goto out;
 	}
-	MCX_GUARD(gms_store_open(store_path, &gms->store));
+	gms->store = store;
 	gms->batches_max = workers > 1 ? workers - 1 : 1;
 	MCX_ENSURE_ALLOC(gms->threads = calloc(workers > 0 ? workers : 1, sizeof(pthread_t)));
 	for (unsigned i = 0; i < (workers > 0 ? workers : 1); i++) {
 		MCX_ENSURE(pthread_create(&gms->threads[i], NULL, pool_thread, gms) == 0, MCX_ERR_SYSTEM);
 		gms->thread_count++;
 	}
-	vault_info("gms: store %s, %u pool threads", store_path, gms->thread_count);
+	vault_info("gms: %s store, %u pool threads", mcx_store_kind(store), gms->thread_count);
 	*out = gms;
 	gms = NULL;
 	r = MCX_OK;
@@ -396,7 +397,6 @@ void gms_service_free(struct gms_service *gms)
 	for (unsigned i = 0; i < gms->thread_count; i++)
 		pthread_join(gms->threads[i], NULL);
 	free(gms->threads);
-	gms_store_close(gms->store);
 	mcx_buf_free(gms->sender_buf);   /* wipes the cached SSKs */
 	pthread_mutex_destroy(&gms->sender_lock);
 	pthread_cond_destroy(&gms->work);

@@ -7,7 +7,8 @@
  * docs/architecture.md): each key is 16 octets from the token RNG, sealed at
  * once with kms_kek_seal() (AES-256-GCM under the token KEK) with
  *   aad "mcxvault-gms/<domain>/<purpose>/<version>/<key id, 8 hex>/<owner>"
- * and only that ciphertext is written to the SQLite store (gms_store.c).
+ * and only that ciphertext is written to the state store (gms_store.c,
+ * vault/store/: SQLite on one host, PostgreSQL shared by several vaults).
  * Plaintext keys exist only in mlocked mcx_buf_new_secret() buffers for the
  * duration of one request.
  *
@@ -33,11 +34,12 @@
 struct hsm;
 struct kms_service;
 struct gms_service;
-struct gms_store;
+struct mcx_store;
 
 #define GMS_URI_MAX 2048            /* group, server, sender and member URIs */
 #define GMS_KEY_LEN 16              /* GMK, CSK, MKFC, MSCCK: 128 bits */
 #define GMS_MEMBERS_MAX 10000       /* members per distribute request */
+#define GMS_LIST_LIMIT 1000         /* gmk.list: groups per page, default and maximum */
 #define GMS_INLINE_MAX 16           /* up to this many members: run on the calling worker */
 
 /* TS 33.180 purpose tags (4 MSB of the key identifier). */
@@ -66,11 +68,7 @@ struct gms_key {
 	int64_t destroyed;          /* 0 while the sealed blob exists */
 };
 
-/* --- the store (gms_store.c); every function is thread-safe --------------- */
-
-/* Opens (creating) the SQLite file: WAL, synchronous=FULL, secure_delete=ON. */
-MCX_RESULT gms_store_open(const char *path, struct gms_store **out);
-void gms_store_close(struct gms_store *store);
+/* --- the store (gms_store.c over vault/store/); thread-safe ---------------- */
 
 /* Draws a key identifier and seals a fresh key for (version, key_id) into
  * sealed; called inside the store's write transaction. */
@@ -80,34 +78,38 @@ typedef int (*gms_store_make_fn)(void *ctx, uint32_t version, uint32_t *key_id, 
  * if the owner exists; rekey 1: version n+1 (MCX_ERR_NOT_FOUND if none), the
  * current one becomes previous.  A key id already used by the owner is drawn
  * again.  *created receives the new version's metadata. */
-MCX_RESULT gms_store_add(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
+MCX_RESULT gms_store_add(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                          int rekey, int64_t now, gms_store_make_fn make, void *ctx, struct gms_key *created);
 /* The sealed blob of the current version (key_id 0) or of key_id.
  * MCX_ERR_NOT_FOUND unknown owner/id, MCX_ERR_REVOKED revoked,
  * MCX_ERR_EXPIRED overlap over, MCX_ERR_KEY_STATE no current version. */
-MCX_RESULT gms_store_get(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
+MCX_RESULT gms_store_get(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                          uint32_t key_id, struct gms_key *meta, struct mcx_buf *sealed);
 /* Deletes the blobs of previous versions superseded at or before cutoff. */
-MCX_RESULT gms_store_expire(struct gms_store *store, const char *domain, int64_t cutoff);
+MCX_RESULT gms_store_expire(struct mcx_store *store, const char *domain, int64_t cutoff);
 /* Revokes key_id (0: every version of the owner); *count versions revoked. */
-MCX_RESULT gms_store_revoke(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
+MCX_RESULT gms_store_revoke(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                             uint32_t key_id, int64_t now, unsigned *count);
 
 typedef int (*gms_store_row_fn)(void *ctx, const struct gms_key *key);
 /* Every version of the domain's keys (servers 0: purpose GMK; 1: the others),
- * by owner, purpose, version; or of one owner (owner not NULL). */
-MCX_RESULT gms_store_list(struct gms_store *store, const char *domain, int servers, const char *owner,
-                          int purpose, gms_store_row_fn fn, void *ctx);
+ * by owner, purpose, version; or of one owner (owner not NULL).  Paged by
+ * whole owners: after (NULL: from the start) and limit (0: all); *more is 1
+ * when owners follow the page. */
+MCX_RESULT gms_store_list(struct mcx_store *store, const char *domain, int servers, const char *owner,
+                          int purpose, const char *after, unsigned limit, gms_store_row_fn fn, void *ctx,
+                          int *more);
 
 /* --- the service (gms.c) --------------------------------------------------- */
 
-/* store_path NULL: the service runs without a store and every gmk.* and
- * server_key.* call is refused (gms.store must be configured). */
-MCX_RESULT gms_service_open(const char *store_path, unsigned workers, struct hsm *hsm, struct kms_service *kms,
+/* store NULL: the service runs without a store and every gmk.* and
+ * server_key.* call is refused (gms.store or store must be configured).  The
+ * store is borrowed: the caller closes it after gms_service_free. */
+MCX_RESULT gms_service_open(struct mcx_store *store, unsigned workers, struct hsm *hsm, struct kms_service *kms,
                             struct gms_service **out);
 void gms_service_free(struct gms_service *gms);
 
-struct gms_store *gms_service_store(struct gms_service *gms);
+struct mcx_store *gms_service_store(struct gms_service *gms);
 struct hsm *gms_service_hsm(struct gms_service *gms);
 struct kms_service *gms_service_kms(struct gms_service *gms);
 

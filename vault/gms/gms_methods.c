@@ -61,7 +61,7 @@ static json_t *json_key_id(uint32_t id)
 }
 
 /* The service with its store, or a sentence saying why not. */
-static int gms_ready(struct rpc_call *call, struct gms_store **store)
+static int gms_ready(struct rpc_call *call, struct mcx_store **store)
 {
 	if (call->vault->gms == NULL || gms_service_store(call->vault->gms) == NULL)
 		return rpc_fail(call, MCX_ERR_POLICY_DENIED,
@@ -195,7 +195,7 @@ static int create_or_rekey(struct rpc_call *call, json_t *params, const struct g
                            json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
-	struct gms_store *store = NULL;
+	struct mcx_store *store = NULL;
 	const char *owner = NULL;
 	unsigned purpose = 0;
 	struct gms_key created;
@@ -216,6 +216,12 @@ static int create_or_rekey(struct rpc_call *call, json_t *params, const struct g
 	ctx.owner = owner;
 	ctx.purpose = purpose;
 	r = gms_store_add(store, call->domain, owner, purpose, rekey, mcx_time_now(), make_key, &ctx, &created);
+	/* a rekey that meets "exists" lost a race: another request (on another
+	 * vault sharing the store) rekeyed the same owner at the same time */
+	if (r == MCX_ERR_EXISTS && rekey)
+		MCX_BAIL(rpc_fail(call, r, "%s '%.200s' of domain '%s' was rekeyed at the same time by another request: "
+		                  "nothing changed here (see %s.show)", kind->owner_param, owner, call->domain,
+		                  kind->prefix));
 	if (r == MCX_ERR_EXISTS)
 		MCX_BAIL(kind == &kind_gmk
 		                 ? rpc_fail(call, r, "group '%.200s' already exists in domain '%s': use gmk.rekey", owner,
@@ -261,7 +267,7 @@ int method_server_key_rekey(struct rpc_call *call, json_t *params, json_t **resu
 static int revoke(struct rpc_call *call, json_t *params, const struct gms_kind *kind, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
-	struct gms_store *store = NULL;
+	struct mcx_store *store = NULL;
 	const char *owner = NULL;
 	unsigned purpose = 0, count = 0;
 	uint32_t key_id = 0;
@@ -347,10 +353,11 @@ static int list_or_show(struct rpc_call *call, json_t *params, const struct gms_
                         json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
-	struct gms_store *store = NULL;
+	struct mcx_store *store = NULL;
 	const char *owner = NULL, *name = NULL;
-	unsigned purpose = 0;
-	int purpose_filter = -1;
+	const char *after = NULL;
+	unsigned purpose = 0, limit = 0;
+	int purpose_filter = -1, more = 0;
 	struct list_ctx ctx;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -369,7 +376,21 @@ static int list_or_show(struct rpc_call *call, json_t *params, const struct gms_
 			}
 		}
 	}
-	MCX_GUARD(gms_store_list(store, call->domain, kind == &kind_server, owner, purpose_filter, list_row, &ctx));
+	if (!show && kind == &kind_gmk) {
+		/* a page of whole groups: thousands of groups must not make one
+		 * answer (and one store read) of unbounded size */
+		uint64_t want = GMS_LIST_LIMIT;
+		int present = 0;
+		MCX_GUARD(rpc_param_uint(call, params, "limit", 0, GMS_LIST_LIMIT, &want, &present));
+		if (!present)
+			want = GMS_LIST_LIMIT;
+		MCX_ENSURE(want >= 1,
+		           rpc_fail(call, MCX_ERR_INVALID_PARAMS, "'limit' must be 1 to %u", GMS_LIST_LIMIT));
+		limit = (unsigned)want;
+		MCX_GUARD(rpc_param_string(call, params, "after", 0, &after));
+	}
+	MCX_GUARD(gms_store_list(store, call->domain, kind == &kind_server, owner, purpose_filter, after, limit,
+	                         list_row, &ctx, &more));
 	if (show) {
 		MCX_ENSURE(json_array_size(ctx.owners) > 0, owner_not_found(call, kind, owner, purpose));
 		if (kind == &kind_gmk) {
@@ -382,6 +403,9 @@ static int list_or_show(struct rpc_call *call, json_t *params, const struct gms_
 	} else {
 		MCX_ENSURE_ALLOC(*result = json_pack("{s:s, s:O}", "domain", call->domain,
 		                                     kind == &kind_gmk ? "groups" : "servers", ctx.owners));
+		/* the cursor is the last group of the page: the next page starts after it */
+		if (more && ctx.last_owner != NULL)
+			json_object_set_new(*result, "next", json_string(ctx.last_owner));
 	}
 	r = MCX_OK;
 out:
@@ -533,7 +557,7 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 {
 	int r = MCX_ERR_INTERNAL;
 	struct gms_service *gms = call->vault->gms;
-	struct gms_store *store = NULL;
+	struct mcx_store *store = NULL;
 	const char *owner = NULL, *sender = NULL, *when = NULL, *ids = NULL;
 	enum mcx_mikey_identities identities = (enum mcx_mikey_identities)call->domain_config->mikey_identities;
 	unsigned purpose = 0;

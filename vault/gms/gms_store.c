@@ -1,34 +1,15 @@
 /*
- * The GMS store: SQLite file of per-group key material, ciphertext only.
- *
- *   gms_keys(domain, owner, purpose, version, key_id, state, created,
- *            superseded, destroyed, sealed)
- *
- * One connection behind one mutex: GMS work is crypto-bound, the store sees
- * a handful of statements per request.  journal_mode=WAL, synchronous=FULL
- * (a committed create/rekey/revoke survives a power cut), secure_delete=ON
- * (a deleted blob is overwritten in the file), and after a revocation the
- * WAL is checkpointed and truncated so no old page with the blob survives in
- * it.  The blobs are sealed under the token KEK anyway (gms.h).
+ * The GMS store: per-group key material, ciphertext only, kept in the state
+ * store (vault/store/store.h) — a SQLite file on one host, PostgreSQL when
+ * several vaults share it.  This file is the GMS's view of it; the SQL of
+ * each backend lives in vault/store/.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include <pthread.h>
-#include <sqlite3.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "vault/daemon/log.h"
 #include "vault/gms/gms.h"
-
-#define GMS_SEALED_MAX 256
-#define GMS_KEY_ID_DRAWS 8
-
-struct gms_store {
-	pthread_mutex_t lock;
-	sqlite3 *db;
-	char *path;
-};
+#include "vault/store/store.h"
 
 static const char *const state_names[] = { "current", "previous", "expired", "revoked" };
 
@@ -37,351 +18,31 @@ const char *gms_state_name(enum gms_key_state state)
 	return (unsigned)state < MCX_ARRAY_SIZE(state_names) ? state_names[state] : "unknown";
 }
 
-static enum gms_key_state state_parse(const unsigned char *text)
-{
-	for (size_t i = 0; text != NULL && i < MCX_ARRAY_SIZE(state_names); i++)
-		if (strcmp((const char *)text, state_names[i]) == 0)
-			return (enum gms_key_state)i;
-	return GMS_STATE_REVOKED;   /* unknown text: treat as unusable */
-}
-
-static int store_fail(struct gms_store *store, const char *what)
-{
-	vault_error("gms store %s: %s: %s", store->path, what, sqlite3_errmsg(store->db));
-	return MCX_ERR_SYSTEM;
-}
-
-static int store_exec(struct gms_store *store, const char *sql)
-{
-	char *msg = NULL;
-	int rc = sqlite3_exec(store->db, sql, NULL, NULL, &msg);
-
-	if (rc != SQLITE_OK) {
-		vault_error("gms store %s: %s: %s", store->path, sql, msg ? msg : sqlite3_errstr(rc));
-		sqlite3_free(msg);
-		return MCX_ERR_SYSTEM;
-	}
-	return MCX_OK;
-}
-
-MCX_RESULT gms_store_open(const char *path, struct gms_store **out)
-{
-	int r = MCX_ERR_INTERNAL;
-	struct gms_store *store = NULL;
-	sqlite3_stmt *st = NULL;
-
-	MCX_ENSURE_REF(path);
-	MCX_ENSURE_ALLOC(store = calloc(1, sizeof(*store)));
-	pthread_mutex_init(&store->lock, NULL);
-	MCX_ENSURE_ALLOC(store->path = strdup(path));
-	/* a symlink planted at the store's path would redirect wrapped group keys
-	 * (and the -wal/-shm files) wherever its owner likes: refused, as the
-	 * PIN file and the audit log are opened O_NOFOLLOW */
-	if (sqlite3_open_v2(path, &store->db,
-	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
-	                    NULL) != SQLITE_OK) {
-		vault_error("cannot open gms.store '%s': %s", path,
-		            store->db ? sqlite3_errmsg(store->db) : "out of memory");
-		MCX_BAIL(MCX_ERR_SYSTEM);
-	}
-	sqlite3_busy_timeout(store->db, 5000);
-	/* journal_mode answers with a row: check that WAL was really chosen */
-	MCX_ENSURE(sqlite3_prepare_v2(store->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "journal_mode"));
-	MCX_ENSURE(sqlite3_step(st) == SQLITE_ROW &&
-	                   strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0,
-	           store_fail(store, "journal_mode=WAL refused"));
-	MCX_GUARD(store_exec(store, "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"
-	                            "CREATE TABLE IF NOT EXISTS gms_keys ("
-	                            " domain TEXT NOT NULL, owner TEXT NOT NULL, purpose INTEGER NOT NULL,"
-	                            " version INTEGER NOT NULL, key_id INTEGER NOT NULL, state TEXT NOT NULL,"
-	                            " created INTEGER NOT NULL, superseded INTEGER NOT NULL DEFAULT 0,"
-	                            " destroyed INTEGER NOT NULL DEFAULT 0, sealed BLOB,"
-	                            " PRIMARY KEY (domain, owner, purpose, version),"
-	                            " UNIQUE (domain, owner, purpose, key_id));"
-	                            "CREATE INDEX IF NOT EXISTS gms_keys_state ON gms_keys (domain, state);"));
-	*out = store;
-	store = NULL;
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	gms_store_close(store);
-	return r;
-}
-
-void gms_store_close(struct gms_store *store)
-{
-	if (store == NULL)
-		return;
-	if (store->db != NULL)
-		sqlite3_close(store->db);
-	pthread_mutex_destroy(&store->lock);
-	free(store->path);
-	free(store);
-}
-
-static void key_from_row(sqlite3_stmt *st, int first, struct gms_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->purpose = (unsigned)sqlite3_column_int(st, first);
-	k->version = (uint32_t)sqlite3_column_int64(st, first + 1);
-	k->key_id = (uint32_t)sqlite3_column_int64(st, first + 2);
-	k->state = state_parse(sqlite3_column_text(st, first + 3));
-	k->created = sqlite3_column_int64(st, first + 4);
-	k->superseded = sqlite3_column_int64(st, first + 5);
-	k->destroyed = sqlite3_column_int64(st, first + 6);
-}
-
-#define KEY_COLUMNS "purpose, version, key_id, state, created, superseded, destroyed"
-
-static int bind_owner(sqlite3_stmt *st, const char *domain, const char *owner, unsigned purpose)
-{
-	if (sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 3, (int)purpose) != SQLITE_OK)
-		return MCX_ERR_SYSTEM;
-	return MCX_OK;
-}
-
-/* Called with the lock held, inside a transaction. */
-static int store_key_id_used(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
-                             uint32_t key_id, int *used)
-{
-	int r = MCX_ERR_INTERNAL;
-	sqlite3_stmt *st = NULL;
-
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "SELECT 1 FROM gms_keys WHERE domain=?1 AND owner=?2 AND purpose=?3 AND key_id=?4",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_GUARD(bind_owner(st, domain, owner, purpose));
-	MCX_ENSURE(sqlite3_bind_int64(st, 4, key_id) == SQLITE_OK, MCX_ERR_SYSTEM);
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW: *used = 1; break;
-	case SQLITE_DONE: *used = 0; break;
-	default: MCX_BAIL(store_fail(store, "select key id"));
-	}
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	return r;
-}
-
-MCX_RESULT gms_store_add(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
+MCX_RESULT gms_store_add(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                          int rekey, int64_t now, gms_store_make_fn make, void *ctx, struct gms_key *created)
 {
-	int r = MCX_ERR_INTERNAL, in_tx = 0, used = 1, locked = 0;
-	sqlite3_stmt *st = NULL;
-	struct mcx_buf *sealed = NULL;
-	uint32_t version = 1, key_id = 0;
-	int64_t rows = 0;
-
-	MCX_ENSURE_ALLOC(sealed = mcx_buf_new(GMS_SEALED_MAX));
-	pthread_mutex_lock(&store->lock);
-	locked = 1;
-	MCX_GUARD(store_exec(store, "BEGIN IMMEDIATE"));
-	in_tx = 1;
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "SELECT count(*), coalesce(max(version), 0) FROM gms_keys"
-	                              " WHERE domain=?1 AND owner=?2 AND purpose=?3",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_GUARD(bind_owner(st, domain, owner, purpose));
-	MCX_ENSURE(sqlite3_step(st) == SQLITE_ROW, store_fail(store, "select versions"));
-	rows = sqlite3_column_int64(st, 0);
-	version = (uint32_t)sqlite3_column_int64(st, 1) + 1;
-	sqlite3_finalize(st);
-	st = NULL;
-	MCX_ENSURE(rekey || rows == 0, MCX_ERR_EXISTS);
-	MCX_ENSURE(!rekey || rows > 0, MCX_ERR_NOT_FOUND);
-	MCX_ENSURE(version > 0 && version < INT32_MAX, MCX_ERR_KEY_STATE);
-
-	for (int draw = 0; used && draw < GMS_KEY_ID_DRAWS; draw++) {
-		mcx_buf_reset(sealed);
-		MCX_GUARD(make(ctx, version, &key_id, sealed));
-		MCX_GUARD(store_key_id_used(store, domain, owner, purpose, key_id, &used));
-	}
-	MCX_ENSURE(!used, MCX_ERR_INTERNAL);
-
-	if (rekey) {
-		MCX_ENSURE(sqlite3_prepare_v2(store->db,
-		                              "UPDATE gms_keys SET state='previous', superseded=?4"
-		                              " WHERE domain=?1 AND owner=?2 AND purpose=?3 AND state='current'",
-		                              -1, &st, NULL) == SQLITE_OK,
-		           store_fail(store, "prepare"));
-		MCX_GUARD(bind_owner(st, domain, owner, purpose));
-		MCX_ENSURE(sqlite3_bind_int64(st, 4, now) == SQLITE_OK, MCX_ERR_SYSTEM);
-		MCX_ENSURE(sqlite3_step(st) == SQLITE_DONE, store_fail(store, "supersede"));
-		sqlite3_finalize(st);
-		st = NULL;
-	}
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "INSERT INTO gms_keys (domain, owner, purpose, version, key_id, state, created,"
-	                              " sealed) VALUES (?1, ?2, ?3, ?4, ?5, 'current', ?6, ?7)",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_GUARD(bind_owner(st, domain, owner, purpose));
-	MCX_ENSURE(sqlite3_bind_int64(st, 4, version) == SQLITE_OK && sqlite3_bind_int64(st, 5, key_id) == SQLITE_OK &&
-	                   sqlite3_bind_int64(st, 6, now) == SQLITE_OK &&
-	                   sqlite3_bind_blob(st, 7, mcx_buf_ptr(sealed), (int)mcx_buf_len(sealed), SQLITE_STATIC) ==
-	                           SQLITE_OK,
-	           MCX_ERR_SYSTEM);
-	MCX_ENSURE(sqlite3_step(st) == SQLITE_DONE, store_fail(store, "insert"));
-	sqlite3_finalize(st);
-	st = NULL;
-	MCX_GUARD(store_exec(store, "COMMIT"));
-	in_tx = 0;
-	memset(created, 0, sizeof(*created));
-	created->purpose = purpose;
-	created->version = version;
-	created->key_id = key_id;
-	created->state = GMS_STATE_CURRENT;
-	created->created = now;
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	if (in_tx && store_exec(store, "ROLLBACK") != MCX_OK)
-		vault_error("gms store %s: rollback failed", store->path);
-	if (locked)
-		pthread_mutex_unlock(&store->lock);
-	mcx_buf_free(sealed);
-	return r;
+	return mcx_store_gms_add(store, domain, owner, purpose, rekey, now, make, ctx, created);
 }
 
-MCX_RESULT gms_store_get(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
+MCX_RESULT gms_store_get(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                          uint32_t key_id, struct gms_key *meta, struct mcx_buf *sealed)
 {
-	int r = MCX_ERR_INTERNAL, rc;
-	sqlite3_stmt *st = NULL;
-	const char *sql = key_id == 0
-	                          ? "SELECT " KEY_COLUMNS ", sealed FROM gms_keys WHERE domain=?1 AND owner=?2"
-	                            " AND purpose=?3 ORDER BY (state='current') DESC, version DESC LIMIT 1"
-	                          : "SELECT " KEY_COLUMNS ", sealed FROM gms_keys WHERE domain=?1 AND owner=?2"
-	                            " AND purpose=?3 AND key_id=?4";
-
-	pthread_mutex_lock(&store->lock);
-	MCX_ENSURE(sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) == SQLITE_OK, store_fail(store, "prepare"));
-	MCX_GUARD(bind_owner(st, domain, owner, purpose));
-	if (key_id != 0)
-		MCX_ENSURE(sqlite3_bind_int64(st, 4, key_id) == SQLITE_OK, MCX_ERR_SYSTEM);
-	rc = sqlite3_step(st);
-	MCX_ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, store_fail(store, "select key"));
-	MCX_ENSURE(rc == SQLITE_ROW, MCX_ERR_NOT_FOUND);
-	key_from_row(st, 0, meta);
-	MCX_ENSURE(meta->state != GMS_STATE_REVOKED, MCX_ERR_REVOKED);
-	MCX_ENSURE(meta->state != GMS_STATE_EXPIRED, MCX_ERR_EXPIRED);
-	/* without key_id the newest row is current unless every version is gone */
-	MCX_ENSURE(key_id != 0 || meta->state == GMS_STATE_CURRENT, MCX_ERR_KEY_STATE);
-	MCX_ENSURE(sqlite3_column_type(st, 7) == SQLITE_BLOB, MCX_ERR_KEY_STATE);
-	MCX_GUARD(mcx_buf_put(sealed, sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7)));
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&store->lock);
-	return r;
+	return mcx_store_gms_get(store, domain, owner, purpose, key_id, meta, sealed);
 }
 
-MCX_RESULT gms_store_expire(struct gms_store *store, const char *domain, int64_t cutoff)
+MCX_RESULT gms_store_expire(struct mcx_store *store, const char *domain, int64_t cutoff)
 {
-	int r = MCX_ERR_INTERNAL;
-	sqlite3_stmt *st = NULL;
-
-	pthread_mutex_lock(&store->lock);
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "UPDATE gms_keys SET state='expired', sealed=NULL, destroyed=?2"
-	                              " WHERE domain=?1 AND state='previous' AND superseded<=?2",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_ENSURE(sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC) == SQLITE_OK &&
-	                   sqlite3_bind_int64(st, 2, cutoff) == SQLITE_OK,
-	           MCX_ERR_SYSTEM);
-	MCX_ENSURE(sqlite3_step(st) == SQLITE_DONE, store_fail(store, "expire"));
-	if (sqlite3_changes(store->db) > 0)
-		vault_info("gms: %d superseded key(s) of %s past their overlap destroyed", sqlite3_changes(store->db),
-		           domain);
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&store->lock);
-	return r;
+	return mcx_store_gms_expire(store, domain, cutoff);
 }
 
-MCX_RESULT gms_store_revoke(struct gms_store *store, const char *domain, const char *owner, unsigned purpose,
+MCX_RESULT gms_store_revoke(struct mcx_store *store, const char *domain, const char *owner, unsigned purpose,
                             uint32_t key_id, int64_t now, unsigned *count)
 {
-	int r = MCX_ERR_INTERNAL, rc;
-	sqlite3_stmt *st = NULL;
-	int64_t rows = 0;
-
-	*count = 0;
-	pthread_mutex_lock(&store->lock);
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "SELECT count(*) FROM gms_keys WHERE domain=?1 AND owner=?2 AND purpose=?3"
-	                              " AND (?4=0 OR key_id=?4)",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_GUARD(bind_owner(st, domain, owner, purpose));
-	MCX_ENSURE(sqlite3_bind_int64(st, 4, key_id) == SQLITE_OK, MCX_ERR_SYSTEM);
-	MCX_ENSURE(sqlite3_step(st) == SQLITE_ROW, store_fail(store, "count"));
-	rows = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	MCX_ENSURE(rows > 0, MCX_ERR_NOT_FOUND);
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "UPDATE gms_keys SET state='revoked', sealed=NULL, destroyed=?5"
-	                              " WHERE domain=?1 AND owner=?2 AND purpose=?3 AND (?4=0 OR key_id=?4)"
-	                              " AND state<>'revoked'",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_GUARD(bind_owner(st, domain, owner, purpose));
-	MCX_ENSURE(sqlite3_bind_int64(st, 4, key_id) == SQLITE_OK && sqlite3_bind_int64(st, 5, now) == SQLITE_OK,
-	           MCX_ERR_SYSTEM);
-	rc = sqlite3_step(st);
-	MCX_ENSURE(rc == SQLITE_DONE, store_fail(store, "revoke"));
-	*count = (unsigned)sqlite3_changes(store->db);
-	sqlite3_finalize(st);
-	st = NULL;
-	/* no old page image with the blob may survive in the WAL */
-	rc = sqlite3_wal_checkpoint_v2(store->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-	if (rc != SQLITE_OK)
-		vault_warning("gms store %s: WAL checkpoint after revoke: %s", store->path, sqlite3_errstr(rc));
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&store->lock);
-	return r;
+	return mcx_store_gms_revoke(store, domain, owner, purpose, key_id, now, count);
 }
 
-MCX_RESULT gms_store_list(struct gms_store *store, const char *domain, int servers, const char *owner, int purpose,
-                          gms_store_row_fn fn, void *ctx)
+MCX_RESULT gms_store_list(struct mcx_store *store, const char *domain, int servers, const char *owner, int purpose,
+                          const char *after, unsigned limit, gms_store_row_fn fn, void *ctx, int *more)
 {
-	int r = MCX_ERR_INTERNAL, rc;
-	sqlite3_stmt *st = NULL;
-	struct gms_key k;
-
-	pthread_mutex_lock(&store->lock);
-	MCX_ENSURE(sqlite3_prepare_v2(store->db,
-	                              "SELECT owner, " KEY_COLUMNS " FROM gms_keys WHERE domain=?1"
-	                              " AND (CASE WHEN ?2 THEN purpose<>0 ELSE purpose=0 END)"
-	                              " AND (?3 IS NULL OR owner=?3) AND (?4<0 OR purpose=?4)"
-	                              " ORDER BY owner, purpose, version",
-	                              -1, &st, NULL) == SQLITE_OK,
-	           store_fail(store, "prepare"));
-	MCX_ENSURE(sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC) == SQLITE_OK &&
-	                   sqlite3_bind_int(st, 2, servers != 0) == SQLITE_OK &&
-	                   (owner != NULL ? sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3)) ==
-	                           SQLITE_OK &&
-	                   sqlite3_bind_int(st, 4, purpose) == SQLITE_OK,
-	           MCX_ERR_SYSTEM);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		key_from_row(st, 1, &k);
-		k.owner = (const char *)sqlite3_column_text(st, 0);
-		MCX_GUARD(fn(ctx, &k));
-	}
-	MCX_ENSURE(rc == SQLITE_DONE, store_fail(store, "list"));
-	r = MCX_OK;
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&store->lock);
-	return r;
+	return mcx_store_gms_list(store, domain, servers, owner, purpose, after, limit, fn, ctx, more);
 }

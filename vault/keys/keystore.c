@@ -99,6 +99,8 @@ struct keystore {
 	hsm_handle_t *superseded;       /* start-up only: meta objects to remove */
 	size_t superseded_count;
 	_Atomic uint64_t generation;    /* hsm_generation() the handles belong to */
+	const struct keystore_cluster *cluster;  /* NULL: this vault alone changes the token */
+	_Atomic uint64_t cluster_seen;  /* cluster->observed() the index reflects */
 };
 
 enum label_kind { LABEL_KEY_PAIR, LABEL_META, LABEL_BLOB };
@@ -592,13 +594,38 @@ out:
 	return r;
 }
 
-/* The token was re-initialised (hsm_generation changed): every handle in
- * the index is stale.  Walks the token again into a fresh index, repairs it
+/* Without the right to write (another vault may be changing keys right now,
+ * and we do not hold the cluster lock): the index of what is complete.  A
+ * version without meta is another vault's change in progress (or a crash
+ * the next locked change repairs): left out; of two active versions the
+ * later counts, as the repair would decide. */
+static void keystore_tolerate(struct keystore *ks)
+{
+	ks->superseded_count = 0;
+	for (size_t i = 0; i < ks->count;) {
+		if (ks->entries[i].meta == HSM_HANDLE_INVALID)
+			entry_remove(ks, i);
+		else
+			i++;
+	}
+	if (ks->count > 1)
+		qsort(ks->entries, ks->count, sizeof(ks->entries[0]), entry_compare);
+	for (size_t i = 0; i + 1 < ks->count; i++) {
+		struct keystore_entry *e = &ks->entries[i], *next = &ks->entries[i + 1];
+		if (e->state == KEYSTORE_STATE_ACTIVE && strcmp(next->domain, e->domain) == 0 &&
+		    strcmp(next->purpose, e->purpose) == 0 && next->state == KEYSTORE_STATE_ACTIVE)
+			e->state = KEYSTORE_STATE_VERIFY_ONLY;   /* in memory only */
+	}
+}
+
+/* The token was re-initialised (hsm_generation changed), or another vault
+ * changed keys in it (cluster->observed moved): every handle in the index
+ * may be stale.  Walks the token again into a fresh index, repairs it
  * as start-up does (an operation the token loss interrupted may have left
  * half a version or two active ones), keeps the public points already known
  * and swaps the index.  The caller holds change_lock.  On failure the old
  * index stays and the next operation tries again. */
-static int keystore_reload(struct keystore *ks, uint64_t generation)
+static int keystore_reload(struct keystore *ks, uint64_t generation, int repair)
 {
 	int r = MCX_ERR_INTERNAL, changed = 0;
 	struct keystore fresh;
@@ -606,7 +633,10 @@ static int keystore_reload(struct keystore *ks, uint64_t generation)
 	memset(&fresh, 0, sizeof(fresh));
 	fresh.hsm = ks->hsm;
 	MCX_GUARD(hsm_objects_walk(ks->hsm, LABEL_PREFIX, keystore_walk_object, &fresh));
-	MCX_GUARD(keystore_repair(&fresh, &changed));
+	if (repair)
+		MCX_GUARD(keystore_repair(&fresh, &changed));
+	else
+		keystore_tolerate(&fresh);
 	for (size_t i = 0; i < fresh.count; i++) {
 		struct keystore_entry *e = &fresh.entries[i];
 		const struct keystore_entry *known;
@@ -634,7 +664,8 @@ static int keystore_reload(struct keystore *ks, uint64_t generation)
 	fresh.count = 0;
 	atomic_store(&ks->generation, generation);
 	pthread_rwlock_unlock(&ks->lock);
-	vault_info("key store: the token was re-initialised; index rebuilt (%zu key versions)", ks->count);
+	vault_info("key store: the token %s; index rebuilt (%zu key versions)",
+	           ks->cluster != NULL ? "changed (another vault, or re-initialised)" : "was re-initialised", ks->count);
 	r = MCX_OK;
 out:
 	for (size_t i = 0; i < fresh.count; i++)
@@ -652,15 +683,53 @@ out:
 static void keystore_follow_token(struct keystore *ks, int have_change_lock)
 {
 	uint64_t generation = hsm_generation(ks->hsm);
+	uint64_t observed = ks->cluster != NULL ? ks->cluster->observed(ks->cluster->context) : 0;
 
-	if (atomic_load(&ks->generation) == generation)
+	if (atomic_load(&ks->generation) == generation && atomic_load(&ks->cluster_seen) == observed)
 		return;
 	if (!have_change_lock && pthread_mutex_trylock(&ks->change_lock) != 0)
 		return;
-	if (atomic_load(&ks->generation) != generation && keystore_reload(ks, generation) != MCX_OK)
-		vault_warning("key store: cannot rebuild the index after the token came back; trying again later");
+	if (atomic_load(&ks->generation) != generation || atomic_load(&ks->cluster_seen) != observed) {
+		/* repairs write to the token: only under the cluster lock, which a
+		 * caller holding change_lock also holds (keystore_change_begin) */
+		if (keystore_reload(ks, generation, have_change_lock || ks->cluster == NULL) == MCX_OK)
+			atomic_store(&ks->cluster_seen, observed);
+		else
+			vault_warning("key store: cannot rebuild the index from the token; trying again later");
+	}
 	if (!have_change_lock)
 		pthread_mutex_unlock(&ks->change_lock);
+}
+
+void keystore_set_cluster(struct keystore *ks, const struct keystore_cluster *cluster)
+{
+	ks->cluster = cluster;
+	atomic_store(&ks->cluster_seen, cluster != NULL ? cluster->observed(cluster->context) : 0);
+}
+
+/* Every key change begins here: change_lock, and with several vaults the
+ * cluster lock (MCX_ERR_STORE_UNAVAILABLE when it cannot be had: no change
+ * without it), then the index catches up with the token. */
+static int keystore_change_begin(struct keystore *ks)
+{
+	int r = MCX_OK;
+
+	pthread_mutex_lock(&ks->change_lock);
+	if (ks->cluster != NULL && (r = ks->cluster->lock(ks->cluster->context)) != MCX_OK) {
+		pthread_mutex_unlock(&ks->change_lock);
+		return r;
+	}
+	keystore_follow_token(ks, 1);
+	return r;
+}
+
+/* ... and ends here: the other vaults hear of it before our caller answers.
+ * Announced even after a failure, which may have written half a change. */
+static void keystore_change_end(struct keystore *ks)
+{
+	if (ks->cluster != NULL)
+		atomic_store(&ks->cluster_seen, ks->cluster->unlock(ks->cluster->context, 1));
+	pthread_mutex_unlock(&ks->change_lock);
 }
 
 MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out)
@@ -740,6 +809,7 @@ MCX_RESULT keystore_get(struct keystore *ks, const char *domain, const char *pur
 	int r = MCX_ERR_NOT_FOUND;
 	const struct keystore_entry *e;
 
+	keystore_follow_token(ks, 0);
 	pthread_rwlock_rdlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
 		entry_to_key(e, key);
@@ -755,6 +825,7 @@ MCX_RESULT keystore_blob_get(struct keystore *ks, const char *domain, const char
 	int r = MCX_ERR_NOT_FOUND;
 	const struct keystore_entry *e;
 
+	keystore_follow_token(ks, 0);
 	pthread_rwlock_rdlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL) {
 		if (key != NULL)
@@ -863,7 +934,7 @@ MCX_RESULT keystore_add_version(struct keystore *ks, const char *domain, const c
                                 enum keystore_add_mode mode, int with_key_pair, keystore_build_fn build,
                                 void *build_context, struct keystore_key *created, uint32_t *previous_version)
 {
-	int r = MCX_ERR_INTERNAL, locked = 0, have_old = 0, made = 0;
+	int r = MCX_ERR_INTERNAL, locked = 0, have_old = 0, made = 0, changing = 0;
 	struct keystore_entry e, old_copy, *old;
 	struct keystore_blob_spec blobs[KEYSTORE_BLOBS_MAX];
 	size_t blob_count = 0;
@@ -873,8 +944,8 @@ MCX_RESULT keystore_add_version(struct keystore *ks, const char *domain, const c
 	memset(blobs, 0, sizeof(blobs));
 	if (previous_version != NULL)
 		*previous_version = 0;
-	pthread_mutex_lock(&ks->change_lock);
-	keystore_follow_token(ks, 1);
+	MCX_GUARD(keystore_change_begin(ks));
+	changing = 1;
 	pthread_rwlock_rdlock(&ks->lock);
 	latest = keystore_latest_version(ks, domain, purpose);
 	if ((old = entry_find(ks, domain, purpose, 0)) != NULL) {
@@ -929,7 +1000,8 @@ MCX_RESULT keystore_add_version(struct keystore *ks, const char *domain, const c
 out:
 	if (locked)
 		pthread_rwlock_unlock(&ks->lock);
-	pthread_mutex_unlock(&ks->change_lock);
+	if (changing)
+		keystore_change_end(ks);
 	if (made)
 		entry_release_blobs(&e);
 	return r;
@@ -991,10 +1063,11 @@ static void entry_store_meta(struct keystore *ks, const struct keystore_entry *c
 static int keystore_retire_checked(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
                                    int64_t due_by)
 {
-	int r = MCX_ERR_INTERNAL;
+	int r = MCX_ERR_INTERNAL, changing = 0;
 	struct keystore_entry *e, copy;
 
-	pthread_mutex_lock(&ks->change_lock);
+	MCX_GUARD(keystore_change_begin(ks));
+	changing = 1;
 	MCX_GUARD(entry_copy_verify_only(ks, domain, purpose, version, &copy));
 	if (due_by >= 0)
 		MCX_ENSURE(copy.destroy_at > 0 && copy.destroy_at <= due_by, MCX_ERR_KEY_STATE);
@@ -1015,7 +1088,8 @@ static int keystore_retire_checked(struct keystore *ks, const char *domain, cons
 	           due_by >= 0 ? " (scheduled destruction)" : "");
 	r = MCX_OK;
 out:
-	pthread_mutex_unlock(&ks->change_lock);
+	if (changing)
+		keystore_change_end(ks);
 	return r;
 }
 
@@ -1035,10 +1109,11 @@ MCX_RESULT keystore_retire_due(struct keystore *ks, const char *domain, const ch
 static int keystore_set_schedule(struct keystore *ks, const char *domain, const char *purpose, uint32_t version,
                                  int64_t destroy_at, struct keystore_key *key)
 {
-	int r = MCX_ERR_INTERNAL;
+	int r = MCX_ERR_INTERNAL, changing = 0;
 	struct keystore_entry *e, copy;
 
-	pthread_mutex_lock(&ks->change_lock);
+	MCX_GUARD(keystore_change_begin(ks));
+	changing = 1;
 	MCX_GUARD(entry_copy_verify_only(ks, domain, purpose, version, &copy));
 	if (destroy_at > 0 && copy.destroy_at > 0) {
 		/* already scheduled: a repeated key.retire (a retry, or a second
@@ -1064,7 +1139,8 @@ done:
 		pthread_rwlock_unlock(&ks->lock);
 	}
 out:
-	pthread_mutex_unlock(&ks->change_lock);
+	if (changing)
+		keystore_change_end(ks);
 	return r;
 }
 
@@ -1161,7 +1237,7 @@ MCX_RESULT keystore_blob_add(struct keystore *ks, const char *domain, const char
 	int exists = 0;
 
 	MCX_ENSURE(blob_name_valid(name) && !blob_is_sealed(name) && len <= 65536, MCX_ERR_INVALID_ARGUMENT);
-	pthread_mutex_lock(&ks->change_lock);
+	MCX_GUARD(keystore_change_begin(ks));
 	pthread_rwlock_rdlock(&ks->lock);
 	if ((e = entry_find(ks, domain, purpose, version)) != NULL)
 		for (size_t i = 0; i < e->blob_count; i++)
@@ -1190,7 +1266,7 @@ MCX_RESULT keystore_blob_add(struct keystore *ks, const char *domain, const char
 	}
 	if (r != MCX_OK && created && hsm_object_destroy(ks->hsm, handle) != MCX_OK)
 		vault_warning("could not remove the unfinished blob %s", label);
-	pthread_mutex_unlock(&ks->change_lock);
+	keystore_change_end(ks);
 out:
 	return r;
 }

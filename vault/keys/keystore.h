@@ -72,6 +72,19 @@ struct keystore_key {
 MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out);
 void keystore_free(struct keystore *keystore);
 
+/* Several vaults over one token (vault/store/store.h): every key change runs
+ * inside lock/unlock (cluster-wide; unlock announces the change when
+ * changed), and the index is rebuilt from the token whenever observed()
+ * moves — another vault changed keys. */
+struct keystore_cluster {
+	void *context;
+	int (*lock)(void *context);
+	uint64_t (*unlock)(void *context, int changed);   /* returns observed() after the change */
+	uint64_t (*observed)(void *context);              /* one atomic load */
+};
+/* Before serving; cluster must outlive the key store. */
+void keystore_set_cluster(struct keystore *keystore, const struct keystore_cluster *cluster);
+
 /* Every version of domain (purpose NULL: every purpose), oldest first; free(*keys). */
 MCX_RESULT keystore_list(struct keystore *keystore, const char *domain, const char *purpose,
                          struct keystore_key **keys, size_t *count);

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "mcx/util.h"
 #include "pkcs11/hsm.h"
 #include "vault/daemon/log.h"
+#include "vault/keys/keystore.h"
 #include "vault/kms/kms_cert.h"
 
 #define EXTERNAL_PREFIX "mcxvault-external/"
@@ -44,6 +46,8 @@ struct kms_external {
 	size_t count;
 	struct external_marker *markers;    /* only during kms_external_open */
 	size_t marker_count;
+	const struct keystore_cluster *cluster;   /* several vaults (store.h); NULL: one */
+	_Atomic uint64_t seen;                    /* cluster->observed() the records reflect */
 };
 
 /* RFC 5280 section 5.3.1 CRLReason, without certificateHold and removeFromCRL:
@@ -294,6 +298,86 @@ out:
 	return r;
 }
 
+/* Several vaults: another one may have imported or removed an entry (its
+ * change moved cluster->observed): the records are read from the token
+ * again.  The caller holds change_lock; on failure the old records stay and
+ * the next call tries again. */
+static void external_reload(struct kms_external *ext, uint64_t observed)
+{
+	struct kms_external fresh;
+	struct external_record *old;
+	size_t old_count;
+
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.hsm = ext->hsm;
+	if (hsm_objects_walk(ext->hsm, EXTERNAL_PREFIX, external_walk, &fresh) != MCX_OK) {
+		vault_warning("trusted external KMSs: cannot re-read them from the token; trying again later");
+		old = fresh.records;
+		old_count = fresh.count;
+		free(fresh.markers);
+	} else {
+		external_apply_markers(&fresh);   /* revocations written by any vault */
+		pthread_rwlock_wrlock(&ext->lock);
+		old = ext->records;
+		old_count = ext->count;
+		ext->records = fresh.records;
+		ext->count = fresh.count;
+		atomic_store(&ext->seen, observed);
+		pthread_rwlock_unlock(&ext->lock);
+	}
+	for (size_t i = 0; i < old_count; i++)
+		free(old[i].entry.xml);
+	free(old);
+}
+
+/* Before a read: one atomic load unless another vault changed something. */
+static void external_follow(struct kms_external *ext)
+{
+	uint64_t observed;
+
+	if (ext->cluster == NULL)
+		return;
+	observed = ext->cluster->observed(ext->cluster->context);
+	if (atomic_load(&ext->seen) == observed || pthread_mutex_trylock(&ext->change_lock) != 0)
+		return;
+	if (atomic_load(&ext->seen) != observed)
+		external_reload(ext, observed);
+	pthread_mutex_unlock(&ext->change_lock);
+}
+
+void kms_external_set_cluster(struct kms_external *ext, const struct keystore_cluster *cluster)
+{
+	ext->cluster = cluster;
+	atomic_store(&ext->seen, cluster != NULL ? cluster->observed(cluster->context) : 0);
+}
+
+/* A change: change_lock and, with several vaults, the cluster-wide lock of
+ * key changes (the trust entries are token objects like the keys), then
+ * the records catch up with the token. */
+static int external_change_begin(struct kms_external *ext)
+{
+	int r = MCX_OK;
+
+	pthread_mutex_lock(&ext->change_lock);
+	if (ext->cluster == NULL)
+		return MCX_OK;
+	if ((r = ext->cluster->lock(ext->cluster->context)) != MCX_OK) {
+		pthread_mutex_unlock(&ext->change_lock);
+		return r;
+	}
+	if (atomic_load(&ext->seen) != ext->cluster->observed(ext->cluster->context))
+		external_reload(ext, ext->cluster->observed(ext->cluster->context));
+	return MCX_OK;
+}
+
+/* The other vaults hear of the change before the caller gets its answer. */
+static void external_change_end(struct kms_external *ext)
+{
+	if (ext->cluster != NULL)
+		atomic_store(&ext->seen, ext->cluster->unlock(ext->cluster->context, 1));
+	pthread_mutex_unlock(&ext->change_lock);
+}
+
 void kms_external_free(struct kms_external *ext)
 {
 	if (ext == NULL)
@@ -321,7 +405,7 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
                                struct kms_external_entry *stored,
                                char *reason, size_t reason_size)
 {
-	int r = MCX_ERR_INTERNAL, exists;
+	int r = MCX_ERR_INTERNAL, exists, changing = 0;
 	struct kms_cert cert;
 	struct kms_external_entry entry;
 	struct mcx_buf *hex = NULL, *token_hex = NULL;
@@ -331,7 +415,8 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 
 	memset(&cert, 0, sizeof(cert));
 	memset(&entry, 0, sizeof(entry));
-	pthread_mutex_lock(&ext->change_lock);
+	MCX_GUARD(external_change_begin(ext));
+	changing = 1;
 	MCX_ENSURE(len <= KMS_EXTERNAL_XML_MAX,
 	           (snprintf(reason, reason_size, "certificate larger than %u octets", KMS_EXTERNAL_XML_MAX),
 	            MCX_ERR_INVALID_PARAMS));
@@ -411,7 +496,8 @@ MCX_RESULT kms_external_import(struct kms_external *ext, const char *domain, con
 	stored->xml = NULL;
 	r = MCX_OK;
 out:
-	pthread_mutex_unlock(&ext->change_lock);
+	if (changing)
+		external_change_end(ext);
 	free(value);
 	json_decref(root);
 	mcx_buf_free(hex);
@@ -432,11 +518,12 @@ static int external_destroy(struct kms_external *ext, hsm_handle_t handle, const
 
 MCX_RESULT kms_external_remove(struct kms_external *ext, const char *domain, const char *kms_uri)
 {
-	int r = MCX_ERR_INTERNAL;
+	int r = MCX_ERR_INTERNAL, changing = 0;
 	struct external_record *rec, copy;
 	char label[HSM_LABEL_MAX + 1], marker[HSM_LABEL_MAX + 1];
 
-	pthread_mutex_lock(&ext->change_lock);
+	MCX_GUARD(external_change_begin(ext));
+	changing = 1;
 	pthread_rwlock_rdlock(&ext->lock);
 	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL)
 		copy = *rec;
@@ -460,22 +547,25 @@ MCX_RESULT kms_external_remove(struct kms_external *ext, const char *domain, con
 	pthread_rwlock_unlock(&ext->lock);
 	r = MCX_OK;
 out:
-	pthread_mutex_unlock(&ext->change_lock);
+	if (changing)
+		external_change_end(ext);
 	return r;
 }
 
 MCX_RESULT kms_external_revoke(struct kms_external *ext, const char *domain, const char *kms_uri,
                                const char *reason, int64_t now, struct kms_external_entry *stored)
 {
-	int r = MCX_ERR_INTERNAL;
+	int r = MCX_ERR_INTERNAL, changing = 0;
 	struct external_record *rec, copy;
 	struct mcx_buf *hash = NULL;
 	json_t *root = NULL;
 	char *value = NULL, marker[HSM_LABEL_MAX + 1];
 	hsm_handle_t handle = HSM_HANDLE_INVALID;
 
-	pthread_mutex_lock(&ext->change_lock);
 	MCX_ENSURE(kms_external_reason_valid(reason), MCX_ERR_INVALID_PARAMS);
+	/* with several vaults: under the cluster lock, announced to the others */
+	MCX_GUARD(external_change_begin(ext));
+	changing = 1;
 	pthread_rwlock_rdlock(&ext->lock);
 	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL)
 		copy = *rec;
@@ -516,7 +606,8 @@ MCX_RESULT kms_external_revoke(struct kms_external *ext, const char *domain, con
 	pthread_rwlock_unlock(&ext->lock);
 	r = MCX_OK;
 out:
-	pthread_mutex_unlock(&ext->change_lock);
+	if (changing)
+		external_change_end(ext);
 	free(value);
 	json_decref(root);
 	mcx_buf_free(hash);
@@ -542,6 +633,7 @@ static int external_copy(struct kms_external *ext, const char *domain, int trust
 
 	*out = NULL;
 	*count = 0;
+	external_follow(ext);
 	pthread_rwlock_rdlock(&ext->lock);
 	MCX_ENSURE_ALLOC(list = calloc(ext->count + 1, sizeof(*list)));
 	for (size_t i = 0; i < ext->count; i++) {
@@ -581,6 +673,7 @@ MCX_RESULT kms_external_find_at(struct kms_external *ext, const char *domain, co
 	struct external_record *rec;
 
 	memset(out, 0, sizeof(*out));
+	external_follow(ext);
 	pthread_rwlock_rdlock(&ext->lock);
 	if ((rec = external_lookup(ext, domain, kms_uri)) != NULL) {
 		*out = rec->entry;

@@ -63,6 +63,11 @@ int kms_external_reason_valid(const char *reason);
 
 MCX_RESULT kms_external_open(struct hsm *hsm, struct kms_external **out);
 void kms_external_free(struct kms_external *external);
+/* Several vaults over one token (vault/store/store.h): imports and removals
+ * take the cluster-wide lock and announce themselves; reads re-read the
+ * entries from the token after another vault's change. */
+struct keystore_cluster;
+void kms_external_set_cluster(struct kms_external *external, const struct keystore_cluster *cluster);
 struct kms_external *kms_external_store(struct kms_service *kms);
 
 /* Verifies (signature with signing_key, validity, revocation, Role Root) and stores,

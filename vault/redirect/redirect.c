@@ -15,6 +15,7 @@
 #include "vault/daemon/vault.h"
 #include "vault/keys/keystore.h"
 #include "vault/kms/kms.h"
+#include "vault/store/store.h"
 
 struct redirect_entry {
 	uint8_t key[32];
@@ -26,7 +27,13 @@ struct redirect_entry {
 struct redirect_service {
 	pthread_mutex_t lock;
 	struct redirect_entry *entries;   /* REDIRECT_CACHE_MAX, scanned linearly (a few microseconds) */
+	struct mcx_store *shared;         /* set: the cache lives there, for every vault (store.h) */
 };
+
+void redirect_service_set_store(struct redirect_service *s, struct mcx_store *store)
+{
+	s->shared = mcx_store_shared(store) ? store : NULL;
+}
 
 MCX_RESULT redirect_service_open(struct redirect_service **out)
 {
@@ -379,7 +386,15 @@ enum redirect_seen redirect_cache_peek(struct redirect_service *s, const uint8_t
 {
 	struct redirect_entry *e;
 	enum redirect_seen state;
+	int shared_state = 0;
 
+	if (s->shared != NULL) {
+		/* only adds "replayed" to an answer that is a reject already: a
+		 * store that cannot say leaves that reason out */
+		if (mcx_store_replay_peek(s->shared, key, now, &shared_state) != MCX_OK)
+			shared_state = 0;
+		return (enum redirect_seen)shared_state;
+	}
 	pthread_mutex_lock(&s->lock);
 	e = cache_find(s, key, now, NULL, 0, NULL);
 	state = e != NULL ? e->state : REDIRECT_SEEN_NONE;
@@ -415,9 +430,15 @@ MCX_RESULT redirect_cache_claim(struct redirect_service *s, const char *domain, 
                                 int64_t expires, int hold, int64_t now, enum redirect_seen *previous,
                                 enum redirect_seen *now_state)
 {
-	int r = MCX_ERR_INTERNAL;
+	int r = MCX_ERR_INTERNAL, before = 0, after = 0;
 	struct redirect_entry *e = NULL;
 
+	if (s->shared != NULL) {
+		r = mcx_store_replay_claim(s->shared, domain, quota, key, expires, hold, now, &before, &after);
+		*previous = (enum redirect_seen)before;
+		*now_state = (enum redirect_seen)after;
+		return r;
+	}
 	pthread_mutex_lock(&s->lock);
 	MCX_GUARD(cache_slot(s, domain, quota, key, expires, now, &e));
 	*previous = e->state;
@@ -440,6 +461,8 @@ MCX_RESULT redirect_cache_accept(struct redirect_service *s, const char *domain,
 	int r = MCX_ERR_INTERNAL;
 	struct redirect_entry *e = NULL;
 
+	if (s->shared != NULL)
+		return mcx_store_replay_accept(s->shared, domain, quota, key, expires, now);
 	pthread_mutex_lock(&s->lock);
 	MCX_GUARD(cache_slot(s, domain, quota, key, expires, now, &e));
 	MCX_ENSURE(e->state != REDIRECT_SEEN_USED, MCX_ERR_EXISTS);

@@ -23,10 +23,12 @@
  * response's iat, and the TS 33.180 F.2.1 UID of signer_id for the key
  * period containing iat.
  *
- * The service's only state is in memory: a bounded cache of the responses
- * this vault has let through, held or seen accepted by the Home KMS, kept
- * for the replay window (2 x max_age, see docs/protocol.md).  It is lost on
- * restart; responses older than the window are stale anyway.
+ * The service's only state is a bounded cache of the responses this vault
+ * has let through, held or seen accepted by the Home KMS, kept for the
+ * replay window (2 x max_age, see docs/protocol.md).  On one host it is in
+ * memory and lost on restart (responses older than the window are stale
+ * anyway); with a shared store (store = "postgresql://…") it is in the
+ * database, so that a response used at one vault is a replay at every other.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -103,6 +105,10 @@ enum redirect_seen {
 };
 
 void redirect_cache_key(const char *domain, const uint8_t payload_digest[32], uint8_t key[32]);
+/* A shared store (store.h) keeps the cache for every vault from now on;
+ * a store that is not shared leaves it in memory. */
+struct mcx_store;
+void redirect_service_set_store(struct redirect_service *redirect, struct mcx_store *store);
 enum redirect_seen redirect_cache_peek(struct redirect_service *redirect, const uint8_t key[32], int64_t now);
 /* For a response that passes every other check: atomically moves
  * NONE/HELD -> HELD (hold) or USED, ACCEPTED -> USED, and leaves USED alone.

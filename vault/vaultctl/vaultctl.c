@@ -783,6 +783,47 @@ out:
 	return ret;
 }
 
+/* A list method that answers a page at a time ({"groups":[...], "next":
+ * cursor}): without --limit or --after the operator wants everything, so
+ * every page is fetched and joined into the first; with either, one page
+ * (and the printer's "more:" hint). */
+static int cmd_call_pages(struct ctx *ctx, int argc, char **argv)
+{
+	json_t *params = NULL, *res = NULL, *more = NULL, *req;
+	const char *array = "groups";
+	int ret;
+
+	if ((ret = parse_command(ctx, argc, argv, &params)) != 0)
+		return ret;
+	if ((ret = call(ctx, ctx->cmd->methods, json_incref(params), &res)) != 0)
+		goto out;
+	while (json_object_get(params, "limit") == NULL && json_object_get(params, "after") == NULL &&
+	       json_is_string(json_object_get(res, "next"))) {
+		if ((req = json_deep_copy(params)) == NULL || json_object_set(req, "after", json_object_get(res, "next")) != 0) {
+			json_decref(req);
+			ret = EXIT_VAULT;
+			goto out;
+		}
+		if ((ret = call(ctx, ctx->cmd->methods, req, &more)) != 0)
+			goto out;
+		json_array_extend(json_object_get(res, array), json_object_get(more, array));
+		json_object_del(res, "next");
+		if (json_object_get(more, "next") != NULL)
+			json_object_set(res, "next", json_object_get(more, "next"));
+		json_decref(more);
+		more = NULL;
+	}
+	if (ctx->json || ctx->cmd->print == NULL)
+		print_json(res);
+	if (ctx->cmd->print != NULL && ctx->cmd->print(params, res, !ctx->json) != 0)
+		ret = EXIT_VAULT;
+out:
+	json_decref(more);
+	json_decref(params);
+	json_decref(res);
+	return ret;
+}
+
 /* --- commands ----------------------------------------------------------- */
 
 static int cmd_help(struct ctx *ctx, int argc, char **argv)
@@ -2187,30 +2228,17 @@ static uint64_t json_u64(json_t *object, const char *name)
  * vault's head was not written by the vault.  The checkpoint the token's
  * anchor names must be in the files, unchanged.
  */
-static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
+static int verify_chain(struct ctx *ctx, json_t *status, char **pos, int n, const char *node)
 {
 	struct mcxvault_error e;
 	struct audit_chain_state st;
-	json_t *status = NULL, *anchor;
-	char *pos[16];
-	const char *live = NULL, *anchor_hash;
-	int n, r, ret, i, is_live = 0;
+	json_t *anchor;
+	const char *live = json_string_value(json_object_get(status, "file")), *anchor_hash;
+	int r, ret, i, is_live = 0;
 	uint64_t unsealed = 0;
+	/* another vault's log (several vaults): its anchor, but not its head */
+	int remote = node != NULL && live == NULL;
 
-	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 16, &n)) != 0)
-		return ret;
-	if (vault(ctx) == NULL)
-		return EXIT_VAULT;
-	if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &status, &e)) != 0)
-		return vault_error("audit.status", r, &e);
-	live = json_string_value(json_object_get(status, "file"));
-	if (live == NULL && n == 0) {
-		fprintf(stderr, "vaultctl: audit verify: the vault shows the log only to callers unscoped by domain\n");
-		json_decref(status);
-		return EXIT_VAULT;
-	}
-	if (n == 0)
-		pos[n++] = (char *)live;
 	memset(&st, 0, sizeof(st));
 	anchor = json_object_get(status, "anchor");
 	anchor_hash = json_string_value(json_object_get(anchor, "hash"));
@@ -2235,12 +2263,12 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 		const char *vault_head = json_string_value(json_object_get(status, "head"));
 		if (st.seq > vault_seq) {
 			/* the vault may have written more since: ask again */
-			json_decref(status);
-			status = NULL;
-			if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &status, &e)) != 0)
+			json_t *again = NULL;
+			if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &again, &e)) != 0)
 				return vault_error("audit.status", r, &e);
-			vault_seq = json_u64(status, "seq");
+			vault_seq = json_u64(again, "seq");
 			vault_head = NULL;   /* only a record at the end is compared */
+			json_decref(again);
 		}
 		if (st.seq > vault_seq) {
 			st.failed = 1;
@@ -2260,6 +2288,9 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 		} else if (st.seq > st.sealed_seq) {
 			unsealed = st.seq - st.sealed_seq;
 		}
+	} else if (ret == 0 && !st.failed && st.seq > st.sealed_seq && remote) {
+		/* that vault vouches for its unsealed tail: ask it (verify there) */
+		unsealed = st.seq - st.sealed_seq;
 	} else if (ret == 0 && !st.failed && st.seq > st.sealed_seq) {
 		st.failed = 1;
 		st.problem_seq = st.sealed_seq + 1;
@@ -2267,7 +2298,8 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 		         "records %" PRIu64 "..%" PRIu64 " are not sealed by a checkpoint: the file was truncated"
 		         " (or vaultd crashed)", st.sealed_seq + 1, st.seq);
 	}
-	if (ret == 0 && !st.failed && st.anchor_seq != 0 && !st.anchor_seen && is_live && st.seq < st.anchor_seq) {
+	if (ret == 0 && !st.failed && st.anchor_seq != 0 && !st.anchor_seen && (is_live || remote) &&
+	    st.seq < st.anchor_seq) {
 		st.failed = 1;
 		st.problem_seq = st.seq + 1;
 		snprintf(st.problem, sizeof(st.problem),
@@ -2282,26 +2314,118 @@ static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
 		                        (json_int_t)st.breaks, "anchor_checked", st.anchor_seen, "file",
 		                        st.failed ? st.file : NULL, "problem_seq", (json_int_t)st.problem_seq, "problem",
 		                        st.failed ? st.problem : NULL, "break", st.breaks ? st.break_reason : NULL);
+		if (out != NULL && node != NULL)
+			json_object_set_new(out, "node", json_string(node));
 		print_json(out);
 		json_decref(out);
 	} else if (st.failed && st.line == 0) {
-		printf("TAMPERED: %s, at its end: %s\n", st.file, st.problem);
+		printf("%s%s%sTAMPERED: %s, at its end: %s\n", node ? "node " : "", node ? node : "", node ? ": " : "",
+		       st.file, st.problem);
 	} else if (st.failed) {
-		printf("TAMPERED: %s line %zu: %s\n", st.file, st.line, st.problem);
+		printf("%s%s%sTAMPERED: %s line %zu: %s\n", node ? "node " : "", node ? node : "", node ? ": " : "",
+		       st.file, st.line, st.problem);
 	} else if (ret == 0) {
+		if (node != NULL)
+			printf("node %s: ", node);
 		printf("intact: %zu records up to %" PRIu64 ", %zu checkpoints verified by the vault", st.records, st.seq,
 		       st.checkpoints);
 		if (st.anchor_seen)
 			printf(", HSM anchor at record %" PRIu64 " matches", st.anchor_seq);
-		if (unsealed > 0)
+		if (unsealed > 0 && remote)
+			printf("; the last %" PRIu64 " not yet sealed (verify on node %s for them)", unsealed, node);
+		else if (unsealed > 0)
 			printf("; the last %" PRIu64 " not yet sealed (the vault vouches for them)", unsealed);
 		printf("\n");
 		if (st.breaks > 0)
 			printf("note: %zu accepted break(s) in the history, the first at record %" PRIu64 ": %s\n", st.breaks,
 			       st.break_seq, st.break_reason);
 	}
-	json_decref(status);
 	return st.failed ? EXIT_VAULT : ret;
+}
+
+/* The node a log file's records name ("" without one): from its first line. */
+static void audit_file_node(const char *path, char node[65])
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	json_t *record = NULL;
+	const char *name;
+
+	node[0] = '\0';
+	if (f != NULL && getline(&line, &cap, f) > 0 && (record = json_loads(line, 0, NULL)) != NULL &&
+	    (name = json_string_value(json_object_get(record, "node"))) != NULL)
+		snprintf(node, 65, "%s", name);
+	json_decref(record);
+	free(line);
+	if (f != NULL)
+		fclose(f);
+}
+
+/*
+ * Several vaults over one token keep one log each, one chain each, anchored
+ * in the token per node.  Files of several nodes (each node's oldest first,
+ * in any interleaving) are verified as one chain per node: the connected
+ * vault's own with its head and anchor, the others' with their anchors
+ * (audit.status {node}); an unsealed tail of another node's live file is
+ * for that node's vault to vouch for.
+ */
+static int cmd_audit_verify(struct ctx *ctx, int argc, char **argv)
+{
+	struct mcxvault_error e;
+	json_t *status = NULL, *other = NULL;
+	char *pos[16], *group[16], nodes[16][65];
+	const char *live, *own;
+	int n, r, ret = 0, k, distinct = 1;
+
+	if ((ret = parse_args(ctx, argc, argv, NULL, pos, 0, 16, &n)) != 0)
+		return ret;
+	if (vault(ctx) == NULL)
+		return EXIT_VAULT;
+	if ((r = mcxvault_call(ctx->v, "audit.status", NULL, &status, &e)) != 0)
+		return vault_error("audit.status", r, &e);
+	live = json_string_value(json_object_get(status, "file"));
+	if (live == NULL && n == 0) {
+		fprintf(stderr, "vaultctl: audit verify: the vault shows the log only to callers unscoped by domain\n");
+		json_decref(status);
+		return EXIT_VAULT;
+	}
+	if (n == 0)
+		pos[n++] = (char *)live;
+	own = json_string_value(json_object_get(status, "node"));
+	for (int i = 0; i < n; i++) {
+		audit_file_node(pos[i], nodes[i]);
+		/* records from before node ids are the history of this vault's chain */
+		if (nodes[i][0] == '\0' && own != NULL)
+			snprintf(nodes[i], sizeof(nodes[i]), "%s", own);
+		distinct += i > 0 && strcmp(nodes[i], nodes[0]) != 0;
+	}
+	if (distinct == 1) {
+		ret = verify_chain(ctx, status, pos, n, NULL);
+		json_decref(status);
+		return ret;
+	}
+	for (int i = 0; i < n; i++) {
+		int seen = 0, rc;
+		for (int j = 0; j < i; j++)
+			seen |= strcmp(nodes[j], nodes[i]) == 0;
+		if (seen)
+			continue;
+		for (int j = k = 0; j < n; j++)
+			if (strcmp(nodes[j], nodes[i]) == 0)
+				group[k++] = pos[j];
+		if (own != NULL && strcmp(nodes[i], own) == 0) {
+			rc = verify_chain(ctx, status, group, k, nodes[i]);
+		} else if ((rc = call(ctx, "audit.status", json_pack("{s:s}", "node", nodes[i]), &other)) == 0) {
+			rc = verify_chain(ctx, other, group, k, nodes[i]);
+		}
+		json_decref(other);
+		other = NULL;
+		if (rc != 0 && ret == 0)
+			ret = rc;
+	}
+	json_decref(status);
+	return ret;
 }
 
 /* audit.status as "name: value" lines; exit 1 when the log is unhealthy, so
@@ -2451,8 +2575,10 @@ static const struct command commands[] = {
 	  cmd_call, "gmk.rekey", ARGS(POS("domain"), POS("group")), print_gmk_new },
 	{ "gmk revoke", "DOMAIN GROUP [--id GMK_ID]", "destroy one or every GMK of a group (gms)", cmd_call,
 	  "gmk.revoke", ARGS(POS("domain"), POS("group"), OPT("--id", "gmk_id", ARG_STRING)), print_gmk_revoke },
-	{ "gmk list", "DOMAIN", "list the domain's groups and current GMK-IDs (gms)", cmd_call, "gmk.list",
-	  ARGS(POS("domain")), print_gmk_list },
+	{ "gmk list", "DOMAIN [--limit N] [--after GROUP]",
+	  "list the domain's groups and current GMK-IDs; every page unless --limit/--after (gms)", cmd_call_pages,
+	  "gmk.list", ARGS(POS("domain"), OPT("--limit", "limit", ARG_INT), OPT("--after", "after", ARG_STRING)),
+	  print_gmk_list },
 	{ "gmk show", "DOMAIN GROUP", "show every GMK version of a group (gms)", cmd_call, "gmk.show",
 	  ARGS(POS("domain"), POS("group")), print_gmk_show },
 	{ "gmk distribute",
