@@ -512,6 +512,14 @@ def main():
             s.check("... and refuses to import it again (-32003)",
                     n2.code("external.import", {"domain": DOM, "certificate": open(files["xml"]).read(),
                                                 "signing_key": open(files["cert"]).read()}) == CONFLICT)
+            p = subprocess.run([vc, "-s", n2.sock, "external", "revoke", DOM, "kms.c.example", "--reason",
+                                "keyCompromise"], capture_output=True, text=True, timeout=60)
+            states = [e.get("state") for e in n1.call("external.list", {"domain": DOM})["external"]]
+            s.check("external revoke at n2: n1 lists kms.c.example as revoked at once",
+                    p.returncode == 0 and states == ["revoked"], (p.stdout, p.stderr, states))
+            s.check("... and refuses to revoke it again (-32003)",
+                    n1.code("external.revoke", {"domain": DOM, "kms_uri": "kms.c.example",
+                                                "reason": "superseded"}) == CONFLICT)
             p = subprocess.run([vc, "-s", n2.sock, "external", "remove", DOM, "kms.c.example"], capture_output=True,
                                text=True, timeout=60)
             listed = n1.call("external.list", {"domain": DOM})
