@@ -57,7 +57,7 @@ EXTRA_TARGETS :=
 
 all: build-all
 
-include vault/common/module.mk
+include common/module.mk
 include pkcs11/module.mk
 -include crypto/module.mk
 include vault/module.mk

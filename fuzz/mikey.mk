@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 60
 # Only the parser side is compiled by clang with coverage + sanitizers; the
 # rest (SAKKE, ECCSI, error table) comes from the ordinary $(B) libraries, whose
 # mikey.o/buf.o members the linker then leaves out.
-FUZZ_MIKEY_SRCS := fuzz/fuzz_mikey.c crypto/mikey.c crypto/internal.c vault/common/buf.c
+FUZZ_MIKEY_SRCS := fuzz/fuzz_mikey.c crypto/mikey.c crypto/internal.c common/buf.c
 
 fuzz-mikey: $(FUZZ_MIKEY) $(FUZZ_MIKEY_CORPUS)/published
 

@@ -16,7 +16,7 @@ EXTRA_TARGETS += $(PROVIDER_SO)
 
 PROVIDER_LDLIBS := $(shell pkg-config --libs libcrypto jansson 2>/dev/null || echo -lcrypto -ljansson)
 
-# libmcxcrypto before libmcxvault.a, which also carries vault/common (mcx_wipe, ...).
+# libmcxcrypto before libmcxvault.a, which also carries common/ (mcx_wipe, ...).
 $(PROVIDER_SO): $(call objs,$(PROVIDER_SRCS)) $(LIBMCXCRYPTO) $(LIBMCXVAULT_A) provider/mcxvault-provider.map
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS) -Wl,-z,defs -Wl,--version-script=provider/mcxvault-provider.map \

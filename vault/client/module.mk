@@ -1,6 +1,6 @@
 # libmcxvault: the client library (include/mcxvault.h), static and shared,
 # plus its pkg-config file.  The shared library carries the pieces of
-# vault/common it needs and exports only mcxvault_* (libmcxvault.map).
+# common/ code it needs and exports only mcxvault_* (libmcxvault.map).
 #
 # SPDX-License-Identifier: Apache-2.0
 CLIENT_SRCS := vault/client/client.c vault/client/methods.c
