@@ -137,6 +137,7 @@ install: build-bin install-provider
 	    vault/client/mcxvault.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/mcxvault.pc
 	[ -e $(DESTDIR)/etc/mcxvault/vault.conf ] || install -m 640 config/vault.conf $(DESTDIR)/etc/mcxvault/vault.conf
 	[ -e $(DESTDIR)/etc/mcxvault/softhsm2.conf ] || install -m 644 config/softhsm2.conf $(DESTDIR)/etc/mcxvault/softhsm2.conf
+	@$(MAKE) --no-print-directory install-member-sdk
 	@$(MAKE) --no-print-directory install-ops
 
 # man pages, systemd units, sysusers.d/tmpfiles.d entries, logrotate, bash completion
