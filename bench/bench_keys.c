@@ -16,11 +16,15 @@
  *   key.rotate   (sign)                      one request, strict round trip
  *   key.retire   (the version just demoted)  one request
  *   restart      SIGTERM, then from fork to the first vault.status answer
- * with a pause of MCX_BENCH_KEYS_PAUSE_MS (default 1500) after every change:
+ * with a pause of MCX_BENCH_KEYS_PAUSE_MS (default 2000) after every change:
  * vaultd destroys replaced metadata in the background once no change
- * happened for 0.5 s, and that destroy is timed separately (it is not on
- * any caller's path) from vaultd's log being quiet — see docs/performance.md.
+ * happened for 0.5 s (checked once a second): the pause keeps that destroy
+ * out of the next timed request.
+ * Then, both vaultds stopped, what SoftHSM itself costs in each token, the
+ * floor under those lines: hsm_open (C_Initialize, login, sessions), one
+ * walk of the "mcxvault/" objects, a data object created and destroyed.
  * Prints medians and the ratios full / empty.  Exit 1 when a call fails.
+ * Set TMPDIR=/dev/shm to keep syncfs() away from other work on the disk.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -269,6 +273,66 @@ static double restart_ms(struct test_vault *v)
 	return -1;
 }
 
+static int count_object(void *context, const struct hsm_object *object)
+{
+	(void)object;
+	(*(unsigned *)context)++;
+	return 0;
+}
+
+/* SoftHSM's own costs in v's token, vaultd stopped: ms[0] hsm_open, ms[1] a
+ * walk of "mcxvault/", ms[2] C_CreateObject of a data object, ms[3] its
+ * C_DestroyObject; medians of 3. */
+static int token_floor(const struct test_vault *v, double ms[4])
+{
+	double t[4][3], t0;
+	char dir[256];
+	int r = -1;
+
+	if (token_dir(v, dir, sizeof(dir)) != 0)
+		return -1;
+	setenv("SOFTHSM2_CONF", v->softhsm_conf, 1);
+	for (int i = 0; i < 3; i++) {
+		struct hsm_options o;
+		struct hsm *hsm = NULL;
+		hsm_handle_t h;
+		unsigned n = 0;
+
+		memset(&o, 0, sizeof(o));
+		o.module = "softhsm2";
+		o.token_uri = "pkcs11:token=" TEST_VAULT_TOKEN_LABEL;
+		o.pin = TEST_VAULT_PIN;
+		o.sessions = 3;
+		o.sync_path = dir;
+		t0 = now_ms();
+		if (hsm_open(&o, &hsm) != MCX_OK)
+			goto out;
+		t[0][i] = now_ms() - t0;
+		t0 = now_ms();
+		if (hsm_objects_walk(hsm, "mcxvault/", count_object, &n) != MCX_OK)
+			goto fail;
+		t[1][i] = now_ms() - t0;
+		t0 = now_ms();
+		if (hsm_data_create(hsm, "bench/probe", "x", 1, &h) != MCX_OK)
+			goto fail;
+		t[2][i] = now_ms() - t0;
+		t0 = now_ms();
+		if (hsm_object_destroy(hsm, h) != MCX_OK)
+			goto fail;
+		t[3][i] = now_ms() - t0;
+		hsm_close(hsm);
+		continue;
+fail:
+		hsm_close(hsm);
+		goto out;
+	}
+	for (int k = 0; k < 4; k++)
+		ms[k] = median(t[k], 3);
+	r = 0;
+out:
+	return r;
+}
+
 struct side {
 	const char *name;
 	struct test_vault v;
@@ -327,7 +391,7 @@ int main(void)
 {
 	unsigned rounds = env_uint("MCX_BENCH_KEYS_ROUNDS", 5, ROUNDS_MAX);
 	unsigned objects = env_uint("MCX_BENCH_OBJECTS", 5000, 100000);
-	unsigned pause = env_uint("MCX_BENCH_KEYS_PAUSE_MS", 1500, 60000);
+	unsigned pause = env_uint("MCX_BENCH_KEYS_PAUSE_MS", 2000, 60000);
 	struct side sides[2];
 	struct mcxvault_error e;
 	const char *dom = "{ name = \"" DOMAIN "\"; kms_uri = \"kms.a.example\"; }";
@@ -374,6 +438,23 @@ int main(void)
 		for (int j = 0; j < 3; j++)
 			printf("%-32s %12.1f %12.1f %8.2f %8s %s\n", what[j], m[0][j], m[1][j], m[1][j] / m[0][j], "<= 1.30",
 			       m[1][j] / m[0][j] <= 1.3 ? "ok" : "MISS");
+	}
+	{
+		double f[2][4];
+		const char *what[4] = { "SoftHSM: hsm_open (login, pool)", "SoftHSM: walk of mcxvault/ objects",
+		                        "SoftHSM: C_CreateObject (data)", "SoftHSM: C_DestroyObject (data)" };
+		for (int k = 0; k < 2; k++) {
+			if (sides[k].c != NULL)
+				mcxvault_close(sides[k].c);
+			sides[k].c = NULL;
+			if (test_vault_stop(&sides[k].v) != 0 || token_floor(&sides[k].v, f[k]) != 0) {
+				fprintf(stderr, "bench_keys: cannot measure the %s directly\n", sides[k].name);
+				goto out;
+			}
+		}
+		printf("what SoftHSM costs by itself (vaultd stopped; the floor of the lines above):\n");
+		for (int j = 0; j < 4; j++)
+			printf("%-36s %8.1f %12.1f %8.2f\n", what[j], f[0][j], f[1][j], f[1][j] / f[0][j]);
 	}
 	status = 0;
 out:
