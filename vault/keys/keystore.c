@@ -711,6 +711,8 @@ MCX_RESULT keystore_open(struct hsm *hsm, struct keystore **out)
 	ks = NULL;
 	r = MCX_OK;
 out:
+	if (ks != NULL)
+		ks->superseded_count = 0;   /* a failed open changes nothing in the token */
 	keystore_free(ks);
 	return r;
 }
