@@ -576,11 +576,13 @@ int main(void)
 		bench_finish(&res[i]);
 
 	printf("\nratios (goals: docs/performance.md):\n");
-	ratio_line("vaultd 1 client / direct 1 thread", vs1->ops_per_s, hsm1->ops_per_s, 0.80, NULL);
+	/* issue 11's goals: 1 client >= 0.75, 2 clients >= 0.90 of direct (the
+	 * first wave's were 0.80 and 0.85) */
+	ratio_line("vaultd 1 client / direct 1 thread", vs1->ops_per_s, hsm1->ops_per_s, 0.75, NULL);
 	snprintf(note, sizeof(note), "  (direct 2/1 threads: %.2fx)",
 	         hsm1->ops_per_s > 0 ? hsm2->ops_per_s / hsm1->ops_per_s : 0);
 	ratio_line("vaultd 2 clients / vaultd 1 client", vs2->ops_per_s, vs1->ops_per_s, 1.60, note);
-	ratio_line("vaultd 2 clients / direct 2 threads", vs2->ops_per_s, hsm2->ops_per_s, 0.85, NULL);
+	ratio_line("vaultd 2 clients / direct 2 threads", vs2->ops_per_s, hsm2->ops_per_s, 0.90, NULL);
 	/* issue 11: one client with many digests, 16 requests in flight */
 	ratio_line("vaultd 1 client pipelining 16 / direct 1 thread", pipe1->ops_per_s, hsm1->ops_per_s, 0.92,
 	           "  (p50/p99 of that line: per batch of 16)");

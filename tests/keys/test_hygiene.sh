@@ -152,12 +152,19 @@ sig3=$("$V" sign $D "$T/data" | awk '{ print $2 }')   # by version 4
 "$V" key rotate $D >/dev/null   # 5 active, 4 verify-only
 "$V" key retire $D sign 4 >/dev/null || not_ok "schedule version 4"
 kill -KILL "$HARNESS_PID"; wait "$HARNESS_PID" 2>/dev/null; HARNESS_PID=
-check "after SIGKILL the token's meta of version 4 holds the schedule" "meta 4 | grep -q '\"destroy_at\":'"
-check "exactly one meta object for version 4" "[ \"\$(meta_count 4)\" -eq 1 ]"
+# the metas a change replaced are destroyed by vaultd's housekeeping once
+# changes are quiet for 0.5 s, off the request path (vault/keys/keystore.c):
+# killed right after the demotion and the schedule, the token may hold up to
+# three metas of version 4; start-up keeps the highest state and rev
+check "after SIGKILL the token holds version 4's metas (the new one and up to two it replaced)" \
+	"n=\$(meta_count 4); [ \"\$n\" -ge 1 ] && [ \"\$n\" -le 3 ]"
 harness_start || { not_ok "restart after SIGKILL"; finish; }
 check "after the SIGKILL restart version 4 is still verify-only with its schedule" \
 	"[ \"\$(field 4 state)\" = verify-only ] && [ \"\$(field 4 destroy_at)\" != null ] || grep -q '$D/sign/4 destroyed as scheduled' '$T/vaultd.log'"
 check "... and the schedule fires" "wait_retired 4"
+# the metas replaced by the schedule and the destruction: gone within a few seconds
+meta_settles() { i=0; until [ "$(meta_count 4)" -eq 1 ]; do i=$((i + 1)); [ $i -gt 50 ] && return 1; sleep 0.1; done; }
+check "exactly one meta object for version 4 once vaultd's housekeeping ran" "meta_settles"
 check "... version 4's signature still verifies after its destruction" \
 	"\"\$V\" verify $D '$sig3' '$T/data' --kid $D/sign/4 | grep -q '^valid $D/sign/4\$'"
 

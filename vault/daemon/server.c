@@ -54,6 +54,7 @@
 #include "vault/daemon/log.h"
 #include "vault/daemon/notify.h"
 #include "vault/keys/hygiene.h"
+#include "vault/keys/keystore.h"
 #include "vault/rpc/rpc.h"
 
 #define WORKER_BATCH 16
@@ -700,6 +701,9 @@ static void *server_reaper(void *arg)
 		rpc_denials_flush(server->vault, 0);
 		/* due scheduled destructions, age warnings (its own rate limits) */
 		vault_hygiene_tick(server->vault);
+		/* metadata replaced by key changes: destroyed here, not while a
+		 * caller waits (vault/keys/keystore.c, the top) */
+		keystore_purge(server->vault->keystore, 500);
 		if (slow > 0) {
 			static struct vault_log_limit slow_limit = VAULT_LOG_LIMIT_INIT;
 			vault_log_limited(&slow_limit, VAULT_LOG_WARNING,

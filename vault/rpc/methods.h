@@ -9,6 +9,11 @@
 
 /* vault/daemon/status.c */
 int method_vault_status(struct rpc_call *call, json_t *params, json_t **result);
+/* vault.status's result object as compact JSON text in buf (NUL-terminated,
+ * *len octets), the very bytes jansson would dump; MCX_ERR_NO_BUFFER_SPACE
+ * when it does not fit.  ascii_only: refuse (MCX_ERR_NO_BUFFER_SPACE) any
+ * octet >= 0x80, which only jansson's parse can check for UTF-8. */
+int vault_status_text(struct rpc_call *call, int ascii_only, char *buf, size_t size, size_t *len);
 /* vault/keys/key_methods.c */
 int method_domain_init(struct rpc_call *call, json_t *params, json_t **result);
 int method_domain_list(struct rpc_call *call, json_t *params, json_t **result);
