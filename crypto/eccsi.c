@@ -21,6 +21,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
+#include <openssl/rand.h>
 
 #include "crypto/internal.h"
 #include "crypto/mont.h"
@@ -91,6 +92,58 @@ static void scalar_reduce(const struct mcx_eccsi_params *s, uint64_t x[SL])
 	uint64_t t[SL];
 	uint64_t borrow = mcx_limbs_sub(t, x, s->fq.m, SL);
 	mcx_ct_select(x, x, t, 0 - borrow, SL);
+}
+
+/*
+ * r = t^-1 R mod q for the secret tm = t R (Montgomery form in and out),
+ * blinded as SAKKE's inversions are (docs/crypto.md): with beta uniform
+ * (RAND_priv_bytes; one masked subtraction, a bias of 2^-32 towards small
+ * values that tells nothing about t), u = t beta is independent of t, so
+ * OpenSSL's variable-time BN_mod_inverse may see it; then
+ * t^-1 = u^-1 beta.  About 30 k instructions instead of 236 k for the
+ * Fermat exponentiation of the generic 4-limb code, which stays the
+ * fallback (random source or BN failure, mcx_eccsi_inv_fermat for the tests).
+ */
+int mcx_eccsi_inv_fermat;
+
+static void inv_q_blinded(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t tm[SL], BN_CTX *bn)
+{
+	uint8_t buf[32];
+	uint64_t beta[SL], x[SL];
+	BIGNUM *u = NULL;
+	int ok = 0;
+
+	if (!mcx_eccsi_inv_fermat && RAND_priv_bytes(buf, sizeof(buf)) == 1) {
+		(void)mcx_limbs_from_bytes(beta, SL, buf, sizeof(buf));
+		scalar_reduce(s, beta);
+		mcx_mont_mul(&s->fq, x, tm, beta);                  /* u = t beta */
+		mcx_limbs_to_bytes(buf, sizeof(buf), x, SL);
+		/* Public check (blinding): u is uniform and independent of t
+		 * (u = 0 iff beta = 0, then the fallback runs). */
+		mcx_ct_public(buf, sizeof(buf));
+		BN_CTX_start(bn);
+		u = BN_CTX_get(bn);
+		if (u != NULL && BN_bin2bn(buf, sizeof(buf), u) != NULL && !BN_is_zero(u)) {
+			BN_set_flags(u, BN_FLG_CONSTTIME);
+			ok = BN_mod_inverse(u, u, EC_GROUP_get0_order(s->group), bn) != NULL &&
+			     BN_bn2binpad(u, buf, sizeof(buf)) == (int)sizeof(buf);
+		}
+		if (u != NULL)
+			BN_clear(u);
+		BN_CTX_end(bn);
+	}
+	if (ok) {
+		(void)mcx_limbs_from_bytes(x, SL, buf, sizeof(buf));   /* u^-1 */
+		mcx_ct_taint(x, sizeof(x), tm, SL * sizeof(tm[0]));  /* as secret as t */
+		mcx_mont_to(&s->fq, x, x);
+		mcx_mont_mul(&s->fq, x, x, beta);                   /* t^-1 */
+		mcx_mont_to(&s->fq, r, x);
+	} else {
+		mcx_mont_inv(&s->fq, r, tm);
+	}
+	mcx_crypto_wipe(buf, sizeof(buf));
+	WIPE(beta);
+	WIPE(x);
 }
 
 /* A BIGNUM copy of a public scalar (verification). */
@@ -440,9 +493,9 @@ MCX_RESULT mcx_eccsi_sign(const struct mcx_eccsi_params *params,
 		/* public check: a retry (probability 2^-256) reveals nothing of the kept j */
 		if (mcx_ct_reveal(mcx_ct_limbs_zero(t, SL)))
 			continue;
-		/* 5. s' = t^-1 j mod q (Fermat inversion); 6. s = s' (it fits N octets) */
+		/* 5. s' = t^-1 j mod q (blinded inversion); 6. s = s' (it fits N octets) */
 		mcx_mont_to(&params->fq, t, t);
-		mcx_mont_inv(&params->fq, t, t);
+		inv_q_blinded(params, t, t, bn);
 		mcx_mont_mul(&params->fq, sv, t, j);
 		done = 1;
 	}
