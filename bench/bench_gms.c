@@ -234,6 +234,37 @@ static int call(struct mcxvault *v, const char *method, json_t *params, json_t *
 	return r;
 }
 
+/*
+ * server.request_timeout = 600 in the test vault's configuration: vaultd
+ * closes a connection whose request line started more than request_timeout
+ * (30 s) ago, and a 10,000-member batch that runs longer than that (the
+ * 8-KMS batches before issue 11, or any batch on a loaded machine) lost its
+ * connection with the default — the clock of the line is only stopped when
+ * the answer has been written (reported, vault/daemon/server.c).
+ */
+static int long_requests(const struct test_vault *t)
+{
+	static const char key[] = "max_request_bytes = 8388608;";
+	char text[16384], *at;
+	size_t n;
+	FILE *f = fopen(t->config, "r");
+
+	if (f == NULL)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 64, f);
+	fclose(f);
+	text[n] = '\0';
+	if ((at = strstr(text, key)) == NULL)
+		return -1;
+	at += sizeof(key) - 1;
+	memmove(at + 23, at, strlen(at) + 1);
+	memcpy(at, " request_timeout = 600;", 23);
+	if ((f = fopen(t->config, "w")) == NULL)
+		return -1;
+	n = fwrite(text, 1, strlen(text), f);
+	return fclose(f) == 0 && n == strlen(text) ? 0 : -1;
+}
+
 /* Domain kK.example (1 <= K < kms_count) of the second vault x: initialised,
  * and its certificate imported into a.example of v as a trusted external KMS
  * (a vault refuses to import its own home domains). */
@@ -259,6 +290,24 @@ static int external_kms(struct mcxvault *x, struct mcxvault *v, size_t k)
 }
 
 /* One batch: distribute to n members; *ok the count distributed. */
+static int batch(struct mcxvault *v, size_t n, const char *prefix, double *secs, size_t *ok);
+
+/*
+ * The same on a connection of its own (the comparison batches: on a loaded
+ * machine a batch nears vaultd's 30 s request_timeout, and one old vaultd
+ * closed the long-used connection after such a batch).
+ */
+static int batch_fresh(size_t n, const char *prefix, double *secs, size_t *ok)
+{
+	struct mcxvault *c = NULL;
+	int r = -1;
+
+	if (mcxvault_connect(vault.socket, &c) == 0 && mcxvault_set_timeout(c, 600000) == 0)
+		r = batch(c, n, prefix, secs, ok);
+	mcxvault_close(c);
+	return r;
+}
+
 static int batch(struct mcxvault *v, size_t n, const char *prefix, double *secs, size_t *ok)
 {
 	json_t *res = NULL;
@@ -372,7 +421,7 @@ int main(void)
 	                      test_vault_start(&xvault) != 0 || mcxvault_connect(xvault.socket, &x) != 0))
 		goto out;
 	if (test_vault_setup_audit(&vault, "bench", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1,
-	                           0) != 0 ||
+	                           0) != 0 || long_requests(&vault) != 0 ||
 	    test_vault_start(&vault) != 0 || mcxvault_connect(vault.socket, &v) != 0 ||
 	    mcxvault_connect(vault.socket, &late) != 0 || mcxvault_set_timeout(v, 600000) != 0)
 		goto out;
@@ -403,17 +452,17 @@ int main(void)
 		double one, spread;
 		/* interleaved, twice each: load from elsewhere hits both alike */
 		kms_n = 1;
-		if (batch(v, n, "member", &one, &ok) != 0 || ok != n)
+		if (batch_fresh(n, "member", &one, &ok) != 0 || ok != n)
 			goto out;
 		kms_n = kms_count;
-		if (batch(v, n, "member", &spread, &ok) != 0 || ok != n)
+		if (batch_fresh(n, "member", &spread, &ok) != 0 || ok != n)
 			goto out;
 		kms_n = 1;
-		if (batch(v, n, "member", &secs, &ok) != 0 || ok != n)
+		if (batch_fresh(n, "member", &secs, &ok) != 0 || ok != n)
 			goto out;
 		one += secs;
 		kms_n = kms_count;
-		if (batch(v, n, "member", &secs, &ok) != 0 || ok != n)
+		if (batch_fresh(n, "member", &secs, &ok) != 0 || ok != n)
 			goto out;
 		spread += secs;
 		kms_n = 1;
