@@ -26,14 +26,11 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mcx/mikey.h"
@@ -45,17 +42,7 @@
 
 #define GMS_POOL_NICE 10
 #define GMS_SENDER_CACHE 16
-/*
- * Memory.  A 10,000-member batch leaves ~40 MB of freed blocks in glibc's
- * arenas (the I_MESSAGE texts built on the pool threads' arenas, the JSON
- * answer and its dump on the worker's) that glibc keeps for reuse: vaultd's
- * resident set stayed at ~57 MB against ~16 MB idle.  After a batch of at
- * least GMS_TRIM_MEMBERS members, pool thread 0 waits until the pool has been
- * idle for GMS_TRIM_DELAY_S (by then the answer is sent and freed) and calls
- * malloc_trim(0), which returns the free pages of every arena.
- */
-#define GMS_TRIM_MEMBERS 1000
-#define GMS_TRIM_DELAY_S 1
+
 
 struct gms_sender_entry {
 	int used;
@@ -100,7 +87,6 @@ struct gms_service {
 	unsigned batches, batches_max;
 	unsigned priority;                     /* small distributions running inline */
 	unsigned next_thread_index;
-	int trim_pending;                      /* a large batch ended: trim when idle */
 	/* sender keys */
 	pthread_mutex_t sender_lock;
 	struct mcx_buf *sender_buf;            /* secret: GMS_SENDER_CACHE entries */
@@ -326,22 +312,8 @@ static void *pool_thread(void *arg)
 	pthread_mutex_lock(&gms->pool_lock);
 	index = gms->next_thread_index++;
 	for (;;) {
-		while (!gms->stopping && (pool_paused(gms, index) || (job = pool_next_job(gms)) == NULL)) {
-			if (index == 0 && gms->trim_pending && gms->jobs == NULL) {
-				struct timespec until;
-				clock_gettime(CLOCK_REALTIME, &until);
-				until.tv_sec += GMS_TRIM_DELAY_S;
-				if (pthread_cond_timedwait(&gms->work, &gms->pool_lock, &until) == ETIMEDOUT &&
-				    gms->trim_pending && gms->jobs == NULL && !gms->stopping) {
-					gms->trim_pending = 0;
-					pthread_mutex_unlock(&gms->pool_lock);
-					(void)malloc_trim(0);
-					pthread_mutex_lock(&gms->pool_lock);
-				}
-				continue;
-			}
+		while (!gms->stopping && (pool_paused(gms, index) || (job = pool_next_job(gms)) == NULL))
 			pthread_cond_wait(&gms->work, &gms->pool_lock);
-		}
 		if (gms->stopping)
 			break;
 		start = job->next_index++;
@@ -407,10 +379,6 @@ MCX_RESULT gms_distribute(struct gms_service *gms, struct gms_distribution *d)
 		;
 	*link = job.next;
 	gms->batches--;
-	if (d->count >= GMS_TRIM_MEMBERS) {
-		gms->trim_pending = 1;
-		pthread_cond_broadcast(&gms->work);   /* pool thread 0 starts its idle wait */
-	}
 	pthread_mutex_unlock(&gms->pool_lock);
 	r = MCX_OK;
 out:
