@@ -43,7 +43,6 @@
 #define GMS_POOL_NICE 10
 #define GMS_SENDER_CACHE 16
 
-
 struct gms_sender_entry {
 	int used;
 	uint64_t last_use;
