@@ -282,13 +282,19 @@ static void inv_public(const struct mcx_eccsi_params *s, uint64_t r[SL], const u
  * variable-time inv_public may see it; then t^-1 = u^-1 beta.  Falls back to
  * q_inv (constant time) when the random source fails or beta = 0.
  */
+int mcx_eccsi_inv_fermat;
+
 static void inv_blinded(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t tm[SL],
 			struct rnd_pool *pool)
 {
 	uint8_t buf[32];
 	uint64_t beta[SL], x[SL];
+	int drawn = 0;
 
-	if ((pool != NULL ? pool_random(pool, buf, sizeof(buf)) : RAND_priv_bytes(buf, sizeof(buf)) == 1 ? 0 : -1) == 0) {
+	if (!mcx_eccsi_inv_fermat)
+		drawn = pool != NULL ? pool_random(pool, buf, sizeof(buf)) == 0
+		                     : RAND_priv_bytes(buf, sizeof(buf)) == 1;
+	if (drawn) {
 		(void)mcx_limbs_from_bytes(beta, SL, buf, sizeof(buf));
 		scalar_reduce(s, beta);
 		q_mul(s, x, tm, beta);                                /* u = t beta (plain) */
