@@ -14,6 +14,13 @@
  *      MCX_BENCH_LATE_PAUSE_MS (default 20) apart, and records each latency;
  *      p50/p99/max, and the same with no batch running.
  *
+ *   4. the same n members spread over MCX_BENCH_KMS (default 8) KMSs: the
+ *      home one and 7 more domains of the same vaultd whose certificates
+ *      a.example imports as external; member i belongs to KMS i mod 8.  Its
+ *      time over the one-KMS batch's (issue 11: <= 1.1);
+ *   5. vaultd's resident memory (VmRSS) idle after the warm-up, right after
+ *      the batches, and 2 s later (issue 11: back within 8 MB of idle).
+ *
  * Goals (issue 4): rekey + 10,000-member distribute < 10 s on 2 cores,
  * late-entry p99 < 20 ms.  Printed as ok / MISS; a miss is not a failure.
  *
@@ -36,6 +43,7 @@
 #include "tests/lib/vault_fixture.h"
 
 #define GROUP "sip:bench-group@a.example"
+#define KMS_MAX 16
 #define SENDER "sip:gms@a.example"
 #define LATE_MAX 4096
 
@@ -179,18 +187,40 @@ out:
 
 /* --- 2./3. through vaultd ------------------------------------------------------ */
 
-static struct test_vault vault;
+static struct test_vault vault, xvault;
+
+static size_t kms_n = 1;   /* members(): spread over this many KMSs */
 
 static json_t *members(size_t n, const char *prefix)
 {
 	json_t *a = json_array();
-	char uri[64];
+	char uri[64], kms[64];
 
 	for (size_t i = 0; i < n; i++) {
+		size_t k = i % kms_n;
 		snprintf(uri, sizeof(uri), "sip:%s-%05zu@a.example", prefix, i);
-		json_array_append_new(a, json_pack("{s:s}", "uri", uri));
+		snprintf(kms, sizeof(kms), "kms.k%zu.example", k);
+		json_array_append_new(a, k == 0 ? json_pack("{s:s}", "uri", uri)
+		                                : json_pack("{s:s, s:s}", "uri", uri, "kms_uri", kms));
 	}
 	return a;
+}
+
+/* vaultd's resident set in kB (VmRSS), 0 when unknown */
+static long vaultd_rss_kb(void)
+{
+	char path[64], line[256];
+	long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)vault.pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static int call(struct mcxvault *v, const char *method, json_t *params, json_t **result)
@@ -204,7 +234,81 @@ static int call(struct mcxvault *v, const char *method, json_t *params, json_t *
 	return r;
 }
 
+/*
+ * server.request_timeout = 600 in the test vault's configuration: with the
+ * default (30 s) vaultd closed the connection of a 10,000-member batch that
+ * ran longer than that ("closed 1 connections whose request line did not end
+ * within server.request_timeout"; seen with the 8-KMS batches before issue 11
+ * and a loaded machine), although the line had long been read: the line
+ * clock (vault/daemon/server.c, connection_account) seems to run on while
+ * the request is processed.  Reported, not changed here.
+ */
+static int long_requests(const struct test_vault *t)
+{
+	static const char key[] = "max_request_bytes = 8388608;";
+	char text[16384], *at;
+	size_t n;
+	FILE *f = fopen(t->config, "r");
+
+	if (f == NULL)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 64, f);
+	fclose(f);
+	text[n] = '\0';
+	if ((at = strstr(text, key)) == NULL)
+		return -1;
+	at += sizeof(key) - 1;
+	memmove(at + 23, at, strlen(at) + 1);
+	memcpy(at, " request_timeout = 600;", 23);
+	if ((f = fopen(t->config, "w")) == NULL)
+		return -1;
+	n = fwrite(text, 1, strlen(text), f);
+	return fclose(f) == 0 && n == strlen(text) ? 0 : -1;
+}
+
+/* Domain kK.example (1 <= K < kms_count) of the second vault x: initialised,
+ * and its certificate imported into a.example of v as a trusted external KMS
+ * (a vault refuses to import its own home domains). */
+static int external_kms(struct mcxvault *x, struct mcxvault *v, size_t k)
+{
+	json_t *cert = NULL, *key = NULL, *token = NULL;
+	char domain[32];
+	int r = -1;
+
+	snprintf(domain, sizeof(domain), "k%zu.example", k);
+	if (call(x, "domain.init", json_pack("{s:s}", "domain", domain), NULL) == 0 &&
+	    call(x, "kms.certificate", json_pack("{s:s}", "domain", domain), &cert) == 0 &&
+	    call(x, "sign.public_key", json_pack("{s:s, s:s}", "domain", domain, "purpose", "cert"), &key) == 0 &&
+	    call(x, "sign.public_key", json_pack("{s:s, s:s}", "domain", domain, "purpose", "token"), &token) == 0)
+		r = call(v, "external.import",
+		         json_pack("{s:s, s:O, s:O, s:O}", "domain", "a.example", "certificate", json_object_get(cert, "xml"),
+		                   "signing_key", json_object_get(key, "pem"), "token_key", json_object_get(token, "pem")),
+		         NULL);
+	json_decref(cert);
+	json_decref(key);
+	json_decref(token);
+	return r;
+}
+
 /* One batch: distribute to n members; *ok the count distributed. */
+static int batch(struct mcxvault *v, size_t n, const char *prefix, double *secs, size_t *ok);
+
+/*
+ * The same on a connection of its own (the comparison batches: on a loaded
+ * machine a batch nears vaultd's 30 s request_timeout, and one old vaultd
+ * closed the long-used connection after such a batch).
+ */
+static int batch_fresh(size_t n, const char *prefix, double *secs, size_t *ok)
+{
+	struct mcxvault *c = NULL;
+	int r = -1;
+
+	if (mcxvault_connect(vault.socket, &c) == 0 && mcxvault_set_timeout(c, 600000) == 0)
+		r = batch(c, n, prefix, secs, ok);
+	mcxvault_close(c);
+	return r;
+}
+
 static int batch(struct mcxvault *v, size_t n, const char *prefix, double *secs, size_t *ok)
 {
 	json_t *res = NULL;
@@ -280,12 +384,14 @@ int main(void)
 {
 	size_t n = env_size("MCX_BENCH_MEMBERS", 10000), base_n = env_size("MCX_BENCH_BASELINE", 500), ok = 0;
 	double wolf = 0;
-	struct mcxvault *v = NULL, *late = NULL;
+	struct mcxvault *v = NULL, *late = NULL, *x = NULL;
 	double base = 0, secs = 0, rekey_secs = 0, p50, p99, max, idle50, idle99, idlemax;
 	double *ms = calloc(LATE_MAX, sizeof(double));
 	struct batch_thread bt;
 	pthread_t thread;
-	size_t count;
+	size_t count, kms_count = env_size("MCX_BENCH_KMS", 8);
+	char domains[2048];
+	long rss_idle = 0, rss_after = 0;
 	uint64_t t0;
 	int status = 1;
 
@@ -304,17 +410,32 @@ int main(void)
 	       "%.0f members/s\n", WOLF_MESSAGE_LEN, base_n, wolf);
 
 	/* audit off: the figures of docs/performance.md are vaultd's own work */
+	if (kms_count > KMS_MAX)
+		kms_count = KMS_MAX;
+	/* a.example is KMS 0 (kms.a.example), k1..k7.example of a second vaultd
+	 * (idle during the measurements) the external ones */
+	domains[0] = '\0';
+	for (size_t k = 1; k < kms_count; k++)
+		snprintf(domains + strlen(domains), sizeof(domains) - strlen(domains),
+		         "%s{ name = \"k%zu.example\"; kms_uri = \"kms.k%zu.example\"; }", k > 1 ? ",\n  " : "", k, k);
+	if (kms_count > 1 && (test_vault_setup_audit(&xvault, "benx", domains, NULL, 1, 0, 0) != 0 ||
+	                      test_vault_start(&xvault) != 0 || mcxvault_connect(xvault.socket, &x) != 0))
+		goto out;
 	if (test_vault_setup_audit(&vault, "bench", "{ name = \"a.example\"; kms_uri = \"kms.a.example\"; }", NULL, 2, 1,
-	                           0) != 0 ||
+	                           0) != 0 || long_requests(&vault) != 0 ||
 	    test_vault_start(&vault) != 0 || mcxvault_connect(vault.socket, &v) != 0 ||
 	    mcxvault_connect(vault.socket, &late) != 0 || mcxvault_set_timeout(v, 600000) != 0)
 		goto out;
 	if (call(v, "domain.init", json_pack("{s:s}", "domain", "a.example"), NULL) != 0 ||
 	    call(v, "gmk.create", json_pack("{s:s, s:s}", "domain", "a.example", "group", GROUP), NULL) != 0)
 		goto out;
+	for (size_t k = 1; k < kms_count; k++)
+		if (external_kms(x, v, k) != 0)
+			goto out;
 	/* warm-up: sender keys derived and cached, pages touched */
 	if (batch(v, 64, "warm", &secs, &ok) != 0)
 		goto out;
+	rss_idle = vaultd_rss_kb();
 
 	t0 = mcx_monotonic_ns();
 	if (call(v, "gmk.rekey", json_pack("{s:s, s:s}", "domain", "a.example", "group", GROUP), NULL) != 0)
@@ -327,6 +448,47 @@ int main(void)
 	       rekey_secs, n, secs, rekey_secs + secs, (double)n / secs, (double)n / secs / base,
 	       (double)n / secs / wolf);
 	printf("  goal rekey + %zu-member distribute < 10 s: %s\n", n, rekey_secs + secs < 10.0 ? "ok" : "MISS");
+
+	if (kms_count > 1) {
+		double one, spread;
+		/* interleaved, twice each: load from elsewhere hits both alike */
+		kms_n = 1;
+		if (batch_fresh(n, "member", &one, &ok) != 0 || ok != n)
+			goto out;
+		kms_n = kms_count;
+		if (batch_fresh(n, "member", &spread, &ok) != 0 || ok != n)
+			goto out;
+		kms_n = 1;
+		if (batch_fresh(n, "member", &secs, &ok) != 0 || ok != n)
+			goto out;
+		one += secs;
+		kms_n = kms_count;
+		if (batch_fresh(n, "member", &secs, &ok) != 0 || ok != n)
+			goto out;
+		spread += secs;
+		kms_n = 1;
+		printf("gmk.distribute to %zu members over %zu KMSs: %.2f s, all in one KMS: %.2f s (2 runs each, "
+		       "interleaved): ratio %.2f\n", n, kms_count, spread / 2, one / 2, spread / one);
+		printf("  goal %zu KMSs / one KMS <= 1.10: %s\n", kms_count, spread / one <= 1.10 ? "ok" : "MISS");
+	}
+	rss_after = vaultd_rss_kb();
+	{
+		struct timespec two = { 2, 0 };
+		nanosleep(&two, NULL);
+	}
+	printf("vaultd VmRSS: idle %.1f MB, after the %zu-member batches %.1f MB, 2 s later %.1f MB\n",
+	       rss_idle / 1024.0, n, rss_after / 1024.0, vaultd_rss_kb() / 1024.0);
+	printf("  goal back within 8 MB of idle: %s\n", vaultd_rss_kb() - rss_idle <= 8 * 1024 ? "ok" : "MISS");
+	/* what the first batch's connection still holds (its buffers keep their high-water mark) */
+	mcxvault_close(v);
+	v = NULL;
+	{
+		struct timespec two = { 2, 0 };
+		nanosleep(&two, NULL);
+	}
+	printf("vaultd VmRSS with the first batch's connection closed: %.1f MB\n", vaultd_rss_kb() / 1024.0);
+	if (mcxvault_connect(vault.socket, &v) != 0 || mcxvault_set_timeout(v, 600000) != 0)
+		goto out;
 
 	count = late_entries(late, NULL, 200, ms);
 	percentiles(ms, count, &idle50, &idle99, &idlemax);
@@ -355,6 +517,7 @@ out:
 		test_vault_dump_log(&vault);
 	mcxvault_close(v);
 	mcxvault_close(late);
+	mcxvault_close(x);
 	test_vault_cleanup_all();
 	free(ms);
 	return status;

@@ -26,6 +26,14 @@ for prog in "$B"/bench/bench_*; do
 	echo
 done
 
+# the crypto rows again as instruction counts (callgrind: stable where the
+# times above are not; ADX forced, wolfCrypt counted in the same run)
+if [ -x "$B/bench/bench_crypto" ] && command -v valgrind >/dev/null; then
+	echo "==> ir.sh (crypto rows)"
+	MCX_BENCH_IR_CRYPTO_ONLY=1 B="$B" bash "$(dirname "$0")/ir.sh" || status=1
+	echo
+fi
+
 # a role holder's latency while a caller without a role attacks (root only)
 if [ "$found" -ne 0 ]; then
 	echo "==> hostile.sh"

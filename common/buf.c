@@ -84,6 +84,20 @@ void mcx_buf_reset(struct mcx_buf *buf)
 	buf->off = buf->size = 0;
 }
 
+int mcx_buf_release(struct mcx_buf *buf, size_t keep)
+{
+	if (buf == NULL || buf->readonly || buf->data == NULL || buf->size != buf->off || buf->alloc <= keep)
+		return 0;
+	if (buf->secret) {
+		mcx_wipe(buf->data, buf->alloc);
+		mcx_unlock_memory(buf->data, buf->alloc);
+	}
+	free(buf->data);
+	buf->data = NULL;
+	buf->alloc = buf->off = buf->size = 0;
+	return 1;
+}
+
 size_t mcx_buf_len(const struct mcx_buf *buf)
 {
 	return buf == NULL ? 0 : buf->size - buf->off;

@@ -15,12 +15,14 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
+#include <openssl/rand.h>
 
 #include "crypto/internal.h"
 #include "crypto/mont.h"
@@ -91,6 +93,227 @@ static void scalar_reduce(const struct mcx_eccsi_params *s, uint64_t x[SL])
 	uint64_t t[SL];
 	uint64_t borrow = mcx_limbs_sub(t, x, s->fq.m, SL);
 	mcx_ct_select(x, x, t, 0 - borrow, SL);
+}
+
+/*
+ * Arithmetic mod q for the signature's inversion: a 4-limb CIOS Montgomery
+ * multiplication unrolled into registers (the generic mcx_mont_mul_core
+ * loops over arrays sized for 16 limbs: ~700 instructions per product, this
+ * ~120), and t^-1 = t^(q-2) by fixed 4-bit windows of the public exponent:
+ * 252 squarings and 63 multiplications, constant time, no random source.
+ */
+static inline void q_mul(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t a[SL],
+			 const uint64_t b[SL])
+{
+	const uint64_t *m = s->fq.m;
+	uint64_t n0 = s->fq.n0, t0 = 0, t1 = 0, t2 = 0, t3 = 0, t4 = 0, t5, mu, u[SL], keep;
+	mcx_u128 c;
+
+#pragma GCC unroll 4
+	for (int i = 0; i < SL; i++) {
+		uint64_t bi = b[i];
+		c = (mcx_u128)a[0] * bi + t0;
+		t0 = (uint64_t)c;
+		c = (mcx_u128)a[1] * bi + t1 + (uint64_t)(c >> 64);
+		t1 = (uint64_t)c;
+		c = (mcx_u128)a[2] * bi + t2 + (uint64_t)(c >> 64);
+		t2 = (uint64_t)c;
+		c = (mcx_u128)a[3] * bi + t3 + (uint64_t)(c >> 64);
+		t3 = (uint64_t)c;
+		c = (mcx_u128)t4 + (uint64_t)(c >> 64);
+		t4 = (uint64_t)c;
+		t5 = (uint64_t)(c >> 64);
+		mu = t0 * n0;
+		c = (mcx_u128)mu * m[0] + t0;
+		c = (mcx_u128)mu * m[1] + t1 + (uint64_t)(c >> 64);
+		t0 = (uint64_t)c;
+		c = (mcx_u128)mu * m[2] + t2 + (uint64_t)(c >> 64);
+		t1 = (uint64_t)c;
+		c = (mcx_u128)mu * m[3] + t3 + (uint64_t)(c >> 64);
+		t2 = (uint64_t)c;
+		c = (mcx_u128)t4 + (uint64_t)(c >> 64);
+		t3 = (uint64_t)c;
+		t4 = t5 + (uint64_t)(c >> 64);
+	}
+	{
+		/* t < 2q: subtract q unless that underflows (t4 is 0 or 1); like
+		 * mcx_mont_mul_core, an inline step whose temporaries the callers'
+		 * later products overwrite (q_inv wipes its own) */
+		uint64_t t[SL] = { t0, t1, t2, t3 };
+		uint64_t borrow = mcx_limbs_sub(u, t, m, SL);
+		keep = 0 - (borrow & (t4 ^ 1));
+		mcx_ct_select(r, t, u, keep, SL);
+	}
+}
+
+/* r = a^-1 (Montgomery form in and out; 0 -> 0), a^(q-2): the fallback of inv_blinded. */
+static void q_inv(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t a[SL])
+{
+	uint64_t tab[16][SL], acc[SL];
+	unsigned windows = (s->fq.bits + 3) / 4;
+
+	memcpy(tab[0], s->fq.one, sizeof(tab[0]));
+	memcpy(tab[1], a, sizeof(tab[1]));
+	for (int i = 2; i < 16; i++)
+		q_mul(s, tab[i], tab[i - 1], a);
+	memcpy(acc, tab[mcx_limbs_nibble(s->fq.mm2, windows - 1)], sizeof(acc));   /* public digit */
+	for (unsigned w = windows - 1; w-- > 0;) {
+		for (int k = 0; k < 4; k++)
+			q_mul(s, acc, acc, acc);
+		q_mul(s, acc, acc, tab[mcx_limbs_nibble(s->fq.mm2, w)]);        /* public digit */
+	}
+	memcpy(r, acc, sizeof(acc));
+	WIPE(tab);
+	WIPE(acc);
+}
+
+/*
+ * Sign's random octets when the caller gives no source: one RAND_priv_bytes
+ * call fills 64 octets for j and the inversion's blinding (a DRBG call costs
+ * ~7 k instructions, a fifth of what the rest of a signature leaves); each
+ * piece is wiped from the pool as it is handed out, and a second j (a
+ * rejected candidate, probability 2^-32) or a blinding past the pool comes
+ * from RAND_priv_bytes itself.
+ */
+struct rnd_pool {
+	uint8_t b[64];
+	size_t used;
+};
+
+static int pool_random(void *ctx, uint8_t *out, size_t len)
+{
+	struct rnd_pool *p = ctx;
+
+	if (len <= sizeof(p->b) - p->used) {
+		memcpy(out, p->b + p->used, len);
+		mcx_crypto_wipe(p->b + p->used, len);
+		p->used += len;
+		return 0;
+	}
+	return len <= INT_MAX && RAND_priv_bytes(out, (int)len) == 1 ? 0 : -1;
+}
+
+/* Helpers of inv_public (public values; unrolled, no calls). */
+static inline uint64_t add_n(uint64_t *r, const uint64_t *a, const uint64_t *b, int n)
+{
+	mcx_u128 c = 0;
+#pragma GCC unroll 5
+	for (int i = 0; i < n; i++) {
+		c = (mcx_u128)a[i] + b[i] + (uint64_t)(c >> 64);
+		r[i] = (uint64_t)c;
+	}
+	return (uint64_t)(c >> 64);
+}
+
+static inline uint64_t sub_n(uint64_t *r, const uint64_t *a, const uint64_t *b, int n)
+{
+	uint64_t borrow = 0;
+#pragma GCC unroll 5
+	for (int i = 0; i < n; i++) {
+		mcx_u128 d = (mcx_u128)a[i] - b[i] - borrow;
+		r[i] = (uint64_t)d;
+		borrow = (uint64_t)(d >> 64) & 1;
+	}
+	return borrow;
+}
+
+static inline void shr1_4(uint64_t *r, const uint64_t *a)
+{
+	r[0] = (a[0] >> 1) | (a[1] << 63);
+	r[1] = (a[1] >> 1) | (a[2] << 63);
+	r[2] = (a[2] >> 1) | (a[3] << 63);
+	r[3] = a[3] >> 1;
+}
+
+/*
+ * r = a^-1 R mod q (Montgomery form out) for a PUBLIC plain 0 < a < q:
+ * Kaliski's almost Montgomery inverse, variable time.  Phase 1 (binary:
+ * shifts, additions and subtractions, k = 256..512 steps) gives
+ * q - x = a^-1 2^k mod q with x < 2q kept in 5 limbs; phase 2 is one q_mul
+ * by 2^(512-k).  About 20 k instructions against ~160 k for q_inv; only
+ * for blinded values.
+ */
+static void inv_public(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t a[SL])
+{
+	uint64_t u[SL], v[SL], x[SL + 1] = { 0 }, y[SL + 1] = { 1 }, t[SL + 1], pw[SL] = { 0 };
+	const uint64_t *q = s->fq.m;
+	unsigned k = 0;
+
+	memcpy(u, q, sizeof(u));
+	memcpy(v, a, sizeof(v));
+	while ((v[0] | v[1] | v[2] | v[3]) != 0) {
+		if ((u[0] & 1) == 0) {
+			shr1_4(u, u);
+			(void)add_n(y, y, y, SL + 1);
+		} else if ((v[0] & 1) == 0) {
+			shr1_4(v, v);
+			(void)add_n(x, x, x, SL + 1);
+		} else if (sub_n(t, u, v, SL) == 0 && (t[0] | t[1] | t[2] | t[3]) != 0) {   /* u > v */
+			shr1_4(u, t);
+			(void)add_n(x, x, y, SL + 1);
+			(void)add_n(y, y, y, SL + 1);
+		} else {
+			(void)sub_n(t, v, u, SL);
+			shr1_4(v, t);
+			(void)add_n(y, y, x, SL + 1);
+			(void)add_n(x, x, x, SL + 1);
+		}
+		k++;
+	}
+	/* x < 2q: reduce, then a^-1 2^k = q - x */
+	memcpy(t, q, SL * sizeof(t[0]));
+	t[SL] = 0;
+	if (sub_n(y, x, t, SL + 1) == 0)
+		memcpy(x, y, sizeof(x));
+	(void)sub_n(x, t, x, SL + 1);
+	/* a^-1 R = mont(a^-1 2^k, 2^(512 - k)) */
+	if (k == 256)
+		memcpy(pw, s->fq.one, sizeof(pw));   /* 2^256 mod q */
+	else if (k > 256 && k <= 512)
+		pw[(512 - k) / 64] = (uint64_t)1 << ((512 - k) % 64);
+	q_mul(s, r, x, pw);
+}
+
+/*
+ * r = t^-1 R mod q for the secret tm = t R (Montgomery form in and out),
+ * blinded as SAKKE's inversions are (docs/crypto.md): with beta uniform
+ * (RAND_priv_bytes reduced by one masked subtraction: a 2^-32 bias toward
+ * small values, unrelated to t), u = t beta is independent of t, so the
+ * variable-time inv_public may see it; then t^-1 = u^-1 beta.  Falls back to
+ * q_inv (constant time) when the random source fails or beta = 0.
+ */
+int mcx_eccsi_inv_fermat;
+
+static void inv_blinded(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t tm[SL],
+			struct rnd_pool *pool)
+{
+	uint8_t buf[32];
+	uint64_t beta[SL], x[SL];
+	int drawn = 0;
+
+	if (!mcx_eccsi_inv_fermat)
+		drawn = pool != NULL ? pool_random(pool, buf, sizeof(buf)) == 0
+		                     : RAND_priv_bytes(buf, sizeof(buf)) == 1;
+	if (drawn) {
+		(void)mcx_limbs_from_bytes(beta, SL, buf, sizeof(buf));
+		scalar_reduce(s, beta);
+		q_mul(s, x, tm, beta);                                /* u = t beta (plain) */
+		/* Public check (blinding): u is uniform and independent of t;
+		 * u = 0 iff beta = 0 (then the fallback). */
+		mcx_ct_public(x, sizeof(x));
+		if (!mcx_ct_limbs_zero(x, SL)) {
+			inv_public(s, x, x);                          /* u^-1 R */
+			mcx_ct_taint(x, sizeof(x), tm, SL * sizeof(tm[0]));   /* as secret as t */
+			q_mul(s, x, x, beta);                         /* t^-1 */
+			q_mul(s, r, x, s->fq.rr);                     /* t^-1 R */
+			goto out;
+		}
+	}
+	q_inv(s, r, tm);
+out:
+	mcx_crypto_wipe(buf, sizeof(buf));
+	WIPE(beta);
+	WIPE(x);
 }
 
 /* A BIGNUM copy of a public scalar (verification). */
@@ -412,14 +635,23 @@ MCX_RESULT mcx_eccsi_sign(const struct mcx_eccsi_params *params,
 	uint8_t hs[MCX_ECCSI_HASH_LEN], J[MCX_ECCSI_POINT_LEN];
 	BN_CTX *bn = NULL;
 	EC_POINT *pt = NULL;
-	int done = 0;
+	struct rnd_pool pool;
+	int done = 0, pool_used = 0;
 
+	memset(&pool, 0, sizeof(pool));
 	MCX_ENSURE_REF(params);
 	MCX_ENSURE_REF(ssk);
 	MCX_ENSURE_REF(sig);
 	MCX_ENSURE(msg != NULL || msg_len == 0, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(scalar_load(params, k, ssk), MCX_ERR_INVALID_ARGUMENT);
 	MCX_GUARD(mcx_eccsi_hs(params, kpak, id, id_len, pvt, hs));
+	if (rnd == NULL) {
+		/* j and the inversion's blinding from one draw of the DRBG */
+		MCX_ENSURE(RAND_priv_bytes(pool.b, sizeof(pool.b)) == 1, MCX_ERR_CRYPTO);
+		rnd = pool_random;
+		rnd_ctx = &pool;
+		pool_used = 1;
+	}
 	bn = BN_CTX_secure_new();
 	pt = EC_POINT_new(params->group);
 	MCX_ENSURE_ALLOC(bn);
@@ -434,16 +666,16 @@ MCX_RESULT mcx_eccsi_sign(const struct mcx_eccsi_params *params,
 		/* 4. t = HE + r SSK mod q must be non-zero, else fresh j */
 		(void)mcx_limbs_from_bytes(rq, SL, J + 1, 32);
 		scalar_reduce(params, rq);
-		mcx_mont_to(&params->fq, t, rq);
-		mcx_mont_mul(&params->fq, t, t, k);
+		q_mul(params, t, rq, params->fq.rr);          /* r R */
+		q_mul(params, t, t, k);                       /* r SSK */
 		mcx_mont_add(&params->fq, t, t, he);
 		/* public check: a retry (probability 2^-256) reveals nothing of the kept j */
 		if (mcx_ct_reveal(mcx_ct_limbs_zero(t, SL)))
 			continue;
-		/* 5. s' = t^-1 j mod q (Fermat inversion); 6. s = s' (it fits N octets) */
-		mcx_mont_to(&params->fq, t, t);
-		mcx_mont_inv(&params->fq, t, t);
-		mcx_mont_mul(&params->fq, sv, t, j);
+		/* 5. s' = t^-1 j mod q (blinded inversion); 6. s = s' (it fits N octets) */
+		q_mul(params, t, t, params->fq.rr);
+		inv_blinded(params, t, t, pool_used ? &pool : NULL);
+		q_mul(params, sv, t, j);
 		done = 1;
 	}
 	MCX_ENSURE(done, MCX_ERR_CRYPTO);
@@ -458,6 +690,7 @@ out:
 	WIPE(t);
 	WIPE(sv);
 	WIPE(J);
+	WIPE(pool);
 	EC_POINT_clear_free(pt);
 	BN_CTX_free(bn);
 	return r;

@@ -28,6 +28,9 @@ void mcx_crypto_wipe(void *p, size_t len);
  * a^(m-2), instead of the blinded BN_mod_inverse.  Never set by the library.
  */
 extern int mcx_sakke_inv_fermat;
+/* The same for ECCSI's s = (HE + r SSK)^-1 j: q_inv instead of the blinded
+ * inversion (crypto/eccsi.c). */
+extern int mcx_eccsi_inv_fermat;
 
 /*
  * Constant-time test hooks (tests/ct only; both NULL in the library, where

@@ -450,8 +450,12 @@ MCX_RESULT mcx_mikey_gmk_build(const struct mcx_sakke_params *sakke,
 		MCX_ENSURE(mcx_crypto_random(rnd, rnd_ctx, rand, sizeof(rand)) == 0, MCX_ERR_CRYPTO);
 	if (!in->omit_key_params)
 		MCX_ENSURE(mcx_crypto_random(rnd, rnd_ctx, iv, sizeof(iv)) == 0, MCX_ERR_CRYPTO);
-	MCX_GUARD(mcx_sakke_encapsulate(sakke, in->member_kms_z, in->member_uid,
-					MCX_MIKEY_UID_LEN, in->gmk, sed));
+	if (in->member_kms_pub != NULL)
+		MCX_GUARD(mcx_sakke_encapsulate_pub(in->member_kms_pub, in->member_uid,
+						    MCX_MIKEY_UID_LEN, in->gmk, sed));
+	else
+		MCX_GUARD(mcx_sakke_encapsulate(sakke, in->member_kms_z, in->member_uid,
+						MCX_MIKEY_UID_LEN, in->gmk, sed));
 
 	MCX_ENSURE_ALLOC(b = mcx_buf_new(MCX_MIKEY_MSG_MAX));
 	/* HDR */

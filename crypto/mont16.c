@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/mont.h"
@@ -273,12 +274,25 @@ void mcx_mont16_inv(const struct mcx_mont *ctx, uint64_t r[N16], const uint64_t 
 
 static pthread_once_t mont16_once = PTHREAD_ONCE_INIT;
 
+/*
+ * MCX_MONT16=portable or =adx overrides the CPU check: the tests run the
+ * vectors and the differential tests under each path, and callgrind (whose
+ * virtual CPUID hides ADX although it executes mulx/adcx/adox) counts the
+ * path production runs.  "adx" on a CPU without BMI2/ADX dies of SIGILL; it
+ * is a test and benchmark switch, both paths give identical results.
+ */
 static void mont16_detect(void)
 {
+	const char *force = secure_getenv("MCX_MONT16");
+
 #if MCX_MONT16_HAVE_ADX
 	__builtin_cpu_init();
 	mcx_mont16_adx = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("adx");
+	if (force != NULL && strcmp(force, "adx") == 0)
+		mcx_mont16_adx = 1;
 #endif
+	if (force != NULL && strcmp(force, "portable") == 0)
+		mcx_mont16_adx = 0;
 }
 
 void mcx_mont16_init(void)

@@ -99,6 +99,13 @@ struct mcx_sakke_params {
 	pthread_mutex_t lock;
 	int lock_ok;
 	struct mcx_sakke_public *cached[Z_CACHE];
+	/*
+	 * The last Z_CACHE values of Z that encapsulation met outside the cache:
+	 * a Z seen once gets no table (cold_R, no 64 KiB comb); one that comes
+	 * back gets its context built and cached.
+	 */
+	uint8_t seen[Z_CACHE][MCX_SAKKE_POINT_LEN];
+	unsigned seen_next;
 };
 
 struct mcx_sakke_public {
@@ -1166,13 +1173,19 @@ static int scalar_from_bytes(const struct mcx_sakke_params *s, uint64_t z[NL],
 	return mcx_ct_reveal(ok) ? 0 : -1;
 }
 
-/* [b]P + Z (b public; the comb is constant time anyway). */
+static void pt_mul_comb_public(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
+			       const uint64_t k[NL]);
+
+/*
+ * [b]P + Z (b and Z public: the comb without masks, only the tables b
+ * reaches; for RSK validation a quarter of the constant-time pass's cost).
+ */
 static void bp_plus_z(const struct mcx_sakke_params *s, struct ppt *r, const uint64_t b[NL],
 		      const struct apt *Z)
 {
 	struct ppt Zp;
 	pt_from_affine(s, &Zp, Z);
-	pt_mul_comb(s, r, &s->Pc, b);
+	pt_mul_comb_public(s, r, &s->Pc, b);
 	pt_add(s, r, r, &Zp);
 }
 
@@ -1407,6 +1420,286 @@ static void compute_R(const struct mcx_sakke_params *s, const struct mcx_sakke_p
 	WIPE(rb);
 }
 
+
+/* ---- a KMS key seen once: R without Z's comb --------------------------------- */
+
+/*
+ * For a Z not in the cache, building its comb (1,032 doublings, 252
+ * additions, a batch inversion: ~3.5 ms, 64 KiB) only to use it once costs
+ * more than a variable-base multiplication.  cold_R computes
+ * R = [r]T, T = [b]P + Z, with a signed fixed window of 5 bits:
+ *
+ *   - T is public (b, Z are), so [b]P takes P's comb without the masks and
+ *     only the tables b's bits reach (one for a 256-bit UID), and T's table
+ *     of [1]T, [3]T, ..., [31]T is built in Jacobian coordinates and made
+ *     affine with one batch inversion, all variable time;
+ *   - r is secret: made odd (r or q - r, the result negated back by a mask),
+ *     recoded into 205 odd digits in [-31, 31] (a fixed number of limb
+ *     operations per digit), and evaluated with 5 Jacobian doublings
+ *     (dbl-2001-b, 3 M + 5 S) and one Jacobian + affine addition
+ *     (madd-2007-bl, 7 M + 4 S) per digit; the entry is read by a masked scan
+ *     of all 16 and negated by a mask.  No branch or index depends on r.
+ *
+ * The incomplete formulas are safe here: the accumulator holds [k]T for the
+ * prefix k of the recoded scalar, 1 <= |k| and |32 k| + 31 < q before the
+ * last digit, so it is never infinity and never +-(the entry) — T has order
+ * q (or 2q, 4q for a Z outside <P>, which changes nothing: |32 k +- d| is
+ * odd and nonzero below q).  Only the last digit can meet an exceptional
+ * case (r' = q + 2 d, or r' = q for r = 0); it uses the complete mixed
+ * addition of the comb code.  About 12,000 M against 20,000 M for the comb
+ * build plus the comb pass.
+ */
+#define COLD_W 5
+#define COLD_N (1 << (COLD_W - 1))                          /* odd multiples 1..31 */
+#define COLD_DIGITS 205                                      /* 5 * 204 >= 1022 - 2 */
+
+/* Jacobian + affine (madd-2007-bl, a-independent); exceptional cases excluded by the caller. */
+static void jac_madd(const struct mcx_sakke_params *s, struct jac *c, const struct apt *q)
+{
+	fe z1z1, u2, s2, h, hh, i, j, rr, v, t;
+
+	fsqr(s, &z1z1, &c->Z);
+	fmul(s, &u2, &q->x, &z1z1);
+	fmul(s, &s2, &q->y, &c->Z);
+	fmul(s, &s2, &s2, &z1z1);
+	fsub(s, &h, &u2, &c->X);
+	fsqr(s, &hh, &h);
+	fadd(s, &i, &hh, &hh);
+	fadd(s, &i, &i, &i);                    /* I = 4 HH */
+	fmul(s, &j, &h, &i);
+	fsub(s, &rr, &s2, &c->Y);
+	fadd(s, &rr, &rr, &rr);                 /* r = 2 (S2 - Y1) */
+	fmul(s, &v, &c->X, &i);
+	fsqr(s, &t, &rr);
+	fsub(s, &t, &t, &j);
+	fsub(s, &t, &t, &v);
+	fsub(s, &c->X, &t, &v);                 /* X3 = r^2 - J - 2 V */
+	fsub(s, &t, &v, &c->X);
+	fmul(s, &t, &rr, &t);
+	fmul(s, &j, &c->Y, &j);
+	fadd(s, &j, &j, &j);
+	fsub(s, &c->Y, &t, &j);                 /* Y3 = r (V - X3) - 2 Y1 J */
+	fmul(s, &t, &c->Z, &h);
+	fadd(s, &c->Z, &t, &t);                 /* Z3 = 2 Z1 H */
+	WIPE(z1z1); WIPE(u2); WIPE(s2); WIPE(h); WIPE(hh);
+	WIPE(i); WIPE(j); WIPE(rr); WIPE(v); WIPE(t);
+}
+
+/* Jacobian c + d (add-2007-bl), public points only (table set-up). */
+static void jac_add_public(const struct mcx_sakke_params *s, struct jac *r, const struct jac *c,
+			   const struct jac *d)
+{
+	fe z1z1, z2z2, u1, u2, s1, s2, h, i, j, rr, v, t;
+
+	fsqr(s, &z1z1, &c->Z);
+	fsqr(s, &z2z2, &d->Z);
+	fmul(s, &u1, &c->X, &z2z2);
+	fmul(s, &u2, &d->X, &z1z1);
+	fmul(s, &s1, &c->Y, &d->Z);
+	fmul(s, &s1, &s1, &z2z2);
+	fmul(s, &s2, &d->Y, &c->Z);
+	fmul(s, &s2, &s2, &z1z1);
+	fsub(s, &h, &u2, &u1);
+	fadd(s, &i, &h, &h);
+	fsqr(s, &i, &i);                        /* I = (2 H)^2 */
+	fmul(s, &j, &h, &i);
+	fsub(s, &rr, &s2, &s1);
+	fadd(s, &rr, &rr, &rr);
+	fmul(s, &v, &u1, &i);
+	fsqr(s, &t, &rr);
+	fsub(s, &t, &t, &j);
+	fsub(s, &t, &t, &v);
+	fsub(s, &r->X, &t, &v);
+	fsub(s, &t, &v, &r->X);
+	fmul(s, &t, &rr, &t);
+	fmul(s, &j, &s1, &j);
+	fadd(s, &j, &j, &j);
+	fsub(s, &r->Y, &t, &j);
+	fadd(s, &t, &c->Z, &d->Z);
+	fsqr(s, &t, &t);
+	fsub(s, &t, &t, &z1z1);
+	fsub(s, &t, &t, &z2z2);
+	fmul(s, &r->Z, &t, &h);                 /* Z3 = ((Z1 + Z2)^2 - Z1Z1 - Z2Z2) H */
+}
+
+/*
+ * r = [k]B from B's comb, k public: variable time, only the tables k's bits
+ * reach, zero digits skipped (for [b]P, b the identifier).
+ */
+static void pt_mul_comb_public(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
+			       const uint64_t k[NL])
+{
+	unsigned bits = 0, tables;
+	int started = 0;
+
+	for (unsigned i = 64 * NL; i-- > 0;)
+		if (mcx_limbs_bit(k, i)) {
+			bits = i + 1;
+			break;
+		}
+	tables = (bits + COMB_T * COMB_D - 1) / (COMB_T * COMB_D);
+	pt_set_inf(s, r);
+	for (unsigned col = COMB_D; col-- > 0;) {
+		if (started)
+			pt_dbl(s, r, r);
+		for (unsigned j = 0; j < tables; j++) {
+			uint64_t e = comb_digit(k, j, col);
+			if (e != 0) {
+				pt_madd(s, r, r, &c->e[j][e]);
+				started = 1;
+			}
+		}
+	}
+}
+
+/* sel = tab[idx] by a masked scan of all n entries (idx secret). */
+static void apt_select(struct apt *sel, const struct apt *tab, unsigned n, uint64_t idx)
+{
+	memset(sel, 0, sizeof(*sel));
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t m = mcx_ct_is_zero64(i ^ idx);
+		for (size_t l = 0; l < NL; l++) {
+			sel->x.v[l] |= tab[i].x.v[l] & m;
+			sel->y.v[l] |= tab[i].y.v[l] & m;
+		}
+	}
+}
+
+/* y = -y when neg (all-ones mask). */
+static void fe_cneg(const struct mcx_sakke_params *s, fe *y, uint64_t neg)
+{
+	static const fe zero;
+	fe t;
+	fsub(s, &t, &zero, y);
+	mcx_ct_select(y->v, t.v, y->v, neg, NL);
+	WIPE(t);
+}
+
+/*
+ * The odd digits of k (odd, < 2^1022): d_i in [-31, 31], k = sum d_i 32^i,
+ * d_(COLD_DIGITS-1) > 0.  Each step takes u = (k mod 64) - 32 and
+ * k = (k - u) / 32, which keeps k odd; fixed limb loops only.
+ */
+static void cold_recode(int8_t d[COLD_DIGITS], uint64_t k[NL])
+{
+	for (unsigned i = 0; i + 1 < COLD_DIGITS; i++) {
+		int64_t u = (int64_t)(k[0] & 63) - 32;
+		uint64_t ext = (uint64_t)(u >> 63);   /* u sign-extended */
+		uint64_t us[NL];
+		d[i] = (int8_t)u;
+		for (size_t l = 0; l < NL; l++)
+			us[l] = l == 0 ? (uint64_t)u : ext;
+		(void)mcx_limbs_sub(k, k, us, NL);
+		WIPE(us);
+		for (size_t l = 0; l < NL; l++)
+			k[l] = (k[l] >> COLD_W) | (l + 1 < NL ? k[l + 1] << (64 - COLD_W) : 0);
+	}
+	d[COLD_DIGITS - 1] = (int8_t)k[0];
+}
+
+/* R = [r]([b]P + Z) for a Z without a comb; R at infinity when [b]P + Z is. */
+static void cold_R(const struct mcx_sakke_params *s, const struct apt *Z, const uint64_t b[NL],
+		   const uint64_t rr[NL], struct ppt *R)
+{
+	struct ppt T;
+	struct jac tj[COLD_N], d2, acc;
+	fe zs[COLD_N], zi[COLD_N], scratch[COLD_N], t;
+	struct apt tab[COLD_N], sel;
+	uint64_t k[NL], qk[NL], neg, sign;
+	int8_t dg[COLD_DIGITS];
+	unsigned top;
+
+	/* T = [b]P + Z, public */
+	pt_mul_comb_public(s, &T, &s->Pc, b);
+	pt_madd(s, &T, &T, Z);
+	/* Public check: T = infinity iff z + b = 0 mod q, an identity without a key. */
+	if (mcx_ct_reveal(mcx_ct_limbs_zero(T.z.v, NL))) {
+		pt_set_inf(s, R);
+		return;
+	}
+	/* homogeneous (X : Y : Z) -> Jacobian (X Z, Y Z^2, Z) */
+	fmul(s, &tj[0].X, &T.x, &T.z);
+	fsqr(s, &t, &T.z);
+	fmul(s, &tj[0].Y, &T.y, &t);
+	tj[0].Z = T.z;
+	d2 = tj[0];
+	ml_dbl(s, &d2, NULL, NULL, NULL);
+	for (unsigned i = 1; i < COLD_N; i++)
+		jac_add_public(s, &tj[i], &tj[i - 1], &d2);
+	for (unsigned i = 0; i < COLD_N; i++)
+		zs[i] = tj[i].Z;
+	/* no Z is 0: (2i+1) T is not infinity for a T of order q, 2q or 4q */
+	if (batch_inv(s, zi, zs, COLD_N, scratch) != 0) {
+		pt_set_inf(s, R);
+		return;
+	}
+	for (unsigned i = 0; i < COLD_N; i++) {
+		fsqr(s, &t, &zi[i]);
+		fmul(s, &tab[i].x, &tj[i].X, &t);
+		fmul(s, &t, &t, &zi[i]);
+		fmul(s, &tab[i].y, &tj[i].Y, &t);
+	}
+
+	/* r odd: r, or q - r negated at the end (q is odd) */
+	(void)mcx_limbs_sub(qk, s->q, rr, NL);
+	neg = 0 - ((rr[0] & 1) ^ 1);
+	mcx_ct_select(k, qk, rr, neg, NL);
+	cold_recode(dg, k);
+
+	top = (unsigned)dg[COLD_DIGITS - 1];
+	apt_select(&sel, tab, COLD_N, (top - 1) >> 1);
+	acc.X = sel.x;
+	acc.Y = sel.y;
+	fone(s, &acc.Z);
+	for (unsigned i = COLD_DIGITS - 1; i-- > 0;) {
+		int64_t dv = dg[i];
+		sign = (uint64_t)(dv >> 63);
+		apt_select(&sel, tab, COLD_N, ((uint64_t)((dv ^ (int64_t)sign) - (int64_t)sign) - 1) >> 1);
+		fe_cneg(s, &sel.y, sign);
+		for (unsigned w = 0; w < COLD_W; w++)
+			ml_dbl(s, &acc, NULL, NULL, NULL);
+		if (i != 0) {
+			jac_madd(s, &acc, &sel);
+		} else {
+			/* the last digit: complete mixed addition (homogeneous (X Z : Y : Z^3)) */
+			struct ppt h;
+			fmul(s, &h.x, &acc.X, &acc.Z);
+			h.y = acc.Y;
+			fsqr(s, &t, &acc.Z);
+			fmul(s, &h.z, &t, &acc.Z);
+			pt_madd(s, R, &h, &sel);
+			WIPE(h);
+		}
+	}
+	fe_cneg(s, &R->y, neg);
+	WIPE(acc);
+	WIPE(sel);
+	WIPE(k);
+	WIPE(qk);
+	WIPE(dg);
+	WIPE(t);
+	WIPE(neg);
+	WIPE(sign);
+	WIPE(top);
+}
+
+/*
+ * The cold path's equivalent of the check mcx_sakke_public_new's comb build
+ * makes: a Z of order 4 (order 2 has y = 0, refused by pt_decode) doubles to
+ * infinity.  Public.
+ */
+static int z_small_order_ok(const struct mcx_sakke_params *s, const struct apt *Z)
+{
+	struct jac j;
+
+	j.X = Z->x;
+	j.Y = Z->y;
+	fone(s, &j.Z);
+	ml_dbl(s, &j, NULL, NULL, NULL);
+	ml_dbl(s, &j, NULL, NULL, NULL);
+	return !mcx_ct_reveal(mcx_ct_limbs_zero(j.Z.v, NL));
+}
+
 /*
  * The byte-oriented encapsulate/decapsulate keep the contexts of the last
  * Z_CACHE values of Z in params: a hit skips decoding Z, a miss builds the
@@ -1415,7 +1708,7 @@ static void compute_R(const struct mcx_sakke_params *s, const struct mcx_sakke_p
  * Returns a reference for pub_put(), or NULL with *err set.
  */
 static struct mcx_sakke_public *pub_get(const struct mcx_sakke_params *cs,
-					const uint8_t Z[MCX_SAKKE_POINT_LEN], int *err)
+					const uint8_t Z[MCX_SAKKE_POINT_LEN], int first_cold, int *err)
 {
 	/* The cache is the only part of params that changes (under lock). */
 	struct mcx_sakke_params *s = (struct mcx_sakke_params *)cs;
@@ -1430,6 +1723,18 @@ static struct mcx_sakke_public *pub_get(const struct mcx_sakke_params *cs,
 			p->refs++;
 			break;
 		}
+	if (p == NULL && first_cold) {
+		int seen = 0;
+		for (size_t i = 0; i < Z_CACHE && !seen; i++)
+			seen = memcmp(s->seen[i], Z, MCX_SAKKE_POINT_LEN) == 0;   /* public */
+		if (!seen) {
+			memcpy(s->seen[s->seen_next], Z, MCX_SAKKE_POINT_LEN);
+			s->seen_next = (s->seen_next + 1) % Z_CACHE;
+			(void)pthread_mutex_unlock(&s->lock);
+			*err = 0;
+			return NULL;
+		}
+	}
 	(void)pthread_mutex_unlock(&s->lock);
 	if (p != NULL)
 		return p;
@@ -1462,7 +1767,7 @@ static void pub_put(const struct mcx_sakke_params *cs, struct mcx_sakke_public *
 
 /* RFC 6508 s.6.2.1 with Z_S's context. */
 static MCX_RESULT encapsulate(const struct mcx_sakke_params *params,
-			      const struct mcx_sakke_public *pub,
+			      const struct mcx_sakke_public *pub, const struct apt *Zcold,
 			      const uint8_t *id, size_t id_len,
 			      const uint8_t ssv[MCX_SAKKE_SSV_LEN],
 			      uint8_t out[MCX_SAKKE_ENCAP_LEN])
@@ -1478,7 +1783,10 @@ static MCX_RESULT encapsulate(const struct mcx_sakke_params *params,
 	/* 1. r = HashToIntegerRange(SSV || b, q) */
 	MCX_ENSURE(hash_to_q(params, rr, ssv, id, id_len) == 0, MCX_ERR_CRYPTO);
 	/* 2. R_(b,S) = [r]([b]P + Z_S) */
-	compute_R(params, pub, b, rr, &R);
+	if (pub != NULL)
+		compute_R(params, pub, b, rr, &R);
+	else
+		cold_R(params, Zcold, b, rr, &R);
 	/* 3. g^r; one inversion serves R's affine form and g^r's F_p representation. */
 	g_pow_comb(params, &w, rr);
 	fmul(params, &d, &R.z, &w.a);
@@ -1527,10 +1835,18 @@ MCX_RESULT mcx_sakke_encapsulate(const struct mcx_sakke_params *params,
 	MCX_ENSURE_REF(Z);
 	MCX_ENSURE_REF(ssv);
 	MCX_ENSURE_REF(out);
-	pub = pub_get(params, Z, &r);
-	MCX_ENSURE(pub != NULL, r);
-	r = encapsulate(params, pub, id, id_len, ssv, out);
-	pub_put(params, pub);
+	pub = pub_get(params, Z, 1, &r);
+	MCX_ENSURE(pub != NULL || r == 0, r);
+	if (pub != NULL) {
+		r = encapsulate(params, pub, NULL, id, id_len, ssv, out);
+		pub_put(params, pub);
+	} else {
+		/* a Z met for the first time: no comb (cold_R) */
+		struct apt Zc;
+		MCX_ENSURE(pt_decode(params, &Zc, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+		MCX_ENSURE(z_small_order_ok(params, &Zc), MCX_ERR_INVALID_ARGUMENT);
+		r = encapsulate(params, NULL, &Zc, id, id_len, ssv, out);
+	}
 out:
 	if (r != 0 && out != NULL)
 		mcx_crypto_wipe(out, MCX_SAKKE_ENCAP_LEN);
@@ -1610,7 +1926,7 @@ MCX_RESULT mcx_sakke_decapsulate(const struct mcx_sakke_params *params,
 	memset(ssv, 0, MCX_SAKKE_SSV_LEN);
 	MCX_ENSURE(encap_len == MCX_SAKKE_ENCAP_LEN, MCX_ERR_INVALID_ARGUMENT);
 	MCX_ENSURE(pt_decode(params, &K, rsk) == 0, MCX_ERR_INVALID_ARGUMENT);
-	pub = pub_get(params, Z, &r);
+	pub = pub_get(params, Z, 0, &r);
 	MCX_ENSURE(pub != NULL, r);
 	r = decapsulate(params, pub, NULL, &K, id, id_len, encap, encap_len, ssv);
 	pub_put(params, pub);
@@ -1662,7 +1978,7 @@ MCX_RESULT mcx_sakke_encapsulate_pub(const struct mcx_sakke_public *pub,
 	MCX_ENSURE_REF(pub);
 	MCX_ENSURE_REF(ssv);
 	MCX_ENSURE_REF(out);
-	r = encapsulate(pub->params, pub, id, id_len, ssv, out);
+	r = encapsulate(pub->params, pub, NULL, id, id_len, ssv, out);
 out:
 	return r;
 }

@@ -32,6 +32,10 @@ struct mcx_buf *mcx_buf_from(const void *data, size_t len);
 void mcx_buf_free(struct mcx_buf *buf);
 /* Drops all content (wiping if secret); keeps the allocation. */
 void mcx_buf_reset(struct mcx_buf *buf);
+/* When buf is empty and holds more than keep octets of allocation, gives
+ * the allocation back (wiped and unlocked if secret); the buffer stays
+ * usable and grows again on demand.  1 when released. */
+int mcx_buf_release(struct mcx_buf *buf, size_t keep);
 
 size_t mcx_buf_len(const struct mcx_buf *buf);       /* readable bytes */
 size_t mcx_buf_max_size(const struct mcx_buf *buf);

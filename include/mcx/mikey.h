@@ -153,6 +153,13 @@ struct mcx_mikey_gmk_input {
 	int omit_key_params;
 	const struct mcx_mikey_key_params *key_params;
 	const uint8_t *rand;
+	/*
+	 * Optional: a context made by mcx_sakke_public_new() from member_kms_z
+	 * (the caller guarantees it is the same Z).  A caller that sends to many
+	 * members of one KMS builds it once; NULL = the byte API with params'
+	 * small cache.
+	 */
+	const struct mcx_sakke_public *member_kms_pub;
 };
 
 /*

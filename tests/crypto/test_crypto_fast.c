@@ -17,6 +17,7 @@
 #include "crypto/internal.h"
 #include "crypto/mont.h"
 #include "crypto/mont16.h"
+#include "mcx/eccsi.h"
 #include "mcx/sakke.h"
 #include "tests/crypto/helpers.h"
 #include "tests/crypto/vectors.h"
@@ -377,6 +378,67 @@ TEST(z_cache_threads)
 	}
 }
 
+/*
+ * The byte API's first encapsulation to a Z (no comb: cold_R, a signed 5-bit
+ * window over [b]P + Z) against the context's comb pass, for identities of
+ * 1..128 octets (b reaching every table of P's comb) and random SSVs (r even
+ * and odd), on the multiplication selected; then the second use (the comb is
+ * built).
+ */
+TEST(cold_encapsulate_matches_context)
+{
+	uint8_t z[128], Z[257], id[128], ssv[16], a[273], c[273], a2[273];
+	struct mcx_sakke_public *pub = NULL;
+
+	for (int i = 0; i < 12; i++) {
+		size_t len = i < 4 ? (size_t)(1 + i) : i < 8 ? 32 : 128 - (size_t)(i - 8) * 7;
+		REQUIRE(mcx_sakke_master_generate(sk, NULL, NULL, z, Z) == 0);
+		REQUIRE(mcx_sakke_public_new(sk, Z, &pub) == 0);
+		rand_or_die(id, len);
+		rand_or_die(ssv, sizeof(ssv));
+		CHECK_OK(mcx_sakke_encapsulate(sk, Z, id, len, ssv, a));     /* cold */
+		CHECK_OK(mcx_sakke_encapsulate_pub(pub, id, len, ssv, c));
+		CHECK_MEM(a, c, 273);
+		CHECK_OK(mcx_sakke_encapsulate(sk, Z, id, len, ssv, a2));    /* builds Z's comb */
+		CHECK_MEM(a2, c, 273);
+		mcx_sakke_public_free(pub);
+		pub = NULL;
+	}
+	OPENSSL_cleanse(z, sizeof(z));
+}
+
+/* ECCSI: the blinded inversion and the Fermat fallback give the same signature for the same j. */
+TEST(eccsi_sign_blinded_equals_fermat)
+{
+	struct mcx_eccsi_params *ec = NULL;
+	uint8_t ksak[32], kpak[65], id[32], ssk[32], pvt[65], msg[77], s1[129], s2[129], jb[32];
+	char jhex[65];
+	const char *seq[1] = { jhex };
+
+	REQUIRE(mcx_eccsi_params_new(&ec) == 0);
+	for (int i = 0; i < 20; i++) {
+		struct fixed_rng f1 = { seq, 1, 0 }, f2 = { seq, 1, 0 };
+		rand_or_die(id, sizeof(id));
+		rand_or_die(msg, sizeof(msg));
+		rand_or_die(jb, sizeof(jb));
+		jb[0] &= 0x7f;                                          /* j < q */
+		for (int k = 0; k < 32; k++)
+			snprintf(jhex + 2 * k, 3, "%02x", jb[k]);
+		REQUIRE(mcx_eccsi_kms_generate(ec, NULL, NULL, ksak, kpak) == 0);
+		REQUIRE(mcx_eccsi_issue(ec, ksak, kpak, id, sizeof(id), NULL, NULL, ssk, pvt) == 0);
+		mcx_eccsi_inv_fermat = 0;
+		CHECK_OK(mcx_eccsi_sign(ec, kpak, id, sizeof(id), ssk, pvt, msg, sizeof(msg), fixed_rng_fn, &f1, s1));
+		mcx_eccsi_inv_fermat = 1;
+		CHECK_OK(mcx_eccsi_sign(ec, kpak, id, sizeof(id), ssk, pvt, msg, sizeof(msg), fixed_rng_fn, &f2, s2));
+		mcx_eccsi_inv_fermat = 0;
+		CHECK_MEM(s1, s2, 129);
+		CHECK_OK(mcx_eccsi_verify(ec, kpak, id, sizeof(id), msg, sizeof(msg), s1, sizeof(s1)));
+	}
+	OPENSSL_cleanse(ksak, sizeof(ksak));
+	OPENSSL_cleanse(ssk, sizeof(ssk));
+	mcx_eccsi_params_free(ec);
+}
+
 int main(void)
 {
 	if (mcx_sakke_params_new(&sk) != 0) {
@@ -394,6 +456,11 @@ int main(void)
 	(void)mcx_mont16_select(have_adx());
 	RUN(contexts_match_byte_api_and_reject);
 	RUN(z_cache_threads);
+	RUN(eccsi_sign_blinded_equals_fermat);
+	RUN(cold_encapsulate_matches_context);
+	if (mcx_mont16_select(0) == 0)
+		RUN(cold_encapsulate_matches_context);   /* the same on the portable code */
+	(void)mcx_mont16_select(have_adx());
 	mcx_sakke_params_free(sk);
 	return test_summary("crypto-fast");
 }

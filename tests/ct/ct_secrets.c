@@ -107,6 +107,8 @@ static uint8_t z[MCX_SAKKE_SCALAR_LEN], Z[MCX_SAKKE_POINT_LEN], b[MCX_SAKKE_ID_M
 static size_t b_len;
 static uint8_t rsk_expect[MCX_SAKKE_POINT_LEN], ssv_ref[MCX_SAKKE_SSV_LEN];
 static uint8_t encap[MCX_SAKKE_ENCAP_LEN];
+/* a second KMS key the byte API has never met (its first use takes cold_R) */
+static uint8_t Z2[MCX_SAKKE_POINT_LEN], encap2[MCX_SAKKE_ENCAP_LEN];
 
 TEST(sakke_public_from_master)
 {
@@ -149,6 +151,21 @@ TEST(sakke_encapsulate)
 	PUBLIC(out, sizeof(out));
 	CHECK_OK(rc);
 	CHECK_MEM(out, encap, sizeof(out));
+}
+
+/* The same for a Z met for the first time: no comb, a signed window over [b]P + Z. */
+TEST(sakke_encapsulate_cold)
+{
+	uint8_t ssv[MCX_SAKKE_SSV_LEN], out[MCX_SAKKE_ENCAP_LEN];
+	int rc;
+	memcpy(ssv, ssv_ref, sizeof(ssv));
+	SECRET(ssv, sizeof(ssv));
+	ct_begin();
+	rc = mcx_sakke_encapsulate(sk, Z2, b, b_len, ssv, out);
+	CHECK_CT();
+	PUBLIC(out, sizeof(out));
+	CHECK_OK(rc);
+	CHECK_MEM(out, encap2, sizeof(out));
 }
 
 TEST(sakke_decapsulate)
@@ -314,6 +331,19 @@ static int load_vectors(void)
 	    mcx_sakke_rsk_issue(sk, z, b, b_len, rsk_expect) != 0 ||
 	    mcx_sakke_encapsulate(sk, Z, b, b_len, ssv_ref, encap) != 0)
 		return -1;
+	{
+		/* Z2 through a context only, so the byte API has not seen it */
+		uint8_t z2[MCX_SAKKE_SCALAR_LEN];
+		struct mcx_sakke_public *pub = NULL;
+		int bad;
+		memcpy(z2, z, sizeof(z2));
+		z2[sizeof(z2) - 1] ^= 1;
+		bad = mcx_sakke_public_from_master(sk, z2, Z2) != 0 || mcx_sakke_public_new(sk, Z2, &pub) != 0 ||
+		      mcx_sakke_encapsulate_pub(pub, b, b_len, ssv_ref, encap2) != 0;
+		mcx_sakke_public_free(pub);
+		if (bad)
+			return -1;
+	}
 	return 0;
 }
 
@@ -353,6 +383,7 @@ int main(int argc, char **argv)
 	RUN(sakke_public_from_master);
 	RUN(sakke_rsk_issue);
 	RUN(sakke_encapsulate);
+	RUN(sakke_encapsulate_cold);
 	RUN(sakke_decapsulate);
 	RUN(sakke_decapsulate_reject);
 	RUN(sakke_receiver);

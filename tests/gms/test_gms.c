@@ -337,7 +337,10 @@ TEST(batch_on_pool_keeps_member_order)
 	uris[33] = carol.uri;
 	{
 		const char *kmss[N] = { NULL };
+		/* two members of c.example's KMS: the pool builds one SAKKE
+		 * context for it (vault/gms/gms.c), carol's message comes from it */
 		kmss[33] = "kms.c.example";
+		kmss[34] = "kms.c.example";
 		REQUIRE(call(va, "gmk.distribute",
 		             json_pack("{s:s, s:s, s:s, s:o}", "domain", "a.example", "group", GROUP, "sender_uri", SENDER,
 		                       "members", members_json(uris, kmss, N)),

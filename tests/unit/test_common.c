@@ -115,6 +115,25 @@ TEST(secret_buf_wipes_what_it_consumes)
 	mcx_buf_free(b);
 }
 
+/* mcx_buf_release: only an empty buffer above the size kept, which then grows again. */
+TEST(buf_release_gives_back_and_regrows)
+{
+	struct mcx_buf *b = mcx_buf_new_secret(1 << 20);
+	uint8_t big[8192] = { 1 };
+
+	REQUIRE(b != NULL);
+	CHECK_EQ_INT(mcx_buf_release(b, 0), 0);             /* nothing allocated */
+	CHECK_OK(mcx_buf_put(b, big, sizeof(big)));
+	CHECK_EQ_INT(mcx_buf_release(b, 0), 0);             /* not empty */
+	CHECK_OK(mcx_buf_consume(b, sizeof(big)));
+	CHECK_EQ_INT(mcx_buf_release(b, 1 << 16), 0);       /* small enough to keep */
+	CHECK_EQ_INT(mcx_buf_release(b, 4096), 1);
+	CHECK_EQ_INT((int)mcx_buf_len(b), 0);
+	CHECK_OK(mcx_buf_put(b, "again", 5));
+	CHECK_MEM(mcx_buf_ptr(b), "again", 5);
+	mcx_buf_free(b);
+}
+
 /* The invariant mcx_buf_unreserve relies on: past the readable bytes of a
  * secret buffer there is nothing but zeros, from its allocation on and on
  * every path that shrinks or moves it. */
@@ -246,6 +265,7 @@ int main(void)
 	RUN(buf_put_get_roundtrip);
 	RUN(buf_growth_across_many_puts);
 	RUN(secret_buf_wipes_what_it_consumes);
+	RUN(buf_release_gives_back_and_regrows);
 	RUN(secret_buf_nothing_past_the_end);
 	RUN(base64url_vectors);
 	RUN(base64url_rejects_other_forms);

@@ -54,11 +54,23 @@ struct gms_sender_entry {
 	uint8_t pvt[MCX_ECCSI_POINT_LEN];
 };
 
+/*
+ * Per member KMS of a batch (gms_job.pub_state): a KMS with several members
+ * gets one SAKKE context (mcx_sakke_public_new: Z decoded once, its 64 KiB
+ * comb table), built by the first pool thread that needs it while the others
+ * wait for it.  A lone member uses the byte API, which for a Z not seen
+ * before needs no table (crypto/sakke.c) — so 10,000 members over 8 KMSs cost
+ * what 10,000 in one KMS do, instead of a table per member once more than
+ * params' four cached Z take turns.
+ */
+enum { PUB_NONE, PUB_ONE, PUB_WANTED, PUB_BUILDING, PUB_DONE };
+
 struct gms_job {
 	struct gms_job *next;
 	struct gms_distribution *d;
 	size_t next_index;        /* first member not yet taken */
 	size_t done;              /* members finished */
+	unsigned char *pub_state; /* per d->kmss entry; NULL: byte API for all */
 };
 
 struct gms_service {
@@ -67,7 +79,7 @@ struct gms_service {
 	struct mcx_store *store;               /* borrowed from main.c */
 	/* pool */
 	pthread_mutex_t pool_lock;
-	pthread_cond_t work, done;
+	pthread_cond_t work, done, pub_ready;
 	pthread_t *threads;
 	unsigned thread_count;
 	int stopping;
@@ -227,6 +239,7 @@ static void member_build(struct gms_service *gms, struct gms_distribution *d, si
 		in.ntp_time = d->ntp_time;
 		in.identities = (enum mcx_mikey_identities)d->identities;
 		in.rand = rand;
+		in.member_kms_pub = k->pub;
 		r = mcx_mikey_gmk_build(kms_sakke(gms->kms), kms_eccsi(gms->kms), &in, NULL, NULL, msg);
 	}
 	if (r == MCX_OK && (m->i_message = mcx_base64url_string(mcx_buf_ptr(msg), mcx_buf_len(msg))) == NULL)
@@ -263,6 +276,33 @@ static int pool_paused(const struct gms_service *gms, unsigned index)
 	return index >= gms->thread_count - paused;
 }
 
+/*
+ * Makes sure the SAKKE context of member index's KMS exists when the KMS
+ * should have one (see PUB_*).  Called and returns with pool_lock held; drops
+ * it while building, so other members go on meanwhile.
+ */
+static void pool_kms_context(struct gms_service *gms, struct gms_job *job, size_t index)
+{
+	int kms = job->d->members[index].kms;
+	struct mcx_sakke_public *pub = NULL;
+
+	if (job->pub_state == NULL)
+		return;
+	while (job->pub_state[kms] == PUB_BUILDING)
+		pthread_cond_wait(&gms->pub_ready, &gms->pool_lock);
+	if (job->pub_state[kms] != PUB_WANTED)
+		return;
+	job->pub_state[kms] = PUB_BUILDING;
+	pthread_mutex_unlock(&gms->pool_lock);
+	/* on failure the members use the byte API, which reports the error */
+	if (mcx_sakke_public_new(kms_sakke(gms->kms), job->d->kmss[kms].z, &pub) != MCX_OK)
+		pub = NULL;
+	pthread_mutex_lock(&gms->pool_lock);
+	job->d->kmss[kms].pub = pub;   /* read by member_build after this lock */
+	job->pub_state[kms] = PUB_DONE;
+	pthread_cond_broadcast(&gms->pub_ready);
+}
+
 static void *pool_thread(void *arg)
 {
 	struct gms_service *gms = arg;
@@ -282,6 +322,7 @@ static void *pool_thread(void *arg)
 		if (gms->stopping)
 			break;
 		start = job->next_index++;
+		pool_kms_context(gms, job, start);
 		pthread_mutex_unlock(&gms->pool_lock);
 		if (msg != NULL) {
 			member_build(gms, job->d, start, msg);
@@ -304,6 +345,7 @@ MCX_RESULT gms_distribute(struct gms_service *gms, struct gms_distribution *d)
 	struct mcx_buf *msg = NULL;
 	struct gms_job job, **link;
 
+	memset(&job, 0, sizeof(job));
 	if (d->count <= GMS_INLINE_MAX || gms->thread_count == 0) {
 		MCX_ENSURE_ALLOC(msg = mcx_buf_new(MCX_MIKEY_MSG_MAX));
 		pthread_mutex_lock(&gms->pool_lock);
@@ -318,8 +360,14 @@ MCX_RESULT gms_distribute(struct gms_service *gms, struct gms_distribution *d)
 		r = MCX_OK;
 		goto out;
 	}
-	memset(&job, 0, sizeof(job));
 	job.d = d;
+	/* out of memory here only costs speed: every member uses the byte API */
+	if ((job.pub_state = calloc(d->kms_count, 1)) != NULL)
+		for (size_t i = 0; i < d->count; i++) {
+			unsigned char *st = &job.pub_state[d->members[i].kms];
+			if (d->kmss[d->members[i].kms].err == 0)
+				*st = *st == PUB_NONE ? PUB_ONE : PUB_WANTED;
+		}
 	pthread_mutex_lock(&gms->pool_lock);
 	if (gms->batches >= gms->batches_max) {
 		pthread_mutex_unlock(&gms->pool_lock);
@@ -339,6 +387,11 @@ MCX_RESULT gms_distribute(struct gms_service *gms, struct gms_distribution *d)
 	pthread_mutex_unlock(&gms->pool_lock);
 	r = MCX_OK;
 out:
+	for (size_t i = 0; job.pub_state != NULL && i < d->kms_count; i++) {
+		mcx_sakke_public_free(d->kmss[i].pub);
+		d->kmss[i].pub = NULL;
+	}
+	free(job.pub_state);
 	mcx_buf_free(msg);
 	return r;
 }
@@ -358,6 +411,7 @@ MCX_RESULT gms_service_open(struct mcx_store *store, unsigned workers, struct hs
 	pthread_mutex_init(&gms->pool_lock, NULL);
 	pthread_cond_init(&gms->work, NULL);
 	pthread_cond_init(&gms->done, NULL);
+	pthread_cond_init(&gms->pub_ready, NULL);
 	pthread_mutex_init(&gms->sender_lock, NULL);
 	MCX_ENSURE_ALLOC(gms->sender_buf = mcx_buf_new_secret(GMS_SENDER_CACHE * sizeof(struct gms_sender_entry)));
 	MCX_GUARD(mcx_buf_reserve(gms->sender_buf, GMS_SENDER_CACHE * sizeof(struct gms_sender_entry), &p));
@@ -401,6 +455,7 @@ void gms_service_free(struct gms_service *gms)
 	pthread_mutex_destroy(&gms->sender_lock);
 	pthread_cond_destroy(&gms->work);
 	pthread_cond_destroy(&gms->done);
+	pthread_cond_destroy(&gms->pub_ready);
 	pthread_mutex_destroy(&gms->pool_lock);
 	free(gms);
 }

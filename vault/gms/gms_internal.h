@@ -24,6 +24,9 @@ struct gms_member_kms {
 	uint64_t period, offset, period_no;
 	int err;                         /* non-zero: every member of this KMS fails */
 	char message[192];
+	/* gms.c, pool batches only: Z's SAKKE context, built once for a KMS with
+	 * several members of the request (NULL: the byte API) */
+	struct mcx_sakke_public *pub;
 };
 
 struct gms_member {
