@@ -74,6 +74,7 @@ struct vault_connection {
 	struct mcx_buf *output;
 	atomic_ullong last_activity_ns;
 	atomic_ullong line_started_ns;   /* first byte of a request line not yet complete; 0: none */
+	atomic_int processing;           /* a worker is answering its requests: neither idle nor slow */
 	enum connection_class class;
 	size_t line_limit;            /* max_request_bytes, or no_role_max_request_bytes */
 	size_t accounted;             /* input bytes counted in server->buffered */
@@ -608,10 +609,19 @@ static void server_handle_connection(struct vault_server *server, struct vault_c
 	int more = 0;
 	size_t offset;
 
-	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		connection_read(server, c);
-	if (mcx_buf_len(c->output) == 0)
+		/* a line that just ended stops its clock before it is answered: a
+		 * 10,000-member batch may take longer than request_timeout to
+		 * answer, and that is not a slowloris */
+		connection_account(server, c);
+	}
+	if (mcx_buf_len(c->output) == 0) {
+		atomic_store(&c->processing, 1);
 		more = connection_process(server, c);
+		atomic_store(&c->last_activity_ns, mcx_monotonic_ns());
+		atomic_store(&c->processing, 0);
+	}
 	if (connection_flush(c) != 0)
 		goto close;
 	/*
@@ -692,8 +702,8 @@ static void *server_reaper(void *arg)
 		pthread_mutex_lock(&server->connections_lock);
 		for (struct vault_connection *c = server->connections; c != NULL; c = c->next) {
 			uint64_t last = atomic_load(&c->last_activity_ns), started = atomic_load(&c->line_started_ns);
-			if (c->fd < 0)
-				continue;
+			if (c->fd < 0 || atomic_load(&c->processing))
+				continue;   /* closed, or being answered (however long that takes) */
 			/* a worker may have stamped the connection after `now` was read:
 			 * that is activity, not a wrapped-around idle time */
 			if (started != 0 && started < now && now - started > line_limit) {
