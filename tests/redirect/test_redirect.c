@@ -32,6 +32,7 @@
 #include "mcxvault.h"
 #include "mcx/util.h"
 #include "tests/lib/vault_fixture.h"
+#include "tests/lib/rpc_checks.h"
 #include "tests/test.h"
 
 #define A_DOM "a.example"
@@ -49,47 +50,6 @@ static char b_pem[512];
 /* ---- RPC helpers ------------------------------------------------------------ */
 
 /* Calls method with params (stolen); prints unexpected errors. */
-static int rpc(struct mcxvault *v, const char *method, json_t *params, json_t **res)
-{
-	struct mcxvault_error e;
-	int r;
-
-	memset(&e, 0, sizeof(e));
-	r = mcxvault_call(v, method, params, res, &e);
-	json_decref(params);
-	if (r != 0)
-		printf("  %s: %s (%s, %d)\n", method, e.message, e.name, e.rpc_code);
-	return r;
-}
-
-/* The call fails with rpc_code and a message containing needle (may be NULL). */
-static int expect_error(struct mcxvault *v, const char *method, json_t *params, int rpc_code, const char *needle)
-{
-	struct mcxvault_error e;
-	json_t *res = NULL;
-	int r;
-
-	memset(&e, 0, sizeof(e));
-	r = mcxvault_call(v, method, params, &res, &e);
-	json_decref(params);
-	json_decref(res);
-	if (r == 0) {
-		printf("  %s: succeeded, expected error %d\n", method, rpc_code);
-		return 0;
-	}
-	if (e.rpc_code != rpc_code || (needle != NULL && strstr(e.message, needle) == NULL)) {
-		printf("  %s: got %d \"%s\", expected %d \"%s\"\n", method, e.rpc_code, e.message, rpc_code,
-		       needle ? needle : "");
-		return 0;
-	}
-	return 1;
-}
-
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* ---- setting up the three domains --------------------------------------------- */
 
 /* importer trusts owner's domain: its KMS certificate with its cert key (which
