@@ -14,6 +14,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,6 +423,115 @@ TEST(media_keys_across_members_and_restarts)
 	mcx_wipe(&k, sizeof(k));
 }
 
+/*
+ * Two members whose 28-bit GUK-IDs collide share an SRTP key and salt (TS
+ * 33.180 7.4.2): the vault names them.  Alice opens her message to learn the
+ * GMK (as a member does), the test searches URIs until two GUK-IDs collide
+ * (birthday bound: ~20,000 tries of 2^28), and distributes to them: each is
+ * told the other's URI and the result counts 2; a member listed twice is not
+ * a collision.
+ */
+#define GUK_TRIES 400000u
+#define GUK_TABLE (1u << 20)
+
+TEST(guk_id_collisions_named)
+{
+	const struct member *ms[] = { &alice };
+	struct opened oa;
+	uint32_t *table = NULL, g = 0, hit = 0, found_i = 0, found_j = 0;
+	char a_uri[64], b_uri[64];
+	json_t *res, *list, *params;
+	int rc;
+
+	if (!have_setup)
+		SKIP("no vault");
+	res = distribute_gmk("a.example", GROUP, ms, 1, "uid", &rc);
+	REQUIRE(rc == 0 && res != NULL);
+	REQUIRE(member_open(&alice, res, 0, SENDER, MCX_MIKEY_IDS_UID, &oa) == 0);
+	json_decref(res);
+	REQUIRE((table = calloc(GUK_TABLE, sizeof(*table))) != NULL);   /* guk_id slot -> index + 1 */
+	for (uint32_t i = 0; i < GUK_TRIES && !hit; i++) {
+		char uri[64];
+		uint32_t slot;
+		snprintf(uri, sizeof(uri), "sip:u%u@a.example", i);
+		REQUIRE(mcx_mikey_guk_id(oa.key, oa.im.gmk_id, uri, &g) == 0);
+		for (slot = g & (GUK_TABLE - 1); table[slot] != 0; slot = (slot + 1) & (GUK_TABLE - 1)) {
+			uint32_t other;
+			char ouri[64];
+			snprintf(ouri, sizeof(ouri), "sip:u%u@a.example", table[slot] - 1);
+			REQUIRE(mcx_mikey_guk_id(oa.key, oa.im.gmk_id, ouri, &other) == 0);
+			if (other == g) {
+				hit = 1;
+				found_i = table[slot] - 1;
+				found_j = i;
+				break;
+			}
+		}
+		if (!hit)
+			table[slot] = i + 1;
+	}
+	free(table);
+	opened_free(&oa);
+	REQUIRE(hit);
+	snprintf(a_uri, sizeof(a_uri), "sip:u%u@a.example", found_i);
+	snprintf(b_uri, sizeof(b_uri), "sip:u%u@a.example", found_j);
+	printf("  %s and %s share GUK-ID %08x\n", a_uri, b_uri, g);
+	params = json_pack("{s:s, s:s, s:s, s:[{s:s}, {s:s}, {s:s}]}", "domain", "a.example", "group", GROUP,
+			   "sender_uri", SENDER, "members", "uri", a_uri, "uri", alice.uri, "uri", b_uri);
+	res = NULL;
+	REQUIRE(call("gmk.distribute", params, &res) == 0);
+	list = json_object_get(res, "members");
+	CHECK_EQ_INT(json_integer_value(json_object_get(res, "guk_id_collisions")), 2);
+	CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(list, 0), "guk_id_shared_with")), b_uri);
+	CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(list, 2), "guk_id_shared_with")), a_uri);
+	CHECK(json_object_get(json_array_get(list, 1), "guk_id_shared_with") == NULL);
+	CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(list, 0), "guk_id")),
+		     json_string_value(json_object_get(json_array_get(list, 2), "guk_id")));
+	json_decref(res);
+	/* vaultctl compares across its chunks: one member per request here */
+	{
+		char dir[PATH_MAX], members[PATH_MAX], cmd[3 * PATH_MAX + 256], out[65536];
+		size_t got = 0, n;
+		FILE *f;
+		json_t *doc;
+
+		snprintf(dir, sizeof(dir), "%s", vault.vaultd_path);
+		if (strrchr(dir, '/') != NULL)
+			*strrchr(dir, '/') = '\0';
+		snprintf(members, sizeof(members), "%s/colliding-members", vault.dir);
+		REQUIRE((f = fopen(members, "w")) != NULL);
+		fprintf(f, "%s\n%s\n%s\n", a_uri, alice.uri, b_uri);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd), "'%s/vaultctl' -s '%s' gmk distribute a.example '%s' --sender '%s' --members '%s' "
+			 "--chunk 1 2>&1 >/dev/null", dir, vault.socket, GROUP, SENDER, members);
+		REQUIRE((f = popen(cmd, "r")) != NULL);
+		while ((n = fread(out + got, 1, sizeof(out) - 1 - got, f)) > 0)
+			got += n;
+		out[got] = '\0';
+		pclose(f);
+		CHECK(strstr(out, "share GUK-ID") != NULL && strstr(out, a_uri) != NULL && strstr(out, b_uri) != NULL);
+		snprintf(cmd, sizeof(cmd), "'%s/vaultctl' -s '%s' --json gmk distribute a.example '%s' --sender '%s' "
+			 "--members '%s' --chunk 1 2>/dev/null", dir, vault.socket, GROUP, SENDER, members);
+		REQUIRE((f = popen(cmd, "r")) != NULL);
+		got = 0;
+		while ((n = fread(out + got, 1, sizeof(out) - 1 - got, f)) > 0)
+			got += n;
+		out[got] = '\0';
+		pclose(f);
+		doc = json_loads(out, 0, NULL);
+		CHECK(doc != NULL);
+		CHECK_EQ_INT(json_integer_value(json_object_get(doc, "guk_id_collisions")), 2);
+		json_decref(doc);
+	}
+	/* the same member twice: one GUK-ID, no collision */
+	params = json_pack("{s:s, s:s, s:s, s:[{s:s}, {s:s}]}", "domain", "a.example", "group", GROUP, "sender_uri",
+			   SENDER, "members", "uri", alice.uri, "uri", alice.uri);
+	res = NULL;
+	REQUIRE(call("gmk.distribute", params, &res) == 0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(res, "guk_id_collisions")), 0);
+	json_decref(res);
+}
+
 /* vaultd -t names the file, line and reason of a bad mikey_identities */
 TEST(config_refuses_bad_value)
 {
@@ -481,6 +591,7 @@ int main(void)
 	RUN(bad_identities_param);
 	RUN(server_key_both);
 	RUN(media_keys_across_members_and_restarts);
+	RUN(guk_id_collisions_named);
 	RUN(config_refuses_bad_value);
 	RUN(audit_intact_and_clean_exit);
 	if (test_failed != 0)

@@ -553,6 +553,59 @@ static void members_free(struct gms_distribution *d)
 	d->members = NULL;
 }
 
+/*
+ * TS 33.180 F.1.3 gives each member a 28-bit GUK-ID (the GMK-ID's purpose tag
+ * and GMK-ID XOR a salt of its URI), and 7.4.2 derives the member's SRTP
+ * master key and salt from it (CSB ID = GUK-ID): two members whose GUK-IDs
+ * collide send under the same key and salt.  With n members that happens
+ * with probability about n^2 / 2^29 (17 % for 10,000; docs/mikey.md).  The
+ * vault cannot choose the salts, but it can say so, and the GMS rekeys the
+ * group (a new GMK gives new GUK-IDs).  Only within one request: vaultctl
+ * compares across its chunks.  shared_with[i] is the index of another member
+ * with member i's GUK-ID, or SIZE_MAX; returns how many members share one.
+ */
+struct guk_slot {
+	uint32_t guk_id;
+	size_t index;
+};
+
+static int guk_slot_cmp(const void *a, const void *b)
+{
+	const struct guk_slot *x = a, *y = b;
+
+	if (x->guk_id != y->guk_id)
+		return x->guk_id < y->guk_id ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static size_t guk_id_collisions(const struct gms_distribution *d, size_t *shared_with)
+{
+	struct guk_slot *slots;
+	size_t n = 0, found = 0;
+
+	for (size_t i = 0; i < d->count; i++)
+		shared_with[i] = SIZE_MAX;
+	if (d->count < 2 || (slots = calloc(d->count, sizeof(*slots))) == NULL)
+		return 0;
+	for (size_t i = 0; i < d->count; i++)
+		if (d->members[i].err == 0)
+			slots[n++] = (struct guk_slot){ d->members[i].guk_id, i };
+	qsort(slots, n, sizeof(*slots), guk_slot_cmp);
+	for (size_t i = 1; i < n; i++) {
+		const struct gms_member *a = &d->members[slots[i - 1].index], *b = &d->members[slots[i].index];
+		if (slots[i].guk_id != slots[i - 1].guk_id ||
+		    (a->uri_len == b->uri_len && memcmp(a->uri, b->uri, a->uri_len) == 0))
+			continue;   /* another GUK-ID, or the same member twice */
+		found += shared_with[slots[i - 1].index] == SIZE_MAX;
+		found += shared_with[slots[i].index] == SIZE_MAX;
+		if (shared_with[slots[i - 1].index] == SIZE_MAX)
+			shared_with[slots[i - 1].index] = slots[i].index;
+		shared_with[slots[i].index] = slots[i - 1].index;
+	}
+	free(slots);
+	return found;
+}
+
 static int distribute(struct rpc_call *call, json_t *params, const struct gms_kind *kind, json_t **result)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -570,7 +623,7 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 	struct mcx_buf *sealed = NULL, *key = NULL, *ssk = NULL;
 	char aad[GMS_URI_MAX + 256], method[32];
 	json_t *list = NULL, *item;
-	size_t failed = 0;
+	size_t failed = 0, collisions = 0, *shared_with = NULL;
 	uint64_t started = mcx_monotonic_ns();
 
 	memset(&d, 0, sizeof(d));
@@ -676,6 +729,8 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 		                           "for late entry): retry, or send up to %d members per request", GMS_INLINE_MAX));
 	MCX_GUARD(r);
 
+	MCX_ENSURE_ALLOC(shared_with = calloc(d.count > 0 ? d.count : 1, sizeof(*shared_with)));
+	collisions = guk_id_collisions(&d, shared_with);
 	MCX_ENSURE_ALLOC(list = json_array());
 	for (size_t i = 0; i < d.count; i++) {
 		struct gms_member *m = &d.members[i];
@@ -688,6 +743,8 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 			home_members += m->kms == 0;
 			item = json_pack("{s:s, s:s, s:o, s:s}", "uri", m->uri, "kms_uri", d.kmss[m->kms].kms_uri, "guk_id",
 			                 json_key_id(m->guk_id), "i_message", m->i_message);
+			if (item != NULL && shared_with[i] != SIZE_MAX)
+				json_object_set_new(item, "guk_id_shared_with", json_string(d.members[shared_with[i]].uri));
 		}
 		free(m->i_message);
 		m->i_message = NULL;
@@ -702,12 +759,18 @@ static int distribute(struct rpc_call *call, json_t *params, const struct gms_ki
 	if (kind == &kind_server)
 		json_object_set_new(*result, "purpose", json_string(purpose_name(purpose)));
 	json_object_set_new(*result, "identities", json_string(mcx_mikey_identities_name(identities)));
+	json_object_set_new(*result, "guk_id_collisions", json_integer((json_int_t)collisions));
+	if (collisions > 0)
+		vault_warning("%s %s: %zu member(s) of %s '%s' share a GUK-ID with another (key %08" PRIx32
+		              "): their SRTP keys coincide; rekey to draw new GUK-IDs",
+		              method, call->domain, collisions, kind->owner_param, owner, meta.key_id);
 	vault_info("%s %s: %s '%s' key %08" PRIx32 " to %zu member(s) (%" PRIu64 " home, %zu failed) in %" PRIu64
 	           " ms (uid %u)",
 	           method, call->domain, kind->owner_param, owner, meta.key_id, d.count, home_members, failed,
 	           (mcx_monotonic_ns() - started) / 1000000u, (unsigned)call->caller->uid);
 	r = MCX_OK;
 out:
+	free(shared_with);
 	json_decref(list);
 	members_free(&d);
 	free(d.kmss);

@@ -1647,7 +1647,8 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 	size_t i, k, total, done = 0, sent = 0, chunk = 1000;
 	long long num;
 	json_t *params = NULL, *req = NULL, *res = NULL, *members = NULL, *part = NULL, *all = NULL, *reasons = NULL;
-	json_t *m, *v;
+	json_t *guk_ids = NULL, *m, *v;
+	size_t shared = 0;
 
 	if ((ret = parse_command(ctx, argc, argv, &params)) != 0)
 		return ret;
@@ -1679,7 +1680,7 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 		ret = local_error(file, "no members (one \"URI [KMS_URI]\" per line)");
 		goto out;
 	}
-	if ((all = json_array()) == NULL || (reasons = json_object()) == NULL) {
+	if ((all = json_array()) == NULL || (reasons = json_object()) == NULL || (guk_ids = json_object()) == NULL) {
 		ret = local_error(ctx->cmd->name, "out of memory");
 		goto out;
 	}
@@ -1724,7 +1725,23 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 				seen = json_integer_value(json_object_get(reasons, reason));
 				json_object_set_new(reasons, reason, json_integer(seen + 1));
 			} else {
+				/* two members with one GUK-ID share an SRTP key and salt (TS
+				 * 33.180 7.4.2); the vault names them within a chunk, this
+				 * compares across chunks */
+				const char *g = json_string_value(json_object_get(m, "guk_id"));
+				const char *uri = json_string_value(json_object_get(m, "uri"));
+				const char *other = g != NULL ? json_string_value(json_object_get(guk_ids, g)) : NULL;
 				sent++;
+				if (other != NULL && uri != NULL && strcmp(other, uri) != 0) {
+					/* members that share their GUK-ID, as the vault counts them */
+					shared += 1 + (json_object_get(guk_ids, other) == NULL);
+					json_object_set_new(guk_ids, other, json_true());   /* counted */
+					if (!ctx->json)
+						fprintf(stderr, "%s: warning: %s and %s share GUK-ID %s: their SRTP keys coincide "
+						        "(rekey and distribute again)\n", PROG, other, uri, g);
+				} else if (g != NULL && uri != NULL) {
+					json_object_set_new(guk_ids, g, json_string(uri));
+				}
 			}
 			if (ctx->json)
 				json_array_append(all, m);
@@ -1749,6 +1766,8 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 			json_object_set_new(out, strcmp(owner_name, "group") == 0 ? "gmk_id" : "key_id", json_string(key_id));
 		if (out != NULL && json_object_get(params, "identities") != NULL)
 			json_object_set(out, "identities", json_object_get(params, "identities"));
+		if (out != NULL)
+			json_object_set_new(out, "guk_id_collisions", json_integer((json_int_t)shared));
 		print_json(out);
 		json_decref(out);
 	} else {
@@ -1761,9 +1780,12 @@ static int cmd_distribute(struct ctx *ctx, int argc, char **argv)
 		fprintf(stderr, ": distributed %zu of %zu members, %zu failed\n", sent, total, total - sent);
 		json_object_foreach(reasons, reason, v)
 			fprintf(stderr, "  %6lld  %s\n", (long long)json_integer_value(v), reason);
+		if (shared > 0)
+			fprintf(stderr, "  %6zu  member(s) whose GUK-ID another member has (see the warnings above)\n", shared);
 	}
 	ret = failed_any || sent < total ? EXIT_VAULT : 0;
 out:
+	json_decref(guk_ids);
 	json_decref(params);
 	json_decref(req);
 	json_decref(part);
