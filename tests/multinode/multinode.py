@@ -229,6 +229,13 @@ def main():
         if not (s.check("n1 starts on the shared PostgreSQL store", n1.start()) and
                 s.check("n2 starts on the same token and database", n2.start())):
             return s.end()
+        # a third vault that claims n1's node_id while n1 runs does not start
+        dup = Node("n1dup", store + ' node_id = "n1";')
+        started = dup.start()
+        dup.stop()
+        s.check("a vault with the node_id of a running one refuses to start, naming it",
+                not started and "node_id 'n1' is in use by another running vault" in dup.log_text(),
+                dup.log_text()[-600:])
         st = n1.call("audit.status")
         s.check("audit.status names the node and its own anchor object",
                 st.get("node") == "n1" and st["anchor"]["label"] == "mcxvault-audit/anchor/n1", st)

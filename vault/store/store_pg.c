@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mcx/buf.h"
 #include "mcx/util.h"
@@ -496,6 +497,51 @@ static const char pg_schema[] =
 	"CREATE TABLE IF NOT EXISTS cluster_nodes (node text PRIMARY KEY, seen_gen bigint NOT NULL,"
 	" heartbeat bigint NOT NULL);";
 
+/*
+ * Two live vaults with one node_id would share a cluster_nodes row (each
+ * confirming for the other) and an audit anchor in the token (each refusing
+ * the other's log): a vault whose node_id has a heartbeat that still moves
+ * does not start.  A heartbeat that stands still is a vault that died
+ * (SIGKILL, a lost host): its row is taken over.  The listener beats at
+ * least once a second, so 2.5 s of watching tells the two apart; only a
+ * restart within 3 s of the last beat waits for it.
+ */
+static int node_id_free(struct pg_store *s)
+{
+	const char *params[1] = { s->node };
+	long long first = -1;
+	int r = MCX_OK;
+
+	if (s->node[0] == '\0')
+		return MCX_OK;
+	for (int i = 0; i < 6; i++) {
+		PGresult *res = NULL;
+		long long beat;
+		struct timespec half = { 0, 500000000L };
+
+		MCX_GUARD(pg_run(s, &s->conn, "checking the node id", "SELECT heartbeat FROM cluster_nodes WHERE node = $1",
+		                 1, params, PGRES_TUPLES_OK, &res));
+		if (PQntuples(res) == 0) {
+			PQclear(res);
+			return MCX_OK;
+		}
+		beat = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		if (first < 0)
+			first = beat;
+		if (beat != first) {
+			vault_error("store: node_id '%s' is in use by another running vault (its heartbeat moves): give "
+			            "each vault its own node_id", s->node);
+			return MCX_ERR_EXISTS;
+		}
+		if (mcx_time_now() - beat > 3)
+			return MCX_OK;
+		nanosleep(&half, NULL);
+	}
+out:
+	return r;
+}
+
 MCX_RESULT mcx_store_pg_open(const char *url, const char *node, struct mcx_store **out)
 {
 	int r = MCX_ERR_INTERNAL;
@@ -530,6 +576,7 @@ MCX_RESULT mcx_store_pg_open(const char *url, const char *node, struct mcx_store
 	if (r != MCX_OK)
 		pg_rollback(s, &s->conn);
 	MCX_GUARD(r);
+	MCX_GUARD(node_id_free(s));
 	MCX_GUARD(read_generation(s, &s->conn));
 	MCX_ENSURE(pthread_create(&s->listener, NULL, listener_main, s) == 0, MCX_ERR_SYSTEM);
 	s->listener_started = 1;
