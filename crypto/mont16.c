@@ -146,17 +146,17 @@ adx_mul8x16(uint64_t *t, const uint64_t x[8], const uint64_t y[16])
 	__asm__ volatile(MCX_ADX_MUL8x16 : : "r"(t), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
 }
 
-/* t[0..15] = x[0..7] * y[0..7] (t = buf), t[16..31] = x * y (t = buf + 16) */
+/* t[0..15] = x[0..7]^2 (t = buf), t[16..31] = x^2 (t = buf + 16) */
 static inline ADX __attribute__((always_inline)) void
-adx_mul8x8(uint64_t *t, const uint64_t x[8], const uint64_t y[8])
+adx_sqr8(uint64_t *t, const uint64_t x[8])
 {
-	__asm__ volatile(MCX_ADX_MUL8x8 : : "r"(t), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
+	__asm__ volatile(MCX_ADX_SQR8 : : "r"(t), "r"(x) : MCX_ADX_REDC_CLOBBERS);
 }
 
 static inline ADX __attribute__((always_inline)) void
-adx_mul8x8_16(uint64_t *t, const uint64_t x[8], const uint64_t y[8])
+adx_sqr8_16(uint64_t *t, const uint64_t x[8])
 {
-	__asm__ volatile(MCX_ADX_MUL8x8_16 : : "r"(t), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
+	__asm__ volatile(MCX_ADX_SQR8_16 : : "r"(t), "r"(x) : MCX_ADX_REDC_CLOBBERS);
 }
 
 /* t[0..24] += x[0..7] * y[0..15], t[0..15] valid on entry (t = buf + 8) */
@@ -175,27 +175,15 @@ adx_mulacc8x9(uint64_t *t, const uint64_t x[8], const uint64_t y[9])
 
 /*
  * r = t m^-1 2^-1024 mod m for t = buf[0..31] < m 2^1024 (buf[32] = 0): the
- * reduction rows leave buf[16..32] < 2m, then one masked subtraction.
+ * reduction rows leave buf[16..32] < 2m, the masked subtraction of m (cmov)
+ * leaves the result in buf[16..31].
  */
 static inline ADX __attribute__((always_inline)) void
 adx_redc(uint64_t r[N16], uint64_t buf[ADX_BUF], const uint64_t m[N16], uint64_t n0)
 {
-	uint64_t s[N16], keep;
-	unsigned long long x;
-	unsigned char bw = 0;
-
 	buf[MCX_ADX_N0 / 8] = n0;
 	__asm__ volatile(MCX_ADX_REDC : : "r"(buf), "r"(m) : MCX_ADX_REDC_CLOBBERS);
-#pragma GCC unroll 16
-	for (int i = 0; i < N16; i++) {
-		bw = _subborrow_u64(bw, buf[N16 + i], m[i], &x);
-		s[i] = x;
-	}
-	/* keep buf[16..31] when it is < m and buf[32] (the carry) is 0 */
-	keep = 0 - ((uint64_t)bw & (buf[2 * N16] ^ 1));
-#pragma GCC unroll 16
-	for (int i = 0; i < N16; i++)
-		r[i] = (buf[N16 + i] & keep) | (s[i] & ~keep);
+	memcpy(r, buf + N16, N16 * sizeof(uint64_t));
 }
 
 ADX void mcx_mont16_mul_adx(uint64_t r[N16], const uint64_t a[N16], const uint64_t b[N16],
@@ -221,8 +209,8 @@ ADX void mcx_mont16_sqr_adx(uint64_t r[N16], const uint64_t a[N16], const uint64
 		d[i] = (a[8 + i] << 1) | (i > 0 ? a[7 + i] >> 63 : 0);
 	d[8] = a[15] >> 63;
 	buf[MCX_ADX_Z / 8] = 0;
-	adx_mul8x8(buf, a, a);
-	adx_mul8x8_16(buf + N16, a + 8, a + 8);
+	adx_sqr8(buf, a);
+	adx_sqr8_16(buf + N16, a + 8);
 	buf[2 * N16] = 0;
 	adx_mulacc8x9(buf + 8, a, d);
 	adx_redc(r, buf, m, n0);
