@@ -9,3 +9,11 @@ $(BENCH_CRYPTO): $(call objs,bench/bench_crypto.c) $(LIBMCXCRYPTO) $(LIBMCXCOMMO
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs wolfssl 2>/dev/null || echo -lwolfssl) \
 		$(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto) $(LDLIBS)
+
+# bench_mont: the 1024-bit Montgomery kernels alone (ns/op, portable and ADX).
+BENCH_MONT := $(B)/bench/bench_mont
+BENCH_PROGRAMS += $(BENCH_MONT)
+
+$(BENCH_MONT): $(call objs,bench/bench_mont.c) $(LIBMCXCRYPTO) $(LIBMCXCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto) $(LDLIBS)

@@ -132,110 +132,88 @@ void mcx_mont16_sqr_portable(uint64_t r[N16], const uint64_t a[N16], const uint6
 
 #define ADX __attribute__((target("bmi2,adx")))
 
-/* out[0..23] = x[0..7] * y[0..15] */
+/*
+ * The working buffer of one product: t[0..32] the accumulator, then the
+ * kernels' own words (CY, n0, mu[0..15], a zero Z; offsets MCX_ADX_CY, _N0,
+ * _MU, _Z).
+ */
+#define ADX_BUF (MCX_ADX_Z / 8 + 1)
+
+/* t[0..23] = x[0..7] * y[0..15] */
 static inline ADX __attribute__((always_inline)) void
-adx_mul8x16(uint64_t out[24], const uint64_t x[8], const uint64_t y[16])
+adx_mul8x16(uint64_t *t, const uint64_t x[8], const uint64_t y[16])
 {
-	__asm__ volatile(MCX_ADX_MUL8x16 : : "r"(out), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
+	__asm__ volatile(MCX_ADX_MUL8x16 : : "r"(t), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
 }
 
-/* out[0..15] = x[0..7] * y[0..7] */
+/* t[0..15] = x[0..7]^2 (t = buf), t[16..31] = x^2 (t = buf + 16) */
 static inline ADX __attribute__((always_inline)) void
-adx_mul8x8(uint64_t out[16], const uint64_t x[8], const uint64_t y[8])
+adx_sqr8(uint64_t *t, const uint64_t x[8])
 {
-	__asm__ volatile(MCX_ADX_MUL8x8 : : "r"(out), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
+	__asm__ volatile(MCX_ADX_SQR8 : : "r"(t), "r"(x) : MCX_ADX_REDC_CLOBBERS);
+}
+
+static inline ADX __attribute__((always_inline)) void
+adx_sqr8_16(uint64_t *t, const uint64_t x[8])
+{
+	__asm__ volatile(MCX_ADX_SQR8_16 : : "r"(t), "r"(x) : MCX_ADX_REDC_CLOBBERS);
+}
+
+/* t[0..24] += x[0..7] * y[0..15], t[0..15] valid on entry (t = buf + 8) */
+static inline ADX __attribute__((always_inline)) void
+adx_mulacc8x16(uint64_t *t, const uint64_t x[8], const uint64_t y[16])
+{
+	__asm__ volatile(MCX_ADX_MULACC8x16 : : "r"(t), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
+}
+
+/* t[0..24] += x[0..7] * y[0..8], t[0..24] valid on entry (t = buf + 8) */
+static inline ADX __attribute__((always_inline)) void
+adx_mulacc8x9(uint64_t *t, const uint64_t x[8], const uint64_t y[9])
+{
+	__asm__ volatile(MCX_ADX_MULACC8x9 : : "r"(t), "r"(x), "r"(y) : MCX_ADX_CLOBBERS);
 }
 
 /*
- * Eight reduction rows with m[0..7]: mu[0..7], and the window mu[8..15];
- * mu[16] holds n0 (a memory operand of its own would need a fourth register,
- * which instrumented builds with a frame pointer do not have).
+ * r = t m^-1 2^-1024 mod m for t = buf[0..31] < m 2^1024 (buf[32] = 0): the
+ * reduction rows leave buf[16..32] < 2m, the masked subtraction of m (cmov)
+ * leaves the result in buf[16..31].
  */
 static inline ADX __attribute__((always_inline)) void
-adx_red8(const uint64_t t[8], const uint64_t m[8], uint64_t mu[17])
+adx_redc(uint64_t r[N16], uint64_t buf[ADX_BUF], const uint64_t m[N16], uint64_t n0)
 {
-	__asm__ volatile(MCX_ADX_RED8 : : "r"(t), "r"(m), "r"(mu) : MCX_ADX_CLOBBERS);
-}
-
-/*
- * Montgomery reduction of t (32 limbs, < m 2^1024): two stages of eight rows.
- * A stage on a 24- or 32-limb value v: the low half m[0..7] goes through the
- * register window (adx_red8: mu_0..7 and A = the window, at limb 8), the high
- * half m[8..15] as the product B = mu * m[8..15] (at limb 8); then
- * v' = v[8..] + A + B, which is v + sum mu_k m 2^(64k) shifted by 512 bits.
- */
-static inline ADX __attribute__((always_inline)) void
-adx_reduce(uint64_t r[N16], const uint64_t *t0, const uint64_t *t8, int t8len,
-	   const uint64_t *add8, int add8len, int twice, const uint64_t m[N16], uint64_t n0)
-{
-	uint64_t mu[17], b[16], v[24], w[16];
-	unsigned char c1, c2, c3, c4;
-	unsigned long long x;
-
-	/*
-	 * Stage 1: rows 0..7 on t (limbs 0..7: t0; limbs 8..31: t8 + add8, or
-	 * t8 + 2 add8 when twice) -> v (24 limbs).
-	 */
-	mu[16] = n0;
-	adx_red8(t0, m, mu);
-	adx_mul8x8(b, m + 8, mu);
-	c1 = c2 = c3 = c4 = 0;
-#pragma GCC unroll 24
-	for (int i = 0; i < 24; i++) {
-		c1 = _addcarry_u64(c1, i < t8len ? t8[i] : 0, i < 8 ? mu[8 + i] : 0, &x);
-		c2 = _addcarry_u64(c2, x, i < 16 ? b[i] : 0, &x);
-		c3 = _addcarry_u64(c3, x, i < add8len ? add8[i] : 0, &x);
-		if (twice)
-			c4 = _addcarry_u64(c4, x, i < add8len ? add8[i] : 0, &x);
-		v[i] = x;
-	}
-	/* Stage 2: rows 8..15 on v -> w (16 limbs) + carry. */
-	adx_red8(v, m, mu);
-	adx_mul8x8(b, m + 8, mu);
-	c1 = c2 = 0;
-#pragma GCC unroll 16
-	for (int i = 0; i < 16; i++) {
-		c1 = _addcarry_u64(c1, v[8 + i], i < 8 ? mu[8 + i] : 0, &x);
-		c2 = _addcarry_u64(c2, x, b[i], &x);
-		w[i] = x;
-	}
-	{
-		uint64_t s[N16], keep;
-		unsigned char bw = 0;
-#pragma GCC unroll 16
-		for (int i = 0; i < N16; i++) {
-			bw = _subborrow_u64(bw, w[i], m[i], &x);
-			s[i] = x;
-		}
-		/* keep w when w < m and no carry out (w + carry 2^1024 < 2m). */
-		keep = 0 - ((uint64_t)bw & (uint64_t)((c1 | c2) ^ 1));
-#pragma GCC unroll 16
-		for (int i = 0; i < N16; i++)
-			r[i] = (w[i] & keep) | (s[i] & ~keep);
-	}
+	buf[MCX_ADX_N0 / 8] = n0;
+	__asm__ volatile(MCX_ADX_REDC : : "r"(buf), "r"(m) : MCX_ADX_REDC_CLOBBERS);
+	memcpy(r, buf + N16, N16 * sizeof(uint64_t));
 }
 
 ADX void mcx_mont16_mul_adx(uint64_t r[N16], const uint64_t a[N16], const uint64_t b[N16],
 			    const uint64_t m[N16], uint64_t n0)
 {
-	uint64_t lo[24], hi[24];
+	uint64_t buf[ADX_BUF];
 
-	/* a b = lo + hi 2^512, the sum folded into the first reduction stage */
-	adx_mul8x16(lo, a, b);
-	adx_mul8x16(hi, a + 8, b);
-	adx_reduce(r, lo, lo + 8, 16, hi, 24, 0, m, n0);
+	/* a b = aL b + aH b 2^512: the second strip accumulates onto the first */
+	buf[MCX_ADX_Z / 8] = 0;
+	adx_mul8x16(buf, a, b);
+	adx_mulacc8x16(buf + 8, a + 8, b);
+	adx_redc(r, buf, m, n0);
 }
 
 ADX void mcx_mont16_sqr_adx(uint64_t r[N16], const uint64_t a[N16], const uint64_t m[N16],
 			    uint64_t n0)
 {
-	uint64_t t[2 * N16], lh[16];
+	uint64_t buf[ADX_BUF], d[9];
 
-	/* a^2 = aL^2 + aH^2 2^1024 (t) + 2 aL aH 2^512, folded into the reduction */
-	adx_mul8x8(t, a, a);
-	adx_mul8x8(t + 16, a + 8, a + 8);
-	adx_mul8x8(lh, a, a + 8);
-	adx_reduce(r, t, t + 8, 24, lh, 16, 1, m, n0);
+	/* a^2 = aL^2 + aH^2 2^1024 + aL (2 aH) 2^512, 2 aH a 9-limb multiplier */
+#pragma GCC unroll 8
+	for (int i = 0; i < 8; i++)
+		d[i] = (a[8 + i] << 1) | (i > 0 ? a[7 + i] >> 63 : 0);
+	d[8] = a[15] >> 63;
+	buf[MCX_ADX_Z / 8] = 0;
+	adx_sqr8(buf, a);
+	adx_sqr8_16(buf + N16, a + 8);
+	buf[2 * N16] = 0;
+	adx_mulacc8x9(buf + 8, a, d);
+	adx_redc(r, buf, m, n0);
 }
 #endif
 

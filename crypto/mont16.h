@@ -9,7 +9,8 @@
  *     so the build needs no -march flag, and chosen at run time with
  *     __builtin_cpu_supports() (mcx_mont16_init()).
  * Both are constant time: a fixed instruction sequence, no branch on or
- * memory index by a value, the final subtraction of m by masking.
+ * memory index by a value, the final subtraction of m by masking (portable)
+ * or cmov (ADX).
  * Inputs must be < m (fully reduced); r may alias a or b.
  *
  * SPDX-License-Identifier: Apache-2.0

@@ -74,7 +74,8 @@ static void pick(const struct mcx_mont *c, uint64_t a[16], int kind)
 		if (kind % 5 == 0)            /* long runs of ones: carries through many limbs */
 			for (int i = 4; i < 15; i++)
 				t[i] = ~(uint64_t)0;
-		t[15] %= c->m[15] + 1;        /* <= the top limb of m */
+		if (c->m[15] != ~(uint64_t)0)
+			t[15] %= c->m[15] + 1;        /* <= the top limb of m */
 	} while (!mcx_ct_limbs_lt(t, c->m, 16));
 	memcpy(a, t, 128);
 }
@@ -113,6 +114,11 @@ static void check_modulus(const char *hex)
 			memcpy(s, a, 128);
 			mcx_mont16_sqr_adx(s, s, c.m, c.n0);
 			bad += memcmp(r, ref, 128) != 0 || memcmp(s, sref, 128) != 0;
+			memcpy(r, a, 128);                    /* r == a */
+			mcx_mont16_mul_adx(r, r, b, c.m, c.n0);
+			memcpy(s, a, 128);                    /* r == a == b */
+			mcx_mont16_mul_adx(s, s, s, c.m, c.n0);
+			bad += memcmp(r, ref, 128) != 0 || memcmp(s, sref, 128) != 0;
 		}
 #endif
 		bad += !mcx_ct_limbs_lt(ref, c.m, 16);
@@ -130,6 +136,36 @@ TEST(mont16_mul_sqr_mod_p)
 TEST(mont16_mul_sqr_mod_q)
 {
 	check_modulus(V6508_q);
+}
+
+/*
+ * Moduli that push the carries: 2^1024 - 1, 2^1024 - 2^512 - 1, long runs of
+ * ones and random odd ones with the top bit set (every kernel row and the
+ * final subtraction at their bounds, results near m).
+ */
+TEST(mont16_mul_sqr_other_moduli)
+{
+	char hex[257];
+
+	for (int k = 0; k < 6; k++) {
+		uint8_t mb[128];
+		rand_or_die(mb, sizeof(mb));
+		if (k == 0)
+			memset(mb, 0xff, sizeof(mb));
+		if (k == 1) {
+			memset(mb, 0xff, sizeof(mb));
+			mb[63] = 0xfe;                    /* 2^1024 - 2^512 - 1 */
+		}
+		if (k == 2)
+			memset(mb + 8, 0xff, 100);
+		if (k == 3)
+			memset(mb, 0x80, 1), memset(mb + 1, 0, 120);
+		mb[0] |= 0x80;
+		mb[127] |= 1;
+		for (int i = 0; i < 128; i++)
+			sprintf(hex + 2 * i, "%02x", mb[i]);
+		check_modulus(hex);
+	}
 }
 
 /* Known products: (p-1)^2 = 1, 1 * 1 = 1 (Montgomery form), x * 0 = 0. */
@@ -448,6 +484,7 @@ int main(void)
 	RUN(mont16_mul_sqr_mod_p);
 	RUN(mont16_mul_sqr_mod_q);
 	RUN(mont16_edge_products);
+	RUN(mont16_mul_sqr_other_moduli);
 	RUN(rfc6508_portable_blinded);
 	RUN(rfc6508_portable_fermat);
 	RUN(rfc6508_adx_blinded);
