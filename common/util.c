@@ -277,3 +277,21 @@ int mcx_utf8_valid(const char *s, size_t len)
 	}
 	return 1;
 }
+
+void mcx_utf8_repair(char *s)
+{
+	size_t len, i = 0;
+
+	if (s == NULL)
+		return;
+	len = strlen(s);
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		if (n != 0 && n <= len - i && mcx_utf8_valid(s + i, n)) {
+			i += n;
+			continue;
+		}
+		s[i++] = '?';   /* a stray or cut byte (snprintf truncation, a parser's quote of raw input) */
+	}
+}

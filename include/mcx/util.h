@@ -41,5 +41,9 @@ MCX_RESULT mcx_time_parse(const char *text, int64_t *t);
 
 /* A valid UTF-8 string of exactly len bytes without NUL. */
 int mcx_utf8_valid(const char *s, size_t len);
+/* In place: every byte of s that does not start a valid UTF-8 sequence
+ * (a sequence cut by truncation, a raw byte quoted from bad input) becomes
+ * '?', so s can go into JSON text. */
+void mcx_utf8_repair(char *s);
 
 #endif /* MCX_UTIL_H */

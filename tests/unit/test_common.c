@@ -221,6 +221,25 @@ TEST(utf8_validation)
 	CHECK(!mcx_utf8_valid("a\0b", 3));
 }
 
+/* mcx_utf8_repair: what goes into JSON text is valid UTF-8, valid input is kept */
+TEST(utf8_repair)
+{
+	char ok[] = "sip:\xc3\xa9t\xc3\xa9@a.example \xf0\x9f\x98\x80";
+	char cut[] = "caller may not sign as 'sip:\xc3\xa9\xc3";      /* cut inside a character */
+	char raw[] = "invalid escape near '\"js\\\xce\x92\xff\xc0\xaf'";
+	char copy[sizeof(ok)];
+
+	memcpy(copy, ok, sizeof(ok));
+	mcx_utf8_repair(ok);
+	CHECK_EQ_STR(ok, copy);
+	mcx_utf8_repair(cut);
+	CHECK_EQ_STR(cut, "caller may not sign as 'sip:\xc3\xa9?");
+	mcx_utf8_repair(raw);
+	CHECK(mcx_utf8_valid(raw, strlen(raw)));
+	CHECK_EQ_STR(raw, "invalid escape near '\"js\\\xce\x92?\?\?'");   /* \? : no trigraph */
+	mcx_utf8_repair(NULL);
+}
+
 TEST(time_format_and_parse)
 {
 	char text[21];
@@ -271,6 +290,7 @@ int main(void)
 	RUN(base64url_rejects_other_forms);
 	RUN(hex_roundtrip);
 	RUN(utf8_validation);
+	RUN(utf8_repair);
 	RUN(time_format_and_parse);
 	RUN(error_table_is_complete);
 	RUN(consttime_compare);

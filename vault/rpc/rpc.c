@@ -27,6 +27,11 @@ int rpc_fail(struct rpc_call *call, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(call->error_detail, sizeof(call->error_detail), fmt, ap);
 	va_end(ap);
+	/* the sentence goes into JSON: a multi-byte character cut by the
+	 * truncation above, or raw bytes a parser quoted from the request
+	 * (jansson's "invalid UTF-8 near '…'"), must not make the answer
+	 * unbuildable (found by fuzz_rpc) */
+	mcx_utf8_repair(call->error_detail);
 	return err;
 }
 
@@ -39,6 +44,7 @@ void rpc_audit_key(struct rpc_call *call, const char *purpose, uint32_t version)
 void rpc_audit_subject(struct rpc_call *call, const char *subject)
 {
 	snprintf(call->audit.subject, sizeof(call->audit.subject), "%s", subject != NULL ? subject : "");
+	mcx_utf8_repair(call->audit.subject);   /* a long URI cut inside a character */
 }
 
 void rpc_audit_external(struct rpc_call *call, const char *kms_uri)
