@@ -57,6 +57,7 @@ void rpc_audit_external(struct rpc_call *call, const char *kms_uri)
 		if (strcmp(call->audit.external_kms[i], kms_uri) == 0)
 			return;
 	snprintf(call->audit.external_storage[n], sizeof(call->audit.external_storage[n]), "%s", kms_uri);
+	mcx_utf8_repair(call->audit.external_storage[n]);
 	call->audit.external_kms[n] = call->audit.external_storage[n];
 	call->audit.external_count++;
 }
