@@ -11,6 +11,14 @@ set -u
 . "$(dirname "$0")/../lib/checks.sh"
 B=${B:-build}
 
+# once, with the normal build: the sanitizer build runs the same programs
+# on the CPU's path, and the kernels are compared path against path under
+# ASan by test_crypto_fast
+case "$B" in *asan*)
+	skipped "mul-paths: runs with the normal build (test_crypto_fast compares the kernels under ASan)"
+	checks_summary mul-paths
+	exit $? ;;
+esac
 # run-all.sh runs these programs on the path the CPU picks (ADX where the CPU
 # has ADX and BMI2); here the other one, forced
 adx=0
