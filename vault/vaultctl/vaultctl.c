@@ -763,31 +763,14 @@ out:
 	return ret;
 }
 
-/* A command that is one call: params from its rows, text by its printer. */
-static int cmd_call(struct ctx *ctx, int argc, char **argv)
-{
-	json_t *params = NULL, *res = NULL;
-	int ret;
-
-	if ((ret = parse_command(ctx, argc, argv, &params)) != 0)
-		return ret;
-	if ((ret = call(ctx, ctx->cmd->methods, json_incref(params), &res)) != 0)
-		goto out;
-	if (ctx->json || ctx->cmd->print == NULL)
-		print_json(res);
-	if (ctx->cmd->print != NULL && ctx->cmd->print(params, res, !ctx->json) != 0)
-		ret = EXIT_VAULT;
-out:
-	json_decref(params);
-	json_decref(res);
-	return ret;
-}
-
-/* A list method that answers a page at a time ({"groups":[...], "next":
- * cursor}): without --limit or --after the operator wants everything, so
- * every page is fetched and joined into the first; with either, one page
- * (and the printer's "more:" hint). */
-static int cmd_call_pages(struct ctx *ctx, int argc, char **argv)
+/*
+ * A command that is one call: params from its rows, text by its printer.
+ * follow_pages: the method answers a page at a time ({"groups":[...],
+ * "next": cursor}); without --limit or --after the operator wants
+ * everything, so every page is fetched and joined into the first; with
+ * either, one page (and the printer's "more:" hint).
+ */
+static int call_and_print(struct ctx *ctx, int argc, char **argv, int follow_pages)
 {
 	json_t *params = NULL, *res = NULL, *more = NULL, *req;
 	const char *array = "groups";
@@ -797,7 +780,7 @@ static int cmd_call_pages(struct ctx *ctx, int argc, char **argv)
 		return ret;
 	if ((ret = call(ctx, ctx->cmd->methods, json_incref(params), &res)) != 0)
 		goto out;
-	while (json_object_get(params, "limit") == NULL && json_object_get(params, "after") == NULL &&
+	while (follow_pages && json_object_get(params, "limit") == NULL && json_object_get(params, "after") == NULL &&
 	       json_is_string(json_object_get(res, "next"))) {
 		if ((req = json_deep_copy(params)) == NULL || json_object_set(req, "after", json_object_get(res, "next")) != 0) {
 			json_decref(req);
@@ -822,6 +805,16 @@ out:
 	json_decref(params);
 	json_decref(res);
 	return ret;
+}
+
+static int cmd_call(struct ctx *ctx, int argc, char **argv)
+{
+	return call_and_print(ctx, argc, argv, 0);
+}
+
+static int cmd_call_pages(struct ctx *ctx, int argc, char **argv)
+{
+	return call_and_print(ctx, argc, argv, 1);
 }
 
 /* --- commands ----------------------------------------------------------- */
