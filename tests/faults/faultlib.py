@@ -61,6 +61,42 @@ class Client:
         self.sock.close()
 
 
+def spawn_vaultd(b, conf, sock, log, env=None, wait=True):
+    """Starts b/vaultd -f -c conf, output appended to log; with wait, until
+    it answers vault.status on sock (30 s).  (proc, ready)."""
+    logf = open(log, "ab")
+    proc = subprocess.Popen([os.path.join(b, "vaultd"), "-f", "-c", conf], stdout=logf, stderr=logf, env=env)
+    logf.close()
+    if not wait:
+        return proc, True
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return proc, False
+        try:
+            c = Client(sock, 2)
+            c.call("vault.status")
+            c.close()
+            return proc, True
+        except (OSError, RpcError, ConnectionError, ValueError):
+            time.sleep(0.05)
+    return proc, False
+
+
+def stop_vaultd(proc, sig=signal.SIGTERM):
+    """Stops vaultd with sig (SIGKILL after 30 s); its exit status (negative:
+    killed by a signal), None when there was none."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 class Suite:
     def __init__(self, name):
         self.name = name
@@ -142,40 +178,16 @@ class Vault:
     def start(self, wait=True):
         if os.path.exists(self.sock):
             os.unlink(self.sock)
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([os.path.join(self.b, "vaultd"), "-f", "-c",
-                                      os.path.join(self.dir, "vault.conf")],
-                                     stdout=logf, stderr=logf)
-        logf.close()
-        if not wait:
-            return True
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                c = Client(self.sock, 2)
-                c.call("vault.status")
-                c.close()
-                return True
-            except (OSError, RpcError, ConnectionError, ValueError):
-                time.sleep(0.05)
-        return False
+        self.proc, ready = spawn_vaultd(self.b, os.path.join(self.dir, "vault.conf"), self.sock, self.log,
+                                        wait=wait)
+        return ready
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM):
         """Stops vaultd; its exit status (negative: killed by a signal)."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        rc = stop_vaultd(self.proc, sig)
         self.proc = None
         return rc
 

@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from faultlib import Client, RpcError, Suite  # noqa: E402
+from faultlib import Client, RpcError, Suite, spawn_vaultd, stop_vaultd  # noqa: E402
 
 B = os.environ["B"]
 DIR = os.environ["HARNESS_DIR"]
@@ -80,33 +80,11 @@ class Node:
     def start(self, extra_env=None):
         env = dict(self.env)
         env.update(extra_env or {})
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([os.path.join(B, "vaultd"), "-f", "-c", self.conf], stdout=logf, stderr=logf,
-                                     env=env)
-        logf.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                c = Client(self.sock, 2)
-                c.call("vault.status")
-                c.close()
-                return True
-            except (OSError, RpcError, ConnectionError, ValueError):
-                time.sleep(0.05)
-        return False
+        self.proc, ready = spawn_vaultd(B, self.conf, self.sock, self.log, env)
+        return ready
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        rc = stop_vaultd(self.proc, sig)
         self.proc = None
         return rc
 
