@@ -99,7 +99,7 @@ check "domain show shows destroy_at" \
 	"\"\$V\" --json domain show $D | tr -d ' \n' | grep -Eq '\"kid\":\"$D/sign/1\",\"destroy_at\":\"[0-9T:-]+Z\"'"
 check "the scheduled version's private key is still in the token" "has_private 1"
 check "a signature of the scheduled version still verifies" \
-	"\"\$V\" verify $D '$sig1' '$T/data' --kid $D/sign/1 | grep -q '^valid $D/sign/1\$'"
+	"\"\$V\" verify $D --kid $D/sign/1 -- '$sig1' '$T/data' | grep -q '^valid $D/sign/1\$'"
 first=$(field 1 destroy_at)
 sleep 1
 "$V" key retire $D sign 1 >/dev/null 2>&1
@@ -114,7 +114,7 @@ sleep 5
 check "5 s after the cancel: still verify-only" "[ \"\$(field 1 state)\" = verify-only ]"
 check "5 s after the cancel: the private key is still in the token" "has_private 1"
 check "5 s after the cancel: the signature still verifies" \
-	"\"\$V\" verify $D '$sig1' '$T/data' --kid $D/sign/1 | grep -q '^valid'"
+	"\"\$V\" verify $D --kid $D/sign/1 -- '$sig1' '$T/data' | grep -q '^valid'"
 
 # --- a schedule carried out by vaultd itself -------------------------------------
 "$V" key retire $D sign 1 >/dev/null || not_ok "second schedule of version 1"
@@ -124,7 +124,7 @@ check "key list: version 1 retired, no destroy_at" \
 check "version 1's private key is gone from the token" "! has_private 1 && private_keys | grep -qx mcxvault/$D/sign/2"
 check "version 1's public key is still served" "\"\$V\" pubkey $D --version 1 | grep -q 'BEGIN PUBLIC KEY'"
 check "version 1's old signature still verifies" \
-	"\"\$V\" verify $D '$sig1' '$T/data' --kid $D/sign/1 | grep -q '^valid $D/sign/1\$'"
+	"\"\$V\" verify $D --kid $D/sign/1 -- '$sig1' '$T/data' | grep -q '^valid $D/sign/1\$'"
 intent=$(grep '"type":"intent"' "$AUDIT" | grep '"method":"key.retire"' | grep '"destroy_at":' | tail -n 1)
 check "audit: an intent record of the automatic destruction (vaultd's pid, no role)" \
 	"echo '$intent' | grep -q '\"caller\":{\"pid\":$HARNESS_PID,\"roles\":\[\]'"
@@ -166,7 +166,7 @@ check "... and the schedule fires" "wait_retired 4"
 meta_settles() { i=0; until [ "$(meta_count 4)" -eq 1 ]; do i=$((i + 1)); [ $i -gt 50 ] && return 1; sleep 0.1; done; }
 check "exactly one meta object for version 4 once vaultd's housekeeping ran" "meta_settles"
 check "... version 4's signature still verifies after its destruction" \
-	"\"\$V\" verify $D '$sig3' '$T/data' --kid $D/sign/4 | grep -q '^valid $D/sign/4\$'"
+	"\"\$V\" verify $D --kid $D/sign/4 -- '$sig3' '$T/data' | grep -q '^valid $D/sign/4\$'"
 
 # --- --now -----------------------------------------------------------------------
 out=$("$V" key retire $D sign 3 --now 2>&1)
