@@ -196,6 +196,15 @@ void mcx_mont_pow_public(const struct mcx_mont *ctx, uint64_t *r, const uint64_t
 /* r = a^-1 (Montgomery form) for a prime modulus, by Fermat: a^(m-2); 0 -> 0. */
 void mcx_mont_inv(const struct mcx_mont *ctx, uint64_t *r, const uint64_t *a);
 
+/*
+ * r = a^-1 R mod m (Montgomery form of the inverse) for a PUBLIC plain
+ * 0 < a < m: Kaliski's almost Montgomery inverse (IEEE Trans. Computers 44(8),
+ * 1995), variable time — its branches and shifts follow a.  Only for values
+ * that are public or blinded (crypto/sakke.c inv_blinded).  -1 if a = 0 or a
+ * has no inverse (r then undefined).
+ */
+int mcx_mont_inv_public(const struct mcx_mont *ctx, uint64_t *r, const uint64_t *a);
+
 /* Big-endian octets <-> n limbs.  from_bytes returns -1 if len > 8n. */
 int mcx_limbs_from_bytes(uint64_t *r, size_t n, const uint8_t *in, size_t len);
 void mcx_limbs_to_bytes(uint8_t *out, size_t len, const uint64_t *a, size_t n);

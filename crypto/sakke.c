@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bn.h>
 #include <openssl/rand.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -65,6 +64,12 @@ struct jac {
 #define COMB_M 4
 #define COMB_N (1 << COMB_T)
 #define COMB_D 43                       /* ceil(1024 / (COMB_T COMB_M)) */
+/*
+ * P also has a comb with teeth COMB_D_ID bits apart for the public [b]P of an
+ * identifier b of at most COMB_T COMB_M COMB_D_ID = 264 bits (a TS 33.180 UID
+ * is 256): 10 doublings and 44 additions instead of 42 and 43 (issue 11).
+ */
+#define COMB_D_ID 11
 
 struct pt_comb {
 	struct apt e[COMB_M][COMB_N];   /* affine; e[j][0] (the point at infinity) unused */
@@ -85,12 +90,11 @@ struct mcx_sakke_params {
 	uint64_t q[NL], q2[NL], q4[NL], qm1[NL];
 	unsigned qbits;
 	struct pt_comb Pc;       /* comb for P */
+	struct pt_comb Pid;      /* comb for P, teeth COMB_D_ID apart (public identifiers) */
 	struct g_comb gc;        /* comb for g */
 	int8_t naf[MCX_MONT_MAX_LIMBS * 64 + 1];   /* NAF of q - 1, digit i for 2^i */
 	unsigned naf_len;        /* digits (the top one is 1) */
 	size_t naf_steps;        /* Miller lines: naf_len - 1 doublings + non-zero digits below the top */
-	BIGNUM *pbn, *qbn;       /* p and q for the blinded inversion */
-	uint64_t p3[NL], q3[NL]; /* R^3 mod p, R^3 mod q */
 	/*
 	 * The one mutable part: the public-key contexts of the last Z_CACHE Z
 	 * values used through the byte-oriented API, most recent first
@@ -206,22 +210,20 @@ static inline void fsub(const struct mcx_sakke_params *s, fe *r, const fe *a, co
 }
 
 /*
- * r = a^-1 (Montgomery form in and out) modulo p or q, blinded: with v = V R
- * uniformly random, e = a v R^-1 = A V R is independent of a, so inverting it
- * with the variable-time (BN_FLG_CONSTTIME, binary) BN_mod_inverse leaks
- * nothing about a; then a^-1 R = e^-1 v R = mont(mont(e^-1, R^3), v).
- * About 60 us instead of 250 us for a^(m-2).  Falls back to Fermat (constant
- * time) if the random source or BN fails, and for a = 0 (r = 0).
+ * r = a^-1 (Montgomery form in and out) modulo p or q, blinded: with v
+ * uniformly random in [0, m), e = mont(a, v) = a v R^-1 is independent of a,
+ * so inverting e with the variable-time binary mcx_mont_inv_public (crypto/
+ * mont.c) leaks nothing about a; then a^-1 R = mont(mont(e^-1 R, R^2), v).
+ * About 0.2 M instructions instead of 2 M for a^(m-2) (and 1 M for OpenSSL's
+ * binary BN_mod_inverse, which this replaced: issue 11).  Falls back to Fermat
+ * (constant time) if the random source fails, and for a = 0 (r = 0).
  */
 int mcx_sakke_inv_fermat;
 
-static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uint64_t r3[NL],
-			uint64_t r[NL], const uint64_t a[NL])
+static void inv_blinded(const struct mcx_mont *ctx, uint64_t r[NL], const uint64_t a[NL])
 {
 	uint8_t buf[128];
 	uint64_t v[NL], e[NL], t[NL];
-	BN_CTX *bctx = NULL;
-	BIGNUM *E = NULL;
 	int ok = 0;
 
 	if (!mcx_sakke_inv_fermat && RAND_priv_bytes(buf, sizeof(buf)) == 1) {
@@ -232,28 +234,19 @@ static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uin
 		borrow = mcx_limbs_sub(t, v, ctx->m, NL);
 		mcx_ct_select(v, v, t, 0 - borrow, NL);                   /* v < m */
 		mcx_mont16_mul(e, a, v, ctx->m, ctx->n0);
-		mcx_limbs_to_bytes(buf, sizeof(buf), e, NL);
 		/* Public check (blinding): e is uniform and independent of a, so
-		 * BN's branches and table look-ups on it reveal nothing. */
-		mcx_ct_public(buf, sizeof(buf));
-		bctx = BN_CTX_secure_new();
-		E = BN_bin2bn(buf, sizeof(buf), NULL);
-		if (bctx != NULL && E != NULL && !BN_is_zero(E)) {   /* e = 0 iff a = 0 or v = 0 */
-			BN_set_flags(E, BN_FLG_CONSTTIME);
-			ok = BN_mod_inverse(E, E, mbn, bctx) != NULL &&
-			     BN_bn2binpad(E, buf, sizeof(buf)) == (int)sizeof(buf);
-		}
+		 * the inversion's branches on it reveal nothing.  e = 0 iff a = 0
+		 * or v = 0: Fermat below. */
+		mcx_ct_public(e, sizeof(e));
+		ok = mcx_mont_inv_public(ctx, t, e) == 0;
 	}
 	if (ok) {
-		(void)mcx_limbs_from_bytes(e, NL, buf, sizeof(buf));
-		mcx_mont16_mul(t, e, r3, ctx->m, ctx->n0);
+		mcx_mont16_mul(t, t, ctx->rr, ctx->m, ctx->n0);
 		mcx_ct_taint(t, sizeof(t), a, NL * sizeof(a[0]));   /* a^-1 is as secret as a */
 		mcx_mont16_mul(r, t, v, ctx->m, ctx->n0);
 	} else {
 		mcx_mont16_inv(ctx, r, a);
 	}
-	BN_clear_free(E);
-	BN_CTX_free(bctx);
 	mcx_crypto_wipe(buf, sizeof(buf));
 	mcx_crypto_wipe(v, sizeof(v));
 	mcx_crypto_wipe(e, sizeof(e));
@@ -262,7 +255,7 @@ static void inv_blinded(const struct mcx_mont *ctx, const BIGNUM *mbn, const uin
 
 static void finv(const struct mcx_sakke_params *s, fe *r, const fe *a)
 {
-	inv_blinded(&s->fp, s->pbn, s->p3, r->v, a->v);
+	inv_blinded(&s->fp, r->v, a->v);
 }
 
 static void fone(const struct mcx_sakke_params *s, fe *r)
@@ -517,15 +510,20 @@ static void pt_madd(const struct mcx_sakke_params *s, struct ppt *r, const struc
 }
 
 /* The comb digit of k for table j and column col (positions public, value secret). */
-static inline uint64_t comb_digit(const uint64_t k[NL], unsigned j, unsigned col)
+static inline uint64_t comb_digit_d(const uint64_t k[NL], unsigned j, unsigned col, unsigned d)
 {
 	uint64_t e = 0;
 	for (unsigned i = 0; i < COMB_T; i++) {
-		unsigned pos = (COMB_T * j + i) * COMB_D + col;
+		unsigned pos = (COMB_T * j + i) * d + col;
 		if (pos < 64 * NL)                        /* public */
 			e |= (uint64_t)mcx_limbs_bit(k, pos) << i;
 	}
 	return e;
+}
+
+static inline uint64_t comb_digit(const uint64_t k[NL], unsigned j, unsigned col)
+{
+	return comb_digit_d(k, j, col, COMB_D);
 }
 
 /*
@@ -563,11 +561,13 @@ static void ml_dbl(const struct mcx_sakke_params *s, struct jac *c, const struct
 
 /*
  * Builds the comb of a public point B of order q; -1 if an entry is infinity.
- * Public data, so the teeth [2^(43 k)]B come from the cheaper Jacobian
+ * (teeth spacing bits apart: COMB_D, or COMB_D_ID for P's identifier comb).
+ * Public data, so the teeth [2^(spacing k)]B come from the cheaper Jacobian
  * doubling (3 M + 5 S, not complete: fine for a point of odd order, never
  * infinity here) and are then moved to homogeneous coordinates.
  */
-static int pt_comb_build(const struct mcx_sakke_params *s, struct pt_comb *c, const struct apt *B)
+static int pt_comb_build(const struct mcx_sakke_params *s, struct pt_comb *c, const struct apt *B,
+			 unsigned spacing)
 {
 	struct ppt teeth[COMB_T * COMB_M], *pp = NULL;
 	struct jac jb;
@@ -587,7 +587,7 @@ static int pt_comb_build(const struct mcx_sakke_params *s, struct pt_comb *c, co
 	fone(s, &jb.Z);
 	for (unsigned i = 1; i < COMB_T * COMB_M; i++) {
 		fe z2;
-		for (unsigned d = 0; d < COMB_D; d++)
+		for (unsigned d = 0; d < spacing; d++)
 			ml_dbl(s, &jb, NULL, NULL, NULL);
 		fmul(s, &teeth[i].x, &jb.X, &jb.Z);   /* (X Z : Y : Z^3) */
 		teeth[i].y = jb.Y;
@@ -624,49 +624,49 @@ out:
 }
 
 /*
- * sel = c->e[j][e] by a masked scan of the whole table (all-zero for e = 0):
- * every entry is read, 16 octets at a time into register accumulators.
+ * out = entry idx of a table of n entries of size octets (a multiple of 128)
+ * by a masked scan of entries first..n-1 (idx secret): every entry is read,
+ * 16 octets at a time into eight register accumulators; all-zero when
+ * idx < first.
  */
-static inline void comb_select(struct apt *sel, const struct pt_comb *c, unsigned j, uint64_t e)
+static inline __attribute__((always_inline)) void ct_scan(void *out, const void *table, size_t size, size_t first, size_t n,
+			   uint64_t idx)
 {
-	uint64_t mask[COMB_N];
-	for (uint64_t i = 0; i < COMB_N; i++)
-		mask[i] = mcx_ct_is_zero64(i ^ e);
 #if defined(__SSE2__)
-	{
-		__m128i *out = (__m128i *)(void *)sel;
-		const struct apt *t = c->e[j];
-		for (size_t l = 0; l < sizeof(struct apt) / 16; l += 4) {
-			__m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
-			for (size_t i = 1; i < COMB_N; i++) {
-				const __m128i *in = (const __m128i *)(const void *)&t[i] + l;
-				__m128i m = _mm_set1_epi64x((long long)mask[i]);
-				a0 = _mm_or_si128(a0, _mm_and_si128(_mm_loadu_si128(in), m));
-				a1 = _mm_or_si128(a1, _mm_and_si128(_mm_loadu_si128(in + 1), m));
-				a2 = _mm_or_si128(a2, _mm_and_si128(_mm_loadu_si128(in + 2), m));
-				a3 = _mm_or_si128(a3, _mm_and_si128(_mm_loadu_si128(in + 3), m));
-			}
-			_mm_storeu_si128(out + l, a0);
-			_mm_storeu_si128(out + l + 1, a1);
-			_mm_storeu_si128(out + l + 2, a2);
-			_mm_storeu_si128(out + l + 3, a3);
+	for (size_t l = 0; l < size / 16; l += 8) {
+		__m128i a[8];
+#pragma GCC unroll 8
+		for (size_t v = 0; v < 8; v++)
+			a[v] = _mm_setzero_si128();
+		for (size_t i = first; i < n; i++) {
+			const __m128i *in = (const __m128i *)(const void *)((const uint8_t *)table + i * size) + l;
+			__m128i m = _mm_set1_epi64x((long long)mcx_ct_is_zero64(i ^ idx));
+#pragma GCC unroll 8
+			for (size_t v = 0; v < 8; v++)
+				a[v] = _mm_or_si128(a[v], _mm_and_si128(_mm_loadu_si128(in + v), m));
 		}
+#pragma GCC unroll 8
+		for (size_t v = 0; v < 8; v++)
+			_mm_storeu_si128((__m128i *)out + l + v, a[v]);
 	}
 #else
-	{
-		uint64_t acc[2 * NL] = { 0 };
-		for (uint64_t i = 1; i < COMB_N; i++) {
-			const uint64_t *restrict x = c->e[j][i].x.v, *restrict y = c->e[j][i].y.v;
-			for (size_t l = 0; l < NL; l++) {
-				acc[l] |= x[l] & mask[i];
-				acc[NL + l] |= y[l] & mask[i];
-			}
-		}
-		memcpy(sel->x.v, acc, sizeof(sel->x.v));
-		memcpy(sel->y.v, acc + NL, sizeof(sel->y.v));
+	uint64_t *o = out;
+	memset(out, 0, size);
+	for (size_t i = first; i < n; i++) {
+		const uint64_t *in = (const uint64_t *)(const void *)((const uint8_t *)table + i * size);
+		uint64_t m = mcx_ct_is_zero64(i ^ idx);
+		for (size_t l = 0; l < size / 8; l++)
+			o[l] |= in[l] & m;
 	}
 #endif
-	mcx_crypto_wipe(mask, sizeof(mask));
+}
+
+_Static_assert(sizeof(struct apt) % 128 == 0 && sizeof(fe) % 128 == 0, "ct_scan works in 128 octets");
+
+/* sel = c->e[j][e] by a masked scan of the whole table (all-zero for e = 0). */
+static inline void comb_select(struct apt *sel, const struct pt_comb *c, unsigned j, uint64_t e)
+{
+	ct_scan(sel, c->e[j], sizeof(struct apt), 1, COMB_N, e);
 }
 
 /*
@@ -775,12 +775,7 @@ static void g_pow_comb(const struct mcx_sakke_params *s, struct fp2 *out, const 
 			fp2_sqr(s, &acc, &acc);
 		for (unsigned j = 0; j < COMB_M; j++) {
 			uint64_t e = comb_digit(r, j, col);
-			memset(&t, 0, sizeof(t));
-			for (uint64_t i = 1; i < COMB_N; i++) {
-				uint64_t mask = mcx_ct_is_zero64(i ^ e);
-				for (size_t l = 0; l < NL; l++)
-					t.v[l] |= s->gc.t[j][i].v[l] & mask;
-			}
+			ct_scan(&t, s->gc.t[j], sizeof(fe), 1, COMB_N, e);
 			/* (a + b i)(1 + t i) = (a - b t) + (b + a t) i */
 			fmul(s, &u0, &acc.b, &t);
 			fmul(s, &u1, &acc.a, &t);
@@ -1173,8 +1168,7 @@ static int scalar_from_bytes(const struct mcx_sakke_params *s, uint64_t z[NL],
 	return mcx_ct_reveal(ok) ? 0 : -1;
 }
 
-static void pt_mul_comb_public(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
-			       const uint64_t k[NL]);
+static void pt_mul_p_public(const struct mcx_sakke_params *s, struct ppt *r, const uint64_t k[NL]);
 
 /*
  * [b]P + Z (b and Z public: the comb without masks, only the tables b
@@ -1185,7 +1179,7 @@ static void bp_plus_z(const struct mcx_sakke_params *s, struct ppt *r, const uin
 {
 	struct ppt Zp;
 	pt_from_affine(s, &Zp, Z);
-	pt_mul_comb_public(s, r, &s->Pc, b);
+	pt_mul_p_public(s, r, b);
 	pt_add(s, r, r, &Zp);
 }
 
@@ -1249,20 +1243,11 @@ MCX_RESULT mcx_sakke_params_new(struct mcx_sakke_params **out)
 	MCX_ENSURE(apt_on_curve(s, &s->P), MCX_ERR_INTERNAL);
 	MCX_ENSURE(mcx_crypto_unhex(SAKKE_G_HEX, buf, 128) == 0 &&
 		   fe_from_bytes(s, &s->g, buf) == 0, MCX_ERR_INTERNAL);
-	s->pbn = BN_new();
-	s->qbn = BN_new();
-	MCX_ENSURE_ALLOC(s->pbn);
-	MCX_ENSURE_ALLOC(s->qbn);
-	mcx_limbs_to_bytes(buf, 128, s->fp.m, NL);
-	MCX_ENSURE(BN_bin2bn(buf, 128, s->pbn) != NULL, MCX_ERR_ALLOC);
-	mcx_limbs_to_bytes(buf, 128, s->fq.m, NL);
-	MCX_ENSURE(BN_bin2bn(buf, 128, s->qbn) != NULL, MCX_ERR_ALLOC);
-	mcx_mont16_mul(s->p3, s->fp.rr, s->fp.rr, s->fp.m, s->fp.n0);
-	mcx_mont16_mul(s->q3, s->fq.rr, s->fq.rr, s->fq.m, s->fq.n0);
 	MCX_ENSURE(pthread_mutex_init(&s->lock, NULL) == 0, MCX_ERR_INTERNAL);
 	s->lock_ok = 1;
 	naf_compute(s);
-	MCX_ENSURE(pt_comb_build(s, &s->Pc, &s->P) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(pt_comb_build(s, &s->Pc, &s->P, COMB_D) == 0, MCX_ERR_INTERNAL);
+	MCX_ENSURE(pt_comb_build(s, &s->Pid, &s->P, COMB_D_ID) == 0, MCX_ERR_INTERNAL);
 	MCX_ENSURE(g_comb_build(s, &s->gc) == 0, MCX_ERR_INTERNAL);
 	*out = s;
 	s = NULL;
@@ -1278,8 +1263,6 @@ void mcx_sakke_params_free(struct mcx_sakke_params *params)
 		return;
 	for (size_t i = 0; i < Z_CACHE; i++)
 		free(params->cached[i]);   /* no user may be left: the caller frees params last */
-	BN_free(params->pbn);
-	BN_free(params->qbn);
 	if (params->lock_ok)
 		(void)pthread_mutex_destroy(&params->lock);
 	free(params);
@@ -1359,7 +1342,7 @@ MCX_RESULT mcx_sakke_rsk_issue(const struct mcx_sakke_params *params,
 	/* z + b = 0 mod q has no inverse: this identity cannot get a key (public fact). */
 	MCX_ENSURE(!mcx_ct_reveal(mcx_ct_limbs_zero(k, NL)), MCX_ERR_INVALID_ARGUMENT);
 	mcx_mont_to(&params->fq, m, k);
-	inv_blinded(&params->fq, params->qbn, params->q3, m, m);   /* blinded, see inv_blinded */
+	inv_blinded(&params->fq, m, m);   /* blinded, see inv_blinded */
 	mcx_mont_from(&params->fq, k, m);
 	pt_mul_comb(params, &R, &params->Pc, k);
 	MCX_ENSURE(pt_encode(params, rsk, &R) == 0, MCX_ERR_CRYPTO);
@@ -1523,13 +1506,14 @@ static void jac_add_public(const struct mcx_sakke_params *s, struct jac *r, cons
 }
 
 /*
- * r = [k]B from B's comb, k public: variable time, only the tables k's bits
- * reach, zero digits skipped (for [b]P, b the identifier).
+ * r = [k]P from one of P's combs, k public: variable time, only the tables
+ * k's bits reach, zero digits skipped (for [b]P, b the identifier).  An
+ * identifier of at most 264 bits takes the comb with teeth COMB_D_ID apart.
  */
-static void pt_mul_comb_public(const struct mcx_sakke_params *s, struct ppt *r, const struct pt_comb *c,
-			       const uint64_t k[NL])
+static void pt_mul_p_public(const struct mcx_sakke_params *s, struct ppt *r, const uint64_t k[NL])
 {
-	unsigned bits = 0, tables;
+	const struct pt_comb *c = &s->Pc;
+	unsigned bits = 0, tables, d = COMB_D;
 	int started = 0;
 
 	for (unsigned i = 64 * NL; i-- > 0;)
@@ -1537,13 +1521,17 @@ static void pt_mul_comb_public(const struct mcx_sakke_params *s, struct ppt *r, 
 			bits = i + 1;
 			break;
 		}
-	tables = (bits + COMB_T * COMB_D - 1) / (COMB_T * COMB_D);
+	if (bits <= COMB_T * COMB_M * COMB_D_ID) {
+		c = &s->Pid;
+		d = COMB_D_ID;
+	}
+	tables = (bits + COMB_T * d - 1) / (COMB_T * d);
 	pt_set_inf(s, r);
-	for (unsigned col = COMB_D; col-- > 0;) {
+	for (unsigned col = d; col-- > 0;) {
 		if (started)
 			pt_dbl(s, r, r);
 		for (unsigned j = 0; j < tables; j++) {
-			uint64_t e = comb_digit(k, j, col);
+			uint64_t e = comb_digit_d(k, j, col, d);
 			if (e != 0) {
 				pt_madd(s, r, r, &c->e[j][e]);
 				started = 1;
@@ -1555,14 +1543,7 @@ static void pt_mul_comb_public(const struct mcx_sakke_params *s, struct ppt *r, 
 /* sel = tab[idx] by a masked scan of all n entries (idx secret). */
 static void apt_select(struct apt *sel, const struct apt *tab, unsigned n, uint64_t idx)
 {
-	memset(sel, 0, sizeof(*sel));
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t m = mcx_ct_is_zero64(i ^ idx);
-		for (size_t l = 0; l < NL; l++) {
-			sel->x.v[l] |= tab[i].x.v[l] & m;
-			sel->y.v[l] |= tab[i].y.v[l] & m;
-		}
-	}
+	ct_scan(sel, tab, sizeof(*tab), 0, n, idx);
 }
 
 /* y = -y when neg (all-ones mask). */
@@ -1610,7 +1591,7 @@ static void cold_R(const struct mcx_sakke_params *s, const struct apt *Z, const 
 	unsigned top;
 
 	/* T = [b]P + Z, public */
-	pt_mul_comb_public(s, &T, &s->Pc, b);
+	pt_mul_p_public(s, &T, b);
 	pt_madd(s, &T, &T, Z);
 	/* Public check: T = infinity iff z + b = 0 mod q, an identity without a key. */
 	if (mcx_ct_reveal(mcx_ct_limbs_zero(T.z.v, NL))) {
@@ -1954,7 +1935,7 @@ MCX_RESULT mcx_sakke_public_new(const struct mcx_sakke_params *params,
 	MCX_ENSURE(pt_decode(params, &pub->Z, Z) == 0, MCX_ERR_INVALID_ARGUMENT);
 	memcpy(pub->Zb, Z, sizeof(pub->Zb));
 	/* An entry at infinity means Z is not of order q (P's comb has none). */
-	MCX_ENSURE(pt_comb_build(params, &pub->Zc, &pub->Z) == 0, MCX_ERR_INVALID_ARGUMENT);
+	MCX_ENSURE(pt_comb_build(params, &pub->Zc, &pub->Z, COMB_D) == 0, MCX_ERR_INVALID_ARGUMENT);
 	*out = pub;
 	pub = NULL;
 	r = 0;

@@ -3,7 +3,8 @@
  * the two 1024-bit Montgomery multiplications (portable C and mulx/adcx/adox)
  * against the generic CIOS code and each other, with edge values; RFC 6508
  * Appendix A through every combination of multiplication (portable, ADX) and
- * inversion (blinded BN_mod_inverse, Fermat); the public-key and receiver
+ * inversion (blinded binary inversion, Fermat); the binary inversion against
+ * BN_mod_inverse; the public-key and receiver
  * contexts against the byte API; the Z context cache in params under threads.
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "crypto/internal.h"
@@ -166,6 +169,119 @@ TEST(mont16_mul_sqr_other_moduli)
 			sprintf(hex + 2 * i, "%02x", mb[i]);
 		check_modulus(hex);
 	}
+}
+
+/*
+ * The variable-time inversion behind the blinded one (crypto/mont.c,
+ * mcx_mont_inv_public): r = a^-1 R for p, q, an ECCSI-sized 4-limb modulus
+ * and random odd 1024-bit ones, against OpenSSL's BN_mod_inverse — edge
+ * values, powers of two and values with runs of zero limbs (the shift paths
+ * of 63 bits), random values; a = 0 and a sharing a factor with m give -1.
+ */
+static size_t inv_check(const struct mcx_mont *c, const uint64_t a[16], BN_CTX *bctx)
+{
+	uint8_t buf[128], want[128], got[128];
+	size_t len = 8 * c->n;
+	uint64_t r[16] = { 0 }, plain[16] = { 0 }, one[16] = { 1 };
+	BIGNUM *A = BN_new(), *M = BN_new();
+	size_t bad = 1;
+
+	if (A == NULL || M == NULL)
+		goto out;
+	mcx_limbs_to_bytes(buf, len, a, c->n);
+	BN_bin2bn(buf, (int)len, A);
+	mcx_limbs_to_bytes(buf, len, c->m, c->n);
+	BN_bin2bn(buf, (int)len, M);
+	if (BN_mod_inverse(A, A, M, bctx) == NULL) {
+		ERR_clear_error();
+		bad = mcx_mont_inv_public(c, r, a) != -1;
+		goto out;
+	}
+	if (mcx_mont_inv_public(c, r, a) != 0)
+		goto out;
+	mcx_mont_mul(c, plain, r, one);          /* a^-1 R -> a^-1 */
+	mcx_limbs_to_bytes(got, len, plain, c->n);
+	BN_bn2binpad(A, want, (int)len);
+	bad = memcmp(got, want, len) != 0;
+out:
+	BN_free(A);
+	BN_free(M);
+	return bad;
+}
+
+static size_t inv_checks(const struct mcx_mont *c, BN_CTX *bctx, int n_random)
+{
+	size_t bad = 0, n = c->n;
+	uint64_t a[16], t[16];
+
+	for (int kind = 0; kind < 6; kind++) {   /* 0, 1, 2, m - 1, m - 2, R mod m */
+		memset(a, 0, sizeof(a));
+		if (kind == 1 || kind == 2)
+			a[0] = (uint64_t)kind;
+		if (kind == 3 || kind == 4) {
+			uint64_t d[16] = { (uint64_t)kind - 2 };
+			(void)mcx_limbs_sub(a, c->m, d, n);
+		}
+		if (kind == 5)
+			memcpy(a, c->one, n * 8);
+		bad += inv_check(c, a, bctx);
+	}
+	for (unsigned bit = 0; bit + 1 < c->bits; bit += 37) {   /* 2^bit: long zero runs */
+		memset(a, 0, sizeof(a));
+		a[bit / 64] = (uint64_t)1 << (bit % 64);
+		bad += inv_check(c, a, bctx);
+	}
+	for (int k = 0; k < n_random; k++) {
+		rand_or_die(t, sizeof(t));
+		if (k % 3 == 1)                          /* whole zero limbs at the bottom */
+			t[0] = t[1] = 0;
+		if (k % 3 == 2 && n > 4)
+			t[0] = t[2] = t[5] = 0, t[1] = 1;
+		t[n - 1] %= c->m[n - 1];
+		memcpy(a, t, sizeof(a));
+		bad += inv_check(c, a, bctx);
+	}
+	return bad;
+}
+
+TEST(mont_inv_public_matches_bn)
+{
+	uint8_t buf[128];
+	struct mcx_mont c;
+	BN_CTX *bctx = BN_CTX_new();
+	size_t bad = 0;
+
+	REQUIRE(bctx != NULL);
+	REQUIRE(hexdec(V6508_p, buf, sizeof(buf), 128) == 128 && mcx_mont_init(&c, buf, 128) == 0);
+	bad += inv_checks(&c, bctx, 300);
+	REQUIRE(hexdec(V6508_q, buf, sizeof(buf), 128) == 128 && mcx_mont_init(&c, buf, 128) == 0);
+	bad += inv_checks(&c, bctx, 300);
+	/* the NIST P-256 group order (ECCSI's q), 4 limbs */
+	REQUIRE(hexdec("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551",
+		       buf, sizeof(buf), 32) == 32 && mcx_mont_init(&c, buf, 32) == 0);
+	bad += inv_checks(&c, bctx, 300);
+	for (int k = 0; k < 4; k++) {            /* random odd moduli: composite, so some a share a factor */
+		rand_or_die(buf, sizeof(buf));
+		buf[0] |= 0x80;
+		buf[127] |= 1;
+		REQUIRE(mcx_mont_init(&c, buf, 128) == 0);
+		bad += inv_checks(&c, bctx, 100);
+		{
+			uint64_t a[16] = { 3 };          /* no inverse when 3 | m: -1 (checked against BN) */
+			bad += inv_check(&c, a, bctx);
+		}
+	}
+	/* a small composite modulus: a = 321 shares 3 107 with it, -1 */
+	buf[0] = 0x03;
+	buf[1] = 0xc3;                            /* 963 = 3^2 107, one limb */
+	REQUIRE(mcx_mont_init(&c, buf, 2) == 0);
+	{
+		uint64_t a[16] = { 321 }, r[16];  /* 3 107 */
+		CHECK_EQ_INT(mcx_mont_inv_public(&c, r, a), -1);
+		bad += inv_check(&c, a, bctx);
+	}
+	BN_CTX_free(bctx);
+	CHECK_EQ_INT(bad, 0);
 }
 
 /* Known products: (p-1)^2 = 1, 1 * 1 = 1 (Montgomery form), x * 0 = 0. */
@@ -485,6 +601,7 @@ int main(void)
 	RUN(mont16_mul_sqr_mod_q);
 	RUN(mont16_edge_products);
 	RUN(mont16_mul_sqr_other_moduli);
+	RUN(mont_inv_public_matches_bn);
 	RUN(rfc6508_portable_blinded);
 	RUN(rfc6508_portable_fermat);
 	RUN(rfc6508_adx_blinded);
