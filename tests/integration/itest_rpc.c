@@ -905,6 +905,79 @@ TEST(pipelined)
 	CHECK(itest_alive(C));
 }
 
+/*
+ * Runs of pipelined sign.sign lines are answered in parallel (vault/daemon/
+ * server.c, connection_answer_parallel) and must look exactly like answers in
+ * turn: in request order, each with its own outcome (a bad line inside a run,
+ * odd spacing and member order), and a key.rotate between two runs still
+ * separates them — every signature before it by the old key, every one after
+ * by the new.  A "method":"sign.sign" nested in params is not a sign.sign.
+ */
+TEST(pipelined_sign_runs)
+{
+	enum { N = 24, ROTATE = 11 };
+	char *text = NULL, line[512], kid_before[128] = "", kid_after[128] = "";
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int expect[N], ok = 1, signed_before = 0, signed_after = 0;
+
+	REQUIRE(fresh());
+	REQUIRE(f != NULL);
+	for (int i = 0; i < N; i++) {
+		expect[i] = 0;
+		if (i == ROTATE)
+			snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"key.rotate\","
+				 "\"params\":{\"domain\":\"a.example\",\"purpose\":\"sign\"}}\n", i);
+		else if (i == 3 || i == 17)
+			snprintf(line, sizeof(line), " { \"id\" : %d , \"params\" : { \"data\" : \"cGlwZQ\", "
+				 "\"domain\" : \"a.example\" } , \"method\" : \"sign.sign\" , \"jsonrpc\" : \"2.0\" }\n", i);
+		else if (i == 5 || i == 19) {
+			snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"sign.sign\","
+				 "\"params\":{\"domain\":\"a.example\"}}\n", i);
+			expect[i] = -32602;
+		} else if (i == 7) {
+			snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"sign.sign\","
+				 "\"params\":{\"domain\":\"nowhere.example\",\"data\":\"cGlwZQ\"}}\n", i);
+			expect[i] = -32002;
+		} else if (i == 15) {
+			snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"vault.status\","
+				 "\"params\":{\"x\":{\"method\":\"sign.sign\"}}}\n", i);
+			expect[i] = -32602;
+		} else
+			snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"sign.sign\","
+				 "\"params\":{\"domain\":\"a.example\",\"data\":\"cGlwZQ\"}}\n", i);
+		fputs(line, f);
+	}
+	fclose(f);
+	CHECK_EQ_INT(itest_send_all(C->fd, text, len), 0);
+	free(text);
+	for (int i = 0; i < N && ok; i++) {
+		json_t *resp = itest_response(C, ITEST_TIMEOUT_MS);
+		int code = itest_code(C, resp);
+		const char *kid = itest_str(json_object_get(resp, "result"), "kid");
+		if (itest_int(resp, "id") != i || code != expect[i]) {
+			printf("  # response %d: id %lld code %d, expected code %d\n", i, itest_int(resp, "id"), code,
+			       expect[i]);
+			ok = 0;
+		} else if (code == 0 && i != ROTATE) {
+			char *want = i < ROTATE ? kid_before : kid_after;
+			if (want[0] == '\0' && kid != NULL)
+				snprintf(want, 128, "%s", kid);
+			if (kid == NULL || strcmp(kid, want) != 0) {
+				printf("  # response %d: kid %s, the run's first was %s\n", i, kid ? kid : "(none)", want);
+				ok = 0;
+			}
+			*(i < ROTATE ? &signed_before : &signed_after) += 1;
+		}
+		json_decref(resp);
+	}
+	CHECK(ok);
+	CHECK_EQ_INT(signed_before, ROTATE - 2);
+	CHECK_EQ_INT(signed_after, N - ROTATE - 1 - 2);
+	CHECK(kid_before[0] != '\0' && kid_after[0] != '\0' && strcmp(kid_before, kid_after) != 0);
+	CHECK(itest_alive(C));
+}
+
 TEST(empty_and_crlf_lines)
 {
 	json_t *resp = NULL;
@@ -930,6 +1003,7 @@ static int suite_malformed(void)
 	RUN(just_under_limit);
 	RUN(half_line_disconnect);
 	RUN(pipelined);
+	RUN(pipelined_sign_runs);
 	RUN(empty_and_crlf_lines);
 	return test_summary("integration-malformed");
 }

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "mcxvault.h"
+#include "vault/client/client_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,8 @@ struct mcxvault {
 	int64_t outstanding;      /* requests sent whose response is not read yet */
 	size_t scanned;           /* bytes at the start of rbuf known to hold no '\n' */
 	char *path;
-	struct mcx_buf *wbuf;     /* the request being sent */
+	struct mcx_buf *wbuf;     /* the request being sent (while corked: several) */
+	int corked;               /* mcxvault_cork_locked: requests wait in wbuf */
 	struct mcx_buf *rbuf;     /* bytes received, not yet consumed */
 };
 
@@ -391,6 +393,7 @@ static MCX_RESULT send_locked(struct mcxvault *v, const char *method, json_t *pa
 {
 	int r = MCX_ERR_INTERNAL;
 	int64_t id;
+	size_t mark = 0;
 
 	if (!method_valid(method)) {
 		err_set(err, 0, "MCX_ERR_INVALID_ARGUMENT", "invalid method name");
@@ -406,7 +409,9 @@ static MCX_RESULT send_locked(struct mcxvault *v, const char *method, json_t *pa
 		MCX_GUARD(conn_ready(v, err));
 
 	id = v->next_id;
-	mcx_buf_reset(v->wbuf);
+	if (!v->corked)
+		mcx_buf_reset(v->wbuf);
+	mark = mcx_buf_len(v->wbuf);
 	MCX_GUARD(mcx_buf_putf(v->wbuf, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\"",
 			       (long long)id, method));
 	if (params != NULL) {
@@ -418,7 +423,9 @@ static MCX_RESULT send_locked(struct mcxvault *v, const char *method, json_t *pa
 	}
 	MCX_GUARD(mcx_buf_put(v->wbuf, "}\n", 2));
 	v->next_id++;
-	if ((r = write_all(v, deadline)) != MCX_OK) {
+	if (v->corked) {          /* written by the uncork */
+		mark = mcx_buf_len(v->wbuf);
+	} else if ((r = write_all(v, deadline)) != MCX_OK) {
 		err_set(err, 0, mcx_error_name(r), "%s",
 			r == MCX_ERR_TIMEOUT ? "timed out sending the request" : "the vault closed the connection");
 		conn_drop(v);
@@ -429,7 +436,45 @@ static MCX_RESULT send_locked(struct mcxvault *v, const char *method, json_t *pa
 		*id_out = id;
 	r = MCX_OK;
 out:
+	if (!v->corked)
+		mcx_buf_reset(v->wbuf);
+	else if (mcx_buf_len(v->wbuf) > mark &&   /* a request that failed to encode */
+		 mcx_buf_consume_end(v->wbuf, mcx_buf_len(v->wbuf) - mark) != MCX_OK)
+		mcx_buf_reset(v->wbuf);           /* cannot happen: the length was just read */
+	return r;
+}
+
+/*
+ * Pipelining in one write (vault/client/client_internal.h): between cork
+ * and uncork, mcxvault_send appends its requests to wbuf and the uncork
+ * sends them all with one write, so vaultd finds them together in one read
+ * and can answer a run of sign.sign lines in parallel (issue 11).
+ */
+void mcxvault_cork(struct mcxvault *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (!v->corked)
+		mcx_buf_reset(v->wbuf);
+	v->corked = 1;
+	pthread_mutex_unlock(&v->lock);
+}
+
+int mcxvault_uncork(struct mcxvault *v, struct mcxvault_error *err_out)
+{
+	int r = MCX_OK;
+
+	err_clear(err_out);
+	pthread_mutex_lock(&v->lock);
+	v->corked = 0;
+	if (mcx_buf_len(v->wbuf) > 0 && (r = write_all(v, deadline_after(v->timeout_ms))) != MCX_OK) {
+		err_set(err_out, 0, mcx_error_name(r), "%s",
+			r == MCX_ERR_TIMEOUT ? "timed out sending the requests" : "the vault closed the connection");
+		conn_drop(v);
+	}
 	mcx_buf_reset(v->wbuf);
+	pthread_mutex_unlock(&v->lock);
+	if (r != MCX_OK)
+		err_local(err_out, r);
 	return r;
 }
 

@@ -8,6 +8,11 @@
  * a client that sends half a line and stalls, or never reads its responses,
  * only ever holds its own buffers, never a worker.
  *
+ * One exception to "one thread per connection": a run of pipelined sign.sign
+ * lines found together in a connection's buffer is answered by its worker and
+ * the helper threads in parallel, answers appended in request order
+ * (connection_answer_parallel; sign.sign changes no state).
+ *
  * Back-pressure: while a connection has unsent responses we stop reading from
  * it.  Fairness: a worker answers at most WORKER_BATCH requests of one
  * connection before giving the others a turn.
@@ -83,6 +88,31 @@ struct vault_connection {
 	struct vault_connection *prev, *next;
 };
 
+/*
+ * A run of pipelined sign.sign lines of one connection, answered in
+ * parallel: its worker posts the batch, helper threads and the worker itself
+ * claim lines by an atomic counter, each answer goes to its own buffer, and
+ * the worker appends them in request order once every line is answered and
+ * no helper still looks at the batch (it lives on the worker's stack).
+ */
+struct line_job {
+	const char *line;
+	size_t len;
+	struct mcx_buf *out;
+	int rc;
+};
+
+struct line_batch {
+	struct vault *vault;
+	const struct vault_caller *caller;
+	struct line_job jobs[WORKER_BATCH];
+	size_t n;
+	atomic_size_t next;                  /* next job to claim */
+	atomic_size_t done;
+	unsigned users;                      /* helpers inside (helper_lock) */
+	struct line_batch *link;             /* server->batches (helper_lock) */
+};
+
 struct vault_server {
 	struct vault *vault;
 	char *socket_path;
@@ -110,6 +140,13 @@ struct vault_server {
 	unsigned workers_started;
 	pthread_t reaper;
 	int reaper_started;
+	/* helpers of pipelined sign.sign runs (see connection_answer_parallel) */
+	pthread_t *helpers;
+	unsigned helper_count, helpers_started;
+	pthread_mutex_t helper_lock;
+	pthread_cond_t helper_cond;          /* a batch was posted, or stop */
+	pthread_cond_t batch_cond;           /* a helper left a batch */
+	struct line_batch *batches;          /* posted, jobs maybe left to claim */
 	pthread_mutex_t reaper_lock;
 	pthread_cond_t reaper_cond;
 	atomic_int stopping;
@@ -244,6 +281,9 @@ MCX_RESULT vault_server_open(struct vault *vault, const struct vault_config *con
 	pthread_mutex_init(&server->connections_lock, NULL);
 	pthread_mutex_init(&server->reaper_lock, NULL);
 	pthread_cond_init(&server->reaper_cond, NULL);
+	pthread_mutex_init(&server->helper_lock, NULL);
+	pthread_cond_init(&server->helper_cond, NULL);
+	pthread_cond_init(&server->batch_cond, NULL);
 	MCX_ENSURE_ALLOC(server->socket_path = strdup(config->socket_path));
 	if ((server->listen_fd = vault_listen_fd_from_manager()) >= 0) {
 		/* socket activation: systemd bound it (path, mode and owner are the
@@ -519,6 +559,120 @@ static void connection_read(struct vault_server *server, struct vault_connection
 	(void)server;
 }
 
+/* Answers the batch's lines until none is left to claim. */
+static void batch_run(struct line_batch *b)
+{
+	size_t i;
+
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+		struct line_job *j = &b->jobs[i];
+		j->rc = rpc_handle_line(b->vault, b->caller, j->line, j->len, j->out);
+		atomic_fetch_add(&b->done, 1);
+	}
+}
+
+/* Removes b from the posted list (helper_lock held). */
+static void batch_unpost(struct vault_server *server, struct line_batch *b)
+{
+	for (struct line_batch **pp = &server->batches; *pp != NULL; pp = &(*pp)->link)
+		if (*pp == b) {
+			*pp = b->link;
+			return;
+		}
+}
+
+static void *server_helper(void *arg)
+{
+	struct vault_server *server = arg;
+
+	pthread_mutex_lock(&server->helper_lock);
+	for (;;) {
+		struct line_batch *b;
+		while (!atomic_load(&server->stopping) && server->batches == NULL)
+			pthread_cond_wait(&server->helper_cond, &server->helper_lock);
+		if (atomic_load(&server->stopping))
+			break;
+		b = server->batches;
+		if (atomic_load(&b->next) >= b->n) {   /* nothing left to claim */
+			batch_unpost(server, b);
+			continue;
+		}
+		b->users++;
+		pthread_mutex_unlock(&server->helper_lock);
+		batch_run(b);
+		pthread_mutex_lock(&server->helper_lock);
+		batch_unpost(server, b);
+		b->users--;
+		pthread_cond_broadcast(&server->batch_cond);
+	}
+	pthread_mutex_unlock(&server->helper_lock);
+	return NULL;
+}
+
+/* Per worker: the answer buffers of its batches (not secret: signatures). */
+static __thread struct mcx_buf *batch_out[WORKER_BATCH];
+
+/*
+ * Pipelined sign.sign lines (issue 11: a client that keeps 16 in flight)
+ * are answered in parallel when the connection's buffer holds a run of at
+ * least two: a signature takes ~55 us in SoftHSM, and one worker answering a
+ * connection's lines in turn left the other core idle.  Only sign.sign:
+ * it changes no state, so its answers do not depend on their order; every
+ * other method, and a sign.sign after one, stays in order.  Answers are
+ * appended in request order.  Returns the lines answered (0: not such a
+ * run, nothing done); *failed when an answer could not be built.
+ */
+static size_t connection_answer_parallel(struct vault_server *server, struct vault_connection *c, size_t room,
+                                         int *failed)
+{
+	struct line_batch b;
+	const char *p = (const char *)mcx_buf_ptr(c->input);
+	size_t left = mcx_buf_len(c->input), offset, used = 0;
+
+	if (server->helpers_started == 0 || room < 2)
+		return 0;
+	memset(&b, 0, sizeof(b));
+	while (b.n < room && b.n < WORKER_BATCH) {
+		const char *nl = memchr(p + used, '\n', left - used);
+		if (nl == NULL)
+			break;
+		offset = (size_t)(nl - (p + used));
+		if (offset + 1 > c->line_limit || !rpc_line_method_is(p + used, offset, "sign.sign"))
+			break;
+		if (batch_out[b.n] == NULL && (batch_out[b.n] = mcx_buf_new(OUTPUT_MAX)) == NULL)
+			break;
+		mcx_buf_reset(batch_out[b.n]);
+		b.jobs[b.n].line = p + used;
+		b.jobs[b.n].len = offset;
+		b.jobs[b.n].out = batch_out[b.n];
+		b.n++;
+		used += offset + 1;
+	}
+	if (b.n < 2)
+		return 0;
+	b.vault = server->vault;
+	b.caller = &c->caller;
+	atomic_init(&b.next, 0);
+	atomic_init(&b.done, 0);
+	pthread_mutex_lock(&server->helper_lock);
+	b.link = server->batches;
+	server->batches = &b;
+	pthread_cond_broadcast(&server->helper_cond);
+	pthread_mutex_unlock(&server->helper_lock);
+	batch_run(&b);
+	pthread_mutex_lock(&server->helper_lock);
+	batch_unpost(server, &b);
+	while (atomic_load(&b.done) < b.n || b.users > 0)
+		pthread_cond_wait(&server->batch_cond, &server->helper_lock);
+	pthread_mutex_unlock(&server->helper_lock);
+	for (size_t i = 0; i < b.n; i++)
+		if (b.jobs[i].rc != MCX_OK || mcx_buf_putb(c->output, b.jobs[i].out) != MCX_OK)
+			*failed = 1;
+	if (mcx_buf_consume(c->input, used) != MCX_OK)
+		*failed = 1;
+	return b.n;
+}
+
 static struct vault_log_limit too_large_limit = VAULT_LOG_LIMIT_INIT;
 
 /* Answers up to WORKER_BATCH complete lines; returns 1 if more are waiting. */
@@ -542,6 +696,18 @@ static int connection_process(struct vault_server *server, struct vault_connecti
 			goto too_large;
 		if (handled == WORKER_BATCH || mcx_buf_len(c->output) > READ_CHUNK)
 			return 1;
+		{
+			int failed = 0;
+			size_t n = connection_answer_parallel(server, c, WORKER_BATCH - (size_t)handled, &failed);
+			if (failed) {
+				vault_error("cannot build a response (uid %u): closing the connection", (unsigned)c->caller.uid);
+				c->close_after_flush = 1;
+			}
+			if (n > 0) {
+				handled += (int)n;
+				continue;
+			}
+		}
 		if (rpc_handle_line(server->vault, &c->caller, (const char *)mcx_buf_ptr(c->input), offset, c->output) !=
 		    MCX_OK) {
 			vault_error("cannot build a response (uid %u): closing the connection", (unsigned)c->caller.uid);
@@ -650,9 +816,17 @@ close:
 	server_connection_close(server, c);
 }
 
-static void *server_worker(void *arg)
+/* A worker's batch buffers, at its end. */
+static void batch_out_free(void)
 {
-	struct vault_server *server = arg;
+	for (size_t i = 0; i < WORKER_BATCH; i++) {
+		mcx_buf_free(batch_out[i]);
+		batch_out[i] = NULL;
+	}
+}
+
+static void server_worker_loop(struct vault_server *server)
+{
 	struct epoll_event events[8];
 
 	while (!atomic_load(&server->stopping)) {
@@ -666,13 +840,19 @@ static void *server_worker(void *arg)
 		for (int i = 0; i < n; i++) {
 			void *ptr = events[i].data.ptr;
 			if (ptr == &stop_token)
-				return NULL;
+				return;
 			if (ptr == &listen_token)
 				server_accept(server);
 			else
 				server_handle_connection(server, ptr, events[i].events);
 		}
 	}
+}
+
+static void *server_worker(void *arg)
+{
+	server_worker_loop(arg);
+	batch_out_free();
 	return NULL;
 }
 
@@ -760,6 +940,14 @@ MCX_RESULT vault_server_start(struct vault_server *server)
 	}
 	MCX_ENSURE(pthread_create(&server->reaper, NULL, server_reaper, server) == 0, MCX_ERR_SYSTEM);
 	server->reaper_started = 1;
+	/* one helper fewer than workers (at least one): with the default two
+	 * workers on two cores, a pipelining connection signs on both */
+	server->helper_count = server->worker_count > 1 ? server->worker_count - 1 : 1;
+	MCX_ENSURE_ALLOC(server->helpers = calloc(server->helper_count, sizeof(pthread_t)));
+	for (unsigned i = 0; i < server->helper_count; i++) {
+		MCX_ENSURE(pthread_create(&server->helpers[i], NULL, server_helper, server) == 0, MCX_ERR_SYSTEM);
+		server->helpers_started++;
+	}
 	r = MCX_OK;
 out:
 	return r;
@@ -784,6 +972,13 @@ void vault_server_stop(struct vault_server *server)
 	for (unsigned i = 0; i < server->workers_started; i++)
 		pthread_join(server->workers[i], NULL);
 	server->workers_started = 0;
+	/* after the workers: none waits for a batch any more */
+	pthread_mutex_lock(&server->helper_lock);
+	pthread_cond_broadcast(&server->helper_cond);
+	pthread_mutex_unlock(&server->helper_lock);
+	for (unsigned i = 0; i < server->helpers_started; i++)
+		pthread_join(server->helpers[i], NULL);
+	server->helpers_started = 0;
 	if (server->reaper_started) {
 		pthread_mutex_lock(&server->reaper_lock);
 		pthread_cond_signal(&server->reaper_cond);
@@ -813,6 +1008,10 @@ void vault_server_free(struct vault_server *server)
 	pthread_mutex_destroy(&server->connections_lock);
 	pthread_mutex_destroy(&server->reaper_lock);
 	pthread_cond_destroy(&server->reaper_cond);
+	pthread_mutex_destroy(&server->helper_lock);
+	pthread_cond_destroy(&server->helper_cond);
+	pthread_cond_destroy(&server->batch_cond);
+	free(server->helpers);
 	free(server->workers);
 	free(server->socket_path);
 	free(server);

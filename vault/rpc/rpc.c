@@ -547,6 +547,83 @@ static int fast_status_envelope(const char *line, size_t len, struct fast_envelo
 	return fast_ws(p, end) == end && (seen & 7) == 7;
 }
 
+/* Skips one JSON value of any kind (strings with escapes, nesting up to a
+ * bound); NULL when it cannot follow. */
+static const char *fast_skip_value(const char *p, const char *end)
+{
+	unsigned depth = 0;
+
+	do {
+		p = fast_ws(p, end);
+		if (p >= end)
+			return NULL;
+		if (*p == '"') {
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\' && ++p >= end)
+					return NULL;
+			if (p >= end)
+				return NULL;
+			p++;
+		} else if (*p == '{' || *p == '[') {
+			if (++depth > 64)
+				return NULL;
+			p++;
+			continue;
+		} else if (*p == '}' || *p == ']') {
+			if (depth == 0)
+				return NULL;
+			depth--;
+			p++;
+		} else if (*p == ',' || *p == ':') {
+			if (depth == 0)
+				return NULL;
+			p++;
+			continue;
+		} else {
+			while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ':' && *p != ' ' &&
+			       *p != '\t' && *p != '\r' && *p != '\n' && *p != '"' && *p != '{' && *p != '[')
+				p++;
+		}
+	} while (depth > 0);
+	return p;
+}
+
+int rpc_line_method_is(const char *line, size_t len, const char *method)
+{
+	const char *p = line, *end = line + len, *k, *v;
+	size_t kn, vn, want = strlen(method);
+	int found = 0;
+
+	p = fast_ws(p, end);
+	if (p >= end || *p++ != '{')
+		return 0;
+	for (;;) {
+		p = fast_ws(p, end);
+		if ((p = fast_string(p, end, &k, &kn)) == NULL)
+			return 0;   /* also a key with escapes: not followed */
+		p = fast_ws(p, end);
+		if (p >= end || *p++ != ':')
+			return 0;
+		p = fast_ws(p, end);
+		if (kn == 6 && memcmp(k, "method", 6) == 0) {
+			if (found || (p = fast_string(p, end, &v, &vn)) == NULL || vn != want || memcmp(v, method, vn) != 0)
+				return 0;
+			found = 1;
+		} else if ((p = fast_skip_value(p, end)) == NULL) {
+			return 0;
+		}
+		p = fast_ws(p, end);
+		if (p < end && *p == ',') {
+			p++;
+			continue;
+		}
+		if (p >= end || *p++ != '}')
+			return 0;
+		break;
+	}
+	return found && fast_ws(p, end) == end;
+}
+
 /* 1: answered; 0: not this path's kind of request, nothing done. */
 static int rpc_status_fast(struct vault *vault, const struct vault_caller *caller, const char *line, size_t len,
                            struct mcx_buf *out)

@@ -71,6 +71,13 @@ const struct rpc_method *rpc_method_find(const char *name);
  * for a notification (a request without "id", JSON-RPC 2.0 section 4.1). */
 MCX_RESULT rpc_handle_line(struct vault *vault, const struct vault_caller *caller, const char *line,
                            size_t len, struct mcx_buf *out);
+/* 1 when the request line is an object whose one top-level "method" member
+ * is the plain string `method` (no escapes), else 0 — also for anything the
+ * small scanner does not follow.  For the server's parallel answering of
+ * pipelined sign.sign lines (vault/daemon/server.c): jansson, which later
+ * parses the line, either dispatches the same method or rejects the line
+ * (it refuses duplicate members). */
+int rpc_line_method_is(const char *line, size_t len, const char *method);
 /* Writes the aggregated denials of windows that have ended (all of them
  * with `all`): one audit record and one log line per uid and method, with
  * the count.  Called about once a second (the server's reaper) and at stop. */
