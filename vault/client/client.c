@@ -42,7 +42,7 @@ struct mcxvault {
 	size_t scanned;           /* bytes at the start of rbuf known to hold no '\n' */
 	char *path;
 	struct mcx_buf *wbuf;     /* the request being sent (while corked: several) */
-	int corked;               /* mcxvault_cork_locked: requests wait in wbuf */
+	int corked;               /* mcx_client_cork: requests wait in wbuf */
 	struct mcx_buf *rbuf;     /* bytes received, not yet consumed */
 };
 
@@ -450,7 +450,7 @@ out:
  * sends them all with one write, so vaultd finds them together in one read
  * and can answer a run of sign.sign lines in parallel (issue 11).
  */
-void mcxvault_cork(struct mcxvault *v)
+void mcx_client_cork(struct mcxvault *v)
 {
 	pthread_mutex_lock(&v->lock);
 	if (!v->corked)
@@ -459,7 +459,7 @@ void mcxvault_cork(struct mcxvault *v)
 	pthread_mutex_unlock(&v->lock);
 }
 
-int mcxvault_uncork(struct mcxvault *v, struct mcxvault_error *err_out)
+int mcx_client_uncork(struct mcxvault *v, struct mcxvault_error *err_out)
 {
 	int r = MCX_OK;
 

@@ -9,9 +9,9 @@
 
 #include "mcxvault.h"
 
-/* Until mcxvault_uncork, mcxvault_send keeps its requests (counted as
+/* Until mcx_client_uncork, mcxvault_send keeps its requests (counted as
  * outstanding) in the handle; the uncork writes them all at once. */
-void mcxvault_cork(struct mcxvault *v);
-int mcxvault_uncork(struct mcxvault *v, struct mcxvault_error *err_out);
+void mcx_client_cork(struct mcxvault *v);
+int mcx_client_uncork(struct mcxvault *v, struct mcxvault_error *err_out);
 
 #endif

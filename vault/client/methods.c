@@ -363,11 +363,11 @@ int mcxvault_sign_many(struct mcxvault *v, const char *domain, const uint8_t (*d
 		 * one write: vaultd then finds them together and signs a run of
 		 * them in parallel; responses come back in request order */
 		if (sent < n && sent - done <= SIGN_MANY_WINDOW / 2) {
-			mcxvault_cork(v);
+			mcx_client_cork(v);
 			while (sent < n && sent - done < SIGN_MANY_WINDOW) {
 				if ((r = domain_params(domain, &params)) != MCX_OK ||
 				    (r = put_payload(params, digests[sent], 32, 1)) != MCX_OK) {
-					(void)mcxvault_uncork(v, NULL);
+					(void)mcx_client_uncork(v, NULL);
 					err_fill(err_out, r, "sign.sign", "invalid domain name");
 					goto fail_rest;
 				}
@@ -375,12 +375,12 @@ int mcxvault_sign_many(struct mcxvault *v, const char *domain, const uint8_t (*d
 				json_decref(params);
 				params = NULL;
 				if (r != MCX_OK) {
-					(void)mcxvault_uncork(v, NULL);
+					(void)mcx_client_uncork(v, NULL);
 					goto broken;
 				}
 				sent++;
 			}
-			if ((r = mcxvault_uncork(v, &e)) != MCX_OK)
+			if ((r = mcx_client_uncork(v, &e)) != MCX_OK)
 				goto broken;
 		}
 		r = mcxvault_receive(v, &result, NULL, &e);

@@ -262,7 +262,7 @@ int main(int argc, char **argv)
 	options.module = config->hsm_module;
 	options.token_uri = config->hsm_token_uri;
 	options.pin = pin;
-	options.sessions = config->workers + 1;   /* one per worker, one for housekeeping */
+	options.sessions = 2 * config->workers;   /* one per worker and helper (workers - 1), one for housekeeping */
 	options.sync_path = config->hsm_sync_path;
 	options.event = hsm_event_log;
 	r = hsm_open(&options, &vault.hsm);

@@ -940,10 +940,11 @@ MCX_RESULT vault_server_start(struct vault_server *server)
 	}
 	MCX_ENSURE(pthread_create(&server->reaper, NULL, server_reaper, server) == 0, MCX_ERR_SYSTEM);
 	server->reaper_started = 1;
-	/* one helper fewer than workers (at least one): with the default two
-	 * workers on two cores, a pipelining connection signs on both */
-	server->helper_count = server->worker_count > 1 ? server->worker_count - 1 : 1;
-	MCX_ENSURE_ALLOC(server->helpers = calloc(server->helper_count, sizeof(pthread_t)));
+	/* one helper fewer than workers: with the default two workers on two
+	 * cores a pipelining connection signs on both; workers = 1 keeps vaultd
+	 * answering one request at a time */
+	server->helper_count = server->worker_count - 1;
+	MCX_ENSURE_ALLOC(server->helpers = calloc(server->helper_count + 1, sizeof(pthread_t)));
 	for (unsigned i = 0; i < server->helper_count; i++) {
 		MCX_ENSURE(pthread_create(&server->helpers[i], NULL, server_helper, server) == 0, MCX_ERR_SYSTEM);
 		server->helpers_started++;
