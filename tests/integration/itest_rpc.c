@@ -925,6 +925,14 @@ TEST(pipelined_sign_runs)
 	REQUIRE(f != NULL);
 	for (int i = 0; i < N; i++) {
 		expect[i] = 0;
+		if (i == 9 || i == 21) {
+			/* a notification inside a run: signed, never answered
+			 * (JSON-RPC 2.0 section 4.1); the next answer is i + 1's */
+			fputs("{\"jsonrpc\":\"2.0\",\"method\":\"sign.sign\","
+			      "\"params\":{\"domain\":\"a.example\",\"data\":\"cGlwZQ\"}}\n", f);
+			expect[i] = 1;
+			continue;
+		}
 		if (i == ROTATE)
 			snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"key.rotate\","
 				 "\"params\":{\"domain\":\"a.example\",\"purpose\":\"sign\"}}\n", i);
@@ -952,7 +960,10 @@ TEST(pipelined_sign_runs)
 	CHECK_EQ_INT(itest_send_all(C->fd, text, len), 0);
 	free(text);
 	for (int i = 0; i < N && ok; i++) {
-		json_t *resp = itest_response(C, ITEST_TIMEOUT_MS);
+		json_t *resp;
+		if (expect[i] == 1)
+			continue;   /* the notification's place: no answer */
+		resp = itest_response(C, ITEST_TIMEOUT_MS);
 		int code = itest_code(C, resp);
 		const char *kid = itest_str(json_object_get(resp, "result"), "kid");
 		if (itest_int(resp, "id") != i || code != expect[i]) {
@@ -972,8 +983,8 @@ TEST(pipelined_sign_runs)
 		json_decref(resp);
 	}
 	CHECK(ok);
-	CHECK_EQ_INT(signed_before, ROTATE - 2);
-	CHECK_EQ_INT(signed_after, N - ROTATE - 1 - 2);
+	CHECK_EQ_INT(signed_before, ROTATE - 3);              /* 5, 7 failed; 9 unanswered */
+	CHECK_EQ_INT(signed_after, N - ROTATE - 1 - 3);       /* 15, 19 failed; 21 unanswered */
 	CHECK(kid_before[0] != '\0' && kid_after[0] != '\0' && strcmp(kid_before, kid_after) != 0);
 	CHECK(itest_alive(C));
 }
