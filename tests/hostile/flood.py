@@ -144,9 +144,14 @@ def deny(path, seconds):
             buf = b""
         except OSError:
             s.close()
-            s = connect(path)
+            try:
+                s = connect(path)
+            except OSError:   # the vault is gone (stopped at the end of a run)
+                s = None
+                break
             buf = b""
-    s.close()
+    if s is not None:
+        s.close()
     print(f"sent={sent} denied={denied} rate={sent / seconds:.0f}")
 
 
