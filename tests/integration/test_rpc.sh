@@ -35,6 +35,37 @@ check "a signature made before both restarts still verifies" \
 check "the restarted vaultd signs" vctl sign a.example "$HARNESS_DIR/before.txt" >/dev/null
 it_run_c "$IT/itest_rpc" concurrent
 it_audit_intact "audit log intact across a SIGTERM restart and a SIGKILL"
+
+# SIGKILL while a client pipelines runs of sign.sign (answered in parallel by
+# a worker and a helper, each audited): the chain stays intact, vaultd comes back
+python3 - "$HARNESS_DIR/vaultd.sock" "$HARNESS_DIR/pipelined.count" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+line = b'{"jsonrpc":"2.0","id":1,"method":"sign.sign","params":{"domain":"a.example","data":"cGlwZQ"}}\n'
+answered = 0
+try:
+    while True:
+        s.sendall(line * 16)
+        got = 0
+        while got < 16:
+            d = s.recv(65536)
+            if not d:
+                raise OSError("closed")
+            got += d.count(b"\n")
+            answered += d.count(b'"signature"')
+except OSError:
+    pass
+open(sys.argv[2], "w").write(str(answered))
+PY
+flood=$!
+sleep 1
+it_restart KILL || it_end
+wait "$flood"
+check "pipelined sign.sign runs were answered before the SIGKILL" \
+	sh -c "test \"\$(cat '$HARNESS_DIR/pipelined.count')\" -gt 100"
+check "the restarted vaultd signs" vctl sign a.example "$HARNESS_DIR/before.txt" >/dev/null
+it_audit_intact "audit log intact after a SIGKILL under pipelined sign.sign runs"
 it_stop
 
 # server.idle_timeout = 2: an idle connection is closed after ~2-3 s
