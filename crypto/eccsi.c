@@ -193,93 +193,12 @@ static int pool_random(void *ctx, uint8_t *out, size_t len)
 	return len <= INT_MAX && RAND_priv_bytes(out, (int)len) == 1 ? 0 : -1;
 }
 
-/* Helpers of inv_public (public values; unrolled, no calls). */
-static inline uint64_t add_n(uint64_t *r, const uint64_t *a, const uint64_t *b, int n)
-{
-	mcx_u128 c = 0;
-#pragma GCC unroll 5
-	for (int i = 0; i < n; i++) {
-		c = (mcx_u128)a[i] + b[i] + (uint64_t)(c >> 64);
-		r[i] = (uint64_t)c;
-	}
-	return (uint64_t)(c >> 64);
-}
-
-static inline uint64_t sub_n(uint64_t *r, const uint64_t *a, const uint64_t *b, int n)
-{
-	uint64_t borrow = 0;
-#pragma GCC unroll 5
-	for (int i = 0; i < n; i++) {
-		mcx_u128 d = (mcx_u128)a[i] - b[i] - borrow;
-		r[i] = (uint64_t)d;
-		borrow = (uint64_t)(d >> 64) & 1;
-	}
-	return borrow;
-}
-
-static inline void shr1_4(uint64_t *r, const uint64_t *a)
-{
-	r[0] = (a[0] >> 1) | (a[1] << 63);
-	r[1] = (a[1] >> 1) | (a[2] << 63);
-	r[2] = (a[2] >> 1) | (a[3] << 63);
-	r[3] = a[3] >> 1;
-}
-
-/*
- * r = a^-1 R mod q (Montgomery form out) for a PUBLIC plain 0 < a < q:
- * Kaliski's almost Montgomery inverse, variable time.  Phase 1 (binary:
- * shifts, additions and subtractions, k = 256..512 steps) gives
- * q - x = a^-1 2^k mod q with x < 2q kept in 5 limbs; phase 2 is one q_mul
- * by 2^(512-k).  About 20 k instructions against ~160 k for q_inv; only
- * for blinded values.
- */
-static void inv_public(const struct mcx_eccsi_params *s, uint64_t r[SL], const uint64_t a[SL])
-{
-	uint64_t u[SL], v[SL], x[SL + 1] = { 0 }, y[SL + 1] = { 1 }, t[SL + 1], pw[SL] = { 0 };
-	const uint64_t *q = s->fq.m;
-	unsigned k = 0;
-
-	memcpy(u, q, sizeof(u));
-	memcpy(v, a, sizeof(v));
-	while ((v[0] | v[1] | v[2] | v[3]) != 0) {
-		if ((u[0] & 1) == 0) {
-			shr1_4(u, u);
-			(void)add_n(y, y, y, SL + 1);
-		} else if ((v[0] & 1) == 0) {
-			shr1_4(v, v);
-			(void)add_n(x, x, x, SL + 1);
-		} else if (sub_n(t, u, v, SL) == 0 && (t[0] | t[1] | t[2] | t[3]) != 0) {   /* u > v */
-			shr1_4(u, t);
-			(void)add_n(x, x, y, SL + 1);
-			(void)add_n(y, y, y, SL + 1);
-		} else {
-			(void)sub_n(t, v, u, SL);
-			shr1_4(v, t);
-			(void)add_n(y, y, x, SL + 1);
-			(void)add_n(x, x, x, SL + 1);
-		}
-		k++;
-	}
-	/* x < 2q: reduce, then a^-1 2^k = q - x */
-	memcpy(t, q, SL * sizeof(t[0]));
-	t[SL] = 0;
-	if (sub_n(y, x, t, SL + 1) == 0)
-		memcpy(x, y, sizeof(x));
-	(void)sub_n(x, t, x, SL + 1);
-	/* a^-1 R = mont(a^-1 2^k, 2^(512 - k)) */
-	if (k == 256)
-		memcpy(pw, s->fq.one, sizeof(pw));   /* 2^256 mod q */
-	else if (k > 256 && k <= 512)
-		pw[(512 - k) / 64] = (uint64_t)1 << ((512 - k) % 64);
-	q_mul(s, r, x, pw);
-}
-
 /*
  * r = t^-1 R mod q for the secret tm = t R (Montgomery form in and out),
  * blinded as SAKKE's inversions are (docs/crypto.md): with beta uniform
  * (RAND_priv_bytes reduced by one masked subtraction: a 2^-32 bias toward
  * small values, unrelated to t), u = t beta is independent of t, so the
- * variable-time inv_public may see it; then t^-1 = u^-1 beta.  Falls back to
+ * variable-time mcx_mont_inv_public (crypto/mont.c) may see it; then t^-1 = u^-1 beta.  Falls back to
  * q_inv (constant time) when the random source fails or beta = 0.
  */
 int mcx_eccsi_inv_fermat;
@@ -301,8 +220,7 @@ static void inv_blinded(const struct mcx_eccsi_params *s, uint64_t r[SL], const 
 		/* Public check (blinding): u is uniform and independent of t;
 		 * u = 0 iff beta = 0 (then the fallback). */
 		mcx_ct_public(x, sizeof(x));
-		if (!mcx_ct_limbs_zero(x, SL)) {
-			inv_public(s, x, x);                          /* u^-1 R */
+		if (!mcx_ct_limbs_zero(x, SL) && mcx_mont_inv_public(&s->fq, x, x) == 0) {   /* u^-1 R */
 			mcx_ct_taint(x, sizeof(x), tm, SL * sizeof(tm[0]));   /* as secret as t */
 			q_mul(s, x, x, beta);                         /* t^-1 */
 			q_mul(s, r, x, s->fq.rr);                     /* t^-1 R */
