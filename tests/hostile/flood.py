@@ -155,6 +155,35 @@ def deny(path, seconds):
     print(f"sent={sent} denied={denied} rate={sent / seconds:.0f}")
 
 
+def denysign(path, batches):
+    """A caller without a role pipelines runs of sign.sign: every line is
+    answered, in order, with the role denial (-32001); vaultd answers such a
+    caller's runs in turn (no helper thread's time)."""
+    s = connect(path)
+    next_id = answered = denied = inorder = 0
+    buf = b""
+    for _ in range(batches):
+        lines = b"".join(
+            json.dumps({"jsonrpc": "2.0", "id": next_id + i, "method": "sign.sign",
+                        "params": {"domain": "a.example", "data": "eA"}}).encode() + b"\n"
+            for i in range(64))
+        s.sendall(lines)
+        while buf.count(b"\n") < 64:
+            data = s.recv(1 << 20)
+            if not data:
+                raise SystemExit("closed")
+            buf += data
+        for i in range(64):
+            line, buf = buf.split(b"\n", 1)
+            answer = json.loads(line)
+            answered += 1
+            inorder += answer.get("id") == next_id + i
+            denied += answer.get("error", {}).get("code") == -32001
+        next_id += 64
+    s.close()
+    print(f"answered={answered} inorder={inorder} denied={denied}")
+
+
 def latency(path, n, domain):
     s = connect(path)
     req = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "sign.sign",
@@ -221,6 +250,8 @@ def main():
         bigline(path, int(args[0]), int(args[1]), float(args[2]))
     elif mode == "deny":
         deny(path, float(args[0]))
+    elif mode == "denysign":
+        denysign(path, int(args[0]))
     elif mode == "latency":
         latency(path, int(args[0]), args[1])
     elif mode == "replay":

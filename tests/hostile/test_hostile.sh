@@ -171,6 +171,11 @@ check "vaultd's log grew by $(( $(log_lines) - lines0 )) lines (bound 20)" "[ \$
 out=$($V audit verify 2>&1)
 check "the audit log still verifies: $out" "echo '$out' | grep -q '^intact'"
 
+# a caller without a role pipelining runs of sign.sign: each line denied, in order
+out=$(flood denysign 20 2>&1)
+check "no-role pipelined sign.sign: every line denied, in order ($out)" \
+	"[ \"$out\" = 'answered=1280 inorder=1280 denied=1280' ]"
+
 # --- 5. the redirect replay cache, per domain ---------------------------------------
 $V domain init b.example >/dev/null
 out=$(as_signer "$PY" "$HARNESS_DIR/flood.py" "$MCXVAULT_SOCKET" replay 8300 a.example kms.a.example)

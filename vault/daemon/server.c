@@ -629,7 +629,9 @@ static size_t connection_answer_parallel(struct vault_server *server, struct vau
 	const char *p = (const char *)mcx_buf_ptr(c->input);
 	size_t left = mcx_buf_len(c->input), offset, used = 0;
 
-	if (server->helpers_started == 0 || room < 2)
+	/* a caller without a role is only ever denied sign.sign: it gets no
+	 * helper's time (its lines are answered in turn, as before) */
+	if (server->helpers_started == 0 || room < 2 || c->class == CLASS_NO_ROLE)
 		return 0;
 	memset(&b, 0, sizeof(b));
 	while (b.n < room && b.n < WORKER_BATCH) {
