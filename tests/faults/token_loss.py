@@ -14,9 +14,12 @@
 # Part 2, the same token through libp11fault.so: the token reported absent
 # (CKR_TOKEN_NOT_PRESENT / CKR_DEVICE_REMOVED) and a device that dies
 # (CKR_DEVICE_ERROR on every call, C_Initialize included), each while two
-# clients call, then back.
+# clients call, then back.  A third client pipelines runs of sign.sign
+# throughout (answered in parallel): every answer, in order, is a signature
+# or -32004.
 #
 # SPDX-License-Identifier: Apache-2.0
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +73,45 @@ class Traffic(threading.Thread):
         self.c.close()
 
 
+class PipelinedSigns(threading.Thread):
+    """A client that pipelines runs of 16 sign.sign lines (answered in
+    parallel by vaultd's worker and helper) and checks that every answer
+    comes, in order, with a signature or -32004."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.c = V.client()
+        self.codes = {}
+        self.stop = False
+        self.error = None
+
+    def run(self):
+        next_id = 1
+        try:
+            while not self.stop:
+                self.c.sock.sendall(b"".join(
+                    (json.dumps({"jsonrpc": "2.0", "id": next_id + i, "method": "sign.sign",
+                                 "params": {"domain": HOME, "data": "aGVsbG8"}}) + "\n").encode()
+                    for i in range(16)))
+                for i in range(16):
+                    while b"\n" not in self.c.buf:
+                        chunk = self.c.sock.recv(1 << 20)
+                        if not chunk:
+                            raise ConnectionError("vaultd closed the connection")
+                        self.c.buf += chunk
+                    line, self.c.buf = self.c.buf.split(b"\n", 1)
+                    answer = json.loads(line)
+                    if answer.get("id") != next_id + i:
+                        raise AssertionError("answer %s where %d was due" % (answer.get("id"), next_id + i))
+                    code = answer["error"]["code"] if "error" in answer else 0
+                    self.codes[code] = self.codes.get(code, 0) + 1
+                next_id += 16
+                time.sleep(0.005)
+        except Exception as e:
+            self.error = repr(e)
+        self.c.close()
+
+
 def all_codes(c, gmk_id):
     return {name: c.code(name, params) for name, params in calls(gmk_id)}
 
@@ -100,7 +142,7 @@ def state(c):
 def outage(c, label, go, back, gmk_id, before):
     """Takes the token away with go(), checks the outage, brings it back
     with back(), checks the return."""
-    traffic = [Traffic(gmk_id), Traffic(gmk_id)]
+    traffic = [Traffic(gmk_id), Traffic(gmk_id), PipelinedSigns()]
     for t in traffic:
         t.start()
     time.sleep(0.3)
@@ -132,7 +174,8 @@ def outage(c, label, go, back, gmk_id, before):
     for t in traffic:
         for k, n in t.codes.items():
             seen[k] = seen.get(k, 0) + n
-    S.check("%s: the clients calling throughout got only success or -32004 (%s)" %
+    S.check("%s: the clients calling throughout (one pipelining sign.sign runs) got only success or -32004,"
+            " in order (%s)" %
             (label, ", ".join("%s: %d" % kv for kv in sorted(seen.items()))),
             set(seen) <= {0, -32004} and seen.get(-32004, 0) > 0 and seen.get(0, 0) > 0 and
             not any(t.error for t in traffic), [t.error for t in traffic])
